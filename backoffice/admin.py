@@ -1,0 +1,379 @@
+"""Django admin for shop owners: every list, form, dropdown and URL is scoped to the current shop.
+
+``ShopScopedAdmin`` applies the tenant scope in one place: the changelist queryset, foreign-key and
+many-to-many choices, and object URLs (another shop's id is a 404, not the stock admin redirect).
+Writes go through ``backoffice.services``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import QuerySet
+from django.forms import ModelForm
+from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.utils.translation import gettext_lazy as _
+
+from backoffice import services
+from backoffice.errors import Invalid
+from backoffice.models import (
+    AddressChange,
+    ApiKey,
+    Buyer,
+    Order,
+    OrderItem,
+    Product,
+    Role,
+    Shop,
+    StaffAccount,
+)
+
+
+class ConsoleAdminSite(admin.AdminSite):
+    site_header = _("Shop customer-service console")
+    site_title = _("CS console")
+    index_title = _("Shop settings")
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        user = request.user
+        if not (user.is_active and user.is_staff):
+            return False
+        return bool(user.is_superuser or getattr(request, "staff", None) is not None)
+
+
+def current_shop(request: HttpRequest) -> Shop | None:
+    return getattr(request, "shop", None)
+
+
+class ShopScopedAdmin(admin.ModelAdmin):
+    """Tenant scope for a shop-owned model: superusers see all shops, everyone else their current shop."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        qs = super().get_queryset(request)
+        if request.user.is_superuser:
+            return qs
+        return qs.for_shop(current_shop(request))  # type: ignore[attr-defined]
+
+    def _scope_choices(self, request: HttpRequest, model: type[models.Model], kwargs: dict[str, Any]) -> None:
+        if request.user.is_superuser or not hasattr(model.objects, "for_shop"):
+            return
+        kwargs["queryset"] = model.objects.for_shop(current_shop(request))  # type: ignore[attr-defined]
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        self._scope_choices(request, db_field.related_model, kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        self._scope_choices(request, db_field.related_model, kwargs)
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+    def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str) -> Any:
+        # The stock admin redirects to the index; an id of another shop must look exactly like a missing one.
+        raise Http404(_("No such object in this shop."))
+
+    def get_list_filter(self, request: HttpRequest) -> Any:
+        filters = list(super().get_list_filter(request))
+        if request.user.is_superuser and self.model is not Shop and "shop" in [f.name for f in self.opts.fields]:
+            filters.insert(0, "shop")
+        return filters
+
+
+class ReadOnlyAdmin(ShopScopedAdmin):
+    """Commerce data arrives through the integration API; in admin it is visible, never edited."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+# --- shop --------------------------------------------------------------------------------------------------
+
+
+class ShopCreationForm(forms.ModelForm):
+    owner_login = forms.CharField(label=_("owner login"), max_length=150)
+    owner_password = forms.CharField(label=_("owner password"), widget=forms.PasswordInput, required=False)
+
+    class Meta:
+        model = Shop
+        fields = ["name", "manager_name"]
+
+
+@admin.register(Shop)
+class ShopAdmin(ShopScopedAdmin):
+    list_display = ["name", "manager_name", "reception_cap", "created_at"]
+    search_fields = ["name"]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = ShopCreationForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["name", "manager_name", "owner_login", "owner_password"]
+        return ["name", "manager_name", "reception_cap"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["manager_name"] if obj is not None else []
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # Shops are created by the platform, with their owner.
+        return bool(request.user.is_superuser)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
+        if not change:
+            data = form.cleaned_data
+            return services.create_shop(
+                name=data["name"],
+                manager_name=data["manager_name"],
+                owner_login=data["owner_login"],
+                owner_password=data["owner_password"] or None,
+            )
+        shop = form.instance
+        Shop.objects.filter(pk=shop.pk).update(name=form.cleaned_data["name"])
+        return services.set_reception_cap(shop=shop, cap=form.cleaned_data["reception_cap"])
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Saved by ``save_form`` through the services."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Nothing related is edited here."""
+
+
+# --- staff accounts ----------------------------------------------------------------------------------------
+
+
+class StaffAccountForm(forms.ModelForm):
+    login = forms.CharField(
+        label=_("login"),
+        max_length=150,
+        help_text=_("A new login is created; an existing login (the same person in another shop) needs its password."),
+    )
+    password = forms.CharField(label=_("password"), widget=forms.PasswordInput, required=False)
+
+    class Meta:
+        model = StaffAccount
+        fields = ["display_name", "role", "im_enabled", "is_active", "rights"]
+        widgets = {"rights": forms.CheckboxSelectMultiple}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.shop: Shop | None = kwargs.pop("shop", None)
+        super().__init__(*args, **kwargs)
+        self.fields["rights"].queryset = services.grantable_rights()
+        self.fields["rights"].label_from_instance = lambda perm: perm.name  # type: ignore[attr-defined]
+        role_field = self.fields["role"]
+        if not self.instance.is_owner:
+            role_field.choices = [c for c in Role.choices if c[0] != Role.OWNER]  # type: ignore[attr-defined]
+        if self.instance.pk:
+            del self.fields["login"], self.fields["password"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        try:
+            if self.instance.pk:
+                services.check_staff_update(
+                    staff=self.instance,
+                    display_name=data.get("display_name", self.instance.display_name),
+                    role=data.get("role", self.instance.role),
+                    is_active=data.get("is_active", self.instance.is_active),
+                )
+            elif self.shop is not None and "login" in data:
+                services.check_new_staff_account(
+                    shop=self.shop, login=data["login"], password=data.get("password"), role=data.get("role", "")
+                )
+        except Invalid as exc:
+            raise ValidationError(exc.message) from exc
+        return data
+
+    def _post_clean(self) -> None:
+        # The services validate and write; skip the model's own full_clean on an unsaved instance.
+        pass
+
+
+@admin.register(StaffAccount)
+class StaffAccountAdmin(ShopScopedAdmin):
+    form = StaffAccountForm
+    list_display = ["display_name", "login_name", "role", "im_enabled", "is_active", "max_concurrent"]
+    list_filter = ["role", "im_enabled", "is_active"]
+    search_fields = ["display_name", "user__username"]
+
+    @admin.display(description=_("login"), ordering="user__username")
+    def login_name(self, obj: StaffAccount) -> str:
+        return obj.user.get_username()
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).select_related("user", "shop")
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        shop = obj.shop if obj is not None else current_shop(request)
+
+        class ShopBoundForm(form_class):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kw: Any) -> None:
+                kw["shop"] = shop
+                super().__init__(*args, **kw)
+
+        return ShopBoundForm
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ["login", "password", "display_name", "role", "im_enabled", "rights"]
+        return ["login_name", "display_name", "role", "im_enabled", "is_active", "max_concurrent", "rights"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return []
+        fixed = ["login_name", "max_concurrent"]
+        if obj.is_owner:
+            fixed += ["display_name", "role", "is_active"]
+        return fixed
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        # An account belongs to the shop one is working in; a superuser without a shop uses shell or Shop.
+        return super().has_add_permission(request) and current_shop(request) is not None
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Accounts are disabled, not deleted, so that chat history keeps its agents.
+        return False
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
+        data = form.cleaned_data
+        if not change:
+            return services.create_staff_account(
+                shop=form.shop,
+                login=data["login"],
+                password=data.get("password") or None,
+                display_name=data["display_name"],
+                role=data["role"],
+                im_enabled=data["im_enabled"],
+                rights=data["rights"],
+            )
+        staff = StaffAccount.objects.get(pk=form.instance.pk)
+        return services.update_staff_account(
+            staff=staff,
+            display_name=data.get("display_name", staff.display_name),
+            role=data.get("role", staff.role),
+            im_enabled=data["im_enabled"],
+            is_active=data.get("is_active", staff.is_active),
+            rights=data["rights"],
+        )
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Saved by ``save_form`` through the services."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Rights are set by the services."""
+
+
+# --- commerce data (read-only) -----------------------------------------------------------------------------
+
+
+@admin.register(Buyer)
+class BuyerAdmin(ReadOnlyAdmin):
+    list_display = ["nickname", "platform_id", "tags", "first_paid_at", "created_at"]
+    search_fields = ["nickname", "platform_id"]
+
+
+@admin.register(Product)
+class ProductAdmin(ReadOnlyAdmin):
+    list_display = ["title", "platform_id", "price", "category", "updated_at"]
+    list_filter = ["category"]
+    search_fields = ["title", "platform_id"]
+
+
+class OrderItemInline(admin.TabularInline):
+    model = OrderItem
+    fields = ["title", "product", "quantity", "unit_price"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AddressChangeInline(admin.TabularInline):
+    model = AddressChange
+    fields = ["changed_at", "old_address", "new_address"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Order)
+class OrderAdmin(ReadOnlyAdmin):
+    list_display = ["number", "buyer", "status", "after_sale_status", "paid_amount", "created_at", "ship_by"]
+    list_filter = ["status", "after_sale_status"]
+    search_fields = ["number", "buyer__nickname", "tracking_number"]
+    list_select_related = ["buyer"]
+    date_hierarchy = "created_at"
+    inlines = [OrderItemInline, AddressChangeInline]
+
+
+# --- API keys ----------------------------------------------------------------------------------------------
+
+
+class ApiKeyForm(ModelForm):
+    class Meta:
+        model = ApiKey
+        fields = ["name"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ShopScopedAdmin):
+    form = ApiKeyForm
+    list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
+    readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
+    actions = ["revoke"]
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        return ["name"] if obj is None else ["name", *self.readonly_fields]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and current_shop(request) is not None
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
+        key, raw = services.create_api_key(
+            shop=current_shop(request),  # type: ignore[arg-type]
+            name=form.cleaned_data["name"],
+            created_by=request.user,
+        )
+        messages.warning(
+            request, _("New API key (shown only this once, copy it now): %(key)s") % {"key": raw}
+        )
+        return key
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Saved by ``save_form`` through the services."""
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
+        return HttpResponseRedirect("../")
+
+    @admin.action(description=_("Revoke selected API keys"), permissions=["revoke"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:
+        count = services.revoke_api_keys(keys=queryset)
+        messages.success(request, _("%(count)d key(s) revoked.") % {"count": count})
+
+    def has_revoke_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm("backoffice.delete_apikey"))

@@ -1,0 +1,15 @@
+from django.apps import AppConfig
+from django.contrib.admin import apps as admin_apps
+from django.utils.translation import gettext_lazy as _
+
+
+class BackofficeConfig(AppConfig):
+    default = True
+    name = "backoffice"
+    verbose_name = _("Shop")
+    default_auto_field = "django.db.models.BigAutoField"
+
+
+class ConsoleAdminConfig(admin_apps.AdminConfig):
+    default = False
+    default_site = "backoffice.admin.ConsoleAdminSite"

@@ -1,0 +1,313 @@
+"""The shop domain: shops (tenants), staff accounts and roles, buyers, products and orders.
+
+Every shop-owned model has a ``ShopQuerySet`` so that tenant scope is applied in one place:
+``Model.objects.for_shop(shop)``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+class ShopQuerySet(models.QuerySet):
+    """Tenant scope. ``shop_path`` on the model says how a row reaches its shop."""
+
+    def for_shop(self, shop: Shop | None) -> ShopQuerySet:
+        if shop is None:
+            return self.none()
+        path: str = getattr(self.model, "shop_path", "shop")
+        return self.filter(**{path: shop})
+
+
+class Shop(models.Model):
+    name = models.CharField(_("shop name"), max_length=100)
+    manager_name = models.CharField(
+        _("manager name"),
+        max_length=50,
+        help_text=_("Given at sign-up; it is the owner's display name and cannot be changed."),
+    )
+    reception_cap = models.PositiveSmallIntegerField(
+        _("reception limit cap"),
+        default=settings.RECEPTION_LIMIT_DEFAULT_CAP,
+        validators=[MinValueValidator(1), MaxValueValidator(settings.RECEPTION_LIMIT_MAX_CAP)],
+        help_text=_("Highest reception limit an agent of this shop may set (at most 500)."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    shop_path = "pk"
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("shop")
+        verbose_name_plural = _("shops")
+        # The fine-grained rights named in the glossary; granted per staff account.
+        permissions = [
+            ("configure_robot", _("Can configure the robot")),
+            ("manage_routing", _("Can manage routing")),
+            ("configure_faq", _("Can configure the FAQ")),
+            ("configure_self_service", _("Can configure self-service")),
+            ("configure_service_window", _("Can configure the service window")),
+            ("manage_team_phrases", _("Can manage team phrases")),
+            ("view_reports", _("Can view reports")),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", _("Owner")
+    ADMIN = "admin", _("Administrator")
+    CS_SUPERVISOR = "cs_supervisor", _("CS supervisor")
+    OPERATIONS = "operations", _("Operations")
+    AGENT = "agent", _("Agent")
+
+
+class StaffAccount(models.Model):
+    """A person's account in one shop (the owner's main account or a sub-account).
+
+    Permissions come from the Django group named after ``role`` plus the account's own ``rights``; the
+    authentication backend resolves them for the shop the person is currently working in.
+    """
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="staff", verbose_name=_("shop"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="staff_accounts",
+        verbose_name=_("login"),
+    )
+    display_name = models.CharField(_("employee name"), max_length=50)
+    role = models.CharField(_("role"), max_length=20, choices=Role.choices, default=Role.AGENT)
+    im_enabled = models.BooleanField(
+        _("IM permission"), default=False, help_text=_("Only accounts with this ticked can chat with buyers.")
+    )
+    is_active = models.BooleanField(_("active"), default=True, help_text=_("Untick to disable the account."))
+    max_concurrent = models.PositiveSmallIntegerField(
+        _("reception limit"),
+        default=10,
+        validators=[MinValueValidator(1), MaxValueValidator(settings.RECEPTION_LIMIT_MAX_CAP)],
+        help_text=_("Set by the agent; the owner can see it but not change it."),
+    )
+    rights = models.ManyToManyField(
+        "auth.Permission",
+        blank=True,
+        verbose_name=_("extra rights"),
+        help_text=_("Rights granted to this account on top of its role."),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("staff account")
+        verbose_name_plural = _("staff accounts")
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "user"], name="staff_one_account_per_person_per_shop"),
+            models.UniqueConstraint(
+                fields=["shop"], condition=models.Q(role="owner"), name="staff_one_owner_per_shop"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.display_name} ({self.shop})"
+
+    @property
+    def is_owner(self) -> bool:
+        return self.role == Role.OWNER
+
+    def permission_names(self) -> set[str]:
+        """``app_label.codename`` strings for the role's group and the account's own rights."""
+        from django.contrib.auth.models import Permission
+
+        perms = Permission.objects.filter(
+            models.Q(group__name=self.role) | models.Q(staffaccount=self)
+        ).values_list("content_type__app_label", "codename")
+        return {f"{app}.{code}" for app, code in perms}
+
+
+class Buyer(models.Model):
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="buyers", verbose_name=_("shop"))
+    platform_id = models.CharField(_("platform id"), max_length=64)
+    nickname = models.CharField(_("nickname"), max_length=100)
+    tags = models.JSONField(
+        _("tags"), default=dict, blank=True, help_text=_('For example {"member_level": "gold", "region": "浙江"}.')
+    )
+    first_paid_at = models.DateTimeField(_("first payment"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("buyer")
+        verbose_name_plural = _("buyers")
+        constraints = [models.UniqueConstraint(fields=["shop", "platform_id"], name="buyer_platform_id_per_shop")]
+        indexes = [models.Index(fields=["shop", "nickname"])]
+
+    def __str__(self) -> str:
+        return self.nickname
+
+
+class Product(models.Model):
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="products", verbose_name=_("shop"))
+    platform_id = models.CharField(_("platform id"), max_length=64)
+    title = models.CharField(_("title"), max_length=200)
+    price = models.DecimalField(_("price (yuan)"), max_digits=12, decimal_places=2)
+    category = models.CharField(_("category"), max_length=100, blank=True)
+    image_url = models.URLField(_("image URL"), max_length=500, blank=True)
+    url = models.URLField(_("link"), max_length=500, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("product")
+        verbose_name_plural = _("products")
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "platform_id"], name="product_platform_id_per_shop")
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class OrderStatus(models.TextChoices):
+    UNPAID = "unpaid", _("Unpaid")
+    TO_SHIP = "to_ship", _("To ship")
+    SHIPPED = "shipped", _("Shipped")
+    DELIVERED = "delivered", _("Delivered")
+    COMPLETED = "completed", _("Completed")
+    CLOSED = "closed", _("Closed")
+
+
+class AfterSaleStatus(models.TextChoices):
+    NONE = "none", _("None")
+    REFUND_REQUESTED = "refund_requested", _("Refund requested")
+    RETURN_REQUESTED = "return_requested", _("Return and refund requested")
+    RETURNING = "returning", _("Goods being returned")
+    REFUNDED = "refunded", _("Refunded")
+    REJECTED = "rejected", _("Rejected")
+    CANCELLED = "cancelled", _("Cancelled")
+
+
+class Order(models.Model):
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="orders", verbose_name=_("shop"))
+    number = models.CharField(_("order number"), max_length=64)
+    buyer = models.ForeignKey(Buyer, on_delete=models.PROTECT, related_name="orders", verbose_name=_("buyer"))
+    status = models.CharField(_("status"), max_length=20, choices=OrderStatus.choices)
+    after_sale_status = models.CharField(
+        _("after-sale status"), max_length=20, choices=AfterSaleStatus.choices, default=AfterSaleStatus.NONE
+    )
+    total_amount = models.DecimalField(_("total amount (yuan)"), max_digits=12, decimal_places=2)
+    discount_amount = models.DecimalField(_("discount (yuan)"), max_digits=12, decimal_places=2, default=0)
+    freight_amount = models.DecimalField(_("freight (yuan)"), max_digits=12, decimal_places=2, default=0)
+    paid_amount = models.DecimalField(_("paid amount (yuan)"), max_digits=12, decimal_places=2, default=0)
+    created_at = models.DateTimeField(_("ordered at"))
+    paid_at = models.DateTimeField(_("paid at"), null=True, blank=True)
+    ship_by = models.DateTimeField(_("promised ship-by"), null=True, blank=True)
+    shipped_at = models.DateTimeField(_("shipped at"), null=True, blank=True)
+    picked_up_at = models.DateTimeField(_("picked up at"), null=True, blank=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
+    carrier = models.CharField(_("carrier"), max_length=50, blank=True)
+    tracking_number = models.CharField(_("tracking number"), max_length=64, blank=True)
+    receiver_name = models.CharField(_("receiver"), max_length=50, blank=True)
+    receiver_phone = models.CharField(_("receiver phone"), max_length=30, blank=True)
+    address = models.CharField(_("address"), max_length=300, blank=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("order")
+        verbose_name_plural = _("orders")
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["shop", "number"], name="order_number_per_shop")]
+        indexes = [models.Index(fields=["buyer", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items", verbose_name=_("order"))
+    product = models.ForeignKey(
+        Product, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("product")
+    )
+    title = models.CharField(_("title"), max_length=200)
+    quantity = models.PositiveIntegerField(_("quantity"), default=1)
+    unit_price = models.DecimalField(_("unit price (yuan)"), max_digits=12, decimal_places=2)
+
+    shop_path = "order__shop"
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("order item")
+        verbose_name_plural = _("order items")
+
+    def __str__(self) -> str:
+        return f"{self.title} x{self.quantity}"
+
+
+class AddressChange(models.Model):
+    """One change of an order's delivery address, recorded when an upsert brings a different address."""
+
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="address_changes", verbose_name=_("order")
+    )
+    old_address = models.CharField(_("old address"), max_length=400)
+    new_address = models.CharField(_("new address"), max_length=400)
+    changed_at = models.DateTimeField(_("changed at"), auto_now_add=True)
+
+    shop_path = "order__shop"
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("address change")
+        verbose_name_plural = _("address changes")
+        ordering = ["-changed_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.old_address} → {self.new_address}"
+
+
+class ApiKey(models.Model):
+    """A per-shop key for integrations. Only its SHA-256 is stored; the key is shown once on creation."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("shop"))
+    name = models.CharField(_("name"), max_length=100)
+    prefix = models.CharField(_("prefix"), max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_by: models.ForeignKey[User | None, User | None] = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        editable=False,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    revoked_at = models.DateTimeField(_("revoked at"), null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(_("last used at"), null=True, blank=True, editable=False)
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None
+

@@ -1,0 +1,49 @@
+"""Default permissions of each role's Django group (glossary: owner, admin, cs_supervisor, operations, agent).
+
+Created by migration ``0002_role_groups``; afterwards a platform superuser may edit a group's permissions in
+admin, and an owner grants extra rights per account.
+"""
+
+VIEW_COMMERCE = [
+    "view_buyer",
+    "view_product",
+    "view_order",
+    "view_orderitem",
+    "view_addresschange",
+]
+RIGHTS = [
+    "configure_robot",
+    "manage_routing",
+    "configure_faq",
+    "configure_self_service",
+    "configure_service_window",
+    "manage_team_phrases",
+    "view_reports",
+]
+SHOP_ADMIN = [
+    "view_shop",
+    "change_shop",
+    "view_staffaccount",
+    "add_staffaccount",
+    "change_staffaccount",
+    "view_apikey",
+    "add_apikey",
+    "delete_apikey",
+    *VIEW_COMMERCE,
+    *RIGHTS,
+]
+
+ROLE_PERMISSIONS: dict[str, list[str]] = {
+    "owner": SHOP_ADMIN,
+    "admin": SHOP_ADMIN,
+    "cs_supervisor": ["view_staffaccount", *VIEW_COMMERCE, "manage_routing", "manage_team_phrases", "view_reports"],
+    "operations": [
+        *VIEW_COMMERCE,
+        "configure_robot",
+        "configure_faq",
+        "configure_self_service",
+        "configure_service_window",
+        "view_reports",
+    ],
+    "agent": VIEW_COMMERCE,
+}

@@ -1,0 +1,348 @@
+"""Every write of the shop domain. Views, admin, API and commands call these; none saves models itself."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from backoffice.errors import Forbidden, Invalid
+from backoffice.models import (
+    AddressChange,
+    ApiKey,
+    Buyer,
+    Order,
+    OrderItem,
+    Product,
+    Role,
+    Shop,
+    StaffAccount,
+)
+
+User = get_user_model()
+
+RIGHT_CODENAMES = [codename for codename, _label in Shop._meta.permissions]
+
+
+def grantable_rights() -> Any:
+    """The fine-grained rights an owner may grant to a staff account (glossary, People and accounts)."""
+    return Permission.objects.filter(content_type__app_label="backoffice", codename__in=RIGHT_CODENAMES)
+
+
+# --- shops and staff ---------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_shop(*, name: str, manager_name: str, owner_login: str, owner_password: str | None) -> Shop:
+    """A new shop and its owner account; the owner's display name is the manager name, for good."""
+    shop = Shop.objects.create(name=name, manager_name=manager_name)
+    user = _user_for_login(login=owner_login, password=owner_password)
+    StaffAccount.objects.create(
+        shop=shop, user=user, display_name=manager_name, role=Role.OWNER, im_enabled=True
+    )
+    return shop
+
+
+def _user_for_login(*, login: str, password: str | None) -> Any:
+    """Create the login, or return the existing one (its password was checked by the caller).
+
+    One person may hold accounts in several shops (an outsourcing agency's agent). Linking an existing login
+    requires its password so that no owner can attach somebody else's login to their shop.
+    """
+    user = User.objects.filter(username=login).first()
+    if user is None:
+        user = User(username=login, is_staff=True)
+        if password:
+            user.set_password(password)
+        else:
+            user.set_unusable_password()
+        user.save()
+        return user
+    if not user.is_staff:
+        user.is_staff = True
+        user.save(update_fields=["is_staff"])
+    return user
+
+
+def check_new_staff_account(*, shop: Shop, login: str, password: str | None, role: str) -> None:
+    """Refuse a second owner, a login already in this shop, and linking a login without its password."""
+    if role == Role.OWNER:
+        raise Invalid(_("A shop has exactly one owner, created with the shop."))
+    user = User.objects.filter(username=login).first()
+    if user is None:
+        return
+    if StaffAccount.objects.filter(shop=shop, user=user).exists():
+        raise Invalid(_("This login already has an account in this shop."))
+    if not password or not user.check_password(password):
+        raise Invalid(
+            _("The login %(login)s already exists; enter its current password to link it to this shop.")
+            % {"login": login}
+        )
+
+
+@transaction.atomic
+def create_staff_account(
+    *,
+    shop: Shop,
+    login: str,
+    password: str | None,
+    display_name: str,
+    role: str,
+    im_enabled: bool,
+    rights: Iterable[Permission] = (),
+) -> StaffAccount:
+    """A sub-account with a new login, or linked to an existing login of the same person."""
+    check_new_staff_account(shop=shop, login=login, password=password, role=role)
+    user = _user_for_login(login=login, password=password)
+    staff = StaffAccount.objects.create(
+        shop=shop, user=user, display_name=display_name, role=role, im_enabled=im_enabled
+    )
+    staff.rights.set(_checked_rights(rights))
+    return staff
+
+
+def _checked_rights(rights: Iterable[Permission]) -> list[Permission]:
+    rights = list(rights)
+    allowed = set(grantable_rights().values_list("pk", flat=True))
+    if any(p.pk not in allowed for p in rights):
+        raise Invalid(_("Only the shop's fine-grained rights can be granted to an account."))
+    return rights
+
+
+def check_staff_update(*, staff: StaffAccount, display_name: str, role: str, is_active: bool) -> None:
+    """The owner's name and role are fixed and the owner cannot be disabled; nobody becomes a second owner."""
+    if staff.is_owner:
+        if display_name != staff.shop.manager_name:
+            raise Invalid(_("The owner's display name cannot be changed."))
+        if role != Role.OWNER or not is_active:
+            raise Invalid(_("The owner account cannot change role or be disabled."))
+    elif role == Role.OWNER:
+        raise Invalid(_("A shop has exactly one owner, created with the shop."))
+
+
+@transaction.atomic
+def update_staff_account(
+    *,
+    staff: StaffAccount,
+    display_name: str,
+    role: str,
+    im_enabled: bool,
+    is_active: bool,
+    rights: Iterable[Permission],
+) -> StaffAccount:
+    check_staff_update(staff=staff, display_name=display_name, role=role, is_active=is_active)
+    staff.display_name = display_name
+    staff.role = role
+    staff.im_enabled = im_enabled
+    staff.is_active = is_active
+    staff.save(update_fields=["display_name", "role", "im_enabled", "is_active"])
+    staff.rights.set(_checked_rights(rights))
+    return staff
+
+
+def set_reception_limit(*, actor: StaffAccount, staff: StaffAccount, limit: int) -> StaffAccount:
+    """An agent sets their own reception limit, 1 to the shop's cap; nobody sets anyone else's."""
+    if actor.pk != staff.pk:
+        raise Forbidden(_("Only the agent can change their own reception limit."))
+    cap = staff.shop.reception_cap
+    if not 1 <= limit <= cap:
+        raise Invalid(
+            _("The reception limit must be between 1 and %(cap)s.") % {"cap": cap},
+            errors=[{"field": "limit", "message": f"1..{cap}"}],
+        )
+    StaffAccount.objects.filter(pk=staff.pk).update(max_concurrent=limit)
+    staff.max_concurrent = limit
+    return staff
+
+
+def set_reception_cap(*, shop: Shop, cap: int) -> Shop:
+    """The shop's ceiling for reception limits, 1-500. Lowering it lowers limits above it."""
+    if not 1 <= cap <= settings.RECEPTION_LIMIT_MAX_CAP:
+        raise Invalid(_("The cap must be between 1 and %(max)s.") % {"max": settings.RECEPTION_LIMIT_MAX_CAP})
+    with transaction.atomic():
+        Shop.objects.filter(pk=shop.pk).update(reception_cap=cap)
+        StaffAccount.objects.filter(shop=shop, max_concurrent__gt=cap).update(max_concurrent=cap)
+    shop.reception_cap = cap
+    return shop
+
+
+# --- API keys ----------------------------------------------------------------------------------------------
+
+API_KEY_PREFIX = "sk_"
+
+
+def _hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def create_api_key(*, shop: Shop, name: str, created_by: Any) -> tuple[ApiKey, str]:
+    """A new key; returns the stored row and the raw key, which is never stored and shown only once."""
+    prefix = secrets.token_hex(4)
+    raw = f"{API_KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    key = ApiKey.objects.create(
+        shop=shop, name=name, prefix=prefix, key_hash=_hash_key(raw), created_by=created_by
+    )
+    return key, raw
+
+
+def revoke_api_keys(*, keys: Any) -> int:
+    return int(keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now()))
+
+
+def authenticate_api_key(raw: str) -> Shop | None:
+    """The shop of an active key, or None for a missing, malformed or revoked key."""
+    if not raw.startswith(API_KEY_PREFIX):
+        return None
+    prefix = raw[len(API_KEY_PREFIX) :].split("_", 1)[0]
+    key = ApiKey.objects.select_related("shop").filter(prefix=prefix, revoked_at__isnull=True).first()
+    if key is None or not secrets.compare_digest(key.key_hash, _hash_key(raw)):
+        return None
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+    return key.shop
+
+
+# --- commerce data upserts ---------------------------------------------------------------------------------
+# Each takes validated records (dicts from the API schemas or seed_demo), is idempotent on the platform's ids
+# and all-or-nothing: a referential error anywhere in the batch raises Invalid inside the transaction.
+
+
+def _check_unique(records: Sequence[dict[str, Any]], key: str) -> None:
+    seen: set[str] = set()
+    for index, record in enumerate(records):
+        if record[key] in seen:
+            raise Invalid(
+                _("Duplicate %(key)s in the batch.") % {"key": key},
+                errors=[{"loc": [index, key], "msg": f"duplicate {key} {record[key]!r}"}],
+            )
+        seen.add(record[key])
+
+
+@transaction.atomic
+def upsert_buyers(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
+    _check_unique(records, "platform_id")
+    fields = ["nickname", "tags", "first_paid_at"]
+    Buyer.objects.bulk_create(
+        [Buyer(shop=shop, **{k: r.get(k) for k in ["platform_id", *fields]}) for r in records],
+        update_conflicts=True,
+        unique_fields=["shop", "platform_id"],
+        update_fields=[*fields, "updated_at"],
+    )
+    return len(records)
+
+
+@transaction.atomic
+def upsert_products(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
+    _check_unique(records, "platform_id")
+    fields = ["title", "price", "category", "image_url", "url"]
+    Product.objects.bulk_create(
+        [Product(shop=shop, **{k: r.get(k) for k in ["platform_id", *fields]}) for r in records],
+        update_conflicts=True,
+        unique_fields=["shop", "platform_id"],
+        update_fields=[*fields, "updated_at"],
+    )
+    return len(records)
+
+
+ORDER_FIELDS = [
+    "status",
+    "after_sale_status",
+    "total_amount",
+    "discount_amount",
+    "freight_amount",
+    "paid_amount",
+    "created_at",
+    "paid_at",
+    "ship_by",
+    "shipped_at",
+    "picked_up_at",
+    "delivered_at",
+    "carrier",
+    "tracking_number",
+    "receiver_name",
+    "receiver_phone",
+    "address",
+]
+
+
+def format_address(receiver_name: str, receiver_phone: str, address: str) -> str:
+    return " ".join(part for part in (receiver_name, receiver_phone, address) if part)
+
+
+@transaction.atomic
+def upsert_orders(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
+    """Orders with their items. Items are replaced by the pushed list; a changed address is recorded."""
+    _check_unique(records, "number")
+    buyer_ids = dict(
+        Buyer.objects.for_shop(shop)
+        .filter(platform_id__in={r["buyer_platform_id"] for r in records})
+        .values_list("platform_id", "pk")
+    )
+    product_ids = dict(
+        Product.objects.for_shop(shop)
+        .filter(platform_id__in={i["product_platform_id"] for r in records for i in r["items"] if i.get("product_platform_id")})
+        .values_list("platform_id", "pk")
+    )
+    errors = []
+    for index, record in enumerate(records):
+        if record["buyer_platform_id"] not in buyer_ids:
+            errors.append({"loc": [index, "buyer_platform_id"], "msg": "unknown buyer in this shop"})
+        for item_index, item in enumerate(record["items"]):
+            pid = item.get("product_platform_id")
+            if pid and pid not in product_ids:
+                errors.append({"loc": [index, "items", item_index, "product_platform_id"], "msg": "unknown product"})
+    if errors:
+        raise Invalid(_("Some orders refer to buyers or products this shop does not have."), errors=errors)
+
+    existing = {
+        o.number: format_address(o.receiver_name, o.receiver_phone, o.address)
+        for o in Order.objects.for_shop(shop).filter(number__in=[r["number"] for r in records])
+    }
+    orders = Order.objects.bulk_create(
+        [
+            Order(
+                shop=shop,
+                number=r["number"],
+                buyer_id=buyer_ids[r["buyer_platform_id"]],
+                **{k: r[k] for k in ORDER_FIELDS if k in r},
+            )
+            for r in records
+        ],
+        update_conflicts=True,
+        unique_fields=["shop", "number"],
+        update_fields=["buyer", *ORDER_FIELDS, "updated_at"],
+    )
+    # bulk_create with update_conflicts does not return ids on every backend: read them back.
+    order_ids = dict(
+        Order.objects.for_shop(shop).filter(number__in=[o.number for o in orders]).values_list("number", "pk")
+    )
+    changes = []
+    for r in records:
+        new = format_address(r.get("receiver_name", ""), r.get("receiver_phone", ""), r.get("address", ""))
+        old = existing.get(r["number"])
+        if old is not None and old != new:
+            changes.append(AddressChange(order_id=order_ids[r["number"]], old_address=old, new_address=new))
+    AddressChange.objects.bulk_create(changes)
+    OrderItem.objects.filter(order_id__in=order_ids.values()).delete()
+    OrderItem.objects.bulk_create(
+        [
+            OrderItem(
+                order_id=order_ids[r["number"]],
+                product_id=product_ids.get(i.get("product_platform_id") or ""),
+                title=i["title"],
+                quantity=i["quantity"],
+                unit_price=i["unit_price"],
+            )
+            for r in records
+            for i in r["items"]
+        ]
+    )
+    return len(records)
+
