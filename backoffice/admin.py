@@ -33,18 +33,6 @@ from backoffice.models import (
 )
 
 
-class ConsoleAdminSite(admin.AdminSite):
-    site_header = _("Shop customer-service console")
-    site_title = _("CS console")
-    index_title = _("Shop settings")
-
-    def has_permission(self, request: HttpRequest) -> bool:
-        user = request.user
-        if not (user.is_active and user.is_staff):
-            return False
-        return bool(user.is_superuser or getattr(request, "staff", None) is not None)
-
-
 def current_shop(request: HttpRequest) -> Shop | None:
     return getattr(request, "shop", None)
 
@@ -173,9 +161,9 @@ class StaffAccountForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["rights"].queryset = services.grantable_rights()
         self.fields["rights"].label_from_instance = lambda perm: perm.name  # type: ignore[attr-defined]
-        role_field = self.fields["role"]
-        if not self.instance.is_owner:
-            role_field.choices = [c for c in Role.choices if c[0] != Role.OWNER]  # type: ignore[attr-defined]
+        if "role" in self.fields:
+            # The owner's role is read-only; nobody else can be made owner.
+            self.fields["role"].choices = [c for c in Role.choices if c[0] != Role.OWNER]  # type: ignore[attr-defined]
         if self.instance.pk:
             del self.fields["login"], self.fields["password"]
 
@@ -366,6 +354,9 @@ class ApiKeyAdmin(ShopScopedAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         """Saved by ``save_form`` through the services."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """A key has nothing related."""
 
     def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
         return HttpResponseRedirect("../")

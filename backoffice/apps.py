@@ -12,4 +12,4 @@ class BackofficeConfig(AppConfig):
 
 class ConsoleAdminConfig(admin_apps.AdminConfig):
     default = False
-    default_site = "backoffice.admin.ConsoleAdminSite"
+    default_site = "backoffice.admin_site.ConsoleAdminSite"

@@ -24,7 +24,7 @@ class ShopQuerySet(models.QuerySet):
         if shop is None:
             return self.none()
         path: str = getattr(self.model, "shop_path", "shop")
-        return self.filter(**{path: shop})
+        return self.filter(**{path: shop.pk})
 
 
 class Shop(models.Model):

@@ -228,9 +228,10 @@ def _check_unique(records: Sequence[dict[str, Any]], key: str) -> None:
 @transaction.atomic
 def upsert_buyers(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
     _check_unique(records, "platform_id")
-    fields = ["nickname", "tags", "first_paid_at"]
+    defaults = {"tags": {}, "first_paid_at": None}
+    fields = ["nickname", *defaults]
     Buyer.objects.bulk_create(
-        [Buyer(shop=shop, **{k: r.get(k) for k in ["platform_id", *fields]}) for r in records],
+        [Buyer(shop=shop, **{**defaults, **r}) for r in records],
         update_conflicts=True,
         unique_fields=["shop", "platform_id"],
         update_fields=[*fields, "updated_at"],
@@ -241,9 +242,10 @@ def upsert_buyers(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
 @transaction.atomic
 def upsert_products(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
     _check_unique(records, "platform_id")
-    fields = ["title", "price", "category", "image_url", "url"]
+    defaults = {"category": "", "image_url": "", "url": ""}
+    fields = ["title", "price", *defaults]
     Product.objects.bulk_create(
-        [Product(shop=shop, **{k: r.get(k) for k in ["platform_id", *fields]}) for r in records],
+        [Product(shop=shop, **{**defaults, **r}) for r in records],
         update_conflicts=True,
         unique_fields=["shop", "platform_id"],
         update_fields=[*fields, "updated_at"],

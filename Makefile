@@ -1,0 +1,51 @@
+# The two commands a person needs: `make run` and `make test`. Everything they need is installed by them.
+PYTHON ?= python3.11
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+MANAGE := $(PY) manage.py
+
+.PHONY: run test install install-dev messages lint bench bench-routing lock clean
+
+$(VENV)/.run-installed: pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade "pip>=24"
+	$(PY) -m pip install -q -c constraints.txt -e .
+	touch $@
+
+$(VENV)/.dev-installed: $(VENV)/.run-installed
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.run-installed
+install-dev: $(VENV)/.dev-installed
+
+messages: install
+	$(MANAGE) compiletranslations
+
+## Start everything (daphne, Celery worker, Celery beat, embedded Redis unless REDIS_URL) on :8000.
+run: messages
+	$(MANAGE) migrate --noinput
+	$(MANAGE) seed_demo
+	$(MANAGE) collectstatic --noinput -v 0
+	$(MANAGE) runall
+
+## The whole suite plus ruff and mypy.
+test: install-dev messages
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy .
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+## Benchmarks (need DATABASE_URL pointing at PostgreSQL); they print a table.
+bench: install-dev
+	$(BIN)/python -m pytest tests/bench -s -q -p no:cacheprovider
+
+## Re-pin every dependency after changing pyproject.toml.
+lock:
+	rm -rf /tmp/shopdesk-lock && $(PYTHON) -m venv /tmp/shopdesk-lock
+	/tmp/shopdesk-lock/bin/pip install -q --upgrade "pip>=24" && /tmp/shopdesk-lock/bin/pip install -q -e ".[dev]"
+	/tmp/shopdesk-lock/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt
+
+clean:
+	rm -rf $(VENV) var
