@@ -47,9 +47,9 @@ class ShopScopedAdmin(admin.ModelAdmin):
         return qs.for_shop(current_shop(request))  # type: ignore[attr-defined]
 
     def _scope_choices(self, request: HttpRequest, model: type[models.Model], kwargs: dict[str, Any]) -> None:
-        if request.user.is_superuser or not hasattr(model.objects, "for_shop"):
+        if request.user.is_superuser or not hasattr(model._default_manager, "for_shop"):
             return
-        kwargs["queryset"] = model.objects.for_shop(current_shop(request))  # type: ignore[attr-defined]
+        kwargs["queryset"] = model._default_manager.for_shop(current_shop(request))  # type: ignore[attr-defined]
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         self._scope_choices(request, db_field.related_model, kwargs)
@@ -65,7 +65,11 @@ class ShopScopedAdmin(admin.ModelAdmin):
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         filters = list(super().get_list_filter(request))
-        if request.user.is_superuser and self.model is not Shop and "shop" in [f.name for f in self.opts.fields]:
+        if (
+            request.user.is_superuser
+            and self.model is not Shop
+            and "shop" in [f.name for f in self.opts.fields]
+        ):
             filters.insert(0, "shop")
         return filters
 
@@ -147,7 +151,9 @@ class StaffAccountForm(forms.ModelForm):
     login = forms.CharField(
         label=_("login"),
         max_length=150,
-        help_text=_("A new login is created; an existing login (the same person in another shop) needs its password."),
+        help_text=_(
+            "A new login is created; an existing login (the same person in another shop) needs its password."
+        ),
     )
     password = forms.CharField(label=_("password"), widget=forms.PasswordInput, required=False)
 
@@ -159,7 +165,7 @@ class StaffAccountForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.shop: Shop | None = kwargs.pop("shop", None)
         super().__init__(*args, **kwargs)
-        self.fields["rights"].queryset = services.grantable_rights()
+        self.fields["rights"].queryset = services.grantable_rights()  # type: ignore[attr-defined]
         self.fields["rights"].label_from_instance = lambda perm: perm.name  # type: ignore[attr-defined]
         if "role" in self.fields:
             # The owner's role is read-only; nobody else can be made owner.
@@ -179,7 +185,10 @@ class StaffAccountForm(forms.ModelForm):
                 )
             elif self.shop is not None and "login" in data:
                 services.check_new_staff_account(
-                    shop=self.shop, login=data["login"], password=data.get("password"), role=data.get("role", "")
+                    shop=self.shop,
+                    login=data["login"],
+                    password=data.get("password"),
+                    role=data.get("role", ""),
                 )
         except Invalid as exc:
             raise ValidationError(exc.message) from exc
@@ -283,8 +292,7 @@ class ProductAdmin(ReadOnlyAdmin):
 
 class OrderItemInline(admin.TabularInline):
     model = OrderItem
-    fields = ["title", "product", "quantity", "unit_price"]
-    readonly_fields = fields
+    fields = readonly_fields = ("title", "product", "quantity", "unit_price")
     extra = 0
     can_delete = False
 
@@ -294,8 +302,7 @@ class OrderItemInline(admin.TabularInline):
 
 class AddressChangeInline(admin.TabularInline):
     model = AddressChange
-    fields = ["changed_at", "old_address", "new_address"]
-    readonly_fields = fields
+    fields = readonly_fields = ("changed_at", "old_address", "new_address")
     extra = 0
     can_delete = False
 

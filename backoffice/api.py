@@ -24,7 +24,7 @@ from pydantic import AwareDatetime, HttpUrl
 from backoffice import services
 from backoffice.errors import DomainError, Forbidden
 from backoffice.models import AfterSaleStatus, Buyer, Order, OrderStatus, Product, Shop, StaffAccount
-from backoffice.tenancy import get_for_shop_or_404
+from backoffice.tenancy import active_accounts, get_for_shop_or_404
 
 api = NinjaAPI(
     title="Shop customer-service console API",
@@ -182,7 +182,8 @@ class OrderBatch(Schema, extra="forbid"):
 
 def _records(batch: Any) -> list[dict[str, Any]]:
     return [
-        {k: (str(v) if k in {"image_url", "url"} else v) for k, v in r.model_dump().items()} for r in batch.records
+        {k: (str(v) if k in {"image_url", "url"} else v) for k, v in r.model_dump().items()}
+        for r in batch.records
     ]
 
 
@@ -270,7 +271,7 @@ class LimitIn(Schema, extra="forbid"):
 @staff_router.get("/me", response=MeOut, summary="The signed-in person's current account and their shops")
 def me(request: HttpRequest) -> dict[str, Any]:
     staff = current_staff(request)
-    accounts = StaffAccount.objects.filter(user=request.user, is_active=True).select_related("shop")
+    accounts = active_accounts(request.user)
     return {
         "account": staff,
         "shop": staff.shop,
@@ -301,4 +302,3 @@ def get_staff(request: HttpRequest, staff_id: int) -> StaffAccount:
 
 api.add_router("/", integration)
 api.add_router("/", staff_router)
-

@@ -14,7 +14,9 @@ from backoffice.celery import app as celery_app
 def redis_client() -> redis.Redis:
     if settings.REDIS_URL:
         return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
-    return redis.Redis(unix_socket_path=str(settings.REDIS_SOCKET), socket_timeout=2, socket_connect_timeout=2)
+    return redis.Redis(
+        unix_socket_path=str(settings.REDIS_SOCKET), socket_timeout=2, socket_connect_timeout=2
+    )
 
 
 def check_database() -> str:
@@ -30,7 +32,9 @@ def check_redis() -> str:
 
 
 def check_celery() -> str:
-    replies = celery_app.control.ping(timeout=1.0)
+    # A fresh connection each time: the check must not depend on (or poison) the app's pooled connections.
+    with celery_app.connection_for_write() as conn:
+        replies = celery_app.control.ping(timeout=1.0, connection=conn)
     if not replies:
         raise RuntimeError("no Celery worker answered the ping")
     return f"{len(replies)} worker(s)"

@@ -139,7 +139,10 @@ class Buyer(models.Model):
     platform_id = models.CharField(_("platform id"), max_length=64)
     nickname = models.CharField(_("nickname"), max_length=100)
     tags = models.JSONField(
-        _("tags"), default=dict, blank=True, help_text=_('For example {"member_level": "gold", "region": "浙江"}.')
+        _("tags"),
+        default=dict,
+        blank=True,
+        help_text=_('For example {"member_level": "gold", "region": "浙江"}.'),
     )
     first_paid_at = models.DateTimeField(_("first payment"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -150,7 +153,9 @@ class Buyer(models.Model):
     class Meta:
         verbose_name = _("buyer")
         verbose_name_plural = _("buyers")
-        constraints = [models.UniqueConstraint(fields=["shop", "platform_id"], name="buyer_platform_id_per_shop")]
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "platform_id"], name="buyer_platform_id_per_shop")
+        ]
         indexes = [models.Index(fields=["shop", "nickname"])]
 
     def __str__(self) -> str:
@@ -310,4 +315,3 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
-

@@ -36,7 +36,13 @@ SHOP_ADMIN = [
 ROLE_PERMISSIONS: dict[str, list[str]] = {
     "owner": SHOP_ADMIN,
     "admin": SHOP_ADMIN,
-    "cs_supervisor": ["view_staffaccount", *VIEW_COMMERCE, "manage_routing", "manage_team_phrases", "view_reports"],
+    "cs_supervisor": [
+        "view_staffaccount",
+        *VIEW_COMMERCE,
+        "manage_routing",
+        "manage_team_phrases",
+        "view_reports",
+    ],
     "operations": [
         *VIEW_COMMERCE,
         "configure_robot",

@@ -228,7 +228,7 @@ def _check_unique(records: Sequence[dict[str, Any]], key: str) -> None:
 @transaction.atomic
 def upsert_buyers(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
     _check_unique(records, "platform_id")
-    defaults = {"tags": {}, "first_paid_at": None}
+    defaults: dict[str, Any] = {"tags": {}, "first_paid_at": None}
     fields = ["nickname", *defaults]
     Buyer.objects.bulk_create(
         [Buyer(shop=shop, **{**defaults, **r}) for r in records],
@@ -242,7 +242,7 @@ def upsert_buyers(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
 @transaction.atomic
 def upsert_products(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
     _check_unique(records, "platform_id")
-    defaults = {"category": "", "image_url": "", "url": ""}
+    defaults: dict[str, Any] = {"category": "", "image_url": "", "url": ""}
     fields = ["title", "price", *defaults]
     Product.objects.bulk_create(
         [Product(shop=shop, **{**defaults, **r}) for r in records],
@@ -289,7 +289,11 @@ def upsert_orders(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
     )
     product_ids = dict(
         Product.objects.for_shop(shop)
-        .filter(platform_id__in={i["product_platform_id"] for r in records for i in r["items"] if i.get("product_platform_id")})
+        .filter(
+            platform_id__in={
+                i["product_platform_id"] for r in records for i in r["items"] if i.get("product_platform_id")
+            }
+        )
         .values_list("platform_id", "pk")
     )
     errors = []
@@ -299,7 +303,9 @@ def upsert_orders(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
         for item_index, item in enumerate(record["items"]):
             pid = item.get("product_platform_id")
             if pid and pid not in product_ids:
-                errors.append({"loc": [index, "items", item_index, "product_platform_id"], "msg": "unknown product"})
+                errors.append(
+                    {"loc": [index, "items", item_index, "product_platform_id"], "msg": "unknown product"}
+                )
     if errors:
         raise Invalid(_("Some orders refer to buyers or products this shop does not have."), errors=errors)
 
@@ -347,4 +353,3 @@ def upsert_orders(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
         ]
     )
     return len(records)
-

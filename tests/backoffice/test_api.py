@@ -12,7 +12,7 @@ from backoffice import services
 from backoffice.models import AddressChange, ApiKey, Buyer, Order, OrderItem, Product, Shop, StaffAccount
 
 
-def post(client: Client, path: str, body: Any, key: str | None = None, **headers: str) -> Any:
+def post(client: Client, path: str, body: Any, key: str | None = None, **headers: Any) -> Any:
     if key is not None:
         headers["HTTP_AUTHORIZATION"] = f"Bearer {key}"
     data = body if isinstance(body, str) else json.dumps(body)
@@ -23,11 +23,22 @@ def get(client: Client, path: str, key: str) -> Any:
     return client.get(f"/api/v1/{path}", HTTP_AUTHORIZATION=f"Bearer {key}")
 
 
-BUYER = {"platform_id": "dy_1", "nickname": "小王<script>alert(1)</script>", "tags": {"member_level": "金卡会员"}}
-PRODUCT = {"platform_id": "sku_1", "title": "北欧风陶瓷马克杯", "price": "39.90", "image_url": "https://img.example.com/1.jpg"}
+BUYER = {
+    "platform_id": "dy_1",
+    "nickname": "小王<script>alert(1)</script>",
+    "tags": {"member_level": "金卡会员"},
+}
+PRODUCT = {
+    "platform_id": "sku_1",
+    "title": "北欧风陶瓷马克杯",
+    "price": "39.90",
+    "image_url": "https://img.example.com/1.jpg",
+}
 
 
-def order_body(number: str = "O-1", address: str = "浙江省杭州市西湖区文三路1号", **extra: Any) -> dict[str, Any]:
+def order_body(
+    number: str = "O-1", address: str = "浙江省杭州市西湖区文三路1号", **extra: Any
+) -> dict[str, Any]:
     return {
         "number": number,
         "buyer_platform_id": "dy_1",
@@ -40,7 +51,14 @@ def order_body(number: str = "O-1", address: str = "浙江省杭州市西湖区�
         "receiver_name": "王小明",
         "receiver_phone": "13800000000",
         "address": address,
-        "items": [{"title": "北欧风陶瓷马克杯", "product_platform_id": "sku_1", "quantity": 2, "unit_price": "39.90"}],
+        "items": [
+            {
+                "title": "北欧风陶瓷马克杯",
+                "product_platform_id": "sku_1",
+                "quantity": 2,
+                "unit_price": "39.90",
+            }
+        ],
         **extra,
     }
 
@@ -51,7 +69,9 @@ def seeded(client: Client, key_a: str) -> None:
     assert post(client, "products", {"records": [PRODUCT]}, key_a).status_code == 200
 
 
-def test_upserts_buyers_products_orders_and_reads_them_back(client: Client, key_a: str, shop_a: Shop, seeded: None) -> None:
+def test_upserts_buyers_products_orders_and_reads_them_back(
+    client: Client, key_a: str, shop_a: Shop, seeded: None
+) -> None:
     response = post(client, "orders", {"records": [order_body()]}, key_a)
     assert response.status_code == 200, response.content
     assert response.json() == {"upserted": 1}
@@ -75,9 +95,16 @@ def test_upsert_is_idempotent_on_platform_ids(client: Client, key_a: str, seeded
     assert AddressChange.objects.count() == 0
 
 
-def test_changed_fields_are_updated_and_an_address_change_is_recorded(client: Client, key_a: str, seeded: None) -> None:
+def test_changed_fields_are_updated_and_an_address_change_is_recorded(
+    client: Client, key_a: str, seeded: None
+) -> None:
     post(client, "orders", {"records": [order_body()]}, key_a)
-    post(client, "orders", {"records": [order_body(address="上海市浦东新区世纪大道100号", status="shipped")]}, key_a)
+    post(
+        client,
+        "orders",
+        {"records": [order_body(address="上海市浦东新区世纪大道100号", status="shipped")]},
+        key_a,
+    )
     order = Order.objects.get(number="O-1")
     assert order.status == "shipped"
     change = order.address_changes.get()
@@ -97,7 +124,11 @@ def test_a_batch_with_one_bad_record_writes_nothing(client: Client, key_a: str, 
     ("path", "record", "field"),
     [
         ("buyers", {"platform_id": "", "nickname": "x"}, "platform_id"),
-        ("buyers", {"platform_id": "x", "nickname": "x", "first_paid_at": "2026-01-01T00:00:00"}, "first_paid_at"),
+        (
+            "buyers",
+            {"platform_id": "x", "nickname": "x", "first_paid_at": "2026-01-01T00:00:00"},
+            "first_paid_at",
+        ),
         ("products", {**PRODUCT, "price": "-1"}, "price"),
         ("products", {**PRODUCT, "price": "1.234"}, "price"),
         ("products", {**PRODUCT, "url": "javascript:alert(1)"}, "url"),
@@ -156,14 +187,18 @@ def test_another_shops_ids_are_404(client: Client, key_a: str, key_b: str, seede
     assert get(client, path, key_b).status_code == 404
 
 
-def test_shop_b_pushing_the_same_platform_ids_gets_its_own_rows(client: Client, key_a: str, key_b: str) -> None:
+def test_shop_b_pushing_the_same_platform_ids_gets_its_own_rows(
+    client: Client, key_a: str, key_b: str
+) -> None:
     post(client, "buyers", {"records": [BUYER]}, key_a)
     post(client, "buyers", {"records": [{**BUYER, "nickname": "B店的小王"}]}, key_b)
     assert Buyer.objects.count() == 2
     assert get(client, "buyers/dy_1", key_a).json()["nickname"] == BUYER["nickname"]
 
 
-def test_order_cannot_reference_another_shops_buyer(client: Client, key_a: str, key_b: str, seeded: None) -> None:
+def test_order_cannot_reference_another_shops_buyer(
+    client: Client, key_a: str, key_b: str, seeded: None
+) -> None:
     response = post(client, "orders", {"records": [order_body()]}, key_b)
     assert response.status_code == 422
     assert Order.objects.count() == 0
@@ -171,7 +206,9 @@ def test_order_cannot_reference_another_shops_buyer(client: Client, key_a: str, 
 
 def test_openapi_schema_and_docs_are_served(client: Client) -> None:
     schema = client.get("/api/v1/openapi.json").json()
-    assert {"/api/v1/buyers", "/api/v1/orders", "/api/v1/products", "/api/v1/me/reception-limit"} <= set(schema["paths"])
+    assert {"/api/v1/buyers", "/api/v1/orders", "/api/v1/products", "/api/v1/me/reception-limit"} <= set(
+        schema["paths"]
+    )
     assert client.get("/api/v1/docs").status_code == 200
 
 
@@ -185,7 +222,9 @@ def test_me_describes_the_current_account(teammate_client: Client, teammate: Sta
     assert "backoffice.view_staffaccount" not in body["permissions"]
 
 
-def test_agent_sets_own_reception_limit_within_the_shop_cap(teammate_client: Client, teammate: StaffAccount) -> None:
+def test_agent_sets_own_reception_limit_within_the_shop_cap(
+    teammate_client: Client, teammate: StaffAccount
+) -> None:
     put = lambda limit: teammate_client.put(  # noqa: E731
         "/api/v1/me/reception-limit", json.dumps({"limit": limit}), content_type="application/json"
     )
@@ -219,6 +258,7 @@ def test_staff_endpoints_need_a_session(client: Client, db: Any) -> None:
 def test_limit_change_needs_csrf_token(teammate: StaffAccount) -> None:
     client = Client(enforce_csrf_checks=True)
     client.force_login(teammate.user)
-    response = client.put("/api/v1/me/reception-limit", json.dumps({"limit": 5}), content_type="application/json")
+    response = client.put(
+        "/api/v1/me/reception-limit", json.dumps({"limit": 5}), content_type="application/json"
+    )
     assert response.status_code == 403
-

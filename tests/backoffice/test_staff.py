@@ -12,6 +12,7 @@ from django.urls import reverse
 from backoffice import services
 from backoffice.errors import Forbidden, Invalid
 from backoffice.models import Role, Shop, StaffAccount
+from backoffice.tenancy import bind_staff
 from tests.conftest import PASSWORD, login_client
 
 ADD_URL = reverse("admin:backoffice_staffaccount_add")
@@ -39,7 +40,12 @@ def test_owner_creates_a_sub_account_with_role_im_and_rights(shop_a: Shop, owner
     )
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
     staff = StaffAccount.objects.get(user__username="kefu01")
-    assert (staff.shop, staff.display_name, staff.role, staff.im_enabled) == (shop_a, "售后-阿杰", "agent", True)
+    assert (staff.shop, staff.display_name, staff.role, staff.im_enabled) == (
+        shop_a,
+        "售后-阿杰",
+        "agent",
+        True,
+    )
     client = Client()
     assert client.login(username="kefu01", password="another-long-password")
     assert client.get("/api/v1/me").json()["permissions"].count("backoffice.view_reports") == 1
@@ -80,11 +86,16 @@ def test_owner_display_name_cannot_be_changed(owner: StaffAccount, owner_client:
         )
 
 
-def test_owner_sees_every_limit_but_cannot_change_it(teammate: StaffAccount, owner: StaffAccount, owner_client: Client) -> None:
+def test_owner_sees_every_limit_but_cannot_change_it(
+    teammate: StaffAccount, owner: StaffAccount, owner_client: Client
+) -> None:
     services.set_reception_limit(actor=teammate, staff=teammate, limit=23)
     listing = owner_client.get(reverse("admin:backoffice_staffaccount_changelist"))
     assert "23" in listing.text
-    owner_client.post(change_url(teammate), {"display_name": "售前-小美", "role": "agent", "is_active": "on", "max_concurrent": 1})
+    owner_client.post(
+        change_url(teammate),
+        {"display_name": "售前-小美", "role": "agent", "is_active": "on", "max_concurrent": 1},
+    )
     teammate.refresh_from_db()
     assert teammate.max_concurrent == 23
     with pytest.raises(Forbidden):
@@ -131,7 +142,7 @@ def test_role_groups_carry_their_default_rights(shop_a: Shop, role: str, perm: s
         staff = services.create_staff_account(
             shop=shop_a, login=f"r_{role}", password=PASSWORD, display_name=role, role=role, im_enabled=True
         )
-    staff.user.current_staff = staff
+    bind_staff(staff.user, staff)
     assert staff.user.has_perm(perm) is expected
 
 
@@ -140,7 +151,12 @@ def test_a_person_in_two_shops_has_each_shops_rights_only_there(
 ) -> None:
     # agent_a also works for shop B (an outsourcing agency), as its administrator there.
     services.create_staff_account(
-        shop=shop_b, login="agent_a", password=PASSWORD, display_name="外包-小美", role=Role.ADMIN, im_enabled=True
+        shop=shop_b,
+        login="agent_a",
+        password=PASSWORD,
+        display_name="外包-小美",
+        role=Role.ADMIN,
+        im_enabled=True,
     )
     client = login_client(teammate)
     assert client.get("/api/v1/me").json()["shop"]["id"] == shop_a.pk
@@ -177,7 +193,7 @@ def test_linking_an_existing_login_needs_its_password(shop_b: Shop, teammate: St
 
 
 def test_interface_is_chinese_by_default_and_english_on_request(owner_client: Client) -> None:
-    assert "站点管理" in owner_client.get(reverse("admin:index")).text or "店铺" in owner_client.get(reverse("admin:index")).text
+    assert "店铺设置" in owner_client.get(reverse("admin:index")).text
     owner_client.post(reverse("set_language"), {"language": "en", "next": "/admin/"})
     assert "Shop settings" in owner_client.get(reverse("admin:index")).text
 

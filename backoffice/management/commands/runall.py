@@ -87,24 +87,48 @@ class Command(BaseCommand):
 
     def _spawn(self, name: str, cmd: list[str]) -> None:
         self.stdout.write(f"starting {name}: {' '.join(cmd)}")
-        self.children.append((name, subprocess.Popen(cmd, preexec_fn=_die_with_parent)))  # noqa: S603, PLW1509
+        proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent)  # noqa: S603
+        self.children.append((name, proc))
+        self.stdout.write(f"started {name} pid {proc.pid}")
 
     def _start_all(self, options: dict[str, Any]) -> None:
         py = sys.executable
         if not settings.REDIS_URL:
             sock = Path(settings.REDIS_SOCKET)
             if redis_alive(sock):
-                raise CommandError(f"an embedded Redis is already running on {sock}; is the system already up?")
+                raise CommandError(
+                    f"an embedded Redis is already running on {sock}; is the system already up?"
+                )
             sock.unlink(missing_ok=True)  # left over from a crash
             self._spawn("redis", embedded_redis_command(sock))
             wait_for_redis(sock)
         self._spawn(
             "daphne",
-            [py, "-m", "daphne", "-b", options["host"], "-p", str(options["port"]), "backoffice.asgi:application"],
+            [
+                py,
+                "-m",
+                "daphne",
+                "-b",
+                options["host"],
+                "-p",
+                str(options["port"]),
+                "backoffice.asgi:application",
+            ],
         )
         self._spawn(
             "celery-worker",
-            [py, "-m", "celery", "-A", "backoffice", "worker", "-l", "INFO", "-c", str(options["concurrency"])],
+            [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "backoffice",
+                "worker",
+                "-l",
+                "INFO",
+                "-c",
+                str(options["concurrency"]),
+            ],
         )
         self._spawn(
             "celery-beat",
