@@ -1,0 +1,302 @@
+"""Routing domain: agent presence and seats, groups, routing settings, conversations (sessions), messages,
+reply delays, routing traces, transfers and ratings.
+
+Seat accounting: ``AgentState.load`` counts the agent's active conversations. It changes only inside the
+services' transactions, together with the conversation row that caused it, so it always equals the number
+of active conversations held by that agent.
+"""
+
+from __future__ import annotations
+
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.models import Buyer, Product, Shop, ShopQuerySet, StaffAccount
+
+
+class AgentStatus(models.TextChoices):
+    ONLINE = "online", _("Online")
+    BUSY = "busy", _("Busy")
+    OFFLINE = "offline", _("Offline")
+
+
+class AgentGroup(models.Model):
+    """A group of agents (e.g. 售前 / 售后) with an optional reception scope.
+
+    Scope dimensions, matched in priority order crowd > product > intent > order state:
+    ``crowd`` maps a buyer tag to accepted values ({"member_level": ["金卡会员"]}), ``products`` lists
+    products, ``intents`` robot intents, ``order_states`` order statuses (or "none" for no order).
+    """
+
+    shop = models.ForeignKey(
+        Shop, on_delete=models.CASCADE, related_name="agent_groups", verbose_name=_("shop")
+    )
+    name = models.CharField(_("name"), max_length=50)
+    crowd = models.JSONField(_("crowd scope"), default=dict, blank=True)
+    products = models.ManyToManyField(Product, blank=True, related_name="+", verbose_name=_("product scope"))
+    intents = models.JSONField(_("intent scope"), default=list, blank=True)
+    order_states = models.JSONField(_("order-state scope"), default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("agent group")
+        verbose_name_plural = _("agent groups")
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AgentState(models.Model):
+    """An agent's presence, routing participation, group, weight and current load (seats in use)."""
+
+    staff = models.OneToOneField(StaffAccount, on_delete=models.CASCADE, related_name="agent_state")
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(
+        _("status"), max_length=10, choices=AgentStatus.choices, default=AgentStatus.OFFLINE
+    )
+    routing = models.BooleanField(
+        _("takes part in routing"),
+        default=True,
+        help_text=_("A non-routing account is never assigned automatically; it may pull from the queue."),
+    )
+    group = models.ForeignKey(
+        AgentGroup,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="members",
+        verbose_name=_("group"),
+    )
+    weight = models.PositiveSmallIntegerField(
+        _("weight"), default=1, validators=[MinValueValidator(1), MaxValueValidator(100)]
+    )
+    load = models.PositiveIntegerField(_("current load"), default=0)
+    offline_routing = models.BooleanField(_("on the offline-routing list"), default=False)
+    status_changed_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("agent state")
+        verbose_name_plural = _("agent states")
+        indexes = [models.Index(fields=["shop", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.staff.display_name} {self.status} {self.load}/{self.staff.max_concurrent}"
+
+
+class QueueOrder(models.TextChoices):
+    FIFO = "fifo", _("First queued, first served")
+    LIFO = "lifo", _("Last queued, first served")
+
+
+class RoutingSettings(models.Model):
+    shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="routing_settings")
+    queue_order = models.CharField(
+        _("queue order"), max_length=4, choices=QueueOrder.choices, default=QueueOrder.FIFO
+    )
+    no_queue = models.BooleanField(_("no-queue mode"), default=False)
+    new_buyer_priority = models.BooleanField(_("new-buyer priority entry"), default=False)
+    offline_routing = models.BooleanField(_("offline routing"), default=False)
+    pool_holder = models.ForeignKey(
+        StaffAccount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("message pool holder (service assistant)"),
+    )
+    owner_routes_in_simple_mode = models.BooleanField(_("owner takes part in simple mode"), default=True)
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("routing settings")
+        verbose_name_plural = _("routing settings")
+
+    def __str__(self) -> str:
+        return f"routing settings of {self.shop}"
+
+
+class ConversationState(models.TextChoices):
+    ROBOT = "robot", _("With the robot")
+    QUEUED = "queued", _("Queued")
+    POOL = "pool", _("In the message pool")
+    ACTIVE = "active", _("With an agent")
+    ENDED = "ended", _("Ended")
+
+
+class EndReason(models.TextChoices):
+    AGENT = "agent", _("Ended by the agent")
+    BUYER = "buyer", _("Ended by the buyer")
+    AUTO = "auto", _("Auto-ended (15 minutes without a buyer message)")
+
+
+class Conversation(models.Model):
+    """One session (会话) between a buyer and the shop."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="conversations")
+    buyer = models.ForeignKey(Buyer, on_delete=models.CASCADE, related_name="conversations")
+    state = models.CharField(
+        max_length=10, choices=ConversationState.choices, default=ConversationState.ROBOT
+    )
+    agent = models.ForeignKey(
+        StaffAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="conversations"
+    )
+    group = models.ForeignKey(AgentGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    priority = models.BooleanField(default=False, help_text="new-buyer priority entry: front of its queue")
+    source_product = models.ForeignKey(
+        Product, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    intent = models.CharField(max_length=50, blank=True)
+    proactive = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    assigned_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(max_length=10, choices=EndReason.choices, blank=True)
+    last_buyer_message_at = models.DateTimeField(null=True, blank=True)
+    waiting_since = models.DateTimeField(
+        null=True, blank=True, help_text="reply timer: since when the buyer waits for a human reply"
+    )
+    first_response_seconds = models.FloatField(null=True, blank=True)
+    last_seq = models.PositiveIntegerField(default=0)
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # auto-end sweep: active sessions by last buyer message
+            models.Index(
+                fields=["last_buyer_message_at"],
+                name="conv_active_by_last_msg",
+                condition=models.Q(state="active"),
+            ),
+            # queue heads per shop and group
+            models.Index(
+                fields=["shop", "group", "-priority", "queued_at"],
+                name="conv_queue_heads",
+                condition=models.Q(state="queued"),
+            ),
+            models.Index(fields=["buyer", "-ended_at"]),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["buyer"],
+                condition=~models.Q(state="ended"),
+                name="conv_one_open_session_per_buyer",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.buyer} {self.state}"
+
+
+class SenderKind(models.TextChoices):
+    BUYER = "buyer", _("Buyer")
+    AGENT = "agent", _("Agent")
+    ROBOT = "robot", _("Robot")
+    SYSTEM = "system", _("System")
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    seq = models.PositiveIntegerField()
+    sender = models.CharField(max_length=10, choices=SenderKind.choices)
+    agent = models.ForeignKey(StaffAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    text = models.TextField(max_length=2000)
+    client_msg_id = models.CharField(max_length=64, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    shop_path = "conversation__shop"
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["conversation", "seq"]
+        constraints = [
+            models.UniqueConstraint(fields=["conversation", "seq"], name="msg_seq_per_conversation"),
+            models.UniqueConstraint(
+                fields=["conversation", "client_msg_id"],
+                condition=~models.Q(client_msg_id=""),
+                name="msg_client_id_per_conversation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.sender}#{self.seq}: {self.text[:30]}"
+
+
+class ReplyDelay(models.Model):
+    """One measured response: from the first unanswered buyer message (or the assignment) to the reply."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="reply_delays")
+    agent = models.ForeignKey(StaffAccount, on_delete=models.PROTECT, related_name="+")
+    waited_from = models.DateTimeField()
+    replied_at = models.DateTimeField()
+    seconds = models.FloatField()
+    is_first = models.BooleanField(default=False)
+
+    shop_path = "conversation__shop"
+    objects = ShopQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.seconds:.0f}s"
+
+
+class RoutingDecision(models.Model):
+    """The routing trace: what was considered and why the winner won."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="routing_decisions")
+    created_at = models.DateTimeField(auto_now_add=True)
+    rule = models.CharField(max_length=40)
+    outcome = models.CharField(max_length=20)
+    winner = models.ForeignKey(
+        StaffAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    group = models.ForeignKey(AgentGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    candidates = models.JSONField(default=list)
+    note = models.CharField(max_length=200, blank=True)
+
+    shop_path = "conversation__shop"
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["conversation", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.rule} -> {self.outcome}"
+
+
+class Transfer(models.Model):
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="transfers")
+    from_agent = models.ForeignKey(StaffAccount, on_delete=models.PROTECT, related_name="+")
+    to_agent = models.ForeignKey(StaffAccount, on_delete=models.PROTECT, related_name="+")
+    by = models.ForeignKey(StaffAccount, on_delete=models.PROTECT, related_name="+")
+    note = models.CharField(max_length=200, blank=True)
+    forced = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    shop_path = "conversation__shop"
+    objects = ShopQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.from_agent_id} -> {self.to_agent_id}"
+
+
+class Rating(models.Model):
+    """One rating per session, changeable while the session is open (glossary: 服务评价)."""
+
+    conversation = models.OneToOneField(Conversation, on_delete=models.CASCADE, related_name="rating")
+    agent = models.ForeignKey(StaffAccount, on_delete=models.PROTECT, related_name="+")
+    stars = models.PositiveSmallIntegerField(validators=[MinValueValidator(1), MaxValueValidator(5)])
+    updated_at = models.DateTimeField(auto_now=True)
+
+    shop_path = "conversation__shop"
+    objects = ShopQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.stars}★"
