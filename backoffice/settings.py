@@ -117,7 +117,11 @@ CELERY_RESULT_BACKEND = None
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
-CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {}
+CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
+    # Auto-end (glossary: 15 minutes without a buyer message). `expires` below the interval so that missed
+    # runs do not pile up.
+    "routing-auto-end": {"task": "routing.auto_end_idle", "schedule": 60.0, "options": {"expires": 50}},
+}
 
 AUTHENTICATION_BACKENDS = ["backoffice.tenancy.StaffAccountBackend"]
 AUTH_PASSWORD_VALIDATORS = [

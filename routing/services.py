@@ -67,10 +67,6 @@ def agent_state(staff: StaffAccount) -> AgentState:
     return AgentState.objects.get_or_create(staff=staff, defaults={"shop_id": staff.shop_id})[0]
 
 
-def _drain_after_commit(shop: Shop) -> None:
-    transaction.on_commit(lambda: drain_queue(shop=shop))
-
-
 def set_agent_status(*, staff: StaffAccount, status: str) -> AgentState:
     """Online / busy / offline. Only online agents receive chats; coming online drains the queue."""
     if status not in AgentStatus.values:
@@ -78,19 +74,17 @@ def set_agent_status(*, staff: StaffAccount, status: str) -> AgentState:
     if status == AgentStatus.ONLINE and not staff.im_enabled:
         raise Forbidden(_("This account has no IM permission."))
     state = agent_state(staff)
-    with transaction.atomic():
-        AgentState.objects.filter(pk=state.pk).update(status=status, status_changed_at=Now())
-        if status == AgentStatus.ONLINE:
-            _drain_after_commit(staff.shop)
+    AgentState.objects.filter(pk=state.pk).update(status=status, status_changed_at=Now())
+    if status == AgentStatus.ONLINE:
+        drain_queue(shop=staff.shop)
     state.refresh_from_db()
     return state
 
 
 def set_reception_limit(*, actor: StaffAccount, staff: StaffAccount, limit: int) -> StaffAccount:
     """The agent's own limit (1 to the shop's cap); a raised limit drains the queue at once."""
-    with transaction.atomic():
-        staff = set_staff_reception_limit(actor=actor, staff=staff, limit=limit)
-        _drain_after_commit(staff.shop)
+    staff = set_staff_reception_limit(actor=actor, staff=staff, limit=limit)
+    drain_queue(shop=staff.shop)
     return staff
 
 
@@ -419,8 +413,8 @@ def request_human(
             )  # fmt: skip
         elif conv.state != ConversationState.ROBOT:
             return conv, None
-    conv = Conversation.objects.select_related("shop", "buyer").get(pk=conv.pk)
-    return conv, route(conv)
+    decision = route(conv)
+    return Conversation.objects.select_related("shop", "buyer", "agent").get(pk=conv.pk), decision
 
 
 # --- queue -------------------------------------------------------------------------------------------------
@@ -590,7 +584,7 @@ def transfer(
             winner=to_agent.pk,
             note=note,
         )
-        _drain_after_commit(conv.shop)
+    drain_queue(shop=conv.shop)  # the seat freed by the transfer
     return conv
 
 
@@ -611,7 +605,7 @@ def end_conversation(
         conv.end_reason = reason
         conv.waiting_since = None
         conv.save(update_fields=["state", "ended_at", "end_reason", "waiting_since"])
-        _drain_after_commit(conv.shop)
+    drain_queue(shop=conv.shop)
     return conv
 
 
@@ -706,7 +700,9 @@ def post_buyer_message(*, buyer: Buyer, text: str, client_msg_id: str = "") -> M
         conv.save(update_fields=fields)
         reroute = False
         if conv.state == ConversationState.ACTIVE and conv.agent_id is not None:
-            state = agent_state(conv.agent)
+            state = AgentState.objects.get_or_create(
+                staff_id=conv.agent_id, defaults={"shop_id": conv.shop_id}
+            )[0]
             if state.status == AgentStatus.OFFLINE and state.routing and not state.offline_routing:
                 _release_seat(conv.agent_id)
                 previous = conv.agent_id

@@ -1,0 +1,11 @@
+"""Periodic routing work, run by Celery beat every minute (see CELERY_BEAT_SCHEDULE in settings)."""
+
+from celery import shared_task
+
+from routing import services
+
+
+@shared_task(name="routing.auto_end_idle")
+def auto_end_idle() -> int:
+    """Auto-end chats without a buyer message for 15 minutes; idempotent and safe to run twice at once."""
+    return services.auto_end_idle()

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from backoffice import services as shop_services
+from backoffice.models import Shop, StaffAccount
+from routing import services
+from routing.models import AgentGroup
+from tests.conftest import PASSWORD
+
+_counter = {"n": 0}
+
+
+@pytest.fixture
+def make_agent(shop_a: Shop) -> Callable[..., StaffAccount]:
+    def build(
+        name: str, max_concurrent: int = 5, status: str = "online", group: AgentGroup | None = None,
+        weight: int = 1, routing: bool = True, shop: Shop | None = None, offline_routing: bool = False,
+    ) -> StaffAccount:  # fmt: skip
+        _counter["n"] += 1
+        staff = shop_services.create_staff_account(
+            shop=shop or shop_a, login=f"agent{_counter['n']}_{name}", password=PASSWORD, display_name=name,
+            role="agent", im_enabled=True,
+        )  # fmt: skip
+        StaffAccount.objects.filter(pk=staff.pk).update(max_concurrent=max_concurrent)
+        staff.refresh_from_db()
+        services.configure_agent(
+            staff=staff, group=group, weight=weight, routing=routing, offline_routing=offline_routing
+        )
+        services.set_agent_status(staff=staff, status=status)
+        return staff
+
+    return build
+
+
+@pytest.fixture
+def owner_offline(owner: StaffAccount) -> StaffAccount:
+    """The owner takes part in simple mode by default; most tests want only their own agents online."""
+    services.set_agent_status(staff=owner, status="offline")
+    return owner
+
+
+def load_of(staff: StaffAccount) -> int:
+    return services.agent_state(staff).load

@@ -1,0 +1,431 @@
+"""Every routing rule of the glossary, with the seeds' own examples where they give one."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+import time_machine
+from django.utils import timezone
+
+from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
+from backoffice.models import Buyer, Shop, StaffAccount
+from routing import services
+from routing.models import AgentGroup, Conversation, ReplyDelay, RoutingSettings
+from routing.services import Candidate, pick_agent
+from routing.tasks import auto_end_idle as auto_end_task
+from tests.backoffice import factories
+
+pytestmark = pytest.mark.usefixtures("owner_offline")
+Agent = Callable[..., StaffAccount]
+
+
+def ask(shop: Shop, pid: str, **kw: Any) -> Conversation:
+    buyer = Buyer.objects.filter(shop=shop, platform_id=pid).first() or factories.buyer(
+        shop, pid, f"买家{pid}"
+    )
+    return services.request_human(buyer=buyer, **kw)[0]
+
+
+def settings_of(shop: Shop, **changes: Any) -> RoutingSettings:
+    s = services.routing_settings(shop)
+    RoutingSettings.objects.filter(pk=s.pk).update(**changes)
+    return s
+
+
+# --- agent selection ---------------------------------------------------------------------------------------
+
+
+def test_seed_example_idle_ratio_b_wins() -> None:
+    a = Candidate(1, "A", load=2, max=10, weight=1, group_id=None)  # 80%
+    b = Candidate(2, "B", load=3, max=30, weight=1, group_id=None)  # 90%
+    assert a.idle_ratio == pytest.approx(0.8) and b.idle_ratio == pytest.approx(0.9)
+    assert {pick_agent([a, b]).staff_id for _ in range(50)} == {2}  # type: ignore[union-attr]
+
+
+def test_seed_example_through_the_pipeline(shop_a: Shop, make_agent: Agent) -> None:
+    a, b = make_agent("A", 10), make_agent("B", 30)
+    services.AgentState.objects.filter(staff=a).update(load=2)
+    services.AgentState.objects.filter(staff=b).update(load=3)
+    conv = ask(shop_a, "x")
+    assert conv.agent_id == b.pk
+    decision = conv.routing_decisions.get()
+    assert decision.rule == "simple_mode/idle_ratio"
+    assert {c["name"]: c["idle_ratio"] for c in decision.candidates} == {"A": 0.8, "B": 0.9}
+
+
+def test_ties_are_random_and_weights_are_proportional() -> None:
+    rng = random.Random(7)
+    heavy = Candidate(1, "heavy", load=0, max=5, weight=3, group_id=None)
+    light = Candidate(2, "light", load=0, max=5, weight=1, group_id=None)
+    wins = Counter(pick_agent([heavy, light], rng).staff_id for _ in range(8000))  # type: ignore[union-attr]
+    assert wins[1] / 8000 == pytest.approx(0.75, abs=0.02)  # 4 standard deviations is ~0.019
+    equal = Counter(pick_agent([light, Candidate(3, "x", 0, 5, 1, None)], rng).staff_id for _ in range(8000))  # type: ignore[union-attr]
+    assert equal[2] / 8000 == pytest.approx(0.5, abs=0.02)
+
+
+def test_a_higher_idle_ratio_beats_a_higher_weight() -> None:
+    idle = Candidate(1, "idle", load=0, max=5, weight=1, group_id=None)
+    heavy = Candidate(2, "heavy", load=1, max=5, weight=100, group_id=None)
+    assert {pick_agent([idle, heavy]).staff_id for _ in range(50)} == {1}  # type: ignore[union-attr]
+
+
+def test_only_online_im_enabled_routing_agents_receive_chats(shop_a: Shop, make_agent: Agent) -> None:
+    make_agent("busy", status="busy")
+    make_agent("off", status="offline")
+    make_agent("nonrouting", routing=False)
+    online = make_agent("online")
+    assert {ask(shop_a, f"b{i}").agent_id for i in range(3)} == {online.pk}
+
+
+# --- returning buyer ---------------------------------------------------------------------------------------
+
+
+def test_returning_buyer_goes_to_last_agent_even_when_full(shop_a: Shop, make_agent: Agent) -> None:
+    last = make_agent("last", 1)
+    first = ask(shop_a, "r")
+    assert first.agent_id == last.pk
+    services.end_conversation(conversation=first, reason="agent")
+    other = make_agent("other", 5)
+    ask(shop_a, "filler")  # takes last's only seat or other's; make last full either way
+    services.AgentState.objects.filter(staff=last).update(load=1)
+    again = ask(shop_a, "r")
+    assert again.agent_id == last.pk
+    assert again.routing_decisions.get().rule == "returning_buyer"
+    assert other.pk != last.pk
+
+
+def test_returning_buyer_with_offline_agent_is_routed_normally(shop_a: Shop, make_agent: Agent) -> None:
+    last = make_agent("last")
+    services.end_conversation(conversation=ask(shop_a, "r"), reason="agent")
+    services.set_agent_status(staff=last, status="offline")
+    other = make_agent("other")
+    conv = ask(shop_a, "r")
+    assert conv.agent_id == other.pk
+    assert "offline" in conv.routing_decisions.get().note
+
+
+def test_returning_window_is_72_hours(shop_a: Shop, make_agent: Agent) -> None:
+    last = make_agent("last", 1)
+    first = ask(shop_a, "r")
+    services.end_conversation(conversation=first, reason="agent")
+    Conversation.objects.filter(pk=first.pk).update(
+        ended_at=timezone.now() - timedelta(hours=73), assigned_at=timezone.now() - timedelta(hours=74)
+    )
+    services.AgentState.objects.filter(staff=last).update(load=1)  # full
+    other = make_agent("other")
+    assert ask(shop_a, "r").agent_id == other.pk
+
+
+# --- groups ------------------------------------------------------------------------------------------------
+
+
+def test_group_scope_priority_crowd_product_intent_order_state(shop_a: Shop, make_agent: Agent) -> None:
+    product = factories.product(shop_a, "p1")
+    crowd = AgentGroup.objects.create(shop=shop_a, name="会员组", crowd={"member_level": ["金卡会员"]})
+    by_product = AgentGroup.objects.create(shop=shop_a, name="商品组")
+    by_product.products.add(product)
+    by_intent = AgentGroup.objects.create(shop=shop_a, name="意图组", intents=["催发货"])
+    by_order = AgentGroup.objects.create(shop=shop_a, name="售后组", order_states=["shipped", "delivered"])
+    agents = {g.pk: make_agent(g.name, group=g) for g in (crowd, by_product, by_intent, by_order)}
+
+    def routed(pid: str, tags: dict[str, str], **kw: Any) -> int | None:
+        buyer = factories.buyer(shop_a, pid, pid, tags=tags)
+        factories.order(shop_a, f"O-{pid}", pid, status="shipped")
+        conv = services.request_human(buyer=buyer, **kw)[0]
+        return conv.agent_id
+
+    gold = {"member_level": "金卡会员"}
+    assert routed("g", gold, source_product=product, intent="催发货") == agents[crowd.pk].pk
+    assert routed("p", {}, source_product=product, intent="催发货") == agents[by_product.pk].pk
+    assert routed("i", {}, intent="催发货") == agents[by_intent.pk].pk
+    assert routed("o", {}) == agents[by_order.pk].pk
+
+
+def test_simple_mode_includes_the_owner_by_default(shop_a: Shop, owner: StaffAccount) -> None:
+    services.set_agent_status(staff=owner, status="online")
+    assert ask(shop_a, "b").agent_id == owner.pk
+    settings_of(shop_a, owner_routes_in_simple_mode=False)
+    assert ask(shop_a, "c").state == "pool"  # nobody else: message pool
+
+
+def test_deleting_all_groups_returns_to_simple_mode(shop_a: Shop, make_agent: Agent) -> None:
+    group = AgentGroup.objects.create(shop=shop_a, name="售前", order_states=["none"])
+    make_agent("in group", group=group)
+    assert ask(shop_a, "a").routing_decisions.get().rule.startswith("group_by_order_state")
+    group.delete()
+    assert ask(shop_a, "b").routing_decisions.get().rule.startswith("simple_mode")
+
+
+# --- queue -------------------------------------------------------------------------------------------------
+
+
+def test_all_full_queues_with_position_and_estimate_then_end_drains(shop_a: Shop, make_agent: Agent) -> None:
+    agent = make_agent("solo", 1)
+    first = ask(shop_a, "1")
+    second, third = ask(shop_a, "2"), ask(shop_a, "3")
+    assert (second.state, third.state) == ("queued", "queued")
+    assert services.queue_position(second) == (1, 300)
+    assert services.queue_position(third) == (2, 600)
+    services.end_conversation(conversation=first, reason="agent")
+    second.refresh_from_db()
+    assert (second.state, second.agent_id) == ("active", agent.pk)
+    assert services.queue_position(third)[0] == 1
+
+
+def test_lifo_serves_the_last_queued_first(shop_a: Shop, make_agent: Agent) -> None:
+    make_agent("solo", 1)
+    first = ask(shop_a, "1")
+    older, newer = ask(shop_a, "2"), ask(shop_a, "3")
+    settings_of(shop_a, queue_order="lifo")
+    services.end_conversation(conversation=first, reason="agent")
+    newer.refresh_from_db()
+    older.refresh_from_db()
+    assert (newer.state, older.state) == ("active", "queued")
+
+
+def test_raising_the_limit_or_coming_online_drains_the_queue(shop_a: Shop, make_agent: Agent) -> None:
+    agent = make_agent("solo", 1)
+    ask(shop_a, "1")
+    waiting = ask(shop_a, "2")
+    services.set_reception_limit(actor=agent, staff=agent, limit=2)
+    waiting.refresh_from_db()
+    assert waiting.agent_id == agent.pk
+    late = make_agent("late", 1, status="offline")
+    queued = ask(shop_a, "3")
+    assert queued.state == "queued"
+    services.set_agent_status(staff=late, status="online")
+    queued.refresh_from_db()
+    assert queued.agent_id == late.pk
+
+
+def test_new_buyer_priority_jumps_the_queue(shop_a: Shop, make_agent: Agent) -> None:
+    settings_of(shop_a, new_buyer_priority=True)
+    make_agent("solo", 1)
+    first = ask(shop_a, "1")
+    old = ask(shop_a, "old")
+    new_buyer = factories.buyer(shop_a, "new", "新客", first_paid_at=timezone.now() - timedelta(days=3))
+    factories.order(shop_a, "N-1", "new", paid_at=timezone.now() - timedelta(days=3))
+    new_conv = services.request_human(buyer=new_buyer)[0]
+    assert new_conv.priority
+    assert services.queue_position(new_conv)[0] == 1
+    services.end_conversation(conversation=first, reason="agent")
+    new_conv.refresh_from_db()
+    old.refresh_from_db()
+    assert (new_conv.state, old.state) == ("active", "queued")
+
+
+def test_no_queue_mode_assigns_to_the_best_saturated_agent(shop_a: Shop, make_agent: Agent) -> None:
+    settings_of(shop_a, no_queue=True)
+    small, big = make_agent("small", 1), make_agent("big", 4)
+    convs = [ask(shop_a, str(i)) for i in range(6)]
+    assert all(c.state == "active" for c in convs)
+    assert services.agent_state(big).load == 4 + 1 or services.agent_state(small).load == 2
+    assert services.load_matches_open_sessions(shop_a) == []
+
+
+def test_non_routing_account_is_never_assigned_but_may_pull(shop_a: Shop, make_agent: Agent) -> None:
+    helper = make_agent("helper", routing=False)
+    make_agent("full", 1)
+    ask(shop_a, "1")
+    queued = ask(shop_a, "2")
+    assert queued.state == "queued"
+    pulled = services.pull_from_queue(agent=helper, conversation=queued)
+    assert pulled.agent_id == helper.pk
+    with pytest.raises(Conflict):
+        services.pull_from_queue(agent=helper, conversation=queued)
+
+
+# --- offline handling --------------------------------------------------------------------------------------
+
+
+def test_message_to_an_offline_agent_goes_to_another_online_agent(shop_a: Shop, make_agent: Agent) -> None:
+    first = make_agent("first")
+    conv = ask(shop_a, "b")
+    assert conv.agent_id == first.pk
+    second = make_agent("second")
+    services.set_agent_status(staff=first, status="offline")
+    services.post_buyer_message(buyer=conv.buyer, text="在吗")
+    conv.refresh_from_db()
+    assert conv.agent_id == second.pk
+    assert services.load_matches_open_sessions(shop_a) == []
+
+
+def test_everyone_offline_goes_to_the_message_pool_held_by_the_owner(
+    shop_a: Shop, owner: StaffAccount, make_agent: Agent
+) -> None:
+    make_agent("off", status="offline")
+    conv = ask(shop_a, "night")
+    assert (conv.state, conv.agent_id) == ("pool", owner.pk)
+    agent = make_agent("morning")
+    services.reassign_from_pool(conversation=conv, to_agent=agent, by=owner)
+    conv.refresh_from_db()
+    assert (conv.state, conv.agent_id) == ("active", agent.pk)
+    with pytest.raises(Forbidden):
+        services.reassign_from_pool(conversation=ask(shop_a, "x"), to_agent=agent, by=agent)
+
+
+def test_pool_holder_when_configured(shop_a: Shop, make_agent: Agent) -> None:
+    assistant = make_agent("服务助手", status="offline")
+    settings_of(shop_a, pool_holder=assistant)
+    assert ask(shop_a, "n").agent_id == assistant.pk
+
+
+def test_offline_routing_spreads_evenly_over_the_list(shop_a: Shop, make_agent: Agent) -> None:
+    settings_of(shop_a, offline_routing=True)
+    listed = [make_agent(f"夜班{i}", status="offline", offline_routing=True) for i in range(3)]
+    make_agent("not listed", status="offline")
+    convs = [ask(shop_a, str(i)) for i in range(9)]
+    assert Counter(c.agent_id for c in convs) == {s.pk: 3 for s in listed}
+
+
+# --- reply timer, end, auto-end, history -------------------------------------------------------------------
+
+
+def test_reply_timer_starts_at_assignment_stops_at_reply_restarts_on_buyer_message(
+    shop_a: Shop, make_agent: Agent
+) -> None:
+    agent = make_agent("timer")
+    start = timezone.now()
+    with time_machine.travel(start, tick=False) as clock:
+        conv = ask(shop_a, "b")
+        assert conv.waiting_since == start
+        clock.shift(40)
+        services.post_agent_message(agent=agent, conversation=conv, text="您好")
+        conv.refresh_from_db()
+        assert conv.waiting_since is None and conv.first_response_seconds == pytest.approx(40)
+        clock.shift(100)
+        services.post_buyer_message(buyer=conv.buyer, text="什么时候发货")
+        clock.shift(10)
+        services.post_buyer_message(buyer=conv.buyer, text="？")
+        clock.shift(20)
+        services.post_agent_message(agent=agent, conversation=conv, text="今天发货")
+    delays = list(
+        ReplyDelay.objects.filter(conversation=conv).order_by("pk").values_list("seconds", "is_first")
+    )
+    assert delays == [(pytest.approx(40), True), (pytest.approx(30), False)]
+
+
+def test_end_frees_the_seat_and_ending_twice_is_refused(shop_a: Shop, make_agent: Agent) -> None:
+    agent = make_agent("a", 1)
+    conv = ask(shop_a, "b")
+    assert services.agent_state(agent).load == 1
+    services.end_conversation(conversation=conv, reason="agent", by=agent)
+    assert services.agent_state(agent).load == 0
+    with pytest.raises(Conflict):
+        services.end_conversation(conversation=conv, reason="agent", by=agent)
+
+
+def test_auto_end_after_15_minutes_without_buyer_message_never_for_agent_silence(
+    shop_a: Shop, make_agent: Agent
+) -> None:
+    agent = make_agent("a")
+    idle, recent = ask(shop_a, "idle"), ask(shop_a, "recent")
+    Conversation.objects.filter(pk=idle.pk).update(
+        last_buyer_message_at=timezone.now() - timedelta(minutes=16)
+    )
+    Conversation.objects.filter(pk=recent.pk).update(
+        last_buyer_message_at=timezone.now() - timedelta(minutes=14),
+        assigned_at=timezone.now() - timedelta(hours=2),
+    )
+    assert auto_end_task.apply().get() == 1
+    idle.refresh_from_db()
+    recent.refresh_from_db()
+    assert (idle.state, idle.end_reason, recent.state) == ("ended", "auto", "active")
+    assert services.agent_state(agent).load == 1
+    assert services.auto_end_idle() == 0  # idempotent
+
+
+def test_history_is_repliable_for_72_hours_and_a_new_message_starts_a_new_session(
+    shop_a: Shop, make_agent: Agent
+) -> None:
+    agent = make_agent("a")
+    conv = ask(shop_a, "b")
+    services.end_conversation(conversation=conv, reason="agent")
+    services.post_agent_message(agent=agent, conversation=conv, text="补充一下")
+    Conversation.objects.filter(pk=conv.pk).update(ended_at=timezone.now() - timedelta(hours=72, seconds=1))
+    with pytest.raises(Invalid):
+        services.post_agent_message(agent=agent, conversation=conv, text="太晚了")
+    message = services.post_buyer_message(buyer=conv.buyer, text="又来了")
+    assert message.conversation_id != conv.pk
+
+
+def test_replying_to_someone_elses_chat_is_forbidden_and_other_shops_404(
+    shop_a: Shop, shop_b: Shop, make_agent: Agent
+) -> None:
+    mine, other = make_agent("mine"), make_agent("other", status="busy")
+    conv = ask(shop_a, "b")
+    assert conv.agent_id == mine.pk
+    with pytest.raises(Forbidden):
+        services.post_agent_message(agent=other, conversation=conv, text="hi")
+    outsider = make_agent("outsider", shop=shop_b)
+    with pytest.raises(NotFound):
+        services.post_agent_message(agent=outsider, conversation=conv, text="hi")
+    with pytest.raises(Invalid):
+        services.post_agent_message(agent=mine, conversation=conv, text="x" * 2001)
+
+
+# --- transfer ----------------------------------------------------------------------------------------------
+
+
+def test_transfer_moves_the_seat_refuses_offline_or_full_targets_unless_forced(
+    shop_a: Shop, owner: StaffAccount, make_agent: Agent
+) -> None:
+    a = make_agent("a", 2)
+    conv = ask(shop_a, "b")
+    full, off = make_agent("full", 1), make_agent("off", status="offline")
+    ask(shop_a, "c")  # idle ratio: full (1.0) > a (0.5): full takes it and is now full
+    with pytest.raises(Invalid):
+        services.transfer(conversation=conv, to_agent=off, by=a)
+    with pytest.raises(Invalid):
+        services.transfer(conversation=conv, to_agent=full, by=a)
+    with pytest.raises(Forbidden):
+        services.transfer(conversation=conv, to_agent=full, by=a, force=True)
+    services.transfer(conversation=conv, to_agent=full, by=owner, note="VIP", force=True)
+    conv.refresh_from_db()
+    assert conv.agent_id == full.pk
+    assert (services.agent_state(a).load, services.agent_state(full).load) == (0, 2)
+    assert conv.transfers.get().note == "VIP"
+
+
+def test_transfer_to_another_shops_agent_is_404(shop_a: Shop, shop_b: Shop, make_agent: Agent) -> None:
+    a = make_agent("a")
+    conv = ask(shop_a, "b")
+    with pytest.raises(NotFound):
+        services.transfer(conversation=conv, to_agent=make_agent("x", shop=shop_b), by=a)
+
+
+# --- proactive, rating ------------------------------------------------------------------------------------
+
+
+def test_proactive_session_only_for_buyers_with_an_order_in_30_days(shop_a: Shop, make_agent: Agent) -> None:
+    agent = make_agent("a")
+    factories.order(shop_a, "ORD-RECENT", "recent", created_at=timezone.now() - timedelta(days=29))
+    factories.order(shop_a, "ORD-OLD", "old", created_at=timezone.now() - timedelta(days=31))
+    found = services.find_proactive_buyers(shop=shop_a, query="ORD-RECENT")
+    assert [b.platform_id for b in found] == ["recent"]
+    assert services.find_proactive_buyers(shop=shop_a, query="ORD-OLD") == []
+    conv = services.start_proactive(agent=agent, buyer=found[0])
+    assert (conv.state, conv.agent_id, conv.proactive) == ("active", agent.pk, True)
+    with pytest.raises(Invalid):
+        services.start_proactive(agent=agent, buyer=Buyer.objects.get(platform_id="old"))
+
+
+def test_rating_once_per_session_changeable_and_thanks_the_agent(shop_a: Shop, make_agent: Agent) -> None:
+    agent = make_agent("小美")
+    conv = ask(shop_a, "b")
+    services.invite_rating(agent=agent, conversation=conv)
+    services.rate(buyer=conv.buyer, conversation=conv, stars=3)
+    _rating, thanks = services.rate(buyer=conv.buyer, conversation=conv, stars=5)
+    assert conv.__class__.objects.get(pk=conv.pk).rating.stars == 5
+    assert "小美" in thanks
+    with pytest.raises(Invalid):
+        services.rate(buyer=conv.buyer, conversation=conv, stars=0)
+    services.end_conversation(conversation=conv, reason="buyer")
+    conv.refresh_from_db()
+    with pytest.raises(Conflict):
+        services.rate(buyer=conv.buyer, conversation=conv, stars=1)
