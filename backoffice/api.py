@@ -302,3 +302,7 @@ def get_staff(request: HttpRequest, staff_id: int) -> StaffAccount:
 
 api.add_router("/", integration)
 api.add_router("/", staff_router)
+
+from routing.api import router as routing_router  # noqa: E402  (routing builds on this module's helpers)
+
+api.add_router("/routing/", routing_router)

@@ -596,6 +596,8 @@ def end_conversation(
         conv = Conversation.objects.select_for_update().select_related("shop").get(pk=conversation.pk)
         if conv.state == ConversationState.ENDED:
             raise Conflict(_("This conversation has already ended."))
+        if by is not None and conv.shop_id != by.shop_id:
+            raise NotFound(_("No such conversation in this shop."))
         if by is not None and conv.agent_id != by.pk:
             _require_supervisor(by)
         if conv.state == ConversationState.ACTIVE and conv.agent_id is not None:
@@ -655,13 +657,17 @@ def _check_text(text: str) -> str:
     return text
 
 
+def _resent(conv: Conversation, client_msg_id: str) -> Message | None:
+    """The stored message of an earlier send with the same client_msg_id: a resend writes nothing and
+    changes no timer."""
+    if not client_msg_id:
+        return None
+    return Message.objects.filter(conversation=conv, client_msg_id=client_msg_id).first()
+
+
 def _append(
     conv: Conversation, *, sender: str, text: str, agent: StaffAccount | None, client_msg_id: str
 ) -> Message:
-    if client_msg_id:
-        existing = Message.objects.filter(conversation=conv, client_msg_id=client_msg_id).first()
-        if existing is not None:
-            return existing
     conv.last_seq += 1
     conv.save(update_fields=["last_seq"])
     return Message.objects.create(
@@ -690,6 +696,8 @@ def post_buyer_message(*, buyer: Buyer, text: str, client_msg_id: str = "") -> M
             conv = Conversation.objects.create(
                 shop_id=buyer.shop_id, buyer=buyer, state=ConversationState.ROBOT
             )
+        elif (earlier := _resent(conv, client_msg_id)) is not None:
+            return earlier
         now = timezone.now()
         message = _append(conv, sender=SenderKind.BUYER, text=text, agent=None, client_msg_id=client_msg_id)
         conv.last_buyer_message_at = now
@@ -731,6 +739,8 @@ def post_agent_message(
                 raise Invalid(_("This chat ended more than 72 hours ago and can no longer be replied to."))
         elif conv.state != ConversationState.ACTIVE:
             raise Conflict(_("This chat is not with an agent."))
+        if (earlier := _resent(conv, client_msg_id)) is not None:
+            return earlier
         message = _append(conv, sender=SenderKind.AGENT, text=text, agent=agent, client_msg_id=client_msg_id)
         if conv.waiting_since is not None and conv.state == ConversationState.ACTIVE:
             seconds = (now - conv.waiting_since).total_seconds()

@@ -429,3 +429,28 @@ def test_rating_once_per_session_changeable_and_thanks_the_agent(shop_a: Shop, m
     conv.refresh_from_db()
     with pytest.raises(Conflict):
         services.rate(buyer=conv.buyer, conversation=conv, stars=1)
+
+
+def test_a_resent_message_is_stored_once_and_changes_no_timer(shop_a: Shop, make_agent: Agent) -> None:
+    agent = make_agent("a")
+    conv = ask(shop_a, "b")
+    first = services.post_agent_message(agent=agent, conversation=conv, text="您好", client_msg_id="m1")
+    services.post_buyer_message(buyer=conv.buyer, text="在吗", client_msg_id="b1")
+    again = services.post_agent_message(agent=agent, conversation=conv, text="您好", client_msg_id="m1")
+    assert again.pk == first.pk
+    assert ReplyDelay.objects.filter(conversation=conv).count() == 1
+    conv.refresh_from_db()
+    assert conv.waiting_since is not None  # still waiting: the resend was not a reply
+    assert services.post_buyer_message(buyer=conv.buyer, text="在吗", client_msg_id="b1").seq == 2
+    assert conv.messages.count() == 2
+
+
+def test_another_shop_cannot_end_a_conversation(
+    shop_a: Shop, outsider: StaffAccount, make_agent: Agent
+) -> None:
+    make_agent("a")
+    conv = ask(shop_a, "b")
+    with pytest.raises(NotFound):
+        services.end_conversation(conversation=conv, reason="agent", by=outsider)
+    conv.refresh_from_db()
+    assert conv.state == "active"

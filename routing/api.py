@@ -1,0 +1,421 @@
+"""Routing endpoints for signed-in staff, mounted at /api/v1/routing/ (session cookie + CSRF token).
+
+Thin endpoints: each checks the caller's right, fetches ids within the current shop (another shop's id is a
+404 like a missing one), calls one routing service and returns its result. The services enforce the routing
+rules; their errors map through the API's DomainError handler: 403 missing right, 404 unknown id, 409 the
+state changed under you (already ended, no longer queued), 422 invalid input or a refused request.
+
+Agent desk: ``/me/state``, ``/me/status``, ``/me/limit``, ``/queue``, ``/queue/pull``,
+``/conversations/{id}/transfer|end|messages``, ``/proactive``. Supervision: ``/settings``,
+``/conversations/{id}/trace``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+from ninja import Field, Query, Router, Schema
+from ninja.security import django_auth
+
+from backoffice.errors import Forbidden
+from backoffice.models import Buyer, StaffAccount
+from backoffice.tenancy import get_for_shop_or_404
+from routing import services
+from routing.config import MANAGE_ROUTING, update_routing_settings
+from routing.models import (
+    AgentState,
+    AgentStatus,
+    Conversation,
+    EndReason,
+    Message,
+    QueueOrder,
+    RoutingDecision,
+    RoutingSettings,
+)
+from routing.services import _queue as queue_in_order  # the order drain_queue and pull_from_queue serve
+
+router = Router(auth=django_auth, tags=["routing"])
+
+
+# --- access ------------------------------------------------------------------------------------------------
+# backoffice.api imports this module to mount ``router``, so its helpers are imported when called.
+
+
+def current_staff(request: HttpRequest) -> StaffAccount:
+    from backoffice.api import current_staff as staff_of
+
+    return staff_of(request)
+
+
+def require_perm(request: HttpRequest, perm: str) -> StaffAccount:
+    from backoffice.api import require_perm as check
+
+    return check(request, perm)
+
+
+def im_agent(request: HttpRequest) -> StaffAccount:
+    """The current account, which must have the IM permission (it chats with buyers)."""
+    staff = current_staff(request)
+    if not staff.im_enabled:
+        raise Forbidden(_("This account has no IM permission."))
+    return staff
+
+
+def conversation_of_shop(staff: StaffAccount, conversation_id: int) -> Conversation:
+    qs = Conversation.objects.select_related("shop", "buyer", "agent")
+    return get_for_shop_or_404(qs, staff.shop, pk=conversation_id)
+
+
+# --- schemas -----------------------------------------------------------------------------------------------
+
+
+class ErrorOut(Schema):
+    detail: str | list[Any]
+    errors: list[dict[str, Any]] = []
+
+
+def responses(ok: Any, *errors: int) -> dict[int, Any]:
+    return {200: ok, **{code: ErrorOut for code in (401, 403, *errors)}}
+
+
+class AgentStateOut(Schema):
+    staff_id: int
+    display_name: str
+    status: str = Field(description="online | busy | offline; only online agents receive chats")
+    routing: bool = Field(description="takes part in automatic routing")
+    group_id: int | None
+    weight: int
+    load: int = Field(description="seats in use: the agent's active chats")
+    max_concurrent: int = Field(description="the agent's reception limit")
+    reception_cap: int = Field(description="the highest limit the shop allows")
+    offline_routing: bool
+    status_changed_at: datetime | None
+
+
+class StatusIn(Schema, extra="forbid"):
+    status: AgentStatus
+
+
+class LimitIn(Schema, extra="forbid"):
+    limit: int
+
+
+class ConversationOut(Schema):
+    id: int
+    state: str
+    buyer_id: int
+    buyer_nickname: str
+    agent_id: int | None
+    agent_name: str | None
+    group_id: int | None
+    priority: bool
+    proactive: bool
+    created_at: datetime
+    queued_at: datetime | None
+    assigned_at: datetime | None
+    ended_at: datetime | None
+    end_reason: str
+
+    @staticmethod
+    def resolve_buyer_nickname(obj: Conversation) -> str:
+        return obj.buyer.nickname
+
+    @staticmethod
+    def resolve_agent_name(obj: Conversation) -> str | None:
+        return obj.agent.display_name if obj.agent_id and obj.agent else None
+
+
+class QueuedOut(Schema):
+    position: int = Field(description="1 is the chat that POST /queue/pull without an id takes next")
+    id: int
+    buyer_id: int
+    buyer_nickname: str
+    group_id: int | None
+    priority: bool = Field(description="new-buyer priority entry: served before the others")
+    queued_at: datetime | None
+
+
+class PullIn(Schema, extra="forbid"):
+    conversation_id: int | None = Field(None, description="a given queued chat; omitted: the queue head")
+
+
+class TransferIn(Schema, extra="forbid"):
+    to_agent_id: int
+    note: str = Field("", max_length=200)
+    force: bool = Field(False, description="over the target's limit; supervisors only")
+
+
+class MessageIn(Schema, extra="forbid"):
+    text: str = Field(min_length=1, max_length=services.MAX_TEXT)
+    client_msg_id: str = Field("", max_length=64, description="idempotency key: a resend returns the first")
+
+
+class MessageOut(Schema):
+    id: int
+    conversation_id: int
+    seq: int
+    sender: str
+    agent_id: int | None
+    text: str
+    client_msg_id: str
+    created_at: datetime
+
+
+class ProactiveBuyerOut(Schema):
+    id: int
+    platform_id: str
+    nickname: str
+
+
+class ProactiveIn(Schema, extra="forbid"):
+    buyer_id: int
+
+
+class SettingsOut(Schema):
+    queue_order: str = Field(description="fifo | lifo")
+    no_queue: bool
+    new_buyer_priority: bool
+    offline_routing: bool
+    pool_holder_id: int | None = Field(description="message-pool holder; null: the owner")
+
+
+class SettingsIn(Schema, extra="forbid"):
+    queue_order: QueueOrder | None = Field(None, description="owner only")
+    no_queue: bool | None = None
+    new_buyer_priority: bool | None = None
+    offline_routing: bool | None = None
+    pool_holder_id: int | None = Field(None, description="a staff account of the shop; null clears it")
+
+
+class CandidateOut(Schema):
+    staff_id: int
+    name: str
+    load: int
+    max: int
+    idle_ratio: float = Field(description="(max - load) / max; the highest wins")
+    weight: int = Field(description="draws among equally idle agents")
+
+
+class DecisionOut(Schema):
+    id: int
+    created_at: datetime
+    rule: str
+    outcome: str = Field(description="assigned | queued | pool")
+    winner_id: int | None
+    winner_name: str | None
+    group_id: int | None
+    candidates: list[CandidateOut]
+    note: str
+
+    @staticmethod
+    def resolve_winner_name(obj: RoutingDecision) -> str | None:
+        return obj.winner.display_name if obj.winner_id and obj.winner else None
+
+
+def state_out(staff: StaffAccount) -> dict[str, Any]:
+    # Read only: an account that never used routing has the defaults (offline, load 0, weight 1).
+    state = AgentState.objects.filter(staff=staff).first() or AgentState(staff=staff, shop_id=staff.shop_id)
+    return {
+        "staff_id": staff.pk,
+        "display_name": staff.display_name,
+        "status": state.status,
+        "routing": state.routing,
+        "group_id": state.group_id,
+        "weight": state.weight,
+        "load": state.load,
+        "max_concurrent": staff.max_concurrent,
+        "reception_cap": staff.shop.reception_cap,
+        "offline_routing": state.offline_routing,
+        "status_changed_at": state.status_changed_at,
+    }
+
+
+# --- my presence and limit ---------------------------------------------------------------------------------
+
+
+@router.get("/me/state", response=responses(AgentStateOut), summary="My routing state")
+def my_state(request: HttpRequest) -> dict[str, Any]:
+    """Presence, load against the reception limit, group and weight of the signed-in account."""
+    return state_out(current_staff(request))
+
+
+@router.put(
+    "/me/status",
+    response=responses(AgentStateOut, 422),
+    summary="Go online, busy or offline",
+    description="Only online agents receive chats; coming online serves the queue. Going online needs the "
+    "IM permission (403).",
+)
+def set_my_status(request: HttpRequest, body: StatusIn) -> dict[str, Any]:
+    staff = current_staff(request)
+    services.set_agent_status(staff=staff, status=body.status)
+    return state_out(staff)
+
+
+@router.put(
+    "/me/limit",
+    response=responses(AgentStateOut, 422),
+    summary="Set my reception limit",
+    description="1 to the shop's cap (422 otherwise); a raised limit serves the queue at once.",
+)
+def set_my_limit(request: HttpRequest, body: LimitIn) -> dict[str, Any]:
+    staff = current_staff(request)
+    services.set_reception_limit(actor=staff, staff=staff, limit=body.limit)
+    return state_out(staff)
+
+
+# --- queue -------------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/queue",
+    response=responses(list[QueuedOut]),
+    summary="The shop's queue",
+    description="Queued chats in the order they are served (priority entries first, then the shop's queue "
+    "order). For accounts with the IM permission.",
+)
+def queue(request: HttpRequest) -> list[dict[str, Any]]:
+    staff = im_agent(request)
+    queued = queue_in_order(staff.shop).select_related("buyer")
+    return [
+        {
+            "position": position,
+            "id": conv.pk,
+            "buyer_id": conv.buyer_id,
+            "buyer_nickname": conv.buyer.nickname,
+            "group_id": conv.group_id,
+            "priority": conv.priority,
+            "queued_at": conv.queued_at,
+        }
+        for position, conv in enumerate(queued, start=1)
+    ]
+
+
+@router.post(
+    "/queue/pull",
+    response=responses(ConversationOut, 404, 409, 422),
+    summary="Take a chat from the queue",
+    description="A given queued chat, or the head of the queue; needs a free seat (422). A chat that is no "
+    "longer queued (someone else took it) is a 409.",
+)
+def pull(request: HttpRequest, body: PullIn) -> Conversation:
+    staff = im_agent(request)
+    wanted = None
+    if body.conversation_id is not None:
+        wanted = conversation_of_shop(staff, body.conversation_id)
+    return services.pull_from_queue(agent=staff, conversation=wanted)
+
+
+# --- conversations -----------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/conversations/{conversation_id}/transfer",
+    response=responses(ConversationOut, 404, 409, 422),
+    summary="Transfer an active chat to another agent",
+    description="The target must be an online agent of the shop with a free seat (422 otherwise) unless a "
+    "supervisor forces it. Only the chat's agent or a supervisor may transfer (403).",
+)
+def transfer(request: HttpRequest, conversation_id: int, body: TransferIn) -> Conversation:
+    staff = current_staff(request)
+    conv = conversation_of_shop(staff, conversation_id)
+    to_agent = get_for_shop_or_404(
+        StaffAccount.objects.select_related("shop"), staff.shop, pk=body.to_agent_id
+    )
+    return services.transfer(conversation=conv, to_agent=to_agent, by=staff, note=body.note, force=body.force)
+
+
+@router.post(
+    "/conversations/{conversation_id}/end",
+    response=responses(ConversationOut, 404, 409),
+    summary="End a chat",
+    description="Moves it to history and frees the seat. Only the chat's agent or a supervisor may end it "
+    "(403); ending twice is a 409.",
+)
+def end(request: HttpRequest, conversation_id: int) -> Conversation:
+    staff = current_staff(request)
+    conv = conversation_of_shop(staff, conversation_id)
+    return services.end_conversation(conversation=conv, reason=EndReason.AGENT, by=staff)
+
+
+@router.post(
+    "/conversations/{conversation_id}/messages",
+    response=responses(MessageOut, 404, 409, 422),
+    summary="Reply in a chat",
+    description="Only the chat's agent may reply (403). Stops the reply timer. An ended chat can be replied "
+    "to for 72 hours (422 afterwards). Text of 1 to 2000 characters; a resend with the same client_msg_id "
+    "returns the original message.",
+)
+def reply(request: HttpRequest, conversation_id: int, body: MessageIn) -> Message:
+    staff = current_staff(request)
+    conv = conversation_of_shop(staff, conversation_id)
+    return services.post_agent_message(
+        agent=staff, conversation=conv, text=body.text, client_msg_id=body.client_msg_id
+    )
+
+
+@router.get(
+    "/conversations/{conversation_id}/trace",
+    response=responses(list[DecisionOut], 404),
+    summary="Routing trace of a chat",
+    description="Every routing decision: the rule, the outcome, the winner and the candidates with their "
+    "idle ratio and weight. For the chat's agent and accounts that manage routing (403 otherwise).",
+)
+def trace(request: HttpRequest, conversation_id: int) -> Any:
+    staff = current_staff(request)
+    conv = conversation_of_shop(staff, conversation_id)
+    if conv.agent_id != staff.pk:
+        require_perm(request, MANAGE_ROUTING)
+    return RoutingDecision.objects.filter(conversation=conv).select_related("winner").order_by("pk")
+
+
+# --- proactive chats ---------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/proactive/buyers",
+    response=responses(list[ProactiveBuyerOut]),
+    summary="Find buyers to contact",
+    description="By order number or nickname, among buyers with an order in the last 30 days (at most 20).",
+)
+def proactive_buyers(request: HttpRequest, q: Annotated[str, Query(max_length=100)] = "") -> list[Buyer]:
+    staff = im_agent(request)
+    return services.find_proactive_buyers(shop=staff.shop, query=q)
+
+
+@router.post(
+    "/proactive",
+    response=responses(ConversationOut, 404, 409, 422),
+    summary="Open a chat with a buyer",
+    description="Buyers with an order in the last 30 days (422 otherwise); uses one of my seats (422 when "
+    "full). A buyer already chatting with an agent is a 409.",
+)
+def start_proactive(request: HttpRequest, body: ProactiveIn) -> Conversation:
+    staff = im_agent(request)
+    buyer = get_for_shop_or_404(Buyer.objects.all(), staff.shop, pk=body.buyer_id)
+    return services.start_proactive(agent=staff, buyer=buyer)
+
+
+# --- settings ----------------------------------------------------------------------------------------------
+
+
+@router.get("/settings", response=responses(SettingsOut), summary="The shop's routing settings")
+def get_settings(request: HttpRequest) -> RoutingSettings:
+    staff = current_staff(request)
+    # Read only: a shop that never saved its settings has the defaults.
+    return RoutingSettings.objects.filter(shop=staff.shop).first() or RoutingSettings(shop=staff.shop)
+
+
+@router.put(
+    "/settings",
+    response=responses(SettingsOut, 404, 422),
+    summary="Change the shop's routing settings",
+    description="Needs the right to manage routing (403). Fields left out stay as they are. Changing the "
+    "queue order is for the owner only (403). The pool holder must be a staff account of the shop (404).",
+)
+def put_settings(request: HttpRequest, body: SettingsIn) -> RoutingSettings:
+    staff = require_perm(request, MANAGE_ROUTING)
+    return update_routing_settings(actor=staff, **body.model_dump(exclude_unset=True))
