@@ -37,9 +37,9 @@ test: install-dev messages
 	$(BIN)/mypy .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## Benchmarks (need DATABASE_URL pointing at PostgreSQL); they print a table.
+## Benchmarks (need DATABASE_URL pointing at PostgreSQL); they print a table. bench-routing: BENCH_N, BENCH_K, BENCH_T.
 bench: install-dev
-	$(BIN)/python -m pytest tests/bench -s -q -p no:cacheprovider
+	$(BIN)/python -m pytest tests/bench/bench_*.py -s -q -p no:cacheprovider
 
 ## Re-pin every dependency after changing pyproject.toml.
 lock:

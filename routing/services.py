@@ -636,7 +636,7 @@ def auto_end_idle(*, batch: int = 500) -> int:
             for _pk, agent_id, shop_id in rows:
                 per_agent[agent_id] = per_agent.get(agent_id, 0) + 1
                 shops.add(shop_id)
-            for agent_id, count in per_agent.items():
+            for agent_id, count in sorted(per_agent.items()):  # fixed lock order: no deadlock
                 AgentState.objects.filter(staff_id=agent_id).update(load=F("load") - count)
             ended += len(rows)
         if len(rows) < batch:

@@ -1,0 +1,371 @@
+"""Real concurrent transactions against the routing engine on PostgreSQL (ENGINEERING.md, rule 8).
+
+Every test starts its threads together on a ``threading.Barrier``; each thread uses its own database
+connection and closes it when done. After each race the seat accounting must hold:
+``AgentState.load`` equals the agent's active conversations (``load_matches_open_sessions(shop) == []``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable, Sequence
+from datetime import timedelta
+from functools import partial
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.db.models import Count
+from django.utils import timezone
+
+from backoffice import services as backoffice_services
+from backoffice.errors import Conflict
+from backoffice.models import Buyer, Role, Shop, StaffAccount
+from routing.models import (
+    AgentState,
+    Conversation,
+    ConversationState,
+    EndReason,
+    Message,
+    RoutingSettings,
+    Transfer,
+)
+from routing.services import (
+    auto_end_idle,
+    end_conversation,
+    load_matches_open_sessions,
+    post_buyer_message,
+    pull_from_queue,
+    request_human,
+    routing_settings,
+    set_agent_status,
+    transfer,
+)
+from tests.conftest import PASSWORD, requires_postgres
+
+ARRIVALS = 200
+ARRIVAL_THREADS = 16
+AGENTS = 20
+REPEATS = 20
+
+pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(autouse=True)
+def _owner_offline(owner: StaffAccount) -> None:
+    """Only the agents each test creates take chats (the owner may take part in simple mode)."""
+    set_agent_status(staff=owner, status="offline")
+
+
+# --- helpers -----------------------------------------------------------------------------------------------
+
+
+def run_together(tasks: Sequence[Callable[[], Any]], timeout: float = 120) -> list[Any]:
+    """Run each task in its own thread, all released at once; returns each result or the raised exception."""
+    barrier = threading.Barrier(len(tasks))
+    results: list[Any] = [None] * len(tasks)
+
+    def runner(index: int, task: Callable[[], Any]) -> None:
+        try:
+            barrier.wait()
+            results[index] = task()
+        except BaseException as exc:  # collected and inspected by the caller
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=runner, args=(i, t)) for i, t in enumerate(tasks)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert not any(t.is_alive() for t in threads), "a thread is still running (deadlock?)"
+    return results
+
+
+def make_buyers(shop: Shop, count: int, prefix: str = "b") -> list[Buyer]:
+    records = [{"platform_id": f"{prefix}{i}", "nickname": f"买家{prefix}{i}"} for i in range(count)]
+    backoffice_services.upsert_buyers(shop=shop, records=records)
+    return list(Buyer.objects.filter(shop=shop, platform_id__startswith=prefix).order_by("pk"))
+
+
+def new_agent(
+    shop: Shop, login: str, *, max_concurrent: int | None = None, online: bool = True
+) -> StaffAccount:
+    staff = backoffice_services.create_staff_account(
+        shop=shop,
+        login=login,
+        password=PASSWORD,
+        display_name=f"客服-{login}",
+        role=Role.AGENT,
+        im_enabled=True,
+    )
+    if max_concurrent is not None:
+        StaffAccount.objects.filter(pk=staff.pk).update(max_concurrent=max_concurrent)
+        staff.refresh_from_db()
+    if online:
+        set_agent_status(staff=staff, status="online")
+    return staff
+
+
+def make_agents(shop: Shop, count: int) -> dict[int, int]:
+    """``count`` online agents with limits 3..6; returns {staff_id: max_concurrent}."""
+    limits: dict[int, int] = {}
+    for i in range(count):
+        limit = 3 + i % 4
+        staff = new_agent(shop, f"agent{i}", max_concurrent=limit)
+        limits[staff.pk] = limit
+    return limits
+
+
+def queued_conversation(shop: Shop, buyer: Buyer) -> Conversation:
+    return Conversation.objects.create(
+        shop=shop, buyer=buyer, state=ConversationState.QUEUED, queued_at=timezone.now()
+    )
+
+
+def active_per_agent(shop: Shop) -> dict[int, int]:
+    rows = (
+        Conversation.objects.filter(shop=shop, state=ConversationState.ACTIVE)
+        .values_list("agent_id")
+        .annotate(n=Count("pk"))
+        .values_list("agent_id", "n")
+    )
+    return {agent_id: n for agent_id, n in rows}
+
+
+def arrive_all(buyers: list[Buyer]) -> list[Any]:
+    """All buyers ask for a human at once, spread over ARRIVAL_THREADS threads."""
+    slices = [buyers[i::ARRIVAL_THREADS] for i in range(ARRIVAL_THREADS)]
+
+    def arrive(part: list[Buyer]) -> list[str]:
+        return [request_human(buyer=b)[0].state for b in part]
+
+    return run_together([partial(arrive, part) for part in slices])
+
+
+def assert_no_errors(results: list[Any]) -> None:
+    errors = [r for r in results if isinstance(r, BaseException)]
+    assert not errors, errors
+
+
+def assert_each_buyer_has_one_open_conversation(shop: Shop, buyers: list[Buyer]) -> None:
+    open_per_buyer = Counter(
+        Conversation.objects.filter(shop=shop)
+        .exclude(state=ConversationState.ENDED)
+        .values_list("buyer_id", flat=True)
+    )
+    assert set(open_per_buyer) == {b.pk for b in buyers}
+    assert set(open_per_buyer.values()) == {1}
+    assert Conversation.objects.filter(shop=shop).count() == len(buyers)
+
+
+# --- arrivals ----------------------------------------------------------------------------------------------
+
+
+def test_simultaneous_arrivals_never_exceed_limits_and_queue_the_rest(shop_a: Shop) -> None:
+    limits = make_agents(shop_a, AGENTS)
+    buyers = make_buyers(shop_a, ARRIVALS)
+    assert sum(limits.values()) < ARRIVALS
+
+    assert_no_errors(arrive_all(buyers))
+
+    assert_each_buyer_has_one_open_conversation(shop_a, buyers)
+    states = Counter(Conversation.objects.filter(shop=shop_a).values_list("state", flat=True))
+    assert set(states) <= {ConversationState.ACTIVE, ConversationState.QUEUED}, states
+    active = active_per_agent(shop_a)
+    over = {a: (n, limits[a]) for a, n in active.items() if n > limits[a]}
+    assert over == {}, f"agents over their limit: {over}"
+    assert load_matches_open_sessions(shop_a) == []
+    # Every seat is taken and the queue holds the rest: nobody was queued while a seat was free.
+    assert states[ConversationState.ACTIVE] == sum(limits.values())
+    assert states[ConversationState.QUEUED] == ARRIVALS - sum(limits.values())
+    assert active == limits
+
+
+def test_simultaneous_arrivals_in_no_queue_mode_are_all_assigned(shop_a: Shop) -> None:
+    RoutingSettings.objects.update_or_create(shop=shop_a, defaults={"no_queue": True})
+    limits = make_agents(shop_a, AGENTS)
+    buyers = make_buyers(shop_a, ARRIVALS)
+
+    assert_no_errors(arrive_all(buyers))
+
+    assert_each_buyer_has_one_open_conversation(shop_a, buyers)
+    states = Counter(Conversation.objects.filter(shop=shop_a).values_list("state", flat=True))
+    assert states == {ConversationState.ACTIVE: ARRIVALS}, states
+    assert load_matches_open_sessions(shop_a) == []
+    active = active_per_agent(shop_a)
+    assert sum(active.values()) == ARRIVALS
+    # Over the limit is allowed in no-queue mode, but only once every agent is full.
+    assert all(active.get(a, 0) >= limit for a, limit in limits.items()), (active, limits)
+
+
+# --- pulling the same chat ---------------------------------------------------------------------------------
+
+
+def test_two_agents_pulling_the_same_queued_chat_exactly_one_wins(shop_a: Shop) -> None:
+    first = new_agent(shop_a, "puller1", online=False)
+    second = new_agent(shop_a, "puller2", online=False)
+    buyers = make_buyers(shop_a, REPEATS)
+    wins: Counter[int] = Counter()
+    for buyer in buyers:
+        conv = queued_conversation(shop_a, buyer)
+        results = run_together(
+            [partial(pull_from_queue, agent=a, conversation=conv) for a in (first, second)]
+        )
+        winners = [r for r in results if isinstance(r, Conversation)]
+        losers = [r for r in results if isinstance(r, Conflict)]
+        assert len(winners) == 1 and len(losers) == 1, results
+        conv.refresh_from_db()
+        assert conv.state == ConversationState.ACTIVE
+        assert conv.agent_id == winners[0].agent_id
+        assert conv.agent_id is not None
+        wins[conv.agent_id] += 1
+        assert conv.routing_decisions.filter(outcome="assigned").count() == 1
+        assert load_matches_open_sessions(shop_a) == []
+        end_conversation(conversation=conv, reason=EndReason.AGENT)
+    assert sum(wins.values()) == REPEATS
+    print(f"pull winners: {dict(wins)}")  # visible with -s
+    assert load_matches_open_sessions(shop_a) == []
+    assert AgentState.objects.filter(shop=shop_a).exclude(load=0).count() == 0
+
+
+# --- end racing a transfer ---------------------------------------------------------------------------------
+
+
+def test_end_racing_a_transfer_keeps_seats_consistent(shop_a: Shop) -> None:
+    holder = new_agent(shop_a, "holder")
+    target = new_agent(shop_a, "target", online=True)
+    buyers = make_buyers(shop_a, REPEATS)
+    outcomes: Counter[str] = Counter()
+    for buyer in buyers:
+        conv = pull_from_queue(agent=holder, conversation=queued_conversation(shop_a, buyer))
+        assert conv.agent_id == holder.pk
+        results = run_together(
+            [
+                partial(end_conversation, conversation=conv, reason=EndReason.BUYER),
+                partial(transfer, conversation=conv, to_agent=target, by=holder, note="售后问题"),
+            ]
+        )
+        ended, transferred = results
+        assert isinstance(ended, Conversation), ended
+        conv.refresh_from_db()
+        assert conv.state == ConversationState.ENDED
+        assert conv.end_reason == EndReason.BUYER
+        transfers = list(Transfer.objects.filter(conversation=conv))
+        if isinstance(transferred, Conflict):
+            outcomes["ended first"] += 1
+            assert transfers == []
+            assert conv.agent_id == holder.pk
+        else:
+            assert isinstance(transferred, Conversation), transferred
+            outcomes["transferred, then ended"] += 1
+            assert [(t.from_agent_id, t.to_agent_id) for t in transfers] == [(holder.pk, target.pk)]
+            assert conv.agent_id == target.pk
+        assert load_matches_open_sessions(shop_a) == []
+        assert AgentState.objects.filter(shop=shop_a).exclude(load=0).count() == 0
+    assert sum(outcomes.values()) == REPEATS
+    print(f"race outcomes: {dict(outcomes)}")  # visible with -s
+
+
+# --- the auto-end sweep racing a buyer message -------------------------------------------------------------
+
+
+def idle_active_conversation(shop: Shop, agent: StaffAccount, buyer: Buyer) -> Conversation:
+    conv = pull_from_queue(agent=agent, conversation=queued_conversation(shop, buyer))
+    Conversation.objects.filter(pk=conv.pk).update(
+        last_buyer_message_at=timezone.now() - timedelta(minutes=16)
+    )
+    return conv
+
+
+def test_a_message_committed_before_the_sweep_keeps_the_chat_open(shop_a: Shop) -> None:
+    agent = new_agent(shop_a, "sweeper_agent")
+    (buyer,) = make_buyers(shop_a, 1)
+    conv = idle_active_conversation(shop_a, agent, buyer)
+
+    message = post_buyer_message(buyer=buyer, text="还在吗？")
+    assert auto_end_idle() == 0
+
+    conv.refresh_from_db()
+    assert conv.state == ConversationState.ACTIVE
+    assert message.conversation_id == conv.pk
+    assert load_matches_open_sessions(shop_a) == []
+
+
+def test_sweep_racing_a_buyer_message_never_ends_a_chat_under_a_new_message(shop_a: Shop) -> None:
+    agent = new_agent(shop_a, "race_agent", max_concurrent=REPEATS + 1)
+    buyers = make_buyers(shop_a, REPEATS)
+    outcomes: Counter[str] = Counter()
+    for i, buyer in enumerate(buyers):
+        conv = idle_active_conversation(shop_a, agent, buyer)
+        text = f"我的快递到哪了 #{i}"
+        swept, posted = run_together(
+            [
+                auto_end_idle,
+                partial(post_buyer_message, buyer=buyer, text=text),
+            ]
+        )
+        assert isinstance(swept, int), swept
+        assert isinstance(posted, Message), posted
+        conv.refresh_from_db()
+        message = Message.objects.get(pk=posted.pk)
+        if conv.state == ConversationState.ACTIVE:
+            # The message won: the sweep skipped or no longer matched the row.
+            outcomes["kept open"] += 1
+            assert swept == 0
+            assert message.conversation_id == conv.pk
+            assert conv.last_buyer_message_at is not None
+            assert conv.last_buyer_message_at >= message.created_at - timedelta(seconds=1)
+        else:
+            # The sweep won: the chat ended without the message, which started a new session.
+            outcomes["ended, message in a new session"] += 1
+            assert swept == 1
+            assert conv.state == ConversationState.ENDED
+            assert conv.end_reason == EndReason.AUTO
+            assert message.conversation_id != conv.pk
+            assert not conv.messages.filter(text=text).exists()
+            new = Conversation.objects.get(pk=message.conversation_id)
+            assert new.buyer_id == buyer.pk
+            assert new.state == ConversationState.ROBOT
+        # Never an ended conversation holding a message written after its end.
+        for ended in Conversation.objects.filter(shop=shop_a, state=ConversationState.ENDED):
+            assert ended.ended_at is not None
+            assert not ended.messages.filter(sender="buyer", created_at__gt=ended.ended_at).exists()
+        assert load_matches_open_sessions(shop_a) == []
+        open_per_buyer = Counter(
+            Conversation.objects.filter(buyer=buyer)
+            .exclude(state=ConversationState.ENDED)
+            .values_list("buyer_id", flat=True)
+        )
+        assert set(open_per_buyer.values()) <= {1}
+    assert sum(outcomes.values()) == REPEATS
+    print(f"race outcomes: {dict(outcomes)}")  # visible with -s
+
+
+# --- two sweeps at once ------------------------------------------------------------------------------------
+
+
+SWEEP_CHATS = 50
+SWEEP_AGENTS = 5
+SWEEP_ROUNDS = 5
+
+
+def test_two_simultaneous_sweeps_end_each_idle_chat_exactly_once(shop_a: Shop) -> None:
+    routing_settings(shop_a)
+    agents = [new_agent(shop_a, f"idle{i}", max_concurrent=SWEEP_CHATS) for i in range(SWEEP_AGENTS)]
+    for round_ in range(SWEEP_ROUNDS):
+        buyers = make_buyers(shop_a, SWEEP_CHATS, prefix=f"r{round_}b")
+        convs = [idle_active_conversation(shop_a, agents[i % SWEEP_AGENTS], b) for i, b in enumerate(buyers)]
+        assert sum(AgentState.objects.filter(shop=shop_a).values_list("load", flat=True)) == SWEEP_CHATS
+
+        results = run_together([auto_end_idle, auto_end_idle])
+
+        assert_no_errors(results)
+        assert sum(results) == SWEEP_CHATS, results
+        ended = Conversation.objects.filter(pk__in=[c.pk for c in convs], state=ConversationState.ENDED)
+        assert ended.count() == SWEEP_CHATS
+        assert set(ended.values_list("end_reason", flat=True)) == {EndReason.AUTO}
+        assert load_matches_open_sessions(shop_a) == []
+        assert set(AgentState.objects.filter(shop=shop_a).values_list("load", flat=True)) == {0}
