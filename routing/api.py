@@ -35,7 +35,7 @@ from routing.models import (
     RoutingDecision,
     RoutingSettings,
 )
-from routing.services import _queue as queue_in_order  # the order drain_queue and pull_from_queue serve
+from routing.services import queue_in_order
 
 router = Router(auth=django_auth, tags=["routing"])
 

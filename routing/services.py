@@ -108,8 +108,9 @@ def configure_agent(
 # --- seats -------------------------------------------------------------------------------------------------
 
 
-def _max_of(staff_ref: str = "staff_id") -> Subquery:
-    return Subquery(StaffAccount.objects.filter(pk=OuterRef(staff_ref)).values("max_concurrent")[:1])
+def _max_of() -> Subquery:
+    """The agent's reception limit, read inside the seat UPDATE: check and increment are one step."""
+    return Subquery(StaffAccount.objects.filter(pk=OuterRef("staff_id")).values("max_concurrent")[:1])
 
 
 def _reserve_seat(staff_id: int, *, over_limit: bool = False, require_online: bool = True) -> bool:
@@ -392,6 +393,16 @@ def _offline(
     return _decide(conv, rule="message_pool", outcome="pool", winner=holder.pk, note=note)
 
 
+def _locked_open_conversation(buyer: Buyer) -> Conversation | None:
+    """The buyer's open (not ended) conversation, row-locked; at most one exists (a unique constraint)."""
+    return (
+        Conversation.objects.select_for_update()
+        .filter(buyer=buyer)
+        .exclude(state=ConversationState.ENDED)
+        .first()
+    )
+
+
 def request_human(
     *, buyer: Buyer, source_product: Product | None = None, intent: str = ""
 ) -> tuple[Conversation, RoutingDecision | None]:
@@ -400,12 +411,7 @@ def request_human(
     A conversation that already has an agent, or is already queued, is returned as it is.
     """
     with transaction.atomic():
-        conv = (
-            Conversation.objects.select_for_update()
-            .filter(buyer=buyer)
-            .exclude(state=ConversationState.ENDED)
-            .first()
-        )
+        conv = _locked_open_conversation(buyer)
         if conv is None:
             conv = Conversation.objects.create(
                 shop_id=buyer.shop_id, buyer=buyer, source_product=source_product, intent=intent,
@@ -420,7 +426,8 @@ def request_human(
 # --- queue -------------------------------------------------------------------------------------------------
 
 
-def _queue(shop: Shop) -> Any:
+def queue_in_order(shop: Shop) -> Any:
+    """Queued chats of the shop in the order they are served: new buyers first, then FIFO or LIFO."""
     order = "queued_at" if routing_settings(shop).queue_order == QueueOrder.FIFO else "-queued_at"
     return (
         Conversation.objects.for_shop(shop)
@@ -432,7 +439,9 @@ def _queue(shop: Shop) -> Any:
 def queue_position(conversation: Conversation) -> tuple[int, int]:
     """(position from 1, wait estimate in seconds): the chats ahead in the same queue, served in parallel by
     the group's online agents, each taking the shop's average session length (5 minutes until measured)."""
-    ids = list(_queue(conversation.shop).filter(group_id=conversation.group_id).values_list("pk", flat=True))
+    ids = list(
+        queue_in_order(conversation.shop).filter(group_id=conversation.group_id).values_list("pk", flat=True)
+    )
     if conversation.pk not in ids:
         return 0, 0
     position = ids.index(conversation.pk) + 1
@@ -462,7 +471,7 @@ def drain_queue(*, shop: Shop, limit: int = 500) -> int:
     blocked_groups: set[int | None] = set()
     while assigned < limit:
         with transaction.atomic():
-            head = _queue(shop).exclude(group_id__in=[g for g in blocked_groups if g is not None])
+            head = queue_in_order(shop).exclude(group_id__in=[g for g in blocked_groups if g is not None])
             if None in blocked_groups:
                 head = head.exclude(group__isnull=True)
             conv = head.select_for_update(skip_locked=True).select_related("buyer", "shop").first()
@@ -492,7 +501,7 @@ def pull_from_queue(*, agent: StaffAccount, conversation: Conversation | None = 
     if not agent.im_enabled or not agent.is_active:
         raise Forbidden(_("This account has no IM permission."))
     with transaction.atomic():
-        qs = _queue(agent.shop)
+        qs = queue_in_order(agent.shop)
         if conversation is not None:
             if conversation.shop_id != agent.shop_id:
                 raise NotFound(_("No such conversation in this shop."))
@@ -686,12 +695,7 @@ def post_buyer_message(*, buyer: Buyer, text: str, client_msg_id: str = "") -> M
     the end, a new message starts a new session and a new routing."""
     _check_text(text)
     with transaction.atomic():
-        conv = (
-            Conversation.objects.select_for_update()
-            .filter(buyer=buyer)
-            .exclude(state=ConversationState.ENDED)
-            .first()
-        )
+        conv = _locked_open_conversation(buyer)
         if conv is None:
             conv = Conversation.objects.create(
                 shop_id=buyer.shop_id, buyer=buyer, state=ConversationState.ROBOT
@@ -788,15 +792,11 @@ def start_proactive(*, agent: StaffAccount, buyer: Buyer) -> Conversation:
     ).exists():
         raise Invalid(_("Only buyers with an order in the last 30 days can be contacted."))
     with transaction.atomic():
-        open_conv = (
-            Conversation.objects.select_for_update()
-            .filter(buyer=buyer)
-            .exclude(state=ConversationState.ENDED)
-            .first()
-        )
+        open_conv = _locked_open_conversation(buyer)
         if open_conv is not None and open_conv.state == ConversationState.ACTIVE:
             raise Conflict(
-                _("This buyer is already in a chat with %(name)s.") % {"name": open_conv.agent.display_name}
+                _("This buyer is already in a chat with %(name)s.")
+                % {"name": getattr(open_conv.agent, "display_name", "")}
             )
         agent_state(agent)
         if not _reserve_seat(agent.pk, require_online=False):

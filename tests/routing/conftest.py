@@ -40,7 +40,3 @@ def owner_offline(owner: StaffAccount) -> StaffAccount:
     """The owner takes part in simple mode by default; most tests want only their own agents online."""
     services.set_agent_status(staff=owner, status="offline")
     return owner
-
-
-def load_of(staff: StaffAccount) -> int:
-    return services.agent_state(staff).load
