@@ -121,6 +121,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # Auto-end (glossary: 15 minutes without a buyer message). `expires` below the interval so that missed
     # runs do not pile up.
     "routing-auto-end": {"task": "routing.auto_end_idle", "schedule": 60.0, "options": {"expires": 50}},
+    "routing-stranded": {"task": "routing.route_stranded", "schedule": 60.0, "options": {"expires": 50}},
 }
 
 AUTHENTICATION_BACKENDS = ["backoffice.tenancy.StaffAccountBackend"]

@@ -32,7 +32,6 @@ from routing.models import (
     EndReason,
     Message,
     QueueOrder,
-    RoutingDecision,
     RoutingSettings,
 )
 from routing.services import queue_in_order
@@ -210,10 +209,6 @@ class DecisionOut(Schema):
     candidates: list[CandidateOut]
     note: str
 
-    @staticmethod
-    def resolve_winner_name(obj: RoutingDecision) -> str | None:
-        return obj.winner.display_name if obj.winner_id and obj.winner else None
-
 
 def state_out(staff: StaffAccount) -> dict[str, Any]:
     # Read only: an account that never used routing has the defaults (offline, load 0, weight 1).
@@ -369,7 +364,7 @@ def trace(request: HttpRequest, conversation_id: int) -> Any:
     conv = conversation_of_shop(staff, conversation_id)
     if conv.agent_id != staff.pk:
         require_perm(request, MANAGE_ROUTING)
-    return RoutingDecision.objects.filter(conversation=conv).select_related("winner").order_by("pk")
+    return services.routing_trace(conv)
 
 
 # --- proactive chats ---------------------------------------------------------------------------------------

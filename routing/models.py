@@ -8,6 +8,8 @@ of active conversations held by that agent.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -124,6 +126,7 @@ class RoutingSettings(models.Model):
 
 class ConversationState(models.TextChoices):
     ROBOT = "robot", _("With the robot")
+    ROUTING = "routing", _("Waiting for routing")
     QUEUED = "queued", _("Queued")
     POOL = "pool", _("In the message pool")
     ACTIVE = "active", _("With an agent")
@@ -183,6 +186,10 @@ class Conversation(models.Model):
                 condition=models.Q(state="queued"),
             ),
             models.Index(fields=["buyer", "-ended_at"]),
+            # arrivals waiting for a router (route_pending)
+            models.Index(
+                fields=["shop", "id"], name="conv_waiting_for_routing", condition=models.Q(state="routing")
+            ),
         ]
         constraints = [
             models.UniqueConstraint(
@@ -258,7 +265,9 @@ class RoutingDecision(models.Model):
         StaffAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     group = models.ForeignKey(AgentGroup, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
-    candidates = models.JSONField(default=list)
+    candidates = models.JSONField(
+        default=list, help_text="[staff_id, load, max, weight] per candidate, as they stood at the decision"
+    )
     note = models.CharField(max_length=200, blank=True)
 
     shop_path = "conversation__shop"
@@ -269,6 +278,15 @@ class RoutingDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.rule} -> {self.outcome}"
+
+    def candidate_details(self, names: dict[int, str]) -> list[dict[str, Any]]:
+        """The candidates with names and idle ratios. They are stored compactly (a trace is written for
+        every decision, and a live-stream burst writes thousands a minute)."""
+        return [
+            {"staff_id": staff_id, "name": names.get(staff_id, ""), "load": load, "max": max_,
+             "idle_ratio": round((max_ - load) / max_, 4), "weight": weight}
+            for staff_id, load, max_, weight in self.candidates
+        ]  # fmt: skip
 
 
 class Transfer(models.Model):

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery
+from django.db.models import Case, Count, F, OuterRef, Q, Subquery, Value, When
 from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -51,6 +51,7 @@ PROACTIVE_ORDER_WINDOW = timedelta(days=30)
 NEW_BUYER_FIRST_PAYMENT_WINDOW = timedelta(days=180)
 MAX_TEXT = 2000
 DEFAULT_HANDLE_SECONDS = 300.0
+ROUTING_BATCH = 200
 
 _rng = random.SystemRandom()
 
@@ -132,27 +133,32 @@ def _release_seat(staff_id: int) -> None:
 
 @dataclass
 class Candidate:
+    """An agent as routing sees it: seats, weight and whether they may take a chat now."""
+
     staff_id: int
     name: str
     load: int
     max: int
     weight: int
     group_id: int | None
+    status: str = AgentStatus.ONLINE
+    routing: bool = True
+    can_chat: bool = True  # an active account with IM permission
+    is_owner: bool = False
+    offline_listed: bool = False
+
+    @property
+    def online(self) -> bool:
+        return self.status == AgentStatus.ONLINE
 
     @property
     def idle_ratio(self) -> float:
         """空闲率 = (max - current) / max; negative when over the limit."""
         return (self.max - self.load) / self.max
 
-    def trace(self) -> dict[str, Any]:
-        return {
-            "staff_id": self.staff_id,
-            "name": self.name,
-            "load": self.load,
-            "max": self.max,
-            "idle_ratio": round(self.idle_ratio, 4),
-            "weight": self.weight,
-        }
+    def trace(self) -> list[int]:
+        """The compact trace entry (see ``RoutingDecision.candidates``)."""
+        return [self.staff_id, self.load, self.max, self.weight]
 
 
 def pick_agent(candidates: list[Candidate], rng: random.Random | None = None) -> Candidate | None:
@@ -169,22 +175,35 @@ def pick_agent(candidates: list[Candidate], rng: random.Random | None = None) ->
     return (rng or _rng).choices(top, weights=[c.weight for c in top], k=1)[0]
 
 
-def _candidates(shop: Shop, *, group_ids: list[int] | None, online_only: bool = True) -> list[Candidate]:
-    """Routing agents of the shop (optionally of some groups) that may receive chats now."""
-    qs = AgentState.objects.for_shop(shop).filter(routing=True, staff__is_active=True, staff__im_enabled=True)
-    if online_only:
-        qs = qs.filter(status=AgentStatus.ONLINE)
-    if group_ids is not None:
-        qs = qs.filter(group_id__in=group_ids)
-    elif (
-        not AgentGroup.objects.for_shop(shop).exists()
-        and not routing_settings(shop).owner_routes_in_simple_mode
-    ):
-        qs = qs.exclude(staff__role=Role.OWNER)
+def _agents(shop_id: int, *, lock: bool = False) -> dict[int, Candidate]:
+    """Every agent state of the shop by staff id. With ``lock`` the rows are locked in staff order, the
+    order every write touching several agents uses (transfer, the sweep), so routers never deadlock."""
+    qs = AgentState.objects.filter(shop_id=shop_id).order_by("staff_id")
+    if lock:
+        qs = qs.select_for_update(of=("self",))
     rows = qs.values_list(
-        "staff_id", "staff__display_name", "load", "staff__max_concurrent", "weight", "group_id"
-    )
-    return [Candidate(*row) for row in rows]
+        "staff_id", "staff__display_name", "load", "staff__max_concurrent", "weight", "group_id", "status",
+        "routing", "staff__is_active", "staff__im_enabled", "staff__role", "offline_routing",
+    )  # fmt: skip
+    agents = {}
+    for staff_id, name, load, max_, weight, group_id, status, routing, active, im, role, listed in rows:
+        agents[staff_id] = Candidate(
+            staff_id, name, load, max_, weight, group_id, status=status, routing=routing,
+            can_chat=active and im, is_owner=role == Role.OWNER, offline_listed=listed,
+        )  # fmt: skip
+    return agents
+
+
+def _routable(
+    agents: dict[int, Candidate], *, group_ids: set[int] | None, include_owner: bool
+) -> list[Candidate]:
+    """Online routing agents that may chat, of the given groups (None: any group). The owner takes part in
+    simple mode only when the shop keeps the default (owner_routes_in_simple_mode)."""
+    return [
+        a for a in agents.values()
+        if a.online and a.routing and a.can_chat
+        and (a.group_id in group_ids if group_ids is not None else include_owner or not a.is_owner)
+    ]  # fmt: skip
 
 
 @dataclass
@@ -193,17 +212,6 @@ class BuyerContext:
     product_id: int | None
     intent: str
     order_state: str
-
-
-def buyer_context(conversation: Conversation) -> BuyerContext:
-    latest = Order.objects.filter(buyer_id=conversation.buyer_id).order_by("-created_at").first()
-    order_state = "none" if latest is None else latest.status
-    return BuyerContext(
-        tags=conversation.buyer.tags or {},
-        product_id=conversation.source_product_id,
-        intent=conversation.intent,
-        order_state=order_state,
-    )
 
 
 def _matches(group: AgentGroup, dimension: str, ctx: BuyerContext, product_scope: set[int]) -> bool:
@@ -221,13 +229,14 @@ def _matches(group: AgentGroup, dimension: str, ctx: BuyerContext, product_scope
 SCOPE_PRIORITY = ["crowd", "product", "intent", "order_state"]
 
 
-def select_groups(shop: Shop, ctx: BuyerContext) -> tuple[list[AgentGroup], str]:
+def select_groups(
+    groups: list[AgentGroup], scopes: dict[int, set[int]], ctx: BuyerContext
+) -> tuple[list[AgentGroup], str]:
     """Regular mode: the first scope dimension (crowd > product > intent > order state) that some group
-    matches decides; without a match, groups without any scope take the chat, else all groups."""
-    groups = list(AgentGroup.objects.for_shop(shop).prefetch_related("products"))
+    matches decides; without a match, groups without any scope take the chat, else all groups. ``scopes``
+    holds each group's product ids."""
     if not groups:
         return [], "simple_mode"
-    scopes = {g.pk: {p.pk for p in g.products.all()} for g in groups}
     for dimension in SCOPE_PRIORITY:
         matching = [g for g in groups if _matches(g, dimension, ctx, scopes[g.pk])]
         if matching:
@@ -236,46 +245,66 @@ def select_groups(shop: Shop, ctx: BuyerContext) -> tuple[list[AgentGroup], str]
     return (unscoped or groups), "group_default"
 
 
-def is_new_buyer(buyer: Buyer, now: datetime) -> bool:
+def _new_buyers(buyers: list[Buyer], now: datetime) -> set[int]:
     """新客: one purchase in the last 30 days and a first payment within 180 days."""
-    if buyer.first_paid_at is None or buyer.first_paid_at < now - NEW_BUYER_FIRST_PAYMENT_WINDOW:
-        return False
-    paid = Order.objects.filter(buyer=buyer, paid_at__gte=now - timedelta(days=30)).count()
-    return paid == 1
+    recent = [
+        b.pk for b in buyers if b.first_paid_at and b.first_paid_at >= now - NEW_BUYER_FIRST_PAYMENT_WINDOW
+    ]
+    if not recent:
+        return set()
+    paid = (
+        Order.objects.filter(buyer_id__in=recent, paid_at__gte=now - timedelta(days=30))
+        .values("buyer_id")
+        .annotate(n=Count("pk"))
+        .values_list("buyer_id", "n")
+    )
+    return {buyer_id for buyer_id, n in paid if n == 1}
 
 
-def _returning_agent(conversation: Conversation, now: datetime) -> StaffAccount | None:
-    """The human agent this buyer talked to in the last 72 h, if any."""
-    previous = (
+def _latest_order_states(buyer_ids: list[int]) -> dict[int, str]:
+    rows = Order.objects.filter(buyer_id__in=buyer_ids).order_by("buyer_id", "-created_at")
+    latest: dict[int, str] = {}
+    for buyer_id, status in rows.values_list("buyer_id", "status"):
+        latest.setdefault(buyer_id, status)
+    return latest
+
+
+def _returning_agents(convs: list[Conversation], now: datetime) -> dict[int, int]:
+    """Per buyer, the human agent they talked to in the last 72 h (the most recent assignment)."""
+    rows = (
         Conversation.objects.filter(
-            buyer_id=conversation.buyer_id, agent__isnull=False, assigned_at__isnull=False
+            buyer_id__in=[c.buyer_id for c in convs], agent__isnull=False, assigned_at__isnull=False
         )
-        .exclude(pk=conversation.pk)
+        .exclude(pk__in=[c.pk for c in convs])
         .filter(Q(ended_at__isnull=True) | Q(ended_at__gte=now - RETURNING_BUYER_WINDOW))
         .exclude(state=ConversationState.POOL)
-        .select_related("agent")
-        .order_by("-assigned_at")
-        .first()
+        .order_by("buyer_id", "-assigned_at")
+        .values_list("buyer_id", "agent_id")
     )
-    return previous.agent if previous else None
+    agents: dict[int, int] = {}
+    for buyer_id, agent_id in rows:
+        agents.setdefault(buyer_id, agent_id)
+    return agents
 
 
 def _assign(conv: Conversation, staff_id: int, *, now: datetime) -> None:
+    """Set the assignment fields (the caller saves): the reply timer starts at assignment."""
     conv.state = ConversationState.ACTIVE
     conv.agent_id = staff_id
     conv.assigned_at = now
     conv.queued_at = None
-    conv.waiting_since = now  # reply timer starts at assignment
-    conv.save(
-        update_fields=["state", "agent", "assigned_at", "queued_at", "waiting_since", "group", "priority"]
-    )
+    conv.waiting_since = now
 
 
-def _decide(
+ASSIGN_FIELDS = ["state", "agent_id", "assigned_at", "queued_at", "waiting_since", "group_id", "priority"]
+
+
+def _decision(
     conv: Conversation, *, rule: str, outcome: str, winner: int | None = None,
     candidates: list[Candidate] = (), group: AgentGroup | None = None, note: str = "",  # type: ignore[assignment]
 ) -> RoutingDecision:  # fmt: skip
-    return RoutingDecision.objects.create(
+    """An unsaved routing trace: the candidates as they stood at the decision, the rule and the winner."""
+    return RoutingDecision(
         conversation=conv,
         rule=rule,
         outcome=outcome,
@@ -286,111 +315,204 @@ def _decide(
     )
 
 
-def _place(conv: Conversation, candidates: list[Candidate], *, over_limit: bool = False) -> Candidate | None:
-    """Pick the best candidate and reserve their seat; on a lost race try the next best."""
-    remaining = list(candidates)
-    while remaining:
-        chosen = pick_agent(remaining)
-        assert chosen is not None
-        if _reserve_seat(chosen.staff_id, over_limit=over_limit):
-            return chosen
-        remaining.remove(chosen)
-    return None
+def _decide(conv: Conversation, **kwargs: Any) -> RoutingDecision:
+    decision = _decision(conv, **kwargs)
+    decision.save()
+    return decision
 
 
-def route(conversation: Conversation, *, exclude_staff_id: int | None = None) -> RoutingDecision:
-    """The routing pipeline, in the glossary's order; records a routing trace of every decision.
+def _lock_settings(shop_id: int) -> RoutingSettings:
+    """The shop's settings row, locked: routers of one shop take turns (shops route in parallel)."""
+    qs = RoutingSettings.objects.select_for_update().filter(shop_id=shop_id)
+    settings = qs.first()
+    if settings is None:
+        RoutingSettings.objects.get_or_create(shop_id=shop_id)
+        settings = qs.get()
+    return settings
+
+
+def _pool_holder(shop_id: int, settings: RoutingSettings) -> int:
+    """The service-assistant account holding the message pool; the owner if none is set or it is disabled."""
+    if (
+        settings.pool_holder_id
+        and StaffAccount.objects.filter(pk=settings.pool_holder_id, is_active=True).exists()
+    ):
+        return settings.pool_holder_id
+    return StaffAccount.objects.get(shop_id=shop_id, role=Role.OWNER).pk
+
+
+def _route_batch(shop_id: int, settings: RoutingSettings, convs: list[Conversation]) -> list[RoutingDecision]:
+    """The routing pipeline for conversations locked by the caller, who also holds the settings lock.
 
     1 returning buyer (online agent of the last 72 h, even when full) -> 2 new-buyer priority ->
     3 group selection -> 4 agent selection by idle ratio and weight -> 5 queue (or no-queue mode) ->
     6 offline handling (offline-routing list, else the message pool).
+
+    The shop's agent rows are locked and their loads read once; each decision updates the loads in memory,
+    so the next one in the batch sees the seats already taken, and the batch writes conversations, loads
+    and traces in one statement each.
     """
-    shop = conversation.shop
-    settings = routing_settings(shop)
     now = timezone.now()
-    with transaction.atomic():
-        conv = (
-            Conversation.objects.select_for_update().select_related("buyer", "shop").get(pk=conversation.pk)
-        )
-        if conv.state in (ConversationState.ACTIVE, ConversationState.ENDED):
-            raise Conflict(_("This conversation is not waiting for an agent."))
+    agents = _agents(shop_id, lock=True)
+    before = {a.staff_id: a.load for a in agents.values()}
+    groups = list(AgentGroup.objects.filter(shop_id=shop_id).prefetch_related("products"))
+    scopes = {g.pk: {p.pk for p in g.products.all()} for g in groups}
+    include_owner = bool(groups) or settings.owner_routes_in_simple_mode
+    returning = _returning_agents(convs, now)
+    buyers = [c.buyer for c in convs]
+    new_buyers = _new_buyers(buyers, now) if settings.new_buyer_priority else set()
+    order_states = _latest_order_states([b.pk for b in buyers]) if groups else {}
+    holder_id: int | None = None
 
-        returning = _returning_agent(conv, now)
-        returning_note = ""
-        if (
-            returning is not None
-            and returning.pk != exclude_staff_id
-            and returning.is_active
-            and returning.im_enabled
-        ):
-            state = agent_state(returning)
-            if state.status == AgentStatus.ONLINE and state.routing:
-                _reserve_seat(returning.pk, over_limit=True)
-                _assign(conv, returning.pk, now=now)
-                return _decide(conv, rule="returning_buyer", outcome="assigned", winner=returning.pk)
-            returning_note = f"returning buyer's agent {returning.display_name} is {state.status}"
-
-        if settings.new_buyer_priority and is_new_buyer(conv.buyer, now):
+    decisions = []
+    for conv in sorted(convs, key=lambda c: (c.buyer_id not in new_buyers, c.pk)):
+        note = ""
+        back = agents.get(returning.get(conv.buyer_id, 0))
+        if back is not None:
+            if back.online and back.routing and back.can_chat:
+                back.load += 1  # even when full
+                _assign(conv, back.staff_id, now=now)
+                decisions.append(
+                    _decision(conv, rule="returning_buyer", outcome="assigned", winner=back.staff_id)
+                )
+                continue
+            note = (
+                f"returning buyer's agent {back.name} is {back.status if not back.online else 'not routable'}"
+            )
+        if conv.buyer_id in new_buyers:
             conv.priority = True
-
-        groups, rule = select_groups(shop, buyer_context(conv))
-        group_ids = [g.pk for g in groups] if groups else None
-        conv.group = groups[0] if groups else None
-        pool = [c for c in _candidates(shop, group_ids=group_ids) if c.staff_id != exclude_staff_id]
-        if not pool and groups:
-            # The chosen group has nobody online: any other online agent (Taobao: 其他任一在线客服).
-            pool = [c for c in _candidates(shop, group_ids=None) if c.staff_id != exclude_staff_id]
-            rule = "any_online_agent" if pool else rule
-
-        if pool:
-            free = [c for c in pool if c.load < c.max]
-            chosen = _place(conv, free)
-            if chosen is not None:
-                _assign(conv, chosen.staff_id, now=now)
-                return _decide(conv, rule=f"{rule}/idle_ratio", outcome="assigned", winner=chosen.staff_id,
-                               candidates=pool, group=conv.group, note=returning_note)  # fmt: skip
-            if settings.no_queue:
-                chosen = _place(conv, pool, over_limit=True)
-                if chosen is not None:
-                    _assign(conv, chosen.staff_id, now=now)
-                    return _decide(conv, rule=f"{rule}/no_queue", outcome="assigned", winner=chosen.staff_id,
-                                   candidates=pool, group=conv.group, note=returning_note)  # fmt: skip
-            conv.state = ConversationState.QUEUED
-            conv.queued_at = conv.queued_at or now
-            conv.save(update_fields=["state", "queued_at", "group", "priority"])
-            return _decide(conv, rule=f"{rule}/all_full", outcome="queued", candidates=pool, group=conv.group,
-                           note=returning_note)  # fmt: skip
-
-        return _offline(conv, settings, now=now, note=returning_note, exclude_staff_id=exclude_staff_id)
-
-
-def _offline(
-    conv: Conversation, settings: RoutingSettings, *, now: datetime, note: str, exclude_staff_id: int | None
-) -> RoutingDecision:
-    """Everyone offline: spread evenly over the offline-routing list, else the message pool."""
-    if settings.offline_routing:
-        on_list = set(
-            AgentState.objects.for_shop(conv.shop)
-            .filter(offline_routing=True)
-            .values_list("staff_id", flat=True)
+        ctx = BuyerContext(
+            tags=conv.buyer.tags or {},
+            product_id=conv.source_product_id,
+            intent=conv.intent,
+            order_state=order_states.get(conv.buyer_id, "none"),
         )
+        matched, rule = select_groups(groups, scopes, ctx)
+        conv.group = matched[0] if matched else None
+        group_ids = {g.pk for g in matched} if matched else None
+        pool = _routable(agents, group_ids=group_ids, include_owner=include_owner)
+        if not pool and matched:
+            # The chosen group has nobody online: any other online agent (Taobao: 其他任一在线客服).
+            pool = _routable(agents, group_ids=None, include_owner=include_owner)
+            rule = "any_online_agent" if pool else rule
+        if pool:
+            chosen, rule = pick_agent([c for c in pool if c.load < c.max]), f"{rule}/idle_ratio"
+            if chosen is None and settings.no_queue:
+                chosen, rule = pick_agent(pool), rule.replace("idle_ratio", "no_queue")
+            if chosen is None:
+                conv.state, conv.queued_at = ConversationState.QUEUED, conv.queued_at or now
+            decisions.append(
+                _decision(conv, rule=rule if chosen else rule.replace("idle_ratio", "all_full"),
+                          outcome="assigned" if chosen else "queued",
+                          winner=chosen.staff_id if chosen else None,
+                          candidates=pool, group=conv.group, note=note)
+            )  # fmt: skip
+            if chosen is not None:
+                chosen.load += 1  # after the trace: it shows the load the choice was made on
+                _assign(conv, chosen.staff_id, now=now)
+            continue
+        # 6. Everyone offline: spread evenly over the offline-routing list, else the message pool.
         listed = [
-            c for c in _candidates(conv.shop, group_ids=None, online_only=False)
-            if c.staff_id in on_list and c.staff_id != exclude_staff_id
+            a for a in agents.values()
+            if settings.offline_routing and a.offline_listed and a.can_chat
         ]  # fmt: skip
         if listed:
-            fewest = min(c.load for c in listed)
-            chosen = _rng.choice([c for c in listed if c.load == fewest])
-            _reserve_seat(chosen.staff_id, over_limit=True, require_online=False)
+            fewest = min(a.load for a in listed)
+            chosen = _rng.choice([a for a in listed if a.load == fewest])
+            decisions.append(
+                _decision(
+                    conv,
+                    rule="offline_routing",
+                    outcome="assigned",
+                    winner=chosen.staff_id,
+                    candidates=listed,
+                    note=note,
+                )
+            )
+            chosen.load += 1
             _assign(conv, chosen.staff_id, now=now)
-            return _decide(conv, rule="offline_routing", outcome="assigned", winner=chosen.staff_id,
-                           candidates=listed, note=note)  # fmt: skip
-    holder = settings.pool_holder or StaffAccount.objects.get(shop_id=conv.shop_id, role=Role.OWNER)
-    conv.state = ConversationState.POOL
-    conv.agent = holder
-    conv.queued_at = conv.queued_at or now
-    conv.save(update_fields=["state", "agent", "queued_at", "group", "priority"])
-    return _decide(conv, rule="message_pool", outcome="pool", winner=holder.pk, note=note)
+            continue
+        if holder_id is None:
+            holder_id = _pool_holder(shop_id, settings)
+        conv.state = ConversationState.POOL
+        conv.agent_id = holder_id
+        conv.queued_at = conv.queued_at or now
+        decisions.append(_decision(conv, rule="message_pool", outcome="pool", winner=holder_id, note=note))
+
+    _write_batch(convs, agents, before, decisions)
+    return decisions
+
+
+def _write_batch(
+    convs: list[Conversation], agents: dict[int, Candidate], before: dict[int, int],
+    decisions: list[RoutingDecision],
+) -> None:  # fmt: skip
+    """A router's writes: the conversations, the changed loads and the traces, one statement each."""
+    # One UPDATE per distinct outcome (mostly: per chosen agent). Django's bulk_update would build a CASE per
+    # row and field, which costs more than the routing itself.
+    outcomes: dict[tuple[Any, ...], list[int]] = {}
+    for conv in convs:
+        outcomes.setdefault(tuple(getattr(conv, f) for f in ASSIGN_FIELDS), []).append(conv.pk)
+    for values, pks in outcomes.items():
+        Conversation.objects.filter(pk__in=pks).update(**dict(zip(ASSIGN_FIELDS, values, strict=True)))
+    changed = {a.staff_id: a.load for a in agents.values() if a.load != before[a.staff_id]}
+    if changed:
+        # Absolute values are safe: the rows are locked since the loads were read.
+        AgentState.objects.filter(staff_id__in=changed).update(
+            load=Case(*[When(staff_id=s, then=Value(n)) for s, n in changed.items()])
+        )
+    RoutingDecision.objects.bulk_create(decisions)
+
+
+def route_pending(*, shop_id: int, batch: int = ROUTING_BATCH) -> int:
+    """Route the shop's arrivals that wait for routing, oldest first, in batches of up to ``batch``.
+
+    Group commit: every arrival calls this after recording itself. Routers of a shop take turns on the
+    settings row, and whoever holds it routes everything waiting, so in a burst (a live stream sending
+    a thousand buyers a minute) the routing queries are paid per batch, not per buyer, and the seat
+    counts are exact because each batch reads them under row locks. Returns how many this call routed."""
+    routed = 0
+    while True:
+        with transaction.atomic():
+            settings = _lock_settings(shop_id)
+            pending = list(
+                Conversation.objects.filter(shop_id=shop_id, state=ConversationState.ROUTING)
+                .select_for_update(skip_locked=True, of=("self",))
+                .select_related("buyer")
+                .order_by("pk")[:batch]
+            )
+            if pending:
+                _route_batch(shop_id, settings, pending)
+        routed += len(pending)
+        if len(pending) < batch:
+            return routed
+
+
+STRANDED_AFTER = timedelta(seconds=30)
+
+
+def route_stranded() -> int:
+    """Route arrivals left waiting (a process died between recording an arrival and routing it). Run by
+    beat every minute; only arrivals older than 30 s by the database clock, so live routers are not raced."""
+    shops = (
+        Conversation.objects.filter(state=ConversationState.ROUTING, created_at__lt=Now() - STRANDED_AFTER)
+        .values_list("shop_id", flat=True)
+        .distinct()
+    )
+    return sum(route_pending(shop_id=shop_id) for shop_id in list(shops))
+
+
+def routing_trace(conversation: Conversation) -> list[dict[str, Any]]:
+    """Every routing decision of a chat, oldest first, with the candidates' names and idle ratios."""
+    decisions = list(RoutingDecision.objects.filter(conversation=conversation).order_by("pk"))
+    ids = {c[0] for d in decisions for c in d.candidates} | {d.winner_id for d in decisions if d.winner_id}
+    names = dict(StaffAccount.objects.filter(pk__in=ids).values_list("pk", "display_name"))
+    return [
+        {"id": d.pk, "created_at": d.created_at, "rule": d.rule, "outcome": d.outcome,
+         "winner_id": d.winner_id, "winner_name": names.get(d.winner_id) if d.winner_id else None,
+         "group_id": d.group_id, "candidates": d.candidate_details(names), "note": d.note}
+        for d in decisions
+    ]  # fmt: skip
 
 
 def _locked_open_conversation(buyer: Buyer) -> Conversation | None:
@@ -406,29 +528,37 @@ def _locked_open_conversation(buyer: Buyer) -> Conversation | None:
 def request_human(
     *, buyer: Buyer, source_product: Product | None = None, intent: str = ""
 ) -> tuple[Conversation, RoutingDecision | None]:
-    """A buyer asks for a human (or the robot hands over): open a conversation if none is open, then route it.
+    """A buyer asks for a human (or the robot hands over): record the arrival (a new conversation, or the
+    robot's one, now waiting for routing), then route the shop's waiting arrivals (``route_pending``).
 
-    A conversation that already has an agent, or is already queued, is returned as it is.
+    A conversation that already has an agent, or is already queued, is returned as it is, without a decision.
     """
     with transaction.atomic():
         conv = _locked_open_conversation(buyer)
         if conv is None:
             conv = Conversation.objects.create(
                 shop_id=buyer.shop_id, buyer=buyer, source_product=source_product, intent=intent,
-                last_buyer_message_at=timezone.now(),
+                state=ConversationState.ROUTING, last_buyer_message_at=timezone.now(),
             )  # fmt: skip
-        elif conv.state != ConversationState.ROBOT:
+        elif conv.state == ConversationState.ROBOT:
+            conv.state = ConversationState.ROUTING
+            conv.source_product = source_product or conv.source_product
+            conv.intent = intent or conv.intent
+            conv.save(update_fields=["state", "source_product", "intent"])
+        elif conv.state != ConversationState.ROUTING:
             return conv, None
-    decision = route(conv)
+    route_pending(shop_id=buyer.shop_id)
+    decision = RoutingDecision.objects.filter(conversation_id=conv.pk).order_by("-pk").first()
     return Conversation.objects.select_related("shop", "buyer", "agent").get(pk=conv.pk), decision
 
 
 # --- queue -------------------------------------------------------------------------------------------------
 
 
-def queue_in_order(shop: Shop) -> Any:
+def queue_in_order(shop: Shop, settings: RoutingSettings | None = None) -> Any:
     """Queued chats of the shop in the order they are served: new buyers first, then FIFO or LIFO."""
-    order = "queued_at" if routing_settings(shop).queue_order == QueueOrder.FIFO else "-queued_at"
+    settings = settings or routing_settings(shop)
+    order = "queued_at" if settings.queue_order == QueueOrder.FIFO else "-queued_at"
     return (
         Conversation.objects.for_shop(shop)
         .filter(state=ConversationState.QUEUED)
@@ -439,21 +569,14 @@ def queue_in_order(shop: Shop) -> Any:
 def queue_position(conversation: Conversation) -> tuple[int, int]:
     """(position from 1, wait estimate in seconds): the chats ahead in the same queue, served in parallel by
     the group's online agents, each taking the shop's average session length (5 minutes until measured)."""
-    ids = list(
-        queue_in_order(conversation.shop).filter(group_id=conversation.group_id).values_list("pk", flat=True)
-    )
+    shop = conversation.shop
+    ids = list(queue_in_order(shop).filter(group_id=conversation.group_id).values_list("pk", flat=True))
     if conversation.pk not in ids:
         return 0, 0
     position = ids.index(conversation.pk) + 1
-    agents = max(
-        1,
-        len(
-            _candidates(
-                conversation.shop, group_ids=[conversation.group_id] if conversation.group_id else None
-            )
-        ),
-    )
-    recent = Conversation.objects.for_shop(conversation.shop).filter(
+    group_ids = {conversation.group_id} if conversation.group_id else None
+    agents = max(1, len(_routable(_agents(shop.pk), group_ids=group_ids, include_owner=True)))
+    recent = Conversation.objects.for_shop(shop).filter(
         state=ConversationState.ENDED,
         assigned_at__isnull=False,
         ended_at__gte=timezone.now() - timedelta(days=7),
@@ -463,36 +586,56 @@ def queue_position(conversation: Conversation) -> tuple[int, int]:
     return position, int(-(-position // agents) * handle)
 
 
-def drain_queue(*, shop: Shop, limit: int = 500) -> int:
-    """Assign queued chats while seats are free, in the configured order. Each head is claimed with
-    SKIP LOCKED, so concurrent drains never take the same chat; a head that finds no free seat stays queued
-    and ends this pass for its group."""
-    assigned = 0
-    blocked_groups: set[int | None] = set()
-    while assigned < limit:
-        with transaction.atomic():
-            head = queue_in_order(shop).exclude(group_id__in=[g for g in blocked_groups if g is not None])
-            if None in blocked_groups:
-                head = head.exclude(group__isnull=True)
-            conv = head.select_for_update(skip_locked=True).select_related("buyer", "shop").first()
-            if conv is None:
-                return assigned
-            group_ids = None
-            if conv.group_id is not None:
-                group_ids = [conv.group_id]
-                if not _candidates(shop, group_ids=group_ids):
-                    group_ids = None  # nobody of the group online: any online agent
-            pool = _candidates(shop, group_ids=group_ids)
-            chosen = _place(conv, [c for c in pool if c.load < c.max])
-            if chosen is None:
-                blocked_groups.add(conv.group_id)
-                continue
-            now = timezone.now()
-            _assign(conv, chosen.staff_id, now=now)
-            _decide(conv, rule="queue_drain/idle_ratio", outcome="assigned", winner=chosen.staff_id,
-                    candidates=pool, group=conv.group)  # fmt: skip
-            assigned += 1
-    return assigned
+def drain_queue(*, shop: Shop, limit: int = ROUTING_BATCH) -> int:
+    """Assign queued chats while seats are free, in the configured order, to the best free agent of the
+    chat's group (any online agent when nobody of the group is online). Runs as a router: the settings lock
+    and the agent rows locked, heads claimed with SKIP LOCKED. A head whose group is full stays queued and
+    the heads of other groups are still served."""
+    with transaction.atomic():
+        settings = _lock_settings(shop.pk)
+        agents = _agents(shop.pk, lock=True)
+        before = {a.staff_id: a.load for a in agents.values()}
+        include_owner = settings.owner_routes_in_simple_mode or AgentGroup.objects.filter(shop=shop).exists()
+        blocked: set[int | None] = set()
+        done: list[Conversation] = []
+        decisions: list[RoutingDecision] = []
+        now = timezone.now()
+        while len(done) < limit:
+            free_seats = sum(
+                a.max - a.load for a in _routable(agents, group_ids=None, include_owner=include_owner)
+                if a.load < a.max
+            )  # fmt: skip
+            if not free_seats:
+                break
+            heads = queue_in_order(shop, settings).exclude(pk__in=[c.pk for c in done])
+            heads = heads.exclude(group_id__in=[g for g in blocked if g is not None])
+            if None in blocked:
+                heads = heads.exclude(group__isnull=True)
+            chunk = list(
+                heads.select_for_update(skip_locked=True, of=("self",))[: min(free_seats, limit - len(done))]
+            )
+            if not chunk:
+                break
+            for conv in chunk:
+                if conv.group_id in blocked:
+                    continue
+                group_ids = {conv.group_id} if conv.group_id is not None else None
+                pool = _routable(agents, group_ids=group_ids, include_owner=include_owner)
+                if not pool and group_ids is not None:
+                    pool = _routable(agents, group_ids=None, include_owner=include_owner)
+                chosen = pick_agent([c for c in pool if c.load < c.max])
+                if chosen is None:
+                    blocked.add(conv.group_id)
+                    continue
+                decisions.append(
+                    _decision(conv, rule="queue_drain/idle_ratio", outcome="assigned",
+                              winner=chosen.staff_id, candidates=pool, group=conv.group)
+                )  # fmt: skip
+                chosen.load += 1
+                _assign(conv, chosen.staff_id, now=now)
+                done.append(conv)
+        _write_batch(done, agents, before, decisions)
+    return len(done)
 
 
 def pull_from_queue(*, agent: StaffAccount, conversation: Conversation | None = None) -> Conversation:
@@ -513,6 +656,7 @@ def pull_from_queue(*, agent: StaffAccount, conversation: Conversation | None = 
         if not _reserve_seat(agent.pk, require_online=False):
             raise Invalid(_("You are at your reception limit."))
         _assign(conv, agent.pk, now=timezone.now())
+        conv.save(update_fields=ASSIGN_FIELDS)
         _decide(conv, rule="pulled_from_queue", outcome="assigned", winner=agent.pk)
     return conv
 
@@ -531,6 +675,7 @@ def reassign_from_pool(
         agent_state(to_agent)
         _reserve_seat(to_agent.pk, over_limit=True, require_online=False)
         _assign(conv, to_agent.pk, now=timezone.now())
+        conv.save(update_fields=ASSIGN_FIELDS)
         _decide(
             conv, rule="pool_reassigned", outcome="assigned", winner=to_agent.pk, note=f"by {by.display_name}"
         )
@@ -575,7 +720,11 @@ def transfer(
             _require_supervisor(by)
         if conv.agent_id == to_agent.pk:
             raise Invalid(_("The chat is already with that agent."))
-        if agent_state(to_agent).status != AgentStatus.ONLINE:
+        agent_state(to_agent)
+        # Lock both agents in staff order, as routers do, so a transfer never deadlocks with a router.
+        locked = AgentState.objects.select_for_update().filter(staff_id__in=[conv.agent_id, to_agent.pk])
+        target = {a.staff_id: a for a in locked.order_by("staff_id")}[to_agent.pk]
+        if target.status != AgentStatus.ONLINE:
             raise Invalid(_("%(name)s is not online.") % {"name": to_agent.display_name})
         if not _reserve_seat(to_agent.pk, over_limit=force):
             raise Invalid(_("%(name)s is at their reception limit.") % {"name": to_agent.display_name})
@@ -717,11 +866,10 @@ def post_buyer_message(*, buyer: Buyer, text: str, client_msg_id: str = "") -> M
             )[0]
             if state.status == AgentStatus.OFFLINE and state.routing and not state.offline_routing:
                 _release_seat(conv.agent_id)
-                previous = conv.agent_id
-                Conversation.objects.filter(pk=conv.pk).update(state=ConversationState.QUEUED, agent=None)
+                Conversation.objects.filter(pk=conv.pk).update(state=ConversationState.ROUTING, agent=None)
                 reroute = True
     if reroute:
-        route(Conversation.objects.select_related("shop", "buyer").get(pk=conv.pk), exclude_staff_id=previous)
+        route_pending(shop_id=conv.shop_id)
     return message
 
 
@@ -808,7 +956,7 @@ def start_proactive(*, agent: StaffAccount, buyer: Buyer) -> Conversation:
         conv.save()
         _assign(conv, agent.pk, now=now)
         conv.waiting_since = None  # nobody is waiting for a reply: the agent speaks first
-        conv.save(update_fields=["waiting_since", "last_buyer_message_at", "proactive"])
+        conv.save(update_fields=[*ASSIGN_FIELDS, "last_buyer_message_at", "proactive"])
         _decide(conv, rule="proactive", outcome="assigned", winner=agent.pk)
     return conv
 

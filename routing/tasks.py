@@ -9,3 +9,9 @@ from routing import services
 def auto_end_idle() -> int:
     """Auto-end chats without a buyer message for 15 minutes; idempotent and safe to run twice at once."""
     return services.auto_end_idle()
+
+
+@shared_task(name="routing.route_stranded")
+def route_stranded() -> int:
+    """Route arrivals that wait for routing since more than 30 s (their request died before routing)."""
+    return services.route_stranded()

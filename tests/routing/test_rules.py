@@ -18,6 +18,7 @@ from routing import services
 from routing.models import AgentGroup, Conversation, ReplyDelay, RoutingSettings
 from routing.services import Candidate, pick_agent
 from routing.tasks import auto_end_idle as auto_end_task
+from routing.tasks import route_stranded as route_stranded_task
 from tests.backoffice import factories
 
 pytestmark = pytest.mark.usefixtures("owner_offline")
@@ -55,7 +56,8 @@ def test_seed_example_through_the_pipeline(shop_a: Shop, make_agent: Agent) -> N
     assert conv.agent_id == b.pk
     decision = conv.routing_decisions.get()
     assert decision.rule == "simple_mode/idle_ratio"
-    assert {c["name"]: c["idle_ratio"] for c in decision.candidates} == {"A": 0.8, "B": 0.9}
+    [trace] = services.routing_trace(conv)
+    assert {c["name"]: c["idle_ratio"] for c in trace["candidates"]} == {"A": 0.8, "B": 0.9}
 
 
 def test_ties_are_random_and_weights_are_proportional() -> None:
@@ -275,12 +277,62 @@ def test_pool_holder_when_configured(shop_a: Shop, make_agent: Agent) -> None:
     assert ask(shop_a, "n").agent_id == assistant.pk
 
 
+def test_a_disabled_pool_holder_falls_back_to_the_owner(
+    shop_a: Shop, owner: StaffAccount, make_agent: Agent
+) -> None:
+    assistant = make_agent("服务助手", status="offline")
+    settings_of(shop_a, pool_holder=assistant)
+    StaffAccount.objects.filter(pk=assistant.pk).update(is_active=False)
+    assert ask(shop_a, "n").agent_id == owner.pk
+
+
 def test_offline_routing_spreads_evenly_over_the_list(shop_a: Shop, make_agent: Agent) -> None:
     settings_of(shop_a, offline_routing=True)
     listed = [make_agent(f"夜班{i}", status="offline", offline_routing=True) for i in range(3)]
     make_agent("not listed", status="offline")
     convs = [ask(shop_a, str(i)) for i in range(9)]
     assert Counter(c.agent_id for c in convs) == {s.pk: 3 for s in listed}
+
+
+# --- batches: one router routes every waiting arrival ---------------------------------------------------
+
+
+def waiting(shop: Shop, count: int) -> list[Conversation]:
+    """Arrivals recorded but not routed yet, as request_human leaves them before routing."""
+    return [
+        Conversation.objects.create(
+            shop=shop, buyer=factories.buyer(shop, f"w{i}", f"买家{i}"), state="routing"
+        )
+        for i in range(count)
+    ]
+
+
+def test_a_batch_counts_the_seats_it_gives_as_it_goes(shop_a: Shop, make_agent: Agent) -> None:
+    small, large = make_agent("small", 2), make_agent("large", 4)
+    convs = waiting(shop_a, 7)
+    assert services.route_pending(shop_id=shop_a.pk) == 7
+    agents = Counter(
+        Conversation.objects.filter(pk__in=[c.pk for c in convs]).values_list("agent_id", flat=True)
+    )
+    assert agents == {small.pk: 2, large.pk: 4, None: 1}  # filled exactly to each limit, the seventh queued
+    assert services.load_matches_open_sessions(shop_a) == []
+    # In a batch, each decision sees the seats taken before it: the 2nd decision (large at 1/4 = 75% idle vs
+    # small at 100%) goes to small, the trace shows the loads it was made on.
+    second = services.routing_trace(convs[1])[0]
+    assert {c["name"]: c["load"] for c in second["candidates"]} in (
+        {"small": 0, "large": 1},
+        {"small": 1, "large": 0},
+    )
+
+
+def test_stranded_arrivals_are_routed_by_the_beat_task(shop_a: Shop, make_agent: Agent) -> None:
+    agent = make_agent("on duty")
+    [fresh] = waiting(shop_a, 1)
+    assert route_stranded_task.apply().get() == 0  # a live router may still be on it: left alone
+    Conversation.objects.filter(pk=fresh.pk).update(created_at=timezone.now() - timedelta(seconds=31))
+    assert route_stranded_task.apply().get() == 1
+    fresh.refresh_from_db()
+    assert (fresh.state, fresh.agent_id) == ("active", agent.pk)
 
 
 # --- reply timer, end, auto-end, history -------------------------------------------------------------------
