@@ -179,6 +179,7 @@ class SettingsOut(Schema):
     new_buyer_priority: bool
     offline_routing: bool
     pool_holder_id: int | None = Field(description="message-pool holder; null: the owner")
+    owner_routes_in_simple_mode: bool = Field(description="the owner receives chats when there are no groups")
 
 
 class SettingsIn(Schema, extra="forbid"):
@@ -187,6 +188,7 @@ class SettingsIn(Schema, extra="forbid"):
     new_buyer_priority: bool | None = None
     offline_routing: bool | None = None
     pool_holder_id: int | None = Field(None, description="a staff account of the shop; null clears it")
+    owner_routes_in_simple_mode: bool | None = None
 
 
 class CandidateOut(Schema):

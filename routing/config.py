@@ -1,4 +1,8 @@
-"""Routing settings of a shop (queue order, no-queue mode, new-buyer priority, offline routing, pool holder).
+"""Routing configuration of a shop: settings (queue order, no-queue mode, new-buyer priority, offline
+routing, pool holder), agent groups with their scope, and each agent's group, weight, routing participation
+and place on the offline-routing list. Every write here needs the right ``backoffice.manage_routing``.
+
+Settings rules:
 
 The one write of ``RoutingSettings`` outside the routing engine, with its rules:
 - the actor needs the right ``backoffice.manage_routing`` (owner, administrator and CS supervisor roles have
@@ -10,19 +14,25 @@ The one write of ``RoutingSettings`` outside the routing engine, with its rules:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from backoffice.errors import Forbidden, Invalid, NotFound
-from backoffice.models import StaffAccount
-from routing.models import QueueOrder, RoutingSettings
-from routing.services import routing_settings
+from backoffice.models import OrderStatus, Product, StaffAccount
+from routing.models import AgentGroup, AgentState, QueueOrder, RoutingSettings
+from routing.services import configure_agent, routing_settings
 
 MANAGE_ROUTING = "backoffice.manage_routing"
-FLAGS = ("no_queue", "new_buyer_priority", "offline_routing")
+FLAGS = ("no_queue", "new_buyer_priority", "offline_routing", "owner_routes_in_simple_mode")
 EDITABLE = frozenset({"queue_order", "pool_holder_id", *FLAGS})
+
+
+def require_routing_right(actor: StaffAccount) -> None:
+    if not actor.is_active or MANAGE_ROUTING not in actor.permission_names():
+        raise Forbidden(_("Missing right: %(perm)s") % {"perm": MANAGE_ROUTING})
 
 
 def update_routing_settings(*, actor: StaffAccount, **changes: Any) -> RoutingSettings:
@@ -34,9 +44,7 @@ def update_routing_settings(*, actor: StaffAccount, **changes: Any) -> RoutingSe
             _("Unknown routing settings: %(names)s.") % {"names": ", ".join(unknown)},
             errors=[{"field": name, "message": "unknown"} for name in unknown],
         )
-    if not actor.is_active or MANAGE_ROUTING not in actor.permission_names():
-        raise Forbidden(_("Missing right: %(perm)s") % {"perm": MANAGE_ROUTING})
-
+    require_routing_right(actor)
     for flag in FLAGS:
         if flag in changes and not isinstance(changes[flag], bool):
             raise Invalid(_("%(field)s must be true or false.") % {"field": flag}, errors=[{"field": flag}])
@@ -71,3 +79,60 @@ def update_routing_settings(*, actor: StaffAccount, **changes: Any) -> RoutingSe
         if changes:
             settings.save(update_fields=[name.removesuffix("_id") for name in changes])
     return settings
+
+
+ORDER_STATES = {*OrderStatus.values, "none"}
+
+
+def save_group(*, actor: StaffAccount, group: AgentGroup, products: Iterable[Product] = ()) -> AgentGroup:
+    """Create or change a group and its scope. The crowd scope maps a buyer tag to a list of accepted
+    values; intents are robot intent names; order states are order statuses or "none"; products are the
+    shop's own."""
+    require_routing_right(actor)
+    if group.pk is not None and group.shop_id != actor.shop_id:
+        raise NotFound(_("No such group in this shop."))
+    group.shop = actor.shop
+    if not group.name.strip():
+        raise Invalid(_("A group needs a name."), errors=[{"field": "name"}])
+    if not isinstance(group.crowd, dict) or not all(
+        isinstance(v, list) and all(isinstance(x, str | int) for x in v) for v in group.crowd.values()
+    ):
+        raise Invalid(_('The crowd scope maps a tag to a list of values, e.g. {"level": ["金卡"]}.'),
+                      errors=[{"field": "crowd"}])  # fmt: skip
+    if not isinstance(group.intents, list) or not all(isinstance(i, str) for i in group.intents):
+        raise Invalid(_("The intent scope is a list of intent names."), errors=[{"field": "intents"}])
+    unknown = set(group.order_states) - ORDER_STATES if isinstance(group.order_states, list) else {"?"}
+    if unknown:
+        raise Invalid(
+            _("Unknown order states: %(names)s.") % {"names": ", ".join(sorted(map(str, unknown)))},
+            errors=[{"field": "order_states"}],
+        )
+    products = list(products)
+    if any(p.shop_id != actor.shop_id for p in products):
+        raise NotFound(_("No such product in this shop."))
+    with transaction.atomic():
+        group.save()
+        group.products.set(products)
+    return group
+
+
+def delete_group(*, actor: StaffAccount, group: AgentGroup) -> None:
+    """Its members keep working without a group and its queued chats are served by anyone; deleting the
+    last group returns the shop to simple mode."""
+    require_routing_right(actor)
+    if group.shop_id != actor.shop_id:
+        raise NotFound(_("No such group in this shop."))
+    group.delete()
+
+
+def configure_agent_routing(
+    *, actor: StaffAccount, staff: StaffAccount, group: AgentGroup | None, weight: int, routing: bool,
+    offline_routing: bool,
+) -> AgentState:  # fmt: skip
+    """A supervisor sets an agent's group, weight, routing participation and offline-routing listing."""
+    require_routing_right(actor)
+    if staff.shop_id != actor.shop_id:
+        raise NotFound(_("No such staff account in this shop."))
+    return configure_agent(
+        staff=staff, group=group, weight=weight, routing=routing, offline_routing=offline_routing
+    )

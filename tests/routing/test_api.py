@@ -369,6 +369,7 @@ def test_settings_default_and_owner_changes_them(owner_client: Client, teammate:
         "new_buyer_priority": False,
         "offline_routing": False,
         "pool_holder_id": None,
+        "owner_routes_in_simple_mode": True,
     }
     response = call(
         owner_client,
