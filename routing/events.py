@@ -1,0 +1,163 @@
+"""Events to the chat clients (see PROTOCOL.md), published after commit.
+
+The database is the truth and the channel layer a lossy hint: a client that misses an event catches up with
+``resume``. Each payload is a pydantic model with ``extra="forbid"`` and a literal ``type``, so a typo fails a
+test instead of a browser. Services call the ``notify_*`` functions; nothing here writes domain state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, Literal
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from pydantic import BaseModel, ConfigDict
+
+logger = logging.getLogger(__name__)
+
+
+class Event(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MessageEvent(Event):
+    type: Literal["message"] = "message"
+    conversation: int
+    id: int
+    seq: int
+    sender: str
+    agent_name: str | None
+    text: str
+    card: dict[str, Any] | None
+    client_msg_id: str
+    created_at: datetime
+
+
+class Assigned(Event):
+    type: Literal["assigned"] = "assigned"
+    conversation: int
+    agent_id: int
+    agent_name: str
+    buyer_id: int
+    buyer_name: str
+    rule: str
+    waiting_since: datetime | None
+
+
+class Queued(Event):
+    type: Literal["queued"] = "queued"
+    conversation: int
+    position: int
+    wait_seconds: int
+
+
+class QueueChanged(Event):
+    type: Literal["queue_changed"] = "queue_changed"
+    queued: int
+
+
+class Timer(Event):
+    type: Literal["timer"] = "timer"
+    conversation: int
+    waiting_since: datetime | None
+
+
+class Transferred(Event):
+    type: Literal["transferred"] = "transferred"
+    conversation: int
+    from_agent_id: int
+    to_agent_id: int
+    agent_name: str
+    note: str
+
+
+class Ended(Event):
+    type: Literal["ended"] = "ended"
+    conversation: int
+    by: str
+
+
+class Status(Event):
+    type: Literal["status"] = "status"
+    status: str
+    limit: int
+
+
+class RatingInvite(Event):
+    type: Literal["rating_invite"] = "rating_invite"
+    conversation: int
+    agent_name: str
+
+
+class Rated(Event):
+    type: Literal["rated"] = "rated"
+    conversation: int
+    stars: int
+    thanks: str
+
+
+def agent_group(staff_id: int) -> str:
+    return f"agent.{staff_id}"
+
+
+def buyer_group(buyer_id: int) -> str:
+    return f"buyer.{buyer_id}"
+
+
+def shop_agents_group(shop_id: int) -> str:
+    return f"shop.{shop_id}.agents"
+
+
+def publish(sends: Iterable[tuple[str, Event]]) -> None:
+    """Send each (group, event) once the current transaction commits (at once outside one). A channel-layer
+    failure is logged, never raised: the write has happened and clients resume from the database."""
+    batch = [(group, {"type": "chat.event", "event": event.model_dump(mode="json")}) for group, event in sends]
+    if not batch:
+        return
+
+    def send() -> None:
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        try:
+            async_to_sync(_send_all)(layer, batch)
+        except Exception:  # the channel layer is a hint; resume repairs what is lost
+            logger.warning("channel layer unavailable; %d event(s) not broadcast", len(batch), exc_info=True)
+
+    transaction.on_commit(send)
+
+
+async def _send_all(layer: Any, batch: list[tuple[str, dict[str, Any]]]) -> None:
+    # Concurrently: a routing batch of hundreds of chats sends hundreds of events.
+    await asyncio.gather(*(layer.group_send(group, payload) for group, payload in batch))
+
+
+def to_conversation(
+    conv: Any, event: Event, *, agent: bool = True, buyer: bool = True
+) -> list[tuple[str, Event]]:
+    """The groups of a conversation's buyer and (when it has one) agent."""
+    sends: list[tuple[str, Event]] = []
+    if buyer:
+        sends.append((buyer_group(conv.buyer_id), event))
+    if agent and conv.agent_id:
+        sends.append((agent_group(conv.agent_id), event))
+    return sends
+
+
+def message_event(message: Any) -> MessageEvent:
+    return MessageEvent(
+        conversation=message.conversation_id,
+        id=message.pk,
+        seq=message.seq,
+        sender=message.sender,
+        agent_name=message.agent.display_name if message.agent_id else None,
+        text=message.text,
+        card=message.card,
+        client_msg_id=message.client_msg_id,
+        created_at=message.created_at,
+    )
