@@ -104,6 +104,10 @@ if REDIS_URL:
 else:
     CHANNEL_REDIS_HOST = f"unix://{REDIS_SOCKET}"
     CELERY_BROKER_URL = f"redis+socket://{REDIS_SOCKET}"
+# Chat: a buyer token's lifetime (routing/tokens.py) and the agent presence grace (routing/PROTOCOL.md).
+BUYER_TOKEN_MAX_AGE = env_int("BUYER_TOKEN_MAX_AGE", 86400)
+PRESENCE_GRACE_SECONDS = env_int("PRESENCE_GRACE_SECONDS", 60)
+
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",

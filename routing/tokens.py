@@ -1,0 +1,31 @@
+"""Buyer tokens: how a buyer proves who they are to the chat page and its WebSocket.
+
+The shop's integration (or, in the demo, the buyer picker) issues a token for one buyer of one shop; it is
+signed with the project's SECRET_KEY and expires after ``BUYER_TOKEN_MAX_AGE`` seconds (default one day).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core import signing
+
+from backoffice.models import Buyer
+
+SALT = "routing.buyer-token"
+
+
+def buyer_token(buyer: Buyer) -> str:
+    return signing.dumps({"shop": buyer.shop_id, "buyer": buyer.pk}, salt=SALT, compress=True)
+
+
+def buyer_from_token(token: str, *, max_age: int | None = None) -> Buyer | None:
+    """The buyer a valid, unexpired token names; None for anything else (tampered, expired, unknown)."""
+    try:
+        data = signing.loads(
+            token, salt=SALT, max_age=max_age if max_age is not None else settings.BUYER_TOKEN_MAX_AGE
+        )
+    except signing.BadSignature:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return Buyer.objects.filter(pk=data.get("buyer"), shop_id=data.get("shop")).select_related("shop").first()
