@@ -6,14 +6,16 @@ rules; their errors map through the API's DomainError handler: 403 missing right
 state changed under you (already ended, no longer queued), 422 invalid input or a refused request.
 
 Agent desk: ``/me/state``, ``/me/status``, ``/me/limit``, ``/queue``, ``/queue/pull``,
-``/conversations/{id}/transfer|end|messages``, ``/proactive``. Supervision: ``/settings``,
-``/conversations/{id}/trace``.
+``/conversations/{id}/transfer|end|messages|rating-invite``, ``/proactive``. Workbench reads:
+``/conversations`` (my sessions), ``GET /conversations/{id}/messages`` (transcript), ``/agents`` (transfer
+targets), ``/products`` (product search for cards). Supervision: ``/settings``, ``/conversations/{id}/trace``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from decimal import Decimal
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
@@ -23,7 +25,7 @@ from ninja.security import django_auth
 from backoffice.errors import Forbidden
 from backoffice.models import Buyer, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
-from routing import services
+from routing import selectors, services
 from routing.config import MANAGE_ROUTING, update_routing_settings
 from routing.models import (
     AgentState,
@@ -416,3 +418,136 @@ def get_settings(request: HttpRequest) -> RoutingSettings:
 def put_settings(request: HttpRequest, body: SettingsIn) -> RoutingSettings:
     staff = require_perm(request, MANAGE_ROUTING)
     return update_routing_settings(actor=staff, **body.model_dump(exclude_unset=True))
+
+
+# --- workbench reads ---------------------------------------------------------------------------------------
+
+
+class SessionOut(Schema):
+    id: int
+    state: str
+    buyer_id: int
+    buyer_name: str
+    proactive: bool
+    assigned_at: datetime | None
+    waiting_since: datetime | None = Field(description="the reply timer: since when the buyer waits")
+    ended_at: datetime | None
+    repliable_until: datetime | None = Field(description="ended chats: replies are refused after this")
+    last_seq: int
+    unread: int = Field(description="buyer messages after the agent's last reply")
+    last_text: str
+    last_sender: str
+    last_at: datetime | None
+
+
+class TranscriptMessageOut(Schema):
+    """The same shape as the WebSocket ``message`` event (PROTOCOL.md)."""
+
+    conversation: int
+    id: int
+    seq: int
+    sender: str
+    agent_name: str | None
+    text: str
+    card: dict[str, Any] | None
+    client_msg_id: str
+    created_at: datetime
+
+
+class AgentOut(Schema):
+    id: int
+    name: str
+    status: str
+
+
+class ProductCardOut(Schema):
+    id: int
+    platform_id: str
+    title: str
+    price: Decimal
+    image_url: str
+
+
+def transcript_out(message: Message) -> dict[str, Any]:
+    return {
+        "conversation": message.conversation_id,
+        "id": message.pk,
+        "seq": message.seq,
+        "sender": message.sender,
+        "agent_name": message.agent.display_name if message.agent_id and message.agent else None,
+        "text": message.text,
+        "card": getattr(message, "card", None),
+        "client_msg_id": message.client_msg_id,
+        "created_at": message.created_at,
+    }
+
+
+@router.get(
+    "/conversations",
+    response=responses(list[SessionOut], 422),
+    summary="My sessions",
+    description="``scope=active``: my chats in progress, in assignment order; ``scope=history``: my chats "
+    "ended in the last 72 hours, newest first. With the reply timer and the unread count.",
+)
+def my_conversations(
+    request: HttpRequest, scope: Literal["active", "history"] = "active"
+) -> list[dict[str, Any]]:
+    staff = im_agent(request)
+    rows = selectors.active_sessions(staff) if scope == "active" else selectors.history_sessions(staff)
+    return [selectors.session_row(conv) for conv in rows]
+
+
+@router.get(
+    "/conversations/{conversation_id}/messages",
+    response=responses(list[TranscriptMessageOut], 404),
+    summary="Transcript of a chat",
+    description="Messages after ``after`` (a sequence number; 0: from the start) in order, at most "
+    "``limit``. For the chat's agent and accounts that manage routing (403 otherwise).",
+)
+def messages(
+    request: HttpRequest,
+    conversation_id: int,
+    after: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 500,
+) -> list[dict[str, Any]]:
+    staff = current_staff(request)
+    conv = conversation_of_shop(staff, conversation_id)
+    if conv.agent_id != staff.pk:
+        require_perm(request, MANAGE_ROUTING)
+    return [transcript_out(m) for m in selectors.transcript(conv, after=after, limit=limit)]
+
+
+@router.post(
+    "/conversations/{conversation_id}/rating-invite",
+    response=responses(TranscriptMessageOut, 404, 409),
+    summary="Invite the buyer to rate the chat",
+    description="Sends the rating card (邀请评价) into an active chat. Only the chat's agent (403); an ended "
+    "chat is a 409.",
+)
+def rating_invite(request: HttpRequest, conversation_id: int) -> dict[str, Any]:
+    staff = im_agent(request)
+    conv = conversation_of_shop(staff, conversation_id)
+    message = services.invite_rating(agent=staff, conversation=conv)
+    message.agent = staff
+    return transcript_out(message)
+
+
+@router.get(
+    "/agents",
+    response=responses(list[AgentOut]),
+    summary="Colleagues to transfer to",
+    description="The shop's other active accounts with the IM permission and their presence.",
+)
+def agents(request: HttpRequest) -> list[dict[str, Any]]:
+    return selectors.colleagues(im_agent(request))
+
+
+@router.get(
+    "/products",
+    response=responses(list[ProductCardOut]),
+    summary="Search the shop's products",
+    description="Title or category containing ``q``, or the exact platform id (at most 20), to send as a "
+    "card.",
+)
+def products(request: HttpRequest, q: Annotated[str, Query(max_length=100)] = "") -> Any:
+    return selectors.search_products(im_agent(request), q)

@@ -1,0 +1,139 @@
+"""Reads for the chat pages and their API: the agent's sessions with reply timer, unread count and the last
+message, the buyer panel, colleagues to transfer to, product search. Nothing here writes.
+
+Every list is one query whatever its length (the workbench must stay cheap with 50 open chats): the unread
+count and the last message are correlated subqueries, not a query per chat.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from backoffice.models import AddressChange, Order, Product, StaffAccount
+from routing.models import AgentState, Conversation, ConversationState, Message, SenderKind
+from routing.services import HISTORY_REPLY_WINDOW
+
+HISTORY_LIMIT = 100
+PRODUCT_SEARCH_LIMIT = 20
+
+
+def _with_session_fields(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
+    """Annotate ``last_agent_seq``, ``unread`` (buyer messages after the agent's last reply), and the last
+    message's text, sender and time."""
+    last_agent_seq = Subquery(
+        Message.objects.filter(conversation=OuterRef("pk"), sender=SenderKind.AGENT)
+        .order_by("-seq")
+        .values("seq")[:1],
+        output_field=IntegerField(),
+    )
+    unread = Subquery(
+        Message.objects.filter(
+            conversation=OuterRef("pk"), sender=SenderKind.BUYER, seq__gt=OuterRef("last_agent_seq")
+        )
+        .order_by()
+        .values("conversation")
+        .annotate(n=Count("pk"))
+        .values("n"),
+        output_field=IntegerField(),
+    )
+    last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-seq")
+    return (
+        qs.select_related("buyer")
+        .annotate(last_agent_seq=Coalesce(last_agent_seq, Value(0)))
+        .annotate(
+            unread=Coalesce(unread, Value(0)),
+            last_text=Subquery(last.values("text")[:1]),
+            last_sender=Subquery(last.values("sender")[:1]),
+            last_at=Subquery(last.values("created_at")[:1]),
+        )
+    )
+
+
+def active_sessions(staff: StaffAccount) -> QuerySet[Conversation]:
+    """The agent's chats in progress, in the order they were assigned (a stable list to move through)."""
+    qs = Conversation.objects.for_shop(staff.shop).filter(agent=staff, state=ConversationState.ACTIVE)
+    return _with_session_fields(qs).order_by("assigned_at", "pk")
+
+
+def history_sessions(staff: StaffAccount) -> QuerySet[Conversation]:
+    """The agent's chats ended in the last 72 hours (still repliable), newest first."""
+    since = timezone.now() - HISTORY_REPLY_WINDOW
+    qs = Conversation.objects.for_shop(staff.shop).filter(
+        agent=staff, state=ConversationState.ENDED, ended_at__gte=since
+    )
+    return _with_session_fields(qs).order_by("-ended_at", "-pk")[:HISTORY_LIMIT]
+
+
+def session_row(conv: Conversation) -> dict[str, Any]:
+    """What the workbench needs of one session (the page's initial JSON and ``GET /conversations``)."""
+    ended_at = conv.ended_at
+    return {
+        "id": conv.pk,
+        "state": conv.state,
+        "buyer_id": conv.buyer_id,
+        "buyer_name": conv.buyer.nickname,
+        "proactive": conv.proactive,
+        "assigned_at": conv.assigned_at,
+        "waiting_since": conv.waiting_since,
+        "ended_at": ended_at,
+        "repliable_until": ended_at + HISTORY_REPLY_WINDOW if ended_at else None,
+        "last_seq": conv.last_seq,
+        "unread": getattr(conv, "unread", 0),
+        "last_text": getattr(conv, "last_text", None) or "",
+        "last_sender": getattr(conv, "last_sender", None) or "",
+        "last_at": getattr(conv, "last_at", None),
+    }
+
+
+def transcript(conv: Conversation, *, after: int = 0, limit: int = 500) -> QuerySet[Message]:
+    """Messages of a conversation after ``after`` in sequence order."""
+    return (
+        Message.objects.filter(conversation=conv, seq__gt=after)
+        .select_related("agent")
+        .order_by("seq")[:limit]
+    )
+
+
+def colleagues(staff: StaffAccount) -> list[dict[str, Any]]:
+    """Other active accounts of the shop that can chat, with their presence (transfer targets). Their
+    reception limits are not shown: an agent may not see another agent's limit."""
+    accounts = (
+        StaffAccount.objects.for_shop(staff.shop)
+        .filter(is_active=True, im_enabled=True)
+        .exclude(pk=staff.pk)
+        .order_by("display_name", "pk")
+    )
+    status = dict(
+        AgentState.objects.filter(staff__in=accounts).values_list("staff_id", "status")
+    )  # fmt: skip
+    return [
+        {"id": a.pk, "name": a.display_name, "status": status.get(a.pk, "offline")}
+        for a in accounts.only("pk", "display_name")
+    ]
+
+
+def search_products(staff: StaffAccount, query: str) -> QuerySet[Product]:
+    """The shop's products whose title, category or platform id contains ``query`` (newest first)."""
+    qs = Product.objects.for_shop(staff.shop)
+    query = query.strip()
+    if query:
+        qs = qs.filter(
+            Q(title__icontains=query) | Q(category__icontains=query) | Q(platform_id__iexact=query)
+        )
+    return qs.order_by("-updated_at", "-pk")[:PRODUCT_SEARCH_LIMIT]
+
+
+def buyer_orders(conv: Conversation) -> QuerySet[Order]:
+    """All of the buyer's orders in the conversation's shop, newest first, with items and address changes."""
+    return (
+        Order.objects.filter(shop_id=conv.shop_id, buyer_id=conv.buyer_id)
+        .order_by("-created_at", "-pk")
+        .prefetch_related(
+            "items",
+            Prefetch("address_changes", queryset=AddressChange.objects.order_by("-changed_at", "-pk")),
+        )
+    )

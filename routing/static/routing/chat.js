@@ -1,0 +1,285 @@
+/* The buyer's chat page: /ws/buyer/?token=T (routing/PROTOCOL.md). */
+(function () {
+  "use strict";
+
+  const C = window.ChatCore;
+  const init = JSON.parse(document.getElementById("chat-initial").textContent);
+  const S = init.strings;
+  const $ = (id) => document.getElementById(id);
+  const time = C.timeFormat(init.time_zone);
+  const store = new C.Store();
+  const view = new C.TranscriptView($("transcript"), renderMessage);
+
+  let current = null; // the open conversation (hello, ack, assigned)
+  let agentName = "";
+  let rated = 0;
+
+  // --- rendering ---------------------------------------------------------------------------------------------
+
+  function renderMessage(m, node, state, reason) {
+    const el = C.el;
+    const mine = m.sender === "buyer";
+    node.className = "msg " + (mine ? "mine" : m.sender === "system" ? "system" : "theirs");
+    if (C.isRatingInvite(m)) {
+      node.className = "msg system";
+      node.append(
+        el(
+          "div",
+          { class: "card card-rating" },
+          el("span", {}, C.fmt(S.rate_invite, { name: m.agent_name || agentName })),
+          el("button", { type: "button", class: "open-rate" }, S.rate)
+        )
+      );
+      node.querySelector(".open-rate").addEventListener("click", () => openRating());
+      return;
+    }
+    if (!mine && m.sender === "agent") {
+      node.append(el("span", { class: "who" }, m.agent_name || S.agent));
+    }
+    if (C.isProductCard(m)) node.append(C.productCard(m.card, S));
+    else node.append(el("span", { class: "text" }, m.text));
+    const meta = el("span", { class: "meta" }, time(m.created_at));
+    if (mine) {
+      const label = state === "failed" ? C.fmt(S.failed, { reason }) : S[state] || "";
+      meta.append(el("span", { class: "state state-" + state, dataset: { state } }, " " + label));
+    }
+    node.append(meta);
+  }
+
+  function setServing(name) {
+    agentName = name || agentName;
+    $("serving").textContent = agentName ? C.fmt(S.assigned, { name: agentName }) : "";
+  }
+
+  function banner(text) {
+    $("banner").textContent = text || "";
+    $("banner").hidden = !text;
+  }
+
+  function lastSeq(conversation) {
+    return conversation ? store.conv(conversation).lastSeq : 0;
+  }
+
+  // --- messages ----------------------------------------------------------------------------------------------
+
+  function onMessage(m) {
+    if (m.client_msg_id && store.outbox.has(m.client_msg_id)) store.outbox.delete(m.client_msg_id);
+    if (!store.add(m)) return;
+    if (m.sender === "agent" && m.agent_name) setServing(m.agent_name);
+    if (m.sender === "buyer") m.mine = true;
+    view.upsert(m);
+    if (current === null || m.conversation > current) current = m.conversation;
+    if (store.hasGap(m.conversation)) askResume(m.conversation);
+  }
+
+  function askResume(conversation) {
+    const c = store.conv(conversation);
+    if (Date.now() - c.gapAsked < 3000) return;
+    c.gapAsked = Date.now();
+    socket.send({ type: "resume", after: store.resumeMap([conversation]) });
+  }
+
+  function onAck(frame) {
+    const entry = store.outbox.get(frame.client_msg_id);
+    if (!entry) return;
+    store.outbox.delete(frame.client_msg_id);
+    current = frame.conversation;
+    onMessage({
+      conversation: frame.conversation,
+      id: frame.id,
+      seq: frame.seq,
+      sender: "buyer",
+      agent_name: null,
+      text: entry.text,
+      card: null,
+      client_msg_id: frame.client_msg_id,
+      created_at: entry.preview.created_at,
+    });
+  }
+
+  function send(text) {
+    const frame = { type: "send", client_msg_id: C.uuid(), text };
+    const entry = store.queue({
+      frame,
+      text,
+      preview: { sender: "buyer", text, card: null, created_at: new Date().toISOString() },
+    });
+    view.pending(entry);
+    socket.send(frame);
+  }
+
+  function onError(frame) {
+    const entry = frame.client_msg_id ? store.outbox.get(frame.client_msg_id) : null;
+    if (entry) {
+      if (frame.code === "throttled") {
+        setTimeout(() => socket.send(entry.frame), 1000);
+        return;
+      }
+      entry.state = "failed";
+      entry.reason = frame.message || frame.code;
+      view.pending(entry);
+      return;
+    }
+    if (!$("rate-sheet").hidden) $("rate-error").textContent = frame.message || frame.code;
+    else banner(frame.message || frame.code);
+  }
+
+  // --- rating ------------------------------------------------------------------------------------------------
+
+  function openRating(name) {
+    if (name) agentName = name;
+    $("rate-title").textContent = agentName ? C.fmt(S.rate_title, { name: agentName }) : S.rate_title_plain;
+    $("rate-error").textContent = "";
+    $("rate-sheet").hidden = false;
+    $("menu").hidden = true;
+    $("menu-btn").setAttribute("aria-expanded", "false");
+    showStars(rated);
+  }
+
+  function showStars(n) {
+    for (const star of document.querySelectorAll(".star")) {
+      const value = Number(star.dataset.stars);
+      star.classList.toggle("on", value <= n);
+      star.setAttribute("aria-pressed", String(value === n));
+    }
+  }
+
+  function rate(stars) {
+    $("rate-error").textContent = "";
+    if (current === null) {
+      $("rate-error").textContent = S.rate_unavailable;
+      return;
+    }
+    showStars(stars);
+    socket.send({ type: "rate", conversation: current, stars });
+  }
+
+  // --- events ------------------------------------------------------------------------------------------------
+
+  function onEvent(frame) {
+    switch (frame.type) {
+      case "hello":
+        if (frame.conversation) {
+          current = frame.conversation;
+          store.conv(frame.conversation);
+        }
+        // Everything after what we saw, then the unacked sends again (same client_msg_id: stored once).
+        socket.send({ type: "resume", after: store.resumeMap() });
+        for (const entry of store.unacked()) socket.send(entry.frame);
+        break;
+      case "message":
+        onMessage(frame);
+        break;
+      case "ack":
+        onAck(frame);
+        break;
+      case "queued":
+        current = frame.conversation;
+        banner(
+          C.fmt(S.queued, { position: frame.position, minutes: Math.max(1, Math.ceil(frame.wait_seconds / 60)) })
+        );
+        break;
+      case "assigned":
+        current = frame.conversation;
+        banner("");
+        setServing(frame.agent_name);
+        view.note(frame.conversation, lastSeq(frame.conversation), C.fmt(S.assigned, { name: frame.agent_name }));
+        break;
+      case "transferred":
+        setServing(frame.agent_name);
+        view.note(
+          frame.conversation,
+          lastSeq(frame.conversation),
+          C.fmt(S.transferred, { name: frame.agent_name })
+        );
+        break;
+      case "ended":
+        view.note(frame.conversation, lastSeq(frame.conversation), S.ended, "ended");
+        if (frame.conversation === current) {
+          current = null;
+          agentName = "";
+          rated = 0;
+          $("serving").textContent = "";
+          $("rate-sheet").hidden = true;
+          banner("");
+        }
+        break;
+      case "rating_invite":
+        openRating(frame.agent_name);
+        break;
+      case "rated":
+        rated = frame.stars;
+        showStars(frame.stars);
+        $("rate-thanks").textContent = frame.thanks;
+        $("rate-sheet").hidden = false;
+        break;
+      case "error":
+        onError(frame);
+        break;
+      default:
+        break; // resumed, status, ...: nothing to show
+    }
+  }
+
+  function onState(state, detail) {
+    const conn = $("conn-state");
+    conn.dataset.state = state;
+    if (state === "open") conn.textContent = S.connected;
+    else if (state === "connecting") conn.textContent = S.connecting;
+    else if (state === "waiting") conn.textContent = C.fmt(S.reconnecting, { seconds: Math.ceil(detail / 1000) });
+    else if (state === "closed") {
+      conn.textContent = S.expired;
+      banner(S.expired);
+      $("input").disabled = true;
+      $("send-btn").disabled = true;
+    }
+  }
+
+  /* Is the token still good? The page itself answers 403 once it has expired. */
+  function probe() {
+    return fetch(window.location.href, { credentials: "same-origin", cache: "no-store" }).then(
+      (r) => r.status !== 403
+    );
+  }
+
+  const socket = new C.Socket(C.wsUrl(init.ws_path, { token: init.token }), { onEvent, onState, probe });
+
+  // --- input -------------------------------------------------------------------------------------------------
+
+  function submit() {
+    const input = $("input");
+    const text = input.value;
+    if (!text.trim()) return;
+    if (text.length > 2000) {
+      banner(S.too_long);
+      return;
+    }
+    input.value = "";
+    send(text);
+  }
+
+  $("composer").addEventListener("submit", (event) => {
+    event.preventDefault();
+    submit();
+  });
+  $("input").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+      event.preventDefault();
+      submit();
+    }
+  });
+  $("menu-btn").addEventListener("click", () => {
+    const menu = $("menu");
+    menu.hidden = !menu.hidden;
+    $("menu-btn").setAttribute("aria-expanded", String(!menu.hidden));
+  });
+  $("menu-rate").addEventListener("click", () => openRating());
+  $("rate-close").addEventListener("click", () => {
+    $("rate-sheet").hidden = true;
+  });
+  for (const star of document.querySelectorAll(".star")) {
+    star.addEventListener("click", () => rate(Number(star.dataset.stars)));
+  }
+
+  socket.start();
+})();

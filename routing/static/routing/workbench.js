@@ -1,0 +1,948 @@
+/* The agent workbench: /ws/agent/ (routing/PROTOCOL.md) plus the routing API for actions.
+ *
+ * The page arrives server-rendered with the sessions, their reply timers and unread counts; from then on
+ * everything arrives as events and the page never reloads. Transcripts are loaded over HTTP when a chat is
+ * opened and kept up to date by the socket; the socket resumes after the last seq seen of every chat.
+ */
+(function () {
+  "use strict";
+
+  const C = window.ChatCore;
+  const init = JSON.parse(document.getElementById("wb-initial").textContent);
+  const S = init.strings;
+  const me = init.me;
+  const $ = (id) => document.getElementById(id);
+  const time = C.timeFormat(init.time_zone);
+  const csrf = document.querySelector('meta[name="csrf-token"]').content;
+  // The server's clock at render minus ours: timers count from the server's waiting_since.
+  const skew = new Date(init.server_now).getTime() - Date.now();
+  const now = () => C.now() + skew;
+  const AMBER_AFTER = 120;
+  const RED_AFTER = 180;
+
+  const store = new C.Store();
+  const view = new C.TranscriptView($("transcript"), renderMessage);
+  const sessions = new Map(); // id -> row (active chats)
+  const history = new Map(); // id -> row (ended in the last 72 h)
+  const loaded = new Set(); // conversations whose transcript was fetched
+  let selected = null; // conversation id shown in the pane
+  let tab = "sessions";
+  let hellos = 0;
+  let notify = false;
+  let audio = null;
+
+  // --- HTTP --------------------------------------------------------------------------------------------------
+
+  async function api(method, path, body) {
+    const options = {
+      method,
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrf, Accept: "application/json" },
+    };
+    if (body !== undefined) {
+      options.headers["Content-Type"] = "application/json";
+      options.body = JSON.stringify(body);
+    }
+    let response;
+    try {
+      response = await fetch(init.api + path, options);
+    } catch (e) {
+      return { ok: false, status: 0, data: null, error: C.fmt(S.error, { status: 0 }) };
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (e) {
+      data = null;
+    }
+    const detail = data && typeof data.detail === "string" ? data.detail : C.fmt(S.error, { status: response.status });
+    return { ok: response.ok, status: response.status, data, error: response.ok ? "" : detail };
+  }
+
+  let toastTimer = null;
+  function toast(text) {
+    $("toast").textContent = text || "";
+    clearTimeout(toastTimer);
+    if (text) toastTimer = setTimeout(() => ($("toast").textContent = ""), 6000);
+  }
+
+  // --- the session lists -------------------------------------------------------------------------------------
+
+  function rowElement(list, id) {
+    return list.querySelector(`li.session[data-id="${Number(id)}"]`);
+  }
+
+  function newRowElement(row) {
+    const node = $("session-row-tpl").content.firstElementChild.cloneNode(true);
+    node.dataset.id = String(row.id);
+    return node;
+  }
+
+  function preview(row) {
+    if (row.last_sender === "system") return "[" + S.system + "]";
+    const text = row.last_text || "";
+    return text.length > 40 ? text.slice(0, 39) + "…" : text;
+  }
+
+  function paintRow(row) {
+    const node = row.el;
+    node.querySelector('[data-field="name"]').textContent = row.buyer_name;
+    const unread = node.querySelector('[data-field="unread"]');
+    unread.textContent = String(row.unread || 0);
+    unread.hidden = !row.unread;
+    node.querySelector('[data-field="preview"]').textContent = preview(row);
+    node.classList.toggle("selected", row.id === selected);
+    node.setAttribute("aria-selected", String(row.id === selected));
+    paintTimer(row);
+  }
+
+  function paintTimer(row) {
+    const timer = row.el.querySelector('[data-field="timer"]');
+    const seconds = row.state === "active" && row.waiting_since ? (now() - new Date(row.waiting_since)) / 1000 : null;
+    setTimer(timer, seconds);
+    if (row.id === selected) setTimer($("pane-timer"), seconds);
+  }
+
+  function setTimer(node, seconds) {
+    if (seconds === null) {
+      node.textContent = "";
+      node.dataset.level = "none";
+      node.classList.remove("amber", "red");
+      return;
+    }
+    node.textContent = C.duration(seconds);
+    const level = seconds >= RED_AFTER ? "red" : seconds >= AMBER_AFTER ? "amber" : "ok";
+    node.dataset.level = level;
+    node.classList.toggle("amber", level === "amber");
+    node.classList.toggle("red", level === "red");
+  }
+
+  function addSession(row, { prepend = false } = {}) {
+    const existing = sessions.get(row.id);
+    if (existing) {
+      Object.assign(existing, row, { el: existing.el });
+      paintRow(existing);
+      return existing;
+    }
+    removeHistory(row.id);
+    row.el = rowElement($("session-list"), row.id) || newRowElement(row);
+    if (!row.el.parentNode) {
+      if (prepend) $("session-list").prepend(row.el);
+      else $("session-list").append(row.el);
+    }
+    row.el.onclick = () => select(row.id);
+    sessions.set(row.id, row);
+    store.setBase(row.id, row.last_seq || 0);
+    paintRow(row);
+    counts();
+    return row;
+  }
+
+  function removeSession(id) {
+    const row = sessions.get(id);
+    if (!row) return null;
+    sessions.delete(id);
+    row.el.remove();
+    counts();
+    return row;
+  }
+
+  function addHistory(row) {
+    let existing = history.get(row.id);
+    if (existing) {
+      Object.assign(existing, row, { el: existing.el });
+    } else {
+      row.el = rowElement($("history-list"), row.id) || newRowElement(row);
+      if (!row.el.parentNode) $("history-list").prepend(row.el);
+      row.el.onclick = () => select(row.id);
+      history.set(row.id, row);
+      existing = row;
+    }
+    store.setBase(existing.id, existing.last_seq || 0);
+    paintRow(existing);
+    return existing;
+  }
+
+  function removeHistory(id) {
+    const row = history.get(id);
+    if (row) {
+      history.delete(id);
+      row.el.remove();
+    }
+  }
+
+  function counts() {
+    $("session-count").textContent = String(sessions.size);
+    $("session-empty").hidden = sessions.size > 0 || tab !== "sessions";
+  }
+
+  function rowOf(id) {
+    return sessions.get(id) || history.get(id) || null;
+  }
+
+  /* Reconnected: chats assigned meanwhile were announced while we were away; the database knows them. */
+  async function refreshSessions() {
+    const result = await api("GET", "conversations?scope=active");
+    if (!result.ok) return;
+    const seen = new Set();
+    for (const row of result.data) {
+      seen.add(row.id);
+      const known = sessions.get(row.id);
+      if (known) {
+        known.waiting_since = row.waiting_since;
+        known.unread = row.unread;
+        paintRow(known);
+      } else {
+        addSession(row);
+      }
+    }
+    for (const id of [...sessions.keys()]) if (!seen.has(id)) removeSession(id);
+  }
+
+  // --- the conversation pane ---------------------------------------------------------------------------------
+
+  function renderMessage(m, node, state, reason) {
+    const el = C.el;
+    const mine = m.sender === "agent";
+    node.className = "msg " + (mine ? "mine" : m.sender === "system" ? "system" : "theirs");
+    const who = m.sender === "buyer" ? S.buyer : m.sender === "agent" ? m.agent_name || me.name : S.system;
+    const head = el("span", { class: "who" }, who, " ", el("time", {}, time(m.created_at)));
+    node.append(head);
+    if (C.isRatingInvite(m)) node.append(el("span", { class: "text" }, S.rating_invited));
+    else if (C.isProductCard(m)) node.append(C.productCard(m.card, S));
+    else node.append(el("span", { class: "text" }, m.text));
+    if (mine) {
+      const label = state === "failed" ? C.fmt(S.failed, { reason }) : S[state] || "";
+      node.append(el("span", { class: "state state-" + state, dataset: { state } }, label));
+    }
+  }
+
+  function repliable(row) {
+    if (!row) return false;
+    if (row.state === "active") return true;
+    return row.state === "ended" && row.repliable_until && now() < new Date(row.repliable_until).getTime();
+  }
+
+  function paintPane() {
+    const row = rowOf(selected);
+    $("pane-empty").hidden = row !== null;
+    $("pane").hidden = row === null;
+    if (!row) return;
+    $("pane-buyer").textContent = row.buyer_name;
+    const active = row.state === "active";
+    for (const id of ["end-btn", "transfer-btn", "invite-btn"]) $(id).disabled = !active;
+    const canReply = repliable(row);
+    $("product-btn").disabled = !canReply;
+    $("input").disabled = !canReply;
+    $("send-btn").disabled = !canReply;
+    let note = "";
+    if (row.state === "ended") {
+      note = canReply ? C.fmt(S.history_repliable, { time: time(row.repliable_until) }) : S.read_only;
+    } else if (row.state !== "active") {
+      note = S.ended;
+    }
+    $("composer-note").textContent = note;
+    $("composer-note").hidden = !note;
+    $("pane-state").textContent = row.state === "ended" ? S.ended : "";
+  }
+
+  function showTranscript(id) {
+    view.clear();
+    for (const m of store.messages(id)) view.upsert(m);
+    for (const n of store.conv(id).notes) view.note(id, n.after, n.text, n.cls);
+    for (const entry of store.outbox.values()) if (entry.conversation === id) view.pending(entry);
+    view.scrollToEnd();
+  }
+
+  async function select(id) {
+    const row = rowOf(id);
+    if (!row) return;
+    const previous = selected;
+    selected = id;
+    for (const r of [...sessions.values(), ...history.values()]) paintRow(r);
+    paintPane();
+    if (previous !== id) {
+      showTranscript(id);
+      loadBuyerPanel(id);
+    }
+    row.el.scrollIntoView({ block: "nearest" });
+    if (!loaded.has(id)) {
+      const result = await api("GET", `conversations/${id}/messages?after=0`);
+      if (result.ok) {
+        loaded.add(id);
+        for (const m of result.data) addMessage(m, { counted: false });
+      }
+    }
+  }
+
+  async function loadBuyerPanel(id) {
+    const panel = $("buyer-panel");
+    panel.replaceChildren();
+    panel.setAttribute("aria-busy", "true");
+    let response;
+    try {
+      response = await fetch(init.buyer_panel.replace("{id}", String(id)), { credentials: "same-origin" });
+    } catch (e) {
+      return;
+    }
+    if (!response.ok || selected !== id) return;
+    // A server-rendered partial: Django escaped every value in it.
+    const template = document.createElement("template");
+    template.innerHTML = await response.text();
+    panel.replaceChildren(template.content);
+    panel.removeAttribute("aria-busy");
+  }
+
+  function note(conversation, text, cls) {
+    const c = store.conv(conversation);
+    const entry = { after: c.lastSeq, text, cls };
+    c.notes.push(entry);
+    if (conversation === selected) view.note(conversation, entry.after, text, cls);
+  }
+
+  function move(step) {
+    const list = tab === "history" ? [...history.keys()] : [...sessions.keys()];
+    if (!list.length) return;
+    const order = tab === "history" ? list : [...$("session-list").children].map((n) => Number(n.dataset.id));
+    const index = order.indexOf(selected);
+    const next = index === -1 ? (step > 0 ? 0 : order.length - 1) : (index + step + order.length) % order.length;
+    select(order[next]);
+  }
+
+  // --- messages ----------------------------------------------------------------------------------------------
+
+  /* A stored message from the socket (counted: it may be unread) or from the transcript endpoint. */
+  function addMessage(m, { counted = true } = {}) {
+    if (m.client_msg_id && store.outbox.has(m.client_msg_id)) store.outbox.delete(m.client_msg_id);
+    if (!store.add(m)) return false;
+    const row = rowOf(m.conversation);
+    if (m.sender === "agent") m.mine = true;
+    if (row) {
+      const c = store.conv(m.conversation);
+      if (m.seq >= (row.last_seq || 0)) {
+        row.last_seq = m.seq;
+        row.last_text = m.card && m.card.title ? m.card.title : m.text;
+        row.last_sender = m.sender;
+      }
+      if (counted && m.seq > c.base) {
+        if (m.sender === "buyer") {
+          row.unread = (row.unread || 0) + 1;
+          if (row.state === "active" && !row.waiting_since) row.waiting_since = m.created_at;
+          if (m.conversation !== selected || document.hidden) {
+            alertAgent(C.fmt(S.new_message, { name: row.buyer_name }), m.text, `msg-${m.conversation}`);
+          }
+        } else if (m.sender === "agent") {
+          row.unread = 0;
+          row.waiting_since = null;
+        }
+      }
+      paintRow(row);
+    }
+    if (m.conversation === selected) view.upsert(m);
+    if (store.hasGap(m.conversation)) askResume(m.conversation);
+    return true;
+  }
+
+  function askResume(conversation) {
+    const c = store.conv(conversation);
+    if (Date.now() - c.gapAsked < 3000) return;
+    c.gapAsked = Date.now();
+    socket.send({ type: "resume", after: store.resumeMap([conversation]) });
+  }
+
+  function onAck(frame) {
+    const entry = store.outbox.get(frame.client_msg_id);
+    if (!entry) return;
+    store.outbox.delete(frame.client_msg_id);
+    addMessage({
+      conversation: frame.conversation,
+      id: frame.id,
+      seq: frame.seq,
+      sender: "agent",
+      agent_name: me.name,
+      text: entry.text,
+      card: entry.card || null,
+      client_msg_id: frame.client_msg_id,
+      created_at: entry.preview.created_at,
+    });
+  }
+
+  function queueSend(conversation, frame, text, card) {
+    const entry = store.queue({
+      frame,
+      conversation,
+      text,
+      card,
+      preview: { sender: "agent", agent_name: me.name, text, card, created_at: new Date().toISOString() },
+    });
+    if (conversation === selected) view.pending(entry);
+    socket.send(frame);
+  }
+
+  function sendText() {
+    const input = $("input");
+    const text = input.value;
+    if (selected === null || !text.trim() || input.disabled) return;
+    if (text.length > 2000) {
+      toast(S.too_long);
+      return;
+    }
+    input.value = "";
+    queueSend(selected, { type: "send", conversation: selected, client_msg_id: C.uuid(), text }, text, null);
+  }
+
+  function sendProduct(product) {
+    if (selected === null) return;
+    const card = {
+      kind: "product",
+      id: product.id,
+      title: product.title,
+      price: product.price,
+      image_url: product.image_url,
+    };
+    const frame = { type: "card", conversation: selected, client_msg_id: C.uuid(), kind: "product", id: product.id };
+    queueSend(selected, frame, product.title, card);
+  }
+
+  function onError(frame) {
+    const entry = frame.client_msg_id ? store.outbox.get(frame.client_msg_id) : null;
+    if (!entry) {
+      toast(frame.message || frame.code);
+      return;
+    }
+    if (frame.code === "throttled") {
+      setTimeout(() => socket.send(entry.frame), 1000);
+      return;
+    }
+    entry.state = "failed";
+    entry.reason = frame.message || frame.code;
+    if (entry.conversation === selected) view.pending(entry);
+  }
+
+  // --- actions -----------------------------------------------------------------------------------------------
+
+  async function endChat() {
+    const row = sessions.get(selected);
+    if (!row) return;
+    const id = row.id;
+    const result = await api("POST", `conversations/${id}/end`);
+    if (!result.ok && result.status !== 409) {
+      toast(result.error);
+      return;
+    }
+    const order = [...$("session-list").children].map((n) => Number(n.dataset.id));
+    const next = order[order.indexOf(id) + 1] || order[order.indexOf(id) - 1] || null;
+    toHistory(id, "agent", result.ok ? result.data.ended_at : null);
+    if (next !== null && sessions.has(next)) select(next);
+  }
+
+  function toHistory(id, by, endedAt) {
+    const row = removeSession(id);
+    if (!row || row.state === "ended") return;
+    row.state = "ended";
+    row.waiting_since = null;
+    row.ended_at = endedAt || new Date(now()).toISOString();
+    row.repliable_until = new Date(new Date(row.ended_at).getTime() + 72 * 3600 * 1000).toISOString();
+    const el = row.el;
+    delete row.el;
+    el.remove();
+    addHistory(row);
+    note(id, S["ended_by_" + by] || S.ended, "ended");
+    if (id === selected) paintPane();
+  }
+
+  async function inviteRating() {
+    if (!sessions.has(selected)) return;
+    const result = await api("POST", `conversations/${selected}/rating-invite`);
+    if (!result.ok) toast(result.error);
+    else addMessage(result.data, { counted: false });
+  }
+
+  function openDialog(id) {
+    const dialog = $(id);
+    dialog.querySelector(".dialog-error").textContent = "";
+    if (!dialog.open) dialog.showModal();
+    return dialog;
+  }
+
+  async function openTransfer() {
+    if (!sessions.has(selected)) return;
+    const dialog = openDialog("transfer-dialog");
+    const select_ = $("transfer-agent");
+    const result = await api("GET", "agents");
+    const agents = result.ok ? result.data : init.agents;
+    select_.replaceChildren(C.el("option", { value: "" }, S.choose_agent));
+    for (const agent of agents) {
+      select_.append(
+        C.el(
+          "option",
+          { value: String(agent.id), disabled: agent.status !== "online" },
+          `${agent.name} · ${S[agent.status] || agent.status}`
+        )
+      );
+    }
+    select_.focus();
+    dialog.dataset.conversation = String(selected);
+  }
+
+  async function submitTransfer(event) {
+    event.preventDefault();
+    const dialog = $("transfer-dialog");
+    const id = Number(dialog.dataset.conversation);
+    const to = Number($("transfer-agent").value);
+    if (!to) {
+      dialog.querySelector(".dialog-error").textContent = S.choose_agent;
+      return;
+    }
+    const result = await api("POST", `conversations/${id}/transfer`, {
+      to_agent_id: to,
+      note: $("transfer-note").value,
+    });
+    if (!result.ok) {
+      dialog.querySelector(".dialog-error").textContent = result.error;
+      return;
+    }
+    dialog.close();
+    $("transfer-note").value = "";
+    transferredAway(id, result.data.agent_name || "");
+  }
+
+  function transferredAway(id, name) {
+    const row = removeSession(id);
+    if (!row) return;
+    note(id, C.fmt(S.transferred_away, { name }));
+    if (id === selected) {
+      selected = null;
+      paintPane();
+      view.clear();
+      $("buyer-panel").replaceChildren();
+    }
+  }
+
+  function searchResults(listId, items, render) {
+    const list = $(listId);
+    list.replaceChildren();
+    if (!items.length) list.append(C.el("li", { class: "muted" }, S.no_results));
+    for (const item of items) list.append(render(item));
+  }
+
+  function debounce(fn, ms) {
+    let timer = null;
+    return (...args) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fn(...args), ms);
+    };
+  }
+
+  const searchProducts = debounce(async () => {
+    const q = $("product-q").value;
+    const result = await api("GET", "products?q=" + encodeURIComponent(q));
+    if (!result.ok) {
+      $("product-dialog").querySelector(".dialog-error").textContent = result.error;
+      return;
+    }
+    searchResults("product-results", result.data, (product) => {
+      const button = C.el(
+        "button",
+        { type: "button", class: "result" },
+        C.el("span", {}, product.title),
+        C.el("span", { class: "muted" }, " " + C.fmt(S.price, { price: product.price }))
+      );
+      button.addEventListener("click", () => {
+        $("product-dialog").close();
+        sendProduct(product);
+        $("input").focus();
+      });
+      return C.el("li", {}, button);
+    });
+  }, 200);
+
+  const searchBuyers = debounce(async () => {
+    const q = $("proactive-q").value.trim();
+    if (!q) {
+      $("proactive-results").replaceChildren();
+      return;
+    }
+    const result = await api("GET", "proactive/buyers?q=" + encodeURIComponent(q));
+    if (!result.ok) {
+      $("proactive-dialog").querySelector(".dialog-error").textContent = result.error;
+      return;
+    }
+    searchResults("proactive-results", result.data, (buyer) => {
+      const button = C.el("button", { type: "button", class: "result" }, buyer.nickname, " ", S.start);
+      button.addEventListener("click", () => startProactive(buyer));
+      return C.el("li", {}, button);
+    });
+  }, 250);
+
+  async function startProactive(buyer) {
+    const dialog = $("proactive-dialog");
+    const result = await api("POST", "proactive", { buyer_id: buyer.id });
+    if (!result.ok) {
+      dialog.querySelector(".dialog-error").textContent = result.error;
+      return;
+    }
+    dialog.close();
+    opened(result.data);
+  }
+
+  /* A chat I just took (pull, proactive): show it at once; its messages come with the resume. */
+  function opened(conv) {
+    addSession({
+      id: conv.id,
+      state: "active",
+      buyer_id: conv.buyer_id,
+      buyer_name: conv.buyer_nickname,
+      proactive: conv.proactive,
+      assigned_at: conv.assigned_at,
+      waiting_since: null,
+      ended_at: null,
+      repliable_until: null,
+      last_seq: 0,
+      unread: 0,
+      last_text: "",
+      last_sender: "",
+    });
+    socket.send({ type: "resume", after: store.resumeMap([conv.id]) });
+    showTab("sessions");
+    select(conv.id);
+    refreshSessions();
+  }
+
+  // --- queue and tabs ----------------------------------------------------------------------------------------
+
+  async function loadQueue() {
+    const result = await api("GET", "queue");
+    const list = $("queue-list");
+    if (!result.ok) {
+      toast(result.error);
+      return;
+    }
+    $("queue-count").textContent = String(result.data.length);
+    list.replaceChildren();
+    if (!result.data.length) list.append(C.el("li", { class: "empty" }, S.queue_empty));
+    for (const item of result.data) {
+      const waited = item.queued_at ? C.duration((now() - new Date(item.queued_at)) / 1000) : "";
+      const button = C.el("button", { type: "button", class: "pull" }, S.pull);
+      button.addEventListener("click", () => pull(item.id));
+      list.append(
+        C.el(
+          "li",
+          { class: "queued", dataset: { id: String(item.id) } },
+          C.el("span", { class: "q-pos" }, String(item.position)),
+          C.el("span", { class: "q-name" }, item.buyer_nickname),
+          item.priority ? C.el("span", { class: "tag" }, S.priority) : null,
+          C.el("span", { class: "muted" }, waited ? C.fmt(S.waiting_for, { time: waited }) : ""),
+          button
+        )
+      );
+    }
+  }
+
+  async function pull(id) {
+    const result = await api("POST", "queue/pull", { conversation_id: id });
+    if (!result.ok) {
+      toast(result.error);
+      loadQueue();
+      return;
+    }
+    opened(result.data);
+  }
+
+  function showTab(name) {
+    tab = name;
+    for (const [key, list] of [
+      ["sessions", "session-list"],
+      ["queue", "queue-list"],
+      ["history", "history-list"],
+    ]) {
+      $("tab-" + key).setAttribute("aria-selected", String(key === name));
+      $(list).hidden = key !== name;
+    }
+    counts();
+    if (name === "queue") loadQueue();
+  }
+
+  // --- presence ----------------------------------------------------------------------------------------------
+
+  function showStatus(status, limit) {
+    me.status = status;
+    $("status-select").value = status;
+    if (limit !== undefined && limit !== null) {
+      me.limit = limit;
+      if (document.activeElement !== $("limit-input")) $("limit-input").value = String(limit);
+    }
+  }
+
+  async function setStatus() {
+    const wanted = $("status-select").value;
+    const result = await api("PUT", "me/status", { status: wanted });
+    if (!result.ok) {
+      toast(result.error);
+      showStatus(me.status);
+      return;
+    }
+    showStatus(result.data.status, result.data.max_concurrent);
+  }
+
+  async function setLimit() {
+    const limit = Number($("limit-input").value);
+    const result = await api("PUT", "me/limit", { limit });
+    if (!result.ok) {
+      toast(result.error);
+      $("limit-input").value = String(me.limit);
+      return;
+    }
+    showStatus(result.data.status, result.data.max_concurrent);
+    toast(S.saved);
+  }
+
+  // --- notifications -----------------------------------------------------------------------------------------
+
+  function setupNotifications() {
+    const button = $("notify-btn");
+    if (!("Notification" in window)) return;
+    if (Notification.permission === "granted") {
+      notify = true;
+      return;
+    }
+    button.hidden = false;
+    button.addEventListener("click", async () => {
+      // Audio can only start after a user gesture: this click.
+      try {
+        audio = audio || new (window.AudioContext || window.webkitAudioContext)();
+        await audio.resume();
+      } catch (e) {
+        audio = null;
+      }
+      const permission = await Notification.requestPermission();
+      notify = permission === "granted";
+      button.hidden = notify;
+      toast(notify ? S.notifications_on : S.notifications_blocked);
+    });
+  }
+
+  function beep() {
+    if (!audio) return;
+    try {
+      const oscillator = audio.createOscillator();
+      const gain = audio.createGain();
+      oscillator.frequency.value = 880;
+      gain.gain.setValueAtTime(0.15, audio.currentTime);
+      gain.gain.exponentialRampToValueAtTime(0.001, audio.currentTime + 0.25);
+      oscillator.connect(gain).connect(audio.destination);
+      oscillator.start();
+      oscillator.stop(audio.currentTime + 0.25);
+    } catch (e) {
+      /* no sound: the notification is enough */
+    }
+  }
+
+  function alertAgent(title, body, tag) {
+    if (!notify) return;
+    try {
+      const n = new Notification(title, { body: String(body || "").slice(0, 120), tag });
+      n.onclick = () => window.focus();
+    } catch (e) {
+      /* some browsers only allow notifications from a service worker */
+    }
+    beep();
+  }
+
+  // --- events ------------------------------------------------------------------------------------------------
+
+  function onEvent(frame) {
+    switch (frame.type) {
+      case "hello": {
+        hellos += 1;
+        if (frame.status) showStatus(frame.status);
+        socket.send({ type: "resume", after: store.resumeMap([...sessions.keys(), ...history.keys(), ...loaded]) });
+        for (const entry of store.unacked()) socket.send(entry.frame);
+        if (hellos > 1) {
+          refreshSessions();
+          if (tab === "queue") loadQueue();
+        }
+        break;
+      }
+      case "message": {
+        const known = rowOf(frame.conversation);
+        addMessage(frame);
+        if (!known) refreshSessions();
+        break;
+      }
+      case "ack":
+        onAck(frame);
+        break;
+      case "assigned": {
+        if (frame.agent_id !== me.staff_id) break;
+        const isNew = !sessions.has(frame.conversation);
+        addSession(
+          {
+            id: frame.conversation,
+            state: "active",
+            buyer_id: frame.buyer_id,
+            buyer_name: frame.buyer_name,
+            proactive: false,
+            assigned_at: new Date(now()).toISOString(),
+            waiting_since: frame.waiting_since,
+            ended_at: null,
+            repliable_until: null,
+            last_seq: sessions.has(frame.conversation) ? sessions.get(frame.conversation).last_seq : 0,
+            unread: sessions.has(frame.conversation) ? sessions.get(frame.conversation).unread : 0,
+            last_text: "",
+            last_sender: "",
+          },
+          {}
+        );
+        if (isNew) {
+          socket.send({ type: "resume", after: store.resumeMap([frame.conversation]) });
+          alertAgent(C.fmt(S.new_chat, { name: frame.buyer_name }), "", `chat-${frame.conversation}`);
+          if (selected === null) select(frame.conversation);
+        }
+        break;
+      }
+      case "timer": {
+        const row = sessions.get(frame.conversation);
+        if (row) {
+          row.waiting_since = frame.waiting_since;
+          paintRow(row);
+        }
+        break;
+      }
+      case "transferred":
+        if (frame.from_agent_id === me.staff_id && frame.to_agent_id !== me.staff_id) {
+          transferredAway(frame.conversation, frame.agent_name);
+        } else if (frame.to_agent_id === me.staff_id) {
+          note(frame.conversation, C.fmt(S.transferred_in, { note: frame.note || "—" }));
+          if (!sessions.has(frame.conversation)) {
+            refreshSessions().then(() => {
+              socket.send({ type: "resume", after: store.resumeMap([frame.conversation]) });
+            });
+          }
+        }
+        break;
+      case "ended":
+        toHistory(frame.conversation, frame.by, null);
+        break;
+      case "rated":
+        note(frame.conversation, C.fmt(S.rated, { stars: frame.stars }));
+        break;
+      case "queue_changed":
+        $("queue-count").textContent = String(frame.queued);
+        if (tab === "queue") loadQueue();
+        break;
+      case "status":
+        showStatus(frame.status, frame.limit);
+        break;
+      case "error":
+        onError(frame);
+        break;
+      default:
+        break; // resumed, rating_invite (buyer only), ...
+    }
+  }
+
+  function onState(state, detail) {
+    const conn = $("conn-state");
+    conn.dataset.state = state;
+    if (state === "open") conn.textContent = S.connected;
+    else if (state === "connecting") conn.textContent = S.connecting;
+    else if (state === "waiting") conn.textContent = C.fmt(S.reconnecting, { seconds: Math.ceil(detail / 1000) });
+    else if (state === "closed") conn.textContent = S.closed_auth;
+  }
+
+  /* Still signed in with the IM permission? (A refused handshake has no close code.) */
+  function probe() {
+    return fetch(window.location.href, { credentials: "same-origin", cache: "no-store", redirect: "manual" }).then(
+      (r) => r.type !== "opaqueredirect" && r.status !== 403
+    );
+  }
+
+  const socket = new C.Socket(C.wsUrl(init.ws_path), { onEvent, onState, probe });
+
+  // --- keyboard and controls ---------------------------------------------------------------------------------
+
+  document.addEventListener("keydown", (event) => {
+    if (document.querySelector("dialog[open]")) return; // the dialog handles its own keys (Esc closes it)
+    const key = event.key;
+    if (key === "Escape") {
+      if (event.isComposing) return; // Esc cancels the input method's composition, not the chat
+      if (sessions.has(selected)) {
+        event.preventDefault();
+        endChat();
+      }
+      return;
+    }
+    if (!event.altKey && !event.ctrlKey) return;
+    if (key === "ArrowDown" || key === "ArrowUp") {
+      event.preventDefault();
+      move(key === "ArrowDown" ? 1 : -1);
+      return;
+    }
+    if (!event.altKey) return;
+    const actions = {
+      KeyI: () => $("input").focus(),
+      KeyT: openTransfer,
+      KeyR: inviteRating,
+      KeyP: () => !$("product-btn").disabled && openProducts(),
+      KeyN: openProactive,
+      Digit1: () => showTab("sessions"),
+      Digit2: () => showTab("queue"),
+      Digit3: () => showTab("history"),
+    };
+    const action = actions[event.code];
+    if (action) {
+      event.preventDefault();
+      action();
+    }
+  });
+
+  $("input").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.altKey && !event.isComposing && event.keyCode !== 229) {
+      event.preventDefault();
+      sendText();
+    }
+  });
+
+  function openProducts() {
+    openDialog("product-dialog");
+    $("product-q").focus();
+    searchProducts();
+  }
+
+  function openProactive() {
+    openDialog("proactive-dialog");
+    $("proactive-q").focus();
+  }
+
+  $("send-btn").addEventListener("click", sendText);
+  $("end-btn").addEventListener("click", endChat);
+  $("transfer-btn").addEventListener("click", openTransfer);
+  $("invite-btn").addEventListener("click", inviteRating);
+  $("product-btn").addEventListener("click", openProducts);
+  $("proactive-btn").addEventListener("click", openProactive);
+  $("transfer-form").addEventListener("submit", submitTransfer);
+  $("product-q").addEventListener("input", searchProducts);
+  $("proactive-q").addEventListener("input", searchBuyers);
+  for (const button of document.querySelectorAll("dialog [data-close]")) {
+    button.addEventListener("click", () => button.closest("dialog").close());
+  }
+  $("status-select").addEventListener("change", setStatus);
+  $("limit-save").addEventListener("click", setLimit);
+  $("tab-sessions").addEventListener("click", () => showTab("sessions"));
+  $("tab-queue").addEventListener("click", () => showTab("queue"));
+  $("tab-history").addEventListener("click", () => showTab("history"));
+
+  // --- start -------------------------------------------------------------------------------------------------
+
+  for (const row of init.sessions) addSession(row);
+  for (const row of init.history) addHistory(row);
+  counts();
+  setupNotifications();
+  setInterval(() => {
+    for (const row of sessions.values()) paintTimer(row);
+    if (selected !== null && history.has(selected)) paintPane();
+  }, 1000);
+  socket.start();
+  if (sessions.size) select(sessions.keys().next().value);
+})();

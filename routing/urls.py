@@ -1,0 +1,14 @@
+"""The live-chat pages, mounted at the site root by ``backoffice.urls``."""
+
+from django.urls import path
+
+from routing import views
+
+app_name = "routing"
+
+urlpatterns = [
+    path("workbench/", views.workbench, name="workbench"),
+    path("workbench/buyer/<int:conversation_id>/", views.buyer_panel, name="buyer-panel"),
+    path("chat/<int:shop_id>/", views.buyer_chat, name="buyer-chat"),
+    path("chat/<int:shop_id>/demo/", views.demo_picker, name="demo-picker"),
+]

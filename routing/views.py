@@ -1,0 +1,225 @@
+"""The two live-chat pages: the buyer's chat page and the agent workbench, plus the workbench's buyer panel
+and the demo buyer picker. Server-rendered; the pages talk to the server over the WebSocket protocol in
+``routing/PROTOCOL.md`` and the routing API, and never reload to show new data.
+
+User-visible strings used by the scripts are gettext strings handed to the page as JSON (``json_script``),
+so they are translated with the rest of the templates and escaped like any other data.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.db.models import F, Max
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from backoffice.models import Buyer, Shop, StaffAccount
+from backoffice.tenancy import get_for_shop_or_404
+from routing import selectors
+from routing.models import AgentState, AgentStatus, Conversation, ConversationState
+from routing.tokens import buyer_from_token, buyer_token
+
+DEMO_BUYERS = 30
+
+
+# --- access ------------------------------------------------------------------------------------------------
+
+
+def _im_staff(request: HttpRequest) -> StaffAccount | None:
+    """The current shop's account when it may chat with buyers (active, IM permission), else None."""
+    staff: StaffAccount | None = getattr(request, "staff", None)
+    if staff is None or not staff.is_active or not staff.im_enabled:
+        return None
+    return staff
+
+
+def _forbidden(request: HttpRequest) -> HttpResponse:
+    return render(request, "routing/forbidden.html", status=403)
+
+
+# --- the agent workbench -----------------------------------------------------------------------------------
+
+
+def workbench_strings() -> dict[str, str]:
+    return {
+        "online": _("Online"),
+        "busy": _("Busy"),
+        "offline": _("Offline"),
+        "connecting": _("Connecting…"),
+        "connected": _("Connected"),
+        "reconnecting": _("Connection lost, reconnecting in %(seconds)s s…"),
+        "closed_auth": _("Your session has expired or you lost the IM permission. Sign in again."),
+        "sending": _("Sending"),
+        "acked": _("Delivered"),
+        "failed": _("Not sent: %(reason)s"),
+        "buyer": _("Buyer"),
+        "system": _("System"),
+        "no_chat": _("Choose a chat on the left."),
+        "ended": _("The chat has ended."),
+        "ended_by_agent": _("Ended by the agent."),
+        "ended_by_buyer": _("Ended by the buyer."),
+        "ended_by_auto": _("Auto-ended: 15 minutes without a buyer message."),
+        "read_only": _("Ended more than 72 hours ago: read only."),
+        "history_repliable": _("Ended; you can still reply until %(time)s."),
+        "rating_invited": _("Rating invitation sent."),
+        "rated": _("The buyer rated %(stars)s stars."),
+        "transferred_away": _("Transferred to %(name)s."),
+        "transferred_in": _("Transferred to you. Note: %(note)s"),
+        "new_chat": _("New chat: %(name)s"),
+        "new_message": _("New message from %(name)s"),
+        "queue_empty": _("Nobody is waiting."),
+        "pull": _("Take"),
+        "priority": _("New buyer"),
+        "waiting_for": _("waiting %(time)s"),
+        "no_results": _("Nothing found."),
+        "start": _("Start chat"),
+        "send_card": _("Send"),
+        "choose_agent": _("Choose an agent."),
+        "saved": _("Saved."),
+        "error": _("Something went wrong (%(status)s). Try again."),
+        "no_history": _("No chats ended in the last 72 hours."),
+        "no_sessions": _("No chats in progress."),
+        "product": _("Product"),
+        "price": _("¥%(price)s"),
+        "notifications_on": _("Notifications on"),
+        "notifications_blocked": _("Notifications are blocked in this browser."),
+        "too_long": _("A message is limited to 2000 characters."),
+    }
+
+
+@login_required
+@never_cache
+@require_GET
+def workbench(request: HttpRequest) -> HttpResponse:
+    """The agent's page for a whole shift: sessions, queue, history, the conversation and the buyer panel."""
+    staff = _im_staff(request)
+    if staff is None:
+        return _forbidden(request)
+    sessions = list(selectors.active_sessions(staff))
+    history = list(selectors.history_sessions(staff))
+    state = AgentState.objects.filter(staff=staff).only("status").first()
+    queued = Conversation.objects.for_shop(staff.shop).filter(state=ConversationState.QUEUED).count()
+    initial = {
+        "me": {
+            "staff_id": staff.pk,
+            "name": staff.display_name,
+            "status": state.status if state else AgentStatus.OFFLINE,
+            "limit": staff.max_concurrent,
+            "cap": staff.shop.reception_cap,
+        },
+        "sessions": [selectors.session_row(c) for c in sessions],
+        "history": [selectors.session_row(c) for c in history],
+        "queued": queued,
+        "agents": selectors.colleagues(staff),
+        "server_now": timezone.now(),
+        "time_zone": settings.TIME_ZONE,
+        "ws_path": "/ws/agent/",
+        "api": "/api/v1/routing/",
+        "buyer_panel": reverse("routing:buyer-panel", args=[0]).replace("/0/", "/{id}/"),
+        "strings": workbench_strings(),
+    }
+    return render(
+        request,
+        "routing/workbench.html",
+        {
+            "staff": staff,
+            "sessions": sessions,
+            "history": history,
+            "queued": queued,
+            "statuses": AgentStatus.choices,
+            "status": initial["me"]["status"],  # type: ignore[index]
+            "initial": initial,
+        },
+    )
+
+
+@login_required
+@never_cache
+@require_GET
+def buyer_panel(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """The buyer of a conversation: their orders in this shop (newest first, items, amounts, shipping, the
+    address and its changes) and the product they came from. Another shop's conversation is a 404."""
+    staff = _im_staff(request)
+    if staff is None:
+        return _forbidden(request)
+    conv = get_for_shop_or_404(
+        Conversation.objects.select_related("buyer", "source_product"), staff.shop, pk=conversation_id
+    )
+    orders = list(selectors.buyer_orders(conv))
+    return render(request, "routing/_buyer_panel.html", {"conv": conv, "buyer": conv.buyer, "orders": orders})
+
+
+# --- the buyer's chat page ---------------------------------------------------------------------------------
+
+
+def chat_strings() -> dict[str, str]:
+    return {
+        "connecting": _("Connecting…"),
+        "connected": _("Connected"),
+        "reconnecting": _("Connection lost, reconnecting in %(seconds)s s…"),
+        "expired": _("This chat link has expired. Please open the chat again from the shop."),
+        "queued": _("You are number %(position)s in the queue, about %(minutes)s min to wait."),
+        "assigned": _("Agent %(name)s is serving you."),
+        "transferred": _("You have been transferred to agent %(name)s."),
+        "ended": _("The chat has ended. Send a message to start a new one."),
+        "sending": _("Sending"),
+        "acked": _("Sent"),
+        "failed": _("Not sent: %(reason)s"),
+        "agent": _("Agent"),
+        "you": _("Me"),
+        "rate_title": _("How was the service of %(name)s?"),
+        "rate_title_plain": _("How was our service?"),
+        "rate_invite": _("Agent %(name)s invites you to rate the service."),
+        "rate": _("Rate"),
+        "rate_unavailable": _("You can rate while an agent is serving you."),
+        "star": _("%(n)s star(s)"),
+        "price": _("¥%(price)s"),
+        "product": _("Product"),
+        "too_long": _("A message is limited to 2000 characters."),
+    }
+
+
+@never_cache
+@require_GET
+def buyer_chat(request: HttpRequest, shop_id: int) -> HttpResponse:
+    """The buyer's chat page, opened with a signed buyer token of this shop. A bad, expired or foreign
+    token gets a page saying the link expired (403)."""
+    token = request.GET.get("token", "")
+    buyer = buyer_from_token(token) if token else None
+    if buyer is None or buyer.shop_id != shop_id:
+        return render(request, "routing/chat_expired.html", status=403)
+    initial = {
+        "token": token,
+        "ws_path": "/ws/buyer/",
+        "time_zone": settings.TIME_ZONE,
+        "strings": chat_strings(),
+    }
+    return render(request, "routing/chat.html", {"shop": buyer.shop, "buyer": buyer, "initial": initial})
+
+
+@never_cache
+@require_GET
+def demo_picker(request: HttpRequest, shop_id: int) -> HttpResponse:
+    """Development only (DEBUG): some buyers of the shop, each linked to the chat page with a fresh token."""
+    if not settings.DEBUG:
+        raise Http404
+    shop = get_object_or_404(Shop, pk=shop_id)
+    buyers = list(
+        Buyer.objects.for_shop(shop)
+        .annotate(last_order=Max("orders__created_at"))
+        .order_by(F("last_order").desc(nulls_last=True), "pk")[:DEMO_BUYERS]
+    )
+    chat_url = reverse("routing:buyer-chat", args=[shop.pk])
+    links: list[dict[str, Any]] = [
+        {"buyer": buyer, "url": f"{chat_url}?{urlencode({'token': buyer_token(buyer)})}"} for buyer in buyers
+    ]
+    return render(request, "routing/demo_picker.html", {"shop": shop, "links": links})
