@@ -216,6 +216,9 @@ class Message(models.Model):
     sender = models.CharField(max_length=10, choices=SenderKind.choices)
     agent = models.ForeignKey(StaffAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     text = models.TextField(max_length=2000)
+    card = models.JSONField(
+        null=True, blank=True, help_text="a card shown instead of plain text: product or rating invitation"
+    )
     client_msg_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
