@@ -79,6 +79,8 @@ class AgentState(models.Model):
     load = models.PositiveIntegerField(_("current load"), default=0)
     offline_routing = models.BooleanField(_("on the offline-routing list"), default=False)
     status_changed_at = models.DateTimeField(auto_now_add=True)
+    connections = models.PositiveIntegerField(default=0, help_text="open workbench tabs (presence)")
+    disconnected_at = models.DateTimeField(null=True, blank=True, help_text="when the last tab closed")
 
     objects = ShopQuerySet.as_manager()
 
