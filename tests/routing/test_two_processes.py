@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 import websockets
-from websockets.typing import Origin
 from django.test import Client
+from websockets.typing import Origin
 
 from backoffice import services as shop_services
 from backoffice.models import Shop, StaffAccount
