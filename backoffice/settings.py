@@ -126,6 +126,7 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     # runs do not pile up.
     "routing-auto-end": {"task": "routing.auto_end_idle", "schedule": 60.0, "options": {"expires": 50}},
     "routing-stranded": {"task": "routing.route_stranded", "schedule": 60.0, "options": {"expires": 50}},
+    "routing-presence": {"task": "routing.expire_presence", "schedule": 60.0, "options": {"expires": 50}},
 }
 
 AUTHENTICATION_BACKENDS = ["backoffice.tenancy.StaffAccountBackend"]

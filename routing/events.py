@@ -116,7 +116,9 @@ def shop_agents_group(shop_id: int) -> str:
 def publish(sends: Iterable[tuple[str, Event]]) -> None:
     """Send each (group, event) once the current transaction commits (at once outside one). A channel-layer
     failure is logged, never raised: the write has happened and clients resume from the database."""
-    batch = [(group, {"type": "chat.event", "event": event.model_dump(mode="json")}) for group, event in sends]
+    batch = [
+        (group, {"type": "chat.event", "event": event.model_dump(mode="json")}) for group, event in sends
+    ]
     if not batch:
         return
 

@@ -79,6 +79,8 @@ class AgentState(models.Model):
     load = models.PositiveIntegerField(_("current load"), default=0)
     offline_routing = models.BooleanField(_("on the offline-routing list"), default=False)
     status_changed_at = models.DateTimeField(auto_now_add=True)
+    connections = models.PositiveIntegerField(default=0, help_text="open workbench tabs (presence)")
+    disconnected_at = models.DateTimeField(null=True, blank=True, help_text="when the last tab closed")
 
     objects = ShopQuerySet.as_manager()
 
@@ -216,6 +218,9 @@ class Message(models.Model):
     sender = models.CharField(max_length=10, choices=SenderKind.choices)
     agent = models.ForeignKey(StaffAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
     text = models.TextField(max_length=2000)
+    card = models.JSONField(
+        null=True, blank=True, help_text="a card shown instead of plain text: product or rating invitation"
+    )
     client_msg_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
 from backoffice.models import Buyer, Order, Product, Role, Shop, StaffAccount
 from backoffice.services import set_reception_limit as set_staff_reception_limit
+from routing import events
 from routing.models import (
     AgentGroup,
     AgentState,
@@ -76,6 +77,7 @@ def set_agent_status(*, staff: StaffAccount, status: str) -> AgentState:
         raise Forbidden(_("This account has no IM permission."))
     state = agent_state(staff)
     AgentState.objects.filter(pk=state.pk).update(status=status, status_changed_at=Now())
+    events.publish([(events.agent_group(staff.pk), events.Status(status=status, limit=staff.max_concurrent))])
     if status == AgentStatus.ONLINE:
         drain_queue(shop=staff.shop)
     state.refresh_from_db()
@@ -85,6 +87,8 @@ def set_agent_status(*, staff: StaffAccount, status: str) -> AgentState:
 def set_reception_limit(*, actor: StaffAccount, staff: StaffAccount, limit: int) -> StaffAccount:
     """The agent's own limit (1 to the shop's cap); a raised limit drains the queue at once."""
     staff = set_staff_reception_limit(actor=actor, staff=staff, limit=limit)
+    status = agent_state(staff).status
+    events.publish([(events.agent_group(staff.pk), events.Status(status=status, limit=staff.max_concurrent))])
     drain_queue(shop=staff.shop)
     return staff
 
@@ -439,15 +443,16 @@ def _route_batch(shop_id: int, settings: RoutingSettings, convs: list[Conversati
         conv.queued_at = conv.queued_at or now
         decisions.append(_decision(conv, rule="message_pool", outcome="pool", winner=holder_id, note=note))
 
-    _write_batch(convs, agents, before, decisions)
+    _write_batch(shop_id, convs, agents, before, decisions)
     return decisions
 
 
 def _write_batch(
-    convs: list[Conversation], agents: dict[int, Candidate], before: dict[int, int],
+    shop_id: int, convs: list[Conversation], agents: dict[int, Candidate], before: dict[int, int],
     decisions: list[RoutingDecision],
 ) -> None:  # fmt: skip
-    """A router's writes: the conversations, the changed loads and the traces, one statement each."""
+    """A router's writes: the conversations, the changed loads and the traces, one statement each; then the
+    events (after commit): who got which chat, and the queue's new positions when it changed."""
     # One UPDATE per distinct outcome (mostly: per chosen agent). Django's bulk_update would build a CASE per
     # row and field, which costs more than the routing itself.
     outcomes: dict[tuple[Any, ...], list[int]] = {}
@@ -462,6 +467,17 @@ def _write_batch(
             load=Case(*[When(staff_id=s, then=Value(n)) for s, n in changed.items()])
         )
     RoutingDecision.objects.bulk_create(decisions)
+    sends = [
+        send
+        for d in decisions
+        if d.outcome == "assigned"
+        for send in _assigned_event(
+            d.conversation, d.rule, agents[d.winner_id].name if d.winner_id in agents else ""
+        )
+    ]
+    if any(d.outcome == "queued" or d.rule.startswith("queue_drain") for d in decisions):
+        sends += _queue_updates(shop_id)
+    events.publish(sends)
 
 
 def route_pending(*, shop_id: int, batch: int = ROUTING_BATCH) -> int:
@@ -566,16 +582,10 @@ def queue_in_order(shop: Shop, settings: RoutingSettings | None = None) -> Any:
     )
 
 
-def queue_position(conversation: Conversation) -> tuple[int, int]:
-    """(position from 1, wait estimate in seconds): the chats ahead in the same queue, served in parallel by
-    the group's online agents, each taking the shop's average session length (5 minutes until measured)."""
-    shop = conversation.shop
-    ids = list(queue_in_order(shop).filter(group_id=conversation.group_id).values_list("pk", flat=True))
-    if conversation.pk not in ids:
-        return 0, 0
-    position = ids.index(conversation.pk) + 1
-    group_ids = {conversation.group_id} if conversation.group_id else None
-    agents = max(1, len(_routable(_agents(shop.pk), group_ids=group_ids, include_owner=True)))
+def _wait_estimator(shop: Shop) -> Any:
+    """position, group -> seconds: the chats ahead are served in parallel by the group's online agents, each
+    taking the shop's average session length of the last 7 days (5 minutes until measured)."""
+    agents = _agents(shop.pk)
     recent = Conversation.objects.for_shop(shop).filter(
         state=ConversationState.ENDED,
         assigned_at__isnull=False,
@@ -583,7 +593,55 @@ def queue_position(conversation: Conversation) -> tuple[int, int]:
     )[:200]
     lengths = [(c.ended_at - c.assigned_at).total_seconds() for c in recent if c.ended_at and c.assigned_at]
     handle = sum(lengths) / len(lengths) if lengths else DEFAULT_HANDLE_SECONDS
-    return position, int(-(-position // agents) * handle)
+
+    def estimate(position: int, group_id: int | None) -> int:
+        group_ids = {group_id} if group_id else None
+        serving = max(1, len(_routable(agents, group_ids=group_ids, include_owner=True)))
+        return int(-(-position // serving) * handle)
+
+    return estimate
+
+
+def queue_position(conversation: Conversation) -> tuple[int, int]:
+    """(position from 1 in its group's queue, wait estimate in seconds); (0, 0) when not queued."""
+    shop = conversation.shop
+    ids = list(queue_in_order(shop).filter(group_id=conversation.group_id).values_list("pk", flat=True))
+    if conversation.pk not in ids:
+        return 0, 0
+    position = ids.index(conversation.pk) + 1
+    return position, _wait_estimator(shop)(position, conversation.group_id)
+
+
+QUEUE_UPDATES = 200
+
+
+def _queue_updates(shop_id: int) -> list[tuple[str, events.Event]]:
+    """The queue moved: the shop's agents learn its length, and the first 200 queued buyers their new
+    position and estimate (those further back get theirs when they connect or move up)."""
+    shop = Shop.objects.get(pk=shop_id)
+    queued = list(queue_in_order(shop).values_list("pk", "buyer_id", "group_id")[:QUEUE_UPDATES])
+    count = len(queued) if len(queued) < QUEUE_UPDATES else queue_in_order(shop).count()
+    sends: list[tuple[str, events.Event]] = [
+        (events.shop_agents_group(shop_id), events.QueueChanged(queued=count))
+    ]
+    if queued:
+        estimate = _wait_estimator(shop)
+        positions: dict[int | None, int] = {}
+        for pk, buyer_id, group_id in queued:
+            positions[group_id] = position = positions.get(group_id, 0) + 1
+            event = events.Queued(
+                conversation=pk, position=position, wait_seconds=estimate(position, group_id)
+            )
+            sends.append((events.buyer_group(buyer_id), event))
+    return sends
+
+
+def _assigned_event(conv: Conversation, rule: str, agent_name: str) -> list[tuple[str, events.Event]]:
+    event = events.Assigned(
+        conversation=conv.pk, agent_id=conv.agent_id or 0, agent_name=agent_name, buyer_id=conv.buyer_id,
+        buyer_name=conv.buyer.nickname, rule=rule, waiting_since=conv.waiting_since,
+    )  # fmt: skip
+    return events.to_conversation(conv, event)
 
 
 def drain_queue(*, shop: Shop, limit: int = ROUTING_BATCH) -> int:
@@ -612,7 +670,9 @@ def drain_queue(*, shop: Shop, limit: int = ROUTING_BATCH) -> int:
             if None in blocked:
                 heads = heads.exclude(group__isnull=True)
             chunk = list(
-                heads.select_for_update(skip_locked=True, of=("self",))[: min(free_seats, limit - len(done))]
+                heads.select_for_update(skip_locked=True, of=("self",)).select_related("buyer")[
+                    : min(free_seats, limit - len(done))
+                ]
             )
             if not chunk:
                 break
@@ -634,7 +694,7 @@ def drain_queue(*, shop: Shop, limit: int = ROUTING_BATCH) -> int:
                 chosen.load += 1
                 _assign(conv, chosen.staff_id, now=now)
                 done.append(conv)
-        _write_batch(done, agents, before, decisions)
+        _write_batch(shop.pk, done, agents, before, decisions)
     return len(done)
 
 
@@ -649,7 +709,7 @@ def pull_from_queue(*, agent: StaffAccount, conversation: Conversation | None = 
             if conversation.shop_id != agent.shop_id:
                 raise NotFound(_("No such conversation in this shop."))
             qs = qs.filter(pk=conversation.pk)
-        conv = qs.select_for_update(skip_locked=True).first()
+        conv = qs.select_for_update(skip_locked=True, of=("self",)).select_related("buyer").first()
         if conv is None:
             raise Conflict(_("That chat is no longer in the queue."))
         agent_state(agent)
@@ -658,6 +718,9 @@ def pull_from_queue(*, agent: StaffAccount, conversation: Conversation | None = 
         _assign(conv, agent.pk, now=timezone.now())
         conv.save(update_fields=ASSIGN_FIELDS)
         _decide(conv, rule="pulled_from_queue", outcome="assigned", winner=agent.pk)
+        events.publish(
+            [*_assigned_event(conv, "pulled_from_queue", agent.display_name), *_queue_updates(conv.shop_id)]
+        )
     return conv
 
 
@@ -669,7 +732,11 @@ def reassign_from_pool(
     if to_agent.shop_id != by.shop_id or conversation.shop_id != by.shop_id:
         raise NotFound(_("No such agent or conversation in this shop."))
     with transaction.atomic():
-        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        conv = (
+            Conversation.objects.select_for_update(of=("self",))
+            .select_related("buyer")
+            .get(pk=conversation.pk)
+        )
         if conv.state != ConversationState.POOL:
             raise Conflict(_("That chat is not in the message pool."))
         agent_state(to_agent)
@@ -679,6 +746,7 @@ def reassign_from_pool(
         _decide(
             conv, rule="pool_reassigned", outcome="assigned", winner=to_agent.pk, note=f"by {by.display_name}"
         )
+        events.publish(_assigned_event(conv, "pool_reassigned", to_agent.display_name))
     return conv
 
 
@@ -742,6 +810,11 @@ def transfer(
             winner=to_agent.pk,
             note=note,
         )
+        moved = events.Transferred(
+            conversation=conv.pk, from_agent_id=from_id, to_agent_id=to_agent.pk,
+            agent_name=to_agent.display_name, note=note,
+        )  # fmt: skip
+        events.publish([*events.to_conversation(conv, moved), (events.agent_group(from_id), moved)])
     drain_queue(shop=conv.shop)  # the seat freed by the transfer
     return conv
 
@@ -765,6 +838,7 @@ def end_conversation(
         conv.end_reason = reason
         conv.waiting_since = None
         conv.save(update_fields=["state", "ended_at", "end_reason", "waiting_since"])
+        events.publish(events.to_conversation(conv, events.Ended(conversation=conv.pk, by=reason)))
     drain_queue(shop=conv.shop)
     return conv
 
@@ -782,18 +856,25 @@ def auto_end_idle(*, batch: int = 500) -> int:
                     state=ConversationState.ACTIVE, last_buyer_message_at__lt=Now() - AUTO_END_AFTER
                 )
                 .select_for_update(skip_locked=True)
-                .values_list("pk", "agent_id", "shop_id")[:batch]
+                .values_list("pk", "agent_id", "shop_id", "buyer_id")[:batch]
             )
             if not rows:
                 break
-            ids = [pk for pk, _a, _s in rows]
+            ids = [pk for pk, _a, _s, _b in rows]
             Conversation.objects.filter(pk__in=ids).update(
                 state=ConversationState.ENDED, ended_at=Now(), end_reason=EndReason.AUTO, waiting_since=None
             )
             per_agent: dict[int, int] = {}
-            for _pk, agent_id, shop_id in rows:
+            sends: list[tuple[str, events.Event]] = []
+            for pk, agent_id, shop_id, buyer_id in rows:
                 per_agent[agent_id] = per_agent.get(agent_id, 0) + 1
                 shops.add(shop_id)
+                ended_event = events.Ended(conversation=pk, by=EndReason.AUTO)
+                sends += [
+                    (events.agent_group(agent_id), ended_event),
+                    (events.buyer_group(buyer_id), ended_event),
+                ]
+            events.publish(sends)
             for agent_id, count in sorted(per_agent.items()):  # fixed lock order: no deadlock
                 AgentState.objects.filter(staff_id=agent_id).update(load=F("load") - count)
             ended += len(rows)
@@ -824,18 +905,23 @@ def _resent(conv: Conversation, client_msg_id: str) -> Message | None:
 
 
 def _append(
-    conv: Conversation, *, sender: str, text: str, agent: StaffAccount | None, client_msg_id: str
-) -> Message:
+    conv: Conversation, *, sender: str, text: str, agent: StaffAccount | None, client_msg_id: str,
+    card: dict[str, Any] | None = None,
+) -> Message:  # fmt: skip
+    """Store the next message of a locked conversation (seq + 1), then broadcast it after commit."""
     conv.last_seq += 1
     conv.save(update_fields=["last_seq"])
-    return Message.objects.create(
+    message = Message.objects.create(
         conversation=conv,
         seq=conv.last_seq,
         sender=sender,
         agent=agent,
         text=text,
+        card=card,
         client_msg_id=client_msg_id,
     )
+    events.publish(events.to_conversation(conv, events.message_event(message)))
+    return message
 
 
 def post_buyer_message(*, buyer: Buyer, text: str, client_msg_id: str = "") -> Message:
@@ -858,6 +944,8 @@ def post_buyer_message(*, buyer: Buyer, text: str, client_msg_id: str = "") -> M
         if conv.state == ConversationState.ACTIVE and conv.waiting_since is None:
             conv.waiting_since = now
             fields.append("waiting_since")
+            timer = events.Timer(conversation=conv.pk, waiting_since=now)
+            events.publish(events.to_conversation(conv, timer, buyer=False))
         conv.save(update_fields=fields)
         reroute = False
         if conv.state == ConversationState.ACTIVE and conv.agent_id is not None:
@@ -874,8 +962,9 @@ def post_buyer_message(*, buyer: Buyer, text: str, client_msg_id: str = "") -> M
 
 
 def post_agent_message(
-    *, agent: StaffAccount, conversation: Conversation, text: str, client_msg_id: str = ""
-) -> Message:
+    *, agent: StaffAccount, conversation: Conversation, text: str, client_msg_id: str = "",
+    card: dict[str, Any] | None = None,
+) -> Message:  # fmt: skip
     """An agent's reply: stops the reply timer and stores the response delay (the first one separately).
     Only the chat's agent may reply; an ended chat is repliable for 72 hours, not after."""
     _check_text(text)
@@ -893,7 +982,9 @@ def post_agent_message(
             raise Conflict(_("This chat is not with an agent."))
         if (earlier := _resent(conv, client_msg_id)) is not None:
             return earlier
-        message = _append(conv, sender=SenderKind.AGENT, text=text, agent=agent, client_msg_id=client_msg_id)
+        message = _append(
+            conv, sender=SenderKind.AGENT, text=text, agent=agent, client_msg_id=client_msg_id, card=card
+        )
         if conv.waiting_since is not None and conv.state == ConversationState.ACTIVE:
             seconds = (now - conv.waiting_since).total_seconds()
             first = conv.first_response_seconds is None
@@ -909,6 +1000,11 @@ def post_agent_message(
             if first:
                 conv.first_response_seconds = seconds
             conv.save(update_fields=["waiting_since", "first_response_seconds"])
+            events.publish(
+                events.to_conversation(
+                    conv, events.Timer(conversation=conv.pk, waiting_since=None), buyer=False
+                )
+            )
     return message
 
 
@@ -958,6 +1054,7 @@ def start_proactive(*, agent: StaffAccount, buyer: Buyer) -> Conversation:
         conv.waiting_since = None  # nobody is waiting for a reply: the agent speaks first
         conv.save(update_fields=[*ASSIGN_FIELDS, "last_buyer_message_at", "proactive"])
         _decide(conv, rule="proactive", outcome="assigned", winner=agent.pk)
+        events.publish(_assigned_event(conv, "proactive", agent.display_name))
     return conv
 
 
@@ -969,7 +1066,32 @@ def invite_rating(*, agent: StaffAccount, conversation: Conversation) -> Message
         raise Conflict(_("Ratings can only be invited during an active chat."))
     with transaction.atomic():
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        return _append(conv, sender=SenderKind.SYSTEM, text="rating_invite", agent=agent, client_msg_id="")
+        message = _append(
+            conv, sender=SenderKind.SYSTEM, text=_("Please rate this chat"), agent=agent, client_msg_id="",
+            card={"kind": "rating_invite"},
+        )  # fmt: skip
+        invite = events.RatingInvite(conversation=conv.pk, agent_name=agent.display_name)
+        events.publish(events.to_conversation(conv, invite, agent=False))
+        return message
+
+
+def post_agent_card(
+    *, agent: StaffAccount, conversation: Conversation, kind: str, object_id: int, client_msg_id: str = ""
+) -> Message:
+    """The agent sends a product card (a product of the shop) into an active chat; the text carries the
+    product's title for clients and transcripts without cards."""
+    if kind != "product":
+        raise Invalid(_("Unknown card kind %(kind)s.") % {"kind": kind})
+    product = Product.objects.filter(pk=object_id, shop_id=agent.shop_id).first()
+    if product is None:
+        raise NotFound(_("No such product in this shop."))
+    card = {
+        "kind": "product", "id": product.pk, "title": product.title, "price": str(product.price),
+        "image_url": product.image_url, "url": product.url,
+    }  # fmt: skip
+    return post_agent_message(
+        agent=agent, conversation=conversation, text=product.title, client_msg_id=client_msg_id, card=card
+    )
 
 
 def rate(*, buyer: Buyer, conversation: Conversation, stars: int) -> tuple[Rating, str]:
@@ -984,7 +1106,13 @@ def rate(*, buyer: Buyer, conversation: Conversation, stars: int) -> tuple[Ratin
         conversation=conversation, defaults={"stars": stars, "agent_id": conversation.agent_id}
     )
     name = StaffAccount.objects.get(pk=conversation.agent_id).display_name
-    return rating, _("Thank you for rating agent %(name)s") % {"name": name}
+    thanks = _("Thank you for rating agent %(name)s") % {"name": name}
+    events.publish(
+        events.to_conversation(
+            conversation, events.Rated(conversation=conversation.pk, stars=stars, thanks=thanks)
+        )
+    )
+    return rating, thanks
 
 
 def load_matches_open_sessions(shop: Shop) -> list[tuple[int, int, int]]:

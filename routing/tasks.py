@@ -2,7 +2,7 @@
 
 from celery import shared_task
 
-from routing import services
+from routing import presence, services
 
 
 @shared_task(name="routing.auto_end_idle")
@@ -15,3 +15,9 @@ def auto_end_idle() -> int:
 def route_stranded() -> int:
     """Route arrivals that wait for routing since more than 30 s (their request died before routing)."""
     return services.route_stranded()
+
+
+@shared_task(name="routing.expire_presence")
+def expire_presence() -> int:
+    """Agents whose every workbench tab closed more than the grace period ago go offline."""
+    return presence.expire_presence()

@@ -26,6 +26,10 @@ def buyer_from_token(token: str, *, max_age: int | None = None) -> Buyer | None:
         )
     except signing.BadSignature:
         return None
-    if not isinstance(data, dict):
+    if (
+        not isinstance(data, dict)
+        or not isinstance(data.get("buyer"), int)
+        or not isinstance(data.get("shop"), int)
+    ):
         return None
-    return Buyer.objects.filter(pk=data.get("buyer"), shop_id=data.get("shop")).select_related("shop").first()
+    return Buyer.objects.filter(pk=data["buyer"], shop_id=data["shop"]).select_related("shop").first()

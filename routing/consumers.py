@@ -1,0 +1,335 @@
+"""The chat WebSocket consumers: the agent workbench and the buyer chat page (protocol: PROTOCOL.md).
+
+Thin edges: authenticate at connect, check access for every conversation named in a frame, call one routing
+service per frame (in a worker thread: no ORM on the event loop), and relay the events the services publish
+to the groups this socket joined. They never write domain state themselves.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.utils.translation import gettext as _
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from backoffice.errors import Conflict, DomainError, Forbidden, NotFound
+from backoffice.models import Buyer, StaffAccount
+from backoffice.tenancy import SESSION_KEY, bind_staff, resolve_staff
+from routing import events, presence, services
+from routing.models import Conversation, ConversationState, Message, Transfer
+from routing.tokens import buyer_from_token
+
+MAX_FRAME = 16_384  # bytes of one frame: room for 2,000 characters and the envelope
+RESUME_LIMIT = 1000  # messages replayed per conversation and resume
+ERROR_CODES = {NotFound: "not_found", Forbidden: "forbidden", Conflict: "conflict"}
+
+
+class Frame(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: str
+
+
+class Resume(Frame):
+    after: dict[int, int] = Field(max_length=200)
+
+
+class Send(Frame):
+    conversation: int | None = None
+    client_msg_id: str = Field(min_length=1, max_length=64)
+    text: str
+
+
+class Card(Frame):
+    conversation: int
+    client_msg_id: str = Field(min_length=1, max_length=64)
+    kind: str
+    id: int
+
+
+class Rate(Frame):
+    conversation: int
+    stars: int
+
+
+class Throttle:
+    """A token bucket: ``rate`` messages a second sustained, bursts up to ``burst``."""
+
+    def __init__(self, rate: float = 5.0, burst: float = 10.0) -> None:
+        self.rate, self.burst, self.tokens, self.at = rate, burst, burst, time.monotonic()
+
+    def allow(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+        self.at = now
+        if self.tokens < 1:
+            return False
+        self.tokens -= 1
+        return True
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    """Frame parsing, errors and event relay shared by both ends."""
+
+    frames: dict[str, type[Frame]] = {"ping": Frame}
+    joined: list[str]
+
+    async def join(self, *groups: str) -> None:
+        self.joined = list(groups)
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def disconnect(self, code: int) -> None:
+        for group in getattr(self, "joined", []):
+            await self.channel_layer.group_discard(group, self.channel_name)
+
+    async def send_json(self, payload: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(payload, ensure_ascii=False, default=str))
+
+    async def error(self, code: str, message: str, client_msg_id: Any = None) -> None:
+        payload: dict[str, Any] = {"type": "error", "code": code, "message": message}
+        if isinstance(client_msg_id, str):
+            payload["client_msg_id"] = client_msg_id
+        await self.send_json(payload)
+
+    async def chat_event(self, message: dict[str, Any]) -> None:
+        """An event published by the routing services to one of this socket's groups."""
+        await self.send_json(message["event"])
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if text_data is None or len(text_data.encode()) > MAX_FRAME:
+            await self.error(
+                "too_long" if text_data else "bad_json", _("The frame is too large or not text.")
+            )
+            return
+        try:
+            raw = json.loads(text_data)
+        except ValueError:
+            await self.error("bad_json", _("The frame is not valid JSON."))
+            return
+        if not isinstance(raw, dict):
+            await self.error("bad_json", _("A frame is a JSON object."))
+            return
+        kind = raw.get("type")
+        model = self.frames.get(kind) if isinstance(kind, str) else None
+        if model is None:
+            await self.error("unknown_type", _("Unknown frame type %(type)s.") % {"type": str(kind)[:40]})
+            return
+        cid = raw.get("client_msg_id")
+        if isinstance(raw.get("text"), str) and len(raw["text"]) > services.MAX_TEXT:
+            msg = _("A message is limited to %(max)d characters.") % {"max": services.MAX_TEXT}
+            await self.error("too_long", msg, cid)
+            return
+        try:
+            frame = model.model_validate(raw)
+        except ValidationError as exc:
+            await self.error(
+                "invalid", "; ".join(str(e["loc"][-1]) + ": " + e["msg"] for e in exc.errors()), cid
+            )
+            return
+        try:
+            await getattr(self, f"on_{kind}")(frame)
+        except DomainError as exc:
+            code = next((c for cls, c in ERROR_CODES.items() if isinstance(exc, cls)), "invalid")
+            await self.error(code, str(exc.message), cid)
+
+    async def on_ping(self, frame: Frame) -> None:
+        await self.send_json({"type": "pong"})
+
+    async def replay(self, after: dict[int, int], allowed: dict[int, int]) -> None:
+        """Every message after the given seq of each conversation (``allowed``: id -> last seq), in order."""
+        for conv_id, seq in after.items():
+            if conv_id not in allowed:
+                await self.error("not_found", _("No such conversation."))
+                continue
+            for message in await database_sync_to_async(_messages_after)(conv_id, seq):
+                await self.send_json(events.message_event(message).model_dump(mode="json"))
+        await self.send_json({"type": "resumed", "conversations": [c for c in after if c in allowed]})
+
+
+def _messages_after(conv_id: int, seq: int) -> list[Message]:
+    return list(
+        Message.objects.filter(conversation_id=conv_id, seq__gt=seq)
+        .select_related("agent")
+        .order_by("seq")[:RESUME_LIMIT]
+    )
+
+
+def _ack(message: Message) -> dict[str, Any]:
+    return {
+        "type": "ack",
+        "client_msg_id": message.client_msg_id,
+        "conversation": message.conversation_id,
+        "id": message.pk,
+        "seq": message.seq,
+    }
+
+
+# --- agent -------------------------------------------------------------------------------------------------
+
+
+def _agent_of(scope: dict[str, Any]) -> tuple[StaffAccount | None, int]:
+    """The session's current account and the close code when it may not chat (4401 / 4403)."""
+    user = scope.get("user")
+    if user is None or not user.is_authenticated:
+        return None, 4401
+    staff = resolve_staff(user, scope["session"].get(SESSION_KEY))
+    if staff is None:
+        return None, 4401
+    if not staff.im_enabled:
+        return None, 4403
+    bind_staff(user, staff)
+    return staff, 0
+
+
+def _agent_conversations(staff: StaffAccount, ids: list[int]) -> dict[int, int]:
+    """Which of ``ids`` this agent may read: chats of their shop they hold or held (or any of the shop's chats
+    for accounts that manage routing)."""
+    qs = Conversation.objects.for_shop(staff.shop).filter(pk__in=ids)
+    if "backoffice.manage_routing" not in staff.permission_names():
+        qs = qs.filter(pk__in=_held_by(staff, ids))
+    return dict(qs.values_list("pk", "last_seq"))
+
+
+def _held_by(staff: StaffAccount, ids: list[int]) -> set[int]:
+    held = set(Conversation.objects.filter(pk__in=ids, agent=staff).values_list("pk", flat=True))
+    moved = Transfer.objects.filter(conversation_id__in=ids, from_agent=staff)
+    return held | set(moved.values_list("conversation_id", flat=True))
+
+
+def _conversation_of_agent(staff: StaffAccount, conv_id: int | None) -> Conversation:
+    conv = Conversation.objects.for_shop(staff.shop).filter(pk=conv_id).first()
+    if conv is None:
+        raise NotFound(_("No such conversation in this shop."))
+    return conv
+
+
+def _agent_send(staff: StaffAccount, frame: Send) -> Message:
+    conv = _conversation_of_agent(staff, frame.conversation)
+    return services.post_agent_message(
+        agent=staff, conversation=conv, text=frame.text, client_msg_id=frame.client_msg_id
+    )
+
+
+def _agent_card(staff: StaffAccount, frame: Card) -> Message:
+    conv = _conversation_of_agent(staff, frame.conversation)
+    return services.post_agent_card(
+        agent=staff, conversation=conv, kind=frame.kind, object_id=frame.id, client_msg_id=frame.client_msg_id
+    )
+
+
+def _agent_hello(staff: StaffAccount) -> dict[str, Any]:
+    state = services.agent_state(staff)
+    return {"type": "hello", "staff_id": staff.pk, "status": state.status, "limit": staff.max_concurrent}
+
+
+class AgentConsumer(ChatConsumer):
+    frames = {"ping": Frame, "resume": Resume, "send": Send, "card": Card}
+    staff: StaffAccount
+
+    async def connect(self) -> None:
+        staff, code = await database_sync_to_async(_agent_of)(self.scope)
+        if staff is None:
+            await self.close(code=code)
+            return
+        self.staff = staff
+        await self.join(events.agent_group(staff.pk), events.shop_agents_group(staff.shop_id))
+        await database_sync_to_async(presence.connected)(staff)
+        await self.accept()
+        await self.send_json(await database_sync_to_async(_agent_hello)(staff))
+
+    async def disconnect(self, code: int) -> None:
+        await super().disconnect(code)
+        if hasattr(self, "staff"):
+            await database_sync_to_async(presence.disconnected)(self.staff)
+
+    async def on_resume(self, frame: Resume) -> None:
+        allowed = await database_sync_to_async(_agent_conversations)(self.staff, list(frame.after))
+        await self.replay(frame.after, allowed)
+
+    async def on_send(self, frame: Send) -> None:
+        await self.send_json(_ack(await database_sync_to_async(_agent_send)(self.staff, frame)))
+
+    async def on_card(self, frame: Card) -> None:
+        await self.send_json(_ack(await database_sync_to_async(_agent_card)(self.staff, frame)))
+
+
+# --- buyer -------------------------------------------------------------------------------------------------
+
+
+def _buyer_of(scope: dict[str, Any]) -> Buyer | None:
+    query = dict(
+        part.split("=", 1) for part in scope.get("query_string", b"").decode().split("&") if "=" in part
+    )
+    return buyer_from_token(query.get("token", "")) if query.get("token") else None
+
+
+def _buyer_hello(buyer: Buyer) -> dict[str, Any]:
+    conv = (
+        Conversation.objects.filter(buyer=buyer)
+        .exclude(state=ConversationState.ENDED)
+        .select_related("agent", "shop")
+        .first()
+    )
+    open_conv = None
+    if conv is not None:
+        position, wait = services.queue_position(conv)
+        open_conv = {
+            "id": conv.pk, "state": conv.state, "last_seq": conv.last_seq,
+            "agent_name": conv.agent.display_name if conv.agent_id and conv.agent else None,
+            "position": position, "wait_seconds": wait,
+        }  # fmt: skip
+    return {"type": "hello", "buyer_id": buyer.pk, "shop": buyer.shop.name, "conversation": open_conv}
+
+
+def _buyer_send(buyer: Buyer, frame: Send) -> Message:
+    """Store the message; a chat still with the robot is handed to routing (until the robot exists, every
+    buyer message asks for a human)."""
+    message = services.post_buyer_message(buyer=buyer, text=frame.text, client_msg_id=frame.client_msg_id)
+    if Conversation.objects.filter(pk=message.conversation_id, state=ConversationState.ROBOT).exists():
+        services.request_human(buyer=buyer)
+    return message
+
+
+def _buyer_rate(buyer: Buyer, frame: Rate) -> None:
+    conv = Conversation.objects.filter(pk=frame.conversation, buyer=buyer).first()
+    if conv is None:
+        raise NotFound(_("No such conversation."))
+    services.rate(buyer=buyer, conversation=conv, stars=frame.stars)
+
+
+def _buyer_conversations(buyer: Buyer, ids: list[int]) -> dict[int, int]:
+    return dict(Conversation.objects.filter(buyer=buyer, pk__in=ids).values_list("pk", "last_seq"))
+
+
+class BuyerConsumer(ChatConsumer):
+    frames = {"ping": Frame, "resume": Resume, "send": Send, "rate": Rate}
+    buyer: Buyer
+
+    async def connect(self) -> None:
+        buyer = await database_sync_to_async(_buyer_of)(self.scope)
+        if buyer is None:
+            await self.close(code=4401)
+            return
+        self.buyer, self.throttle = buyer, Throttle()
+        await self.join(events.buyer_group(buyer.pk))
+        await self.accept()
+        await self.send_json(await database_sync_to_async(_buyer_hello)(buyer))
+
+    async def on_resume(self, frame: Resume) -> None:
+        allowed = await database_sync_to_async(_buyer_conversations)(self.buyer, list(frame.after))
+        await self.replay(frame.after, allowed)
+
+    async def on_send(self, frame: Send) -> None:
+        if not self.throttle.allow():
+            await self.error(
+                "throttled", _("You are sending too fast; please wait a moment."), frame.client_msg_id
+            )
+            return
+        await self.send_json(_ack(await database_sync_to_async(_buyer_send)(self.buyer, frame)))
+
+    async def on_rate(self, frame: Rate) -> None:
+        await database_sync_to_async(_buyer_rate)(self.buyer, frame)

@@ -1,0 +1,380 @@
+"""The chat consumers end to end with WebsocketCommunicator on the Redis channel layer: authentication,
+access checks, send / ack / broadcast, resend dedupe, resume after a gap, bad frames, throttling, presence."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from channels.db import database_sync_to_async
+from channels.layers import channel_layers
+from channels.testing import WebsocketCommunicator
+from django.core import signing
+from django.test import Client
+from django.utils import timezone
+
+from backoffice.asgi import application
+from backoffice.models import Buyer, Shop, StaffAccount
+from routing import presence, services, tokens
+from routing.models import AgentState, Conversation, Message
+from tests.backoffice import factories
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("layer")]
+TIMEOUT = 5
+
+
+@pytest.fixture
+def layer(redis_url: str, settings: Any) -> Iterator[None]:
+    """The Redis channel layer (the running Redis in CI), with a prefix of its own per test."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": f"t{uuid.uuid4().hex[:8]}"},
+        }
+    }
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
+def session_cookie(staff: StaffAccount) -> bytes:
+    client = Client()
+    client.force_login(staff.user)
+    return f"sessionid={client.cookies['sessionid'].value}".encode()
+
+
+async def agent_socket(staff: StaffAccount | None) -> WebsocketCommunicator:
+    headers = [(b"origin", b"http://testserver")]
+    if staff is not None:
+        headers.append((b"cookie", await database_sync_to_async(session_cookie)(staff)))
+    return WebsocketCommunicator(application, "/ws/agent/", headers=headers)
+
+
+def buyer_socket(token: str) -> WebsocketCommunicator:
+    return WebsocketCommunicator(
+        application, f"/ws/buyer/?token={token}", headers=[(b"origin", b"http://testserver")]
+    )
+
+
+async def connect(comm: WebsocketCommunicator) -> dict[str, Any]:
+    connected, code = await comm.connect(timeout=TIMEOUT)
+    assert connected, code
+    hello = await comm.receive_json_from(timeout=TIMEOUT)
+    assert hello["type"] == "hello"
+    return hello
+
+
+async def until(comm: WebsocketCommunicator, kind: str, **match: Any) -> dict[str, Any]:
+    """The next frame of ``kind`` (and matching fields), skipping others."""
+    while True:
+        frame = await comm.receive_json_from(timeout=TIMEOUT)
+        if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
+            return frame
+
+
+async def frames_until(comm: WebsocketCommunicator, kind: str) -> list[dict[str, Any]]:
+    out = []
+    while True:
+        frame = await comm.receive_json_from(timeout=TIMEOUT)
+        out.append(frame)
+        if frame["type"] == kind:
+            return out
+
+
+@pytest.fixture
+def agent(shop_a: Shop, owner: StaffAccount) -> StaffAccount:
+    """The only online agent of shop A (the owner is offline)."""
+    services.set_agent_status(staff=owner, status="offline")
+    staff = factories_agent(shop_a, "agent_ws", "售前-小美")
+    services.set_agent_status(staff=staff, status="online")
+    return staff
+
+
+def factories_agent(shop: Shop, login: str, name: str, im: bool = True) -> StaffAccount:
+    from backoffice import services as shop_services
+    from tests.conftest import PASSWORD
+
+    return shop_services.create_staff_account(
+        shop=shop, login=login, password=PASSWORD, display_name=name, role="agent", im_enabled=im
+    )
+
+
+@pytest.fixture
+def buyer(shop_a: Shop) -> Buyer:
+    return factories.buyer(shop_a, "ws-b1", "买家甲")
+
+
+# --- authentication --------------------------------------------------------------------------------------
+
+
+async def test_agent_without_a_session_is_refused() -> None:
+    comm = await agent_socket(None)
+    assert await comm.connect(timeout=TIMEOUT) == (False, 4401)
+
+
+async def test_agent_without_im_permission_is_refused(shop_a: Shop) -> None:
+    staff = await database_sync_to_async(factories_agent)(shop_a, "no_im", "运营", False)
+    comm = await agent_socket(staff)
+    assert await comm.connect(timeout=TIMEOUT) == (False, 4403)
+
+
+async def test_buyer_with_a_bad_or_expired_token_is_refused(buyer: Buyer, settings: Any) -> None:
+    token = await database_sync_to_async(tokens.buyer_token)(buyer)
+    assert await buyer_socket("nonsense").connect(timeout=TIMEOUT) == (False, 4401)
+    assert await buyer_socket(token[:-2] + "xx").connect(timeout=TIMEOUT) == (False, 4401)
+    forged = signing.dumps({"shop": buyer.shop_id, "buyer": buyer.pk}, salt="another-salt")
+    assert await buyer_socket(forged).connect(timeout=TIMEOUT) == (False, 4401)
+    settings.BUYER_TOKEN_MAX_AGE = -1  # every token is expired
+    assert await buyer_socket(token).connect(timeout=TIMEOUT) == (False, 4401)
+
+
+# --- send, ack, broadcast ----------------------------------------------------------------------------------
+
+
+async def test_buyer_and_agent_talk_both_ways_with_acks_and_timer(agent: StaffAccount, buyer: Buyer) -> None:
+    agent_ws = await agent_socket(agent)
+    hello = await connect(agent_ws)
+    assert (hello["staff_id"], hello["status"]) == (agent.pk, "online")
+    buyer_ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
+    assert (await connect(buyer_ws))["conversation"] is None
+
+    await buyer_ws.send_json_to({"type": "send", "client_msg_id": "b-1", "text": "什么时候发货？"})
+    ack = await until(buyer_ws, "ack")
+    assert (ack["client_msg_id"], ack["seq"]) == ("b-1", 1)
+    assigned = await until(agent_ws, "assigned")
+    assert (assigned["conversation"], assigned["buyer_name"]) == (ack["conversation"], "买家甲")
+    served = await until(buyer_ws, "assigned")
+    assert served["agent_name"] == "售前-小美"
+
+    conv = ack["conversation"]
+    await agent_ws.send_json_to({"type": "resume", "after": {str(conv): 0}})
+    replayed = await frames_until(agent_ws, "resumed")
+    assert [f["text"] for f in replayed if f["type"] == "message"] == ["什么时候发货？"]
+
+    await agent_ws.send_json_to(
+        {"type": "send", "conversation": conv, "client_msg_id": "a-1", "text": "亲，今天发货"}
+    )
+    agent_ack = await until(agent_ws, "ack")
+    assert agent_ack["seq"] == 2
+    timer = await until(agent_ws, "timer", conversation=conv)
+    assert timer["waiting_since"] is None  # the reply stopped the timer
+    reply = await until(buyer_ws, "message", seq=2)
+    assert (reply["sender"], reply["agent_name"], reply["text"]) == ("agent", "售前-小美", "亲，今天发货")
+
+    await buyer_ws.send_json_to({"type": "send", "client_msg_id": "b-2", "text": "好的"})
+    restarted = await until(agent_ws, "timer", conversation=conv)
+    assert restarted["waiting_since"] is not None  # the buyer's new message restarts it
+    await agent_ws.disconnect()
+    await buyer_ws.disconnect()
+
+
+async def test_a_resend_stores_once_and_gets_the_same_ack(agent: StaffAccount, buyer: Buyer) -> None:
+    buyer_ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
+    await connect(buyer_ws)
+    frame = {"type": "send", "client_msg_id": "same-id", "text": "在吗"}
+    await buyer_ws.send_json_to(frame)
+    first = await until(buyer_ws, "ack")
+    await buyer_ws.send_json_to(frame)
+    second = await until(buyer_ws, "ack")
+    assert (first["id"], first["seq"]) == (second["id"], second["seq"])
+    assert await database_sync_to_async(Message.objects.filter(client_msg_id="same-id").count)() == 1
+    await buyer_ws.disconnect()
+
+
+async def test_resume_after_a_gap_replays_what_was_missed_in_order(agent: StaffAccount, buyer: Buyer) -> None:
+    conv, _decision = await database_sync_to_async(services.request_human)(buyer=buyer)
+    agent_ws = await agent_socket(agent)
+    await connect(agent_ws)
+    await agent_ws.disconnect()  # the agent's network drops
+    for i in range(3):
+        await database_sync_to_async(services.post_buyer_message)(
+            buyer=buyer, text=f"消息{i}", client_msg_id=f"m{i}"
+        )
+    agent_ws = await agent_socket(agent)
+    await connect(agent_ws)
+    await agent_ws.send_json_to({"type": "resume", "after": {str(conv.pk): 1}})  # saw seq 1 only
+    frames = await frames_until(agent_ws, "resumed")
+    assert [(f["seq"], f["text"]) for f in frames if f["type"] == "message"] == [(2, "消息1"), (3, "消息2")]
+    await agent_ws.disconnect()
+
+
+async def test_script_tags_are_stored_and_sent_as_text(agent: StaffAccount, buyer: Buyer) -> None:
+    buyer_ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
+    await connect(buyer_ws)
+    text = "<script>alert(1)</script>"
+    await buyer_ws.send_json_to({"type": "send", "client_msg_id": "x", "text": text})
+    ack = await until(buyer_ws, "ack")
+    assert await database_sync_to_async(lambda: Message.objects.get(pk=ack["id"]).text)() == text
+    await buyer_ws.disconnect()
+
+
+# --- bad frames --------------------------------------------------------------------------------------------
+
+
+async def test_bad_frames_get_error_events_and_the_connection_stays(
+    agent: StaffAccount, buyer: Buyer
+) -> None:
+    buyer_ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
+    await connect(buyer_ws)
+    await buyer_ws.send_to(text_data="{not json")
+    assert (await until(buyer_ws, "error"))["code"] == "bad_json"
+    await buyer_ws.send_to(text_data="[1, 2]")
+    assert (await until(buyer_ws, "error"))["code"] == "bad_json"
+    await buyer_ws.send_json_to({"type": "dance"})
+    assert (await until(buyer_ws, "error"))["code"] == "unknown_type"
+    await buyer_ws.send_json_to({"type": "send", "text": "no id"})
+    assert (await until(buyer_ws, "error"))["code"] == "invalid"
+    await buyer_ws.send_json_to({"type": "send", "client_msg_id": "long", "text": "长" * 2001})
+    too_long = await until(buyer_ws, "error")
+    assert (too_long["code"], too_long["client_msg_id"]) == ("too_long", "long")
+    await buyer_ws.send_to(text_data=json.dumps({"type": "ping", "pad": "x" * 20_000}))
+    assert (await until(buyer_ws, "error"))["code"] == "too_long"
+    await buyer_ws.send_json_to({"type": "ping"})
+    assert (await buyer_ws.receive_json_from(timeout=TIMEOUT))["type"] == "pong"
+    assert not await database_sync_to_async(Message.objects.exists)()
+    await buyer_ws.disconnect()
+
+
+async def test_a_buyer_sending_too_fast_is_throttled(agent: StaffAccount, buyer: Buyer) -> None:
+    buyer_ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
+    await connect(buyer_ws)
+    for i in range(25):
+        await buyer_ws.send_json_to({"type": "send", "client_msg_id": f"f{i}", "text": "快"})
+    assert (await until(buyer_ws, "error"))["code"] == "throttled"
+    stored = await database_sync_to_async(Message.objects.count)()
+    assert 10 <= stored < 25
+    await buyer_ws.disconnect()
+
+
+# --- access ------------------------------------------------------------------------------------------------
+
+
+async def test_an_agent_of_another_shop_gets_nothing_of_shop_a(
+    agent: StaffAccount, buyer: Buyer, outsider: StaffAccount
+) -> None:
+    await database_sync_to_async(services.set_agent_status)(staff=outsider, status="online")
+    outsider_ws = await agent_socket(outsider)
+    await connect(outsider_ws)
+    conv, _decision = await database_sync_to_async(services.request_human)(buyer=buyer)
+    await database_sync_to_async(services.post_buyer_message)(
+        buyer=buyer, text="shop A only", client_msg_id="p"
+    )
+    await outsider_ws.send_json_to({"type": "resume", "after": {str(conv.pk): 0}})
+    assert (await outsider_ws.receive_json_from(timeout=TIMEOUT))["code"] == "not_found"
+    assert (await outsider_ws.receive_json_from(timeout=TIMEOUT)) == {"type": "resumed", "conversations": []}
+    await outsider_ws.send_json_to(
+        {"type": "send", "conversation": conv.pk, "client_msg_id": "o", "text": "hi"}
+    )
+    assert (await outsider_ws.receive_json_from(timeout=TIMEOUT))["code"] == "not_found"
+    assert await outsider_ws.receive_nothing(timeout=0.5)  # none of shop A's events reached shop B
+    assert await database_sync_to_async(Message.objects.filter(conversation=conv).count)() == 1
+    await outsider_ws.disconnect()
+
+
+async def test_a_buyer_reaches_only_their_own_conversation(
+    shop_a: Shop, agent: StaffAccount, buyer: Buyer
+) -> None:
+    other = await database_sync_to_async(factories.buyer)(shop_a, "ws-b2", "买家乙")
+    conv, _decision = await database_sync_to_async(services.request_human)(buyer=other)
+    buyer_ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
+    await connect(buyer_ws)
+    await buyer_ws.send_json_to({"type": "resume", "after": {str(conv.pk): 0}})
+    assert (await buyer_ws.receive_json_from(timeout=TIMEOUT))["code"] == "not_found"
+    await buyer_ws.send_json_to({"type": "rate", "conversation": conv.pk, "stars": 1})
+    await until(buyer_ws, "resumed")
+    assert (await until(buyer_ws, "error"))["code"] == "not_found"
+    await buyer_ws.disconnect()
+
+
+async def test_an_agent_cannot_write_into_a_colleagues_chat(
+    shop_a: Shop, agent: StaffAccount, buyer: Buyer
+) -> None:
+    conv, _decision = await database_sync_to_async(services.request_human)(buyer=buyer)
+    colleague = await database_sync_to_async(factories_agent)(shop_a, "colleague", "售后-小林")
+    ws = await agent_socket(colleague)
+    await connect(ws)
+    await ws.send_json_to({"type": "send", "conversation": conv.pk, "client_msg_id": "c", "text": "抢答"})
+    assert (await until(ws, "error"))["code"] == "forbidden"
+    await ws.disconnect()
+
+
+# --- events of actions taken elsewhere ----------------------------------------------------------------------
+
+
+async def test_end_status_and_rating_reach_every_tab(agent: StaffAccount, buyer: Buyer) -> None:
+    tab1, tab2 = await agent_socket(agent), await agent_socket(agent)
+    await connect(tab1)
+    await connect(tab2)
+    buyer_ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
+    await connect(buyer_ws)
+    conv, _decision = await database_sync_to_async(services.request_human)(buyer=buyer)
+
+    await database_sync_to_async(services.set_agent_status)(staff=agent, status="busy")
+    assert (await until(tab1, "status"))["status"] == "busy"
+    assert (await until(tab2, "status"))["status"] == "busy"
+
+    await buyer_ws.send_json_to({"type": "rate", "conversation": conv.pk, "stars": 5})
+    rated = await until(buyer_ws, "rated")
+    assert rated["stars"] == 5 and "售前-小美" in rated["thanks"]
+    assert (await until(tab1, "rated"))["stars"] == 5
+
+    await database_sync_to_async(services.end_conversation)(conversation=conv, reason="agent", by=agent)
+    assert (await until(tab2, "ended", conversation=conv.pk))["by"] == "agent"
+    assert (await until(buyer_ws, "ended", conversation=conv.pk))["by"] == "agent"
+    for ws in (tab1, tab2, buyer_ws):
+        await ws.disconnect()
+
+
+async def test_queued_buyers_learn_their_position(shop_a: Shop, agent: StaffAccount) -> None:
+    await database_sync_to_async(AgentState.objects.filter(staff=agent).update)(load=0)
+    await database_sync_to_async(StaffAccount.objects.filter(pk=agent.pk).update)(max_concurrent=1)
+    first = await database_sync_to_async(factories.buyer)(shop_a, "q1", "买家一")
+    second = await database_sync_to_async(factories.buyer)(shop_a, "q2", "买家二")
+    await database_sync_to_async(services.request_human)(buyer=first)  # takes the only seat
+    ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(second))
+    await connect(ws)
+    conv, _decision = await database_sync_to_async(services.request_human)(buyer=second)
+    queued = await until(ws, "queued")
+    assert (queued["conversation"], queued["position"]) == (conv.pk, 1) and queued["wait_seconds"] > 0
+    await ws.disconnect()
+
+
+# --- presence ----------------------------------------------------------------------------------------------
+
+
+async def test_presence_grace_then_offline(agent: StaffAccount) -> None:
+    tab = await agent_socket(agent)
+    await connect(tab)
+    await tab.disconnect()
+    await asyncio.sleep(0)  # let the disconnect handler run
+
+    def status() -> str:
+        return AgentState.objects.get(staff=agent).status
+
+    now = timezone.now()
+    assert await database_sync_to_async(presence.expire_presence)(now=now + timedelta(seconds=30)) == 0
+    assert await database_sync_to_async(status)() == "online"  # a short drop reroutes nothing
+    tab = await agent_socket(agent)
+    await connect(tab)  # back within the grace period
+    assert await database_sync_to_async(presence.expire_presence)(now=now + timedelta(seconds=90)) == 0
+    await tab.disconnect()
+    await asyncio.sleep(0)
+    later = timezone.now() + timedelta(seconds=61)
+    assert await database_sync_to_async(presence.expire_presence)(now=later) == 1
+    assert await database_sync_to_async(status)() == "offline"
+
+
+async def test_conversation_state_is_unchanged_by_a_refused_frame(agent: StaffAccount, buyer: Buyer) -> None:
+    conv, _decision = await database_sync_to_async(services.request_human)(buyer=buyer)
+    ws = await agent_socket(agent)
+    await connect(ws)
+    await ws.send_json_to({"type": "send", "conversation": conv.pk, "client_msg_id": "z", "text": "   "})
+    assert (await until(ws, "error"))["code"] == "invalid"
+    fresh = await database_sync_to_async(Conversation.objects.get)(pk=conv.pk)
+    assert (fresh.last_seq, fresh.waiting_since is not None) == (0, True)
+    await ws.disconnect()
