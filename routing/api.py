@@ -476,7 +476,7 @@ def transcript_out(message: Message) -> dict[str, Any]:
         "sender": message.sender,
         "agent_name": message.agent.display_name if message.agent_id and message.agent else None,
         "text": message.text,
-        "card": getattr(message, "card", None),
+        "card": message.card,
         "client_msg_id": message.client_msg_id,
         "created_at": message.created_at,
     }

@@ -97,10 +97,15 @@
     return Boolean(m.card && m.card.kind === "product");
   };
 
-  /* A product card element: image (http/https only), title and price. */
+  /* A product card element: image (http/https only), title (a link to the product when it has one) and
+   * price. */
   ChatCore.productCard = function (card, strings) {
     const el = ChatCore.el;
     const image = ChatCore.safeUrl(card.image_url || "");
+    const link = ChatCore.safeUrl(card.url || "");
+    const title = link
+      ? el("a", { class: "card-title", href: link, target: "_blank", rel: "noopener noreferrer" }, card.title || "")
+      : el("span", { class: "card-title" }, card.title || "");
     return el(
       "div",
       { class: "card card-product", dataset: { productId: String(card.id) } },
@@ -109,7 +114,7 @@
         "div",
         { class: "card-body" },
         el("span", { class: "card-kind" }, strings.product),
-        el("span", { class: "card-title" }, card.title || ""),
+        title,
         el("span", { class: "card-price" }, ChatCore.fmt(strings.price, { price: card.price }))
       )
     );
@@ -416,10 +421,15 @@
   }
   ChatCore.TranscriptView = TranscriptView;
 
+  /* Query values made only of URL-safe characters (a signed token: base64url, ".", ":") are sent as they
+   * are: the buyer consumer reads the raw query string without percent-decoding it. */
   ChatCore.wsUrl = function (path, query) {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const qs = query ? "?" + new URLSearchParams(query).toString() : "";
-    return `${scheme}//${window.location.host}${path}${qs}`;
+    const parts = Object.entries(query || {}).map(([key, value]) => {
+      const v = String(value);
+      return `${encodeURIComponent(key)}=${/^[A-Za-z0-9_.:~-]*$/.test(v) ? v : encodeURIComponent(v)}`;
+    });
+    return `${scheme}//${window.location.host}${path}${parts.length ? "?" + parts.join("&") : ""}`;
   };
 
   window.ChatCore = ChatCore;

@@ -156,13 +156,22 @@
 
   // --- events ------------------------------------------------------------------------------------------------
 
+  /* hello's open conversation: its id, or (as the consumer sends it) an object with the id, state, agent
+   * and queue position. */
+  function onOpenConversation(open) {
+    const info = typeof open === "object" ? open : { id: open };
+    current = Number(info.id);
+    store.conv(current);
+    if (info.agent_name && info.state === "active") setServing(info.agent_name);
+    if (info.state === "queued" && info.position) {
+      onEvent({ type: "queued", conversation: current, position: info.position, wait_seconds: info.wait_seconds || 0 });
+    }
+  }
+
   function onEvent(frame) {
     switch (frame.type) {
       case "hello":
-        if (frame.conversation) {
-          current = frame.conversation;
-          store.conv(frame.conversation);
-        }
+        if (frame.conversation) onOpenConversation(frame.conversation);
         // Everything after what we saw, then the unacked sends again (same client_msg_id: stored once).
         socket.send({ type: "resume", after: store.resumeMap() });
         for (const entry of store.unacked()) socket.send(entry.frame);

@@ -131,6 +131,7 @@
       else $("session-list").append(row.el);
     }
     row.el.onclick = () => select(row.id);
+    row.unread_base = row.unread || 0;
     sessions.set(row.id, row);
     store.setBase(row.id, row.last_seq || 0);
     paintRow(row);
@@ -155,6 +156,7 @@
       row.el = rowElement($("history-list"), row.id) || newRowElement(row);
       if (!row.el.parentNode) $("history-list").prepend(row.el);
       row.el.onclick = () => select(row.id);
+      if (row.unread_base === undefined) row.unread_base = row.unread || 0;
       history.set(row.id, row);
       existing = row;
     }
@@ -190,7 +192,11 @@
       const known = sessions.get(row.id);
       if (known) {
         known.waiting_since = row.waiting_since;
-        known.unread = row.unread;
+        if (row.last_seq >= store.conv(row.id).base) {
+          store.setBase(row.id, row.last_seq);
+          known.unread_base = row.unread;
+          recount(known);
+        }
         paintRow(known);
       } else {
         addSession(row);
@@ -270,7 +276,7 @@
       const result = await api("GET", `conversations/${id}/messages?after=0`);
       if (result.ok) {
         loaded.add(id);
-        for (const m of result.data) addMessage(m, { counted: false });
+        for (const m of result.data) addMessage(m, { alert: false });
       }
     }
   }
@@ -311,8 +317,23 @@
 
   // --- messages ----------------------------------------------------------------------------------------------
 
-  /* A stored message from the socket (counted: it may be unread) or from the transcript endpoint. */
-  function addMessage(m, { counted = true } = {}) {
+  /* Unread = buyer messages after the agent's last reply. The server counted them up to the chat's seq when
+   * it sent the row (`base`); later messages are counted here, whatever order or path they arrive by. */
+  function recount(row) {
+    const c = store.conv(row.id);
+    let lastAgent = 0;
+    const buyerAfterBase = [];
+    for (const [seq, m] of c.bySeq) {
+      if (seq <= c.base) continue;
+      if (m.sender === "agent" && seq > lastAgent) lastAgent = seq;
+      if (m.sender === "buyer") buyerAfterBase.push(seq);
+    }
+    if (lastAgent) row.unread = buyerAfterBase.filter((seq) => seq > lastAgent).length;
+    else row.unread = (row.unread_base || 0) + buyerAfterBase.length;
+  }
+
+  /* A stored message, from the socket or the transcript endpoint (alert: notify when it is new). */
+  function addMessage(m, { alert = true } = {}) {
     if (m.client_msg_id && store.outbox.has(m.client_msg_id)) store.outbox.delete(m.client_msg_id);
     if (!store.add(m)) return false;
     const row = rowOf(m.conversation);
@@ -324,16 +345,15 @@
         row.last_text = m.card && m.card.title ? m.card.title : m.text;
         row.last_sender = m.sender;
       }
-      if (counted && m.seq > c.base) {
+      if (m.seq > c.base) {
+        recount(row);
         if (m.sender === "buyer") {
-          row.unread = (row.unread || 0) + 1;
           if (row.state === "active" && !row.waiting_since) row.waiting_since = m.created_at;
-          if (m.conversation !== selected || document.hidden) {
+          if (alert && (m.conversation !== selected || document.hidden)) {
             alertAgent(C.fmt(S.new_message, { name: row.buyer_name }), m.text, `msg-${m.conversation}`);
           }
-        } else if (m.sender === "agent") {
-          row.unread = 0;
-          row.waiting_since = null;
+        } else if (m.sender === "agent" && m.seq === c.lastSeq) {
+          row.waiting_since = null; // the timer event confirms it
         }
       }
       paintRow(row);
@@ -455,7 +475,7 @@
     if (!sessions.has(selected)) return;
     const result = await api("POST", `conversations/${selected}/rating-invite`);
     if (!result.ok) toast(result.error);
-    else addMessage(result.data, { counted: false });
+    else addMessage(result.data, { alert: false });
   }
 
   function openDialog(id) {

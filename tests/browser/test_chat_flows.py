@@ -1,0 +1,175 @@
+"""The flows a person clicks through: a buyer and an agent chatting both ways, the rating, ending with Esc,
+the reply timer's colours, and the buyer page surviving a network drop."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from backoffice import services as shop_services
+from backoffice.models import Role, Shop, StaffAccount
+from routing import services
+from routing.models import Conversation, ConversationState, Message, Rating
+from routing.tokens import buyer_token
+from tests import live
+from tests.backoffice import factories
+from tests.browser.conftest import requires_chromium, requires_live_stack
+from tests.conftest import PASSWORD
+
+pytestmark = [requires_live_stack, requires_chromium, pytest.mark.django_db(transaction=True)]
+
+SCRIPT = "你好 <script>window.__xss = 1</script>"
+
+
+@pytest.fixture
+def agent(shop_a: Shop, owner: StaffAccount) -> StaffAccount:
+    """The shop's only online agent (the owner is offline)."""
+    services.set_agent_status(staff=owner, status="offline")
+    staff = shop_services.create_staff_account(
+        shop=shop_a, login="live_agent", password=PASSWORD, display_name="售前-小美", role=Role.AGENT,
+        im_enabled=True,
+    )  # fmt: skip
+    services.set_agent_status(staff=staff, status="online")
+    return staff
+
+
+def open_workbench(new_context: Any, agent: StaffAccount) -> Page:
+    page = new_context(agent).new_page()
+    page.goto("/workbench/")
+    expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
+    return page
+
+
+def open_chat(new_context: Any, shop: Shop, platform_id: str, nickname: str) -> Page:
+    buyer = factories.buyer(shop, platform_id, nickname)
+    page = new_context().new_page()
+    page.goto(f"/chat/{shop.pk}/?token={buyer_token(buyer)}")
+    expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
+    return page
+
+
+def test_buyer_and_agent_chat_rate_and_end_with_esc(
+    new_context: Any, shop_a: Shop, agent: StaffAccount
+) -> None:
+    factories.order(shop_a, "O-LIVE-1", "lb1")
+    workbench = open_workbench(new_context, agent)
+    chat = open_chat(new_context, shop_a, "lb1", "爱吃草莓的小熊")
+
+    # The buyer writes; the message is acked and routed to the agent, whose workbench shows the new chat.
+    chat.locator("#input").fill(SCRIPT)
+    chat.locator("#input").press("Enter")
+    expect(chat.locator("#transcript .msg.mine .state")).to_have_attribute("data-state", "acked")
+    row = workbench.locator("#session-list li.session")
+    expect(row).to_have_count(1)
+    expect(row.locator('[data-field="name"]')).to_have_text("爱吃草莓的小熊")
+    expect(row.locator('[data-field="unread"]')).to_have_text("1")
+    expect(chat.locator("#serving")).to_contain_text("售前-小美")
+
+    # The agent sees the message as text (not markup), with the buyer panel of the chat.
+    expect(workbench.locator("#pane-buyer")).to_have_text("爱吃草莓的小熊")
+    expect(workbench.locator("#transcript .msg.theirs .text")).to_have_text(SCRIPT)
+    assert workbench.evaluate("window.__xss") is None
+    expect(workbench.locator("#buyer-panel .order")).to_contain_text("O-LIVE-1")
+
+    # The agent replies with Enter; Shift+Enter is a new line.
+    workbench.locator("#input").fill("亲，在的")
+    workbench.locator("#input").press("Shift+Enter")
+    workbench.locator("#input").press_sequentially("请问有什么可以帮您？")
+    workbench.locator("#input").press("Enter")
+    reply = "亲，在的\n请问有什么可以帮您？"
+    expect(workbench.locator("#transcript .msg.mine .text")).to_have_text(reply)
+    expect(workbench.locator("#transcript .msg.mine .state")).to_have_attribute("data-state", "acked")
+    expect(chat.locator("#transcript .msg.theirs .text")).to_have_text(reply)
+    expect(row.locator('[data-field="unread"]')).to_be_hidden()
+
+    # The buyer answers again: live in the open chat, unread again.
+    chat.locator("#input").fill("什么时候发货？")
+    chat.locator("#input").press("Enter")
+    expect(workbench.locator("#transcript .msg.theirs .text").last).to_have_text("什么时候发货？")
+    expect(row.locator('[data-field="unread"]')).to_have_text("1")
+
+    # The agent invites a rating; the buyer gets the card with no star chosen, clicks 4 and is thanked.
+    workbench.locator("#invite-btn").click()
+    expect(chat.locator("#rate-sheet")).to_be_visible()
+    expect(chat.locator("#transcript .card-rating")).to_have_count(1)
+    expect(chat.locator(".star.on")).to_have_count(0)
+    expect(chat.locator('.star[aria-pressed="true"]')).to_have_count(0)
+    chat.locator('.star[data-stars="4"]').click()
+    expect(chat.locator("#rate-thanks")).to_contain_text("售前-小美")
+    expect(chat.locator(".star.on")).to_have_count(4)
+    expect(workbench.locator("#transcript .note").last).to_contain_text("4")
+
+    # Esc ends the chat: it moves to the history on the workbench, and the buyer is told.
+    workbench.locator("#input").press("Escape")
+    expect(workbench.locator("#session-list li.session")).to_have_count(0)
+    expect(workbench.locator("#history-list li.session")).to_have_count(1)
+    expect(chat.locator("#transcript .note.ended")).to_have_count(1)
+
+    conv = Conversation.objects.get(buyer__platform_id="lb1")
+    assert (conv.state, conv.end_reason) == (ConversationState.ENDED, "agent")
+    assert Rating.objects.get(conversation=conv).stars == 4
+    texts = list(Message.objects.filter(conversation=conv).values_list("sender", "text"))
+    assert texts[:3] == [("buyer", SCRIPT), ("agent", reply), ("buyer", "什么时候发货？")]
+    # Every message is on each page exactly once.
+    expect(chat.locator("#transcript li.msg")).to_have_count(4)  # 3 messages and the rating card
+    expect(workbench.locator("#transcript li.msg")).to_have_count(4)
+
+
+def test_reply_timer_turns_amber_after_2_minutes_and_red_after_3(
+    new_context: Any, shop_a: Shop, agent: StaffAccount
+) -> None:
+    buyer = factories.buyer(shop_a, "lt1", "安静的鲸鱼")
+    services.request_human(buyer=buyer)
+    services.post_buyer_message(buyer=buyer, text="在吗", client_msg_id="t1")
+    workbench = open_workbench(new_context, agent)
+    timer = workbench.locator("#session-list li.session [data-field='timer']")
+    expect(timer).to_have_attribute("data-level", "ok")
+
+    workbench.evaluate("window.__now = () => Date.now() + 125 * 1000")
+    expect(timer).to_have_attribute("data-level", "amber")
+    workbench.evaluate("window.__now = () => Date.now() + 181 * 1000")
+    expect(timer).to_have_attribute("data-level", "red")
+    expect(workbench.locator("#pane-timer")).to_have_attribute("data-level", "red")
+
+    # The reply stops the timer.
+    workbench.locator("#input").fill("抱歉久等了")
+    workbench.locator("#input").press("Enter")
+    expect(timer).to_have_attribute("data-level", "none")
+
+
+def test_buyer_page_reconnects_resumes_and_resends_what_was_not_acked(
+    browser: Any, watch: Any, shop_a: Shop, agent: StaffAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server goes away (a crash or a deploy) and comes back on the same address: the page reconnects
+    with backoff, resumes (getting the reply written meanwhile) and resends the unacked message once."""
+    port = live.free_port()
+    monkeypatch.setattr(live, "free_port", lambda: port)
+    env = live.server_env(live.unique_prefix())
+    buyer = factories.buyer(shop_a, "lr1", "会飞的兔子")
+    context = watch(browser.new_context(base_url=f"http://127.0.0.1:{port}", locale="zh-CN"))
+    context.set_default_timeout(10_000)
+    chat = context.new_page()
+    mine = chat.locator("#transcript .msg.mine")
+    with live.daphne(env):
+        chat.goto(f"/chat/{shop_a.pk}/?token={buyer_token(buyer)}")
+        chat.locator("#input").fill("第一条")
+        chat.locator("#input").press("Enter")
+        expect(mine.locator(".state")).to_have_attribute("data-state", "acked")
+
+    expect(chat.locator("#conn-state")).to_have_attribute("data-state", re.compile("waiting|connecting"))
+    chat.locator("#input").fill("断网时发的")
+    chat.locator("#input").press("Enter")
+    expect(mine.last.locator(".state")).to_have_attribute("data-state", "sending")
+    conv = Conversation.objects.get(buyer=buyer)
+    services.post_agent_message(agent=agent, conversation=conv, text="稍等，我查一下", client_msg_id="a1")
+
+    with live.daphne(env):
+        expect(chat.locator("#conn-state")).to_have_attribute("data-state", "open", timeout=30_000)
+        expect(mine.last.locator(".state")).to_have_attribute("data-state", "acked")
+        expect(chat.locator("#transcript .msg.theirs .text")).to_have_text(["稍等，我查一下"])
+        expect(mine.locator(".text")).to_have_text(["第一条", "断网时发的"])
+    assert list(conv.messages.values_list("text", flat=True)) == ["第一条", "稍等，我查一下", "断网时发的"]
+    context.close()
