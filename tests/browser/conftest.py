@@ -12,8 +12,14 @@ from typing import Any
 
 import pytest
 from django.test import Client
+from playwright.sync_api import expect
 
-from backoffice.models import StaffAccount
+from backoffice import services as shop_services
+from backoffice.models import Role, Shop, StaffAccount
+from routing import services
+from routing.tokens import buyer_token
+from tests.backoffice import factories
+from tests.conftest import PASSWORD
 from tests.live import daphne, server_env, unique_prefix
 
 CHROMIUM = "/usr/bin/chromium"
@@ -86,3 +92,44 @@ def new_context(browser: Any, live_url: str, watch: Any) -> Iterator[Any]:
     yield make
     for context in contexts:
         context.close()
+
+
+# --- people and pages --------------------------------------------------------------------------------------
+
+
+def make_agent(
+    shop: Shop, login: str, name: str, *, status: str = "online", limit: int = 10, routing: bool = True
+) -> StaffAccount:
+    staff = shop_services.create_staff_account(
+        shop=shop, login=login, password=PASSWORD, display_name=name, role=Role.AGENT, im_enabled=True
+    )
+    StaffAccount.objects.filter(pk=staff.pk).update(max_concurrent=limit)
+    staff.refresh_from_db()
+    services.configure_agent(staff=staff, routing=routing)
+    services.set_agent_status(staff=staff, status=status)
+    return staff
+
+
+@pytest.fixture
+def agent(shop_a: Shop, owner: StaffAccount) -> StaffAccount:
+    """The shop's only online agent (the owner is offline)."""
+    services.set_agent_status(staff=owner, status="offline")
+    return make_agent(shop_a, "live_agent", "售前-小美")
+
+
+def open_workbench(new_context: Any, staff: StaffAccount, init_script: str = "") -> Any:
+    context = new_context(staff)
+    if init_script:
+        context.add_init_script(init_script)
+    page = context.new_page()
+    page.goto("/workbench/")
+    expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
+    return page
+
+
+def open_chat(new_context: Any, shop: Shop, platform_id: str, nickname: str) -> Any:
+    buyer = factories.buyer(shop, platform_id, nickname)
+    page = new_context().new_page()
+    page.goto(f"/chat/{shop.pk}/?token={buyer_token(buyer)}")
+    expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
+    return page

@@ -7,48 +7,19 @@ import re
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from backoffice import services as shop_services
-from backoffice.models import Role, Shop, StaffAccount
+from backoffice.models import Shop, StaffAccount
 from routing import services
 from routing.models import Conversation, ConversationState, Message, Rating
 from routing.tokens import buyer_token
 from tests import live
 from tests.backoffice import factories
-from tests.browser.conftest import requires_chromium, requires_live_stack
-from tests.conftest import PASSWORD
+from tests.browser.conftest import open_chat, open_workbench, requires_chromium, requires_live_stack
 
 pytestmark = [requires_live_stack, requires_chromium, pytest.mark.django_db(transaction=True)]
 
 SCRIPT = "你好 <script>window.__xss = 1</script>"
-
-
-@pytest.fixture
-def agent(shop_a: Shop, owner: StaffAccount) -> StaffAccount:
-    """The shop's only online agent (the owner is offline)."""
-    services.set_agent_status(staff=owner, status="offline")
-    staff = shop_services.create_staff_account(
-        shop=shop_a, login="live_agent", password=PASSWORD, display_name="售前-小美", role=Role.AGENT,
-        im_enabled=True,
-    )  # fmt: skip
-    services.set_agent_status(staff=staff, status="online")
-    return staff
-
-
-def open_workbench(new_context: Any, agent: StaffAccount) -> Page:
-    page = new_context(agent).new_page()
-    page.goto("/workbench/")
-    expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
-    return page
-
-
-def open_chat(new_context: Any, shop: Shop, platform_id: str, nickname: str) -> Page:
-    buyer = factories.buyer(shop, platform_id, nickname)
-    page = new_context().new_page()
-    page.goto(f"/chat/{shop.pk}/?token={buyer_token(buyer)}")
-    expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
-    return page
 
 
 def test_buyer_and_agent_chat_rate_and_end_with_esc(

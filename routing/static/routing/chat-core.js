@@ -80,6 +80,7 @@
 
   /* Only http(s) URLs are used as image sources or links. */
   ChatCore.safeUrl = function (url) {
+    if (!url) return "";
     try {
       const parsed = new URL(String(url), window.location.href);
       return parsed.protocol === "http:" || parsed.protocol === "https:" ? parsed.href : "";

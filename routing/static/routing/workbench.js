@@ -833,10 +833,17 @@
         if (frame.from_agent_id === me.staff_id && frame.to_agent_id !== me.staff_id) {
           transferredAway(frame.conversation, frame.agent_name);
         } else if (frame.to_agent_id === me.staff_id) {
-          note(frame.conversation, C.fmt(S.transferred_in, { note: frame.note || "—" }));
-          if (!sessions.has(frame.conversation)) {
+          const told = () => {
+            note(frame.conversation, C.fmt(S.transferred_in, { note: frame.note || "—" }));
+            const row = sessions.get(frame.conversation);
+            if (row) alertAgent(C.fmt(S.new_chat, { name: row.buyer_name }), frame.note, `chat-${row.id}`);
+          };
+          if (sessions.has(frame.conversation)) told();
+          else {
             refreshSessions().then(() => {
+              told();
               socket.send({ type: "resume", after: store.resumeMap([frame.conversation]) });
+              if (selected === null && sessions.has(frame.conversation)) select(frame.conversation);
             });
           }
         }
