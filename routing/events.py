@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 from pydantic import BaseModel, ConfigDict
@@ -114,29 +115,61 @@ def shop_agents_group(shop_id: int) -> str:
 
 
 def publish(sends: Iterable[tuple[str, Event]]) -> None:
-    """Send each (group, event) once the current transaction commits (at once outside one). A channel-layer
-    failure is logged, never raised: the write has happened and clients resume from the database."""
+    """Send each (group, event) once the current transaction commits (at once outside one), without waiting
+    for the channel layer: the events go to this process's publisher thread, which sends batches in the
+    order they were published. A channel-layer failure is logged, never raised: the write has happened and
+    clients resume from the database."""
     batch = [
         (group, {"type": "chat.event", "event": event.model_dump(mode="json")}) for group, event in sends
     ]
-    if not batch:
-        return
-
-    def send() -> None:
-        layer = get_channel_layer()
-        if layer is None:
-            return
-        try:
-            async_to_sync(_send_all)(layer, batch)
-        except Exception:  # the channel layer is a hint; resume repairs what is lost
-            logger.warning("channel layer unavailable; %d event(s) not broadcast", len(batch), exc_info=True)
-
-    transaction.on_commit(send)
+    if batch:
+        transaction.on_commit(lambda: _publisher().submit(batch))
 
 
-async def _send_all(layer: Any, batch: list[tuple[str, dict[str, Any]]]) -> None:
-    # Concurrently: a routing batch of hundreds of chats sends hundreds of events.
-    await asyncio.gather(*(layer.group_send(group, payload) for group, payload in batch))
+class Publisher:
+    """One event loop thread per process holding the channel layer's Redis connections. (``async_to_sync``
+    per call would start a loop, a thread and new connections every time: slower than the routing itself.)"""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.loop = asyncio.new_event_loop()
+        self.ready = threading.Event()
+        threading.Thread(target=self._run, name="chat-events", daemon=True).start()
+        self.ready.wait()
+
+    def _run(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.pending: asyncio.Queue[list[tuple[str, dict[str, Any]]]] = asyncio.Queue()
+        self.ready.set()
+        self.loop.run_until_complete(self._drain())
+
+    async def _drain(self) -> None:
+        while True:
+            batch = await self.pending.get()
+            try:
+                layer = get_channel_layer()
+                if layer is not None:
+                    # Groups of one batch in parallel; batches one after another, so order is kept.
+                    await asyncio.gather(*(layer.group_send(group, payload) for group, payload in batch))
+            except Exception:  # the channel layer is a hint; resume repairs what is lost
+                logger.warning(
+                    "channel layer unavailable; %d event(s) not broadcast", len(batch), exc_info=True
+                )
+
+    def submit(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
+        self.loop.call_soon_threadsafe(self.pending.put_nowait, batch)
+
+
+_current: Publisher | None = None
+_lock = threading.Lock()
+
+
+def _publisher() -> Publisher:
+    global _current
+    with _lock:
+        if _current is None or _current.pid != os.getpid():  # a forked worker needs its own thread
+            _current = Publisher()
+        return _current
 
 
 def to_conversation(

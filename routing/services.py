@@ -443,13 +443,13 @@ def _route_batch(shop_id: int, settings: RoutingSettings, convs: list[Conversati
         conv.queued_at = conv.queued_at or now
         decisions.append(_decision(conv, rule="message_pool", outcome="pool", winner=holder_id, note=note))
 
-    _write_batch(shop_id, convs, agents, before, decisions)
+    _write_batch(shop_id, settings, convs, agents, before, decisions)
     return decisions
 
 
 def _write_batch(
-    shop_id: int, convs: list[Conversation], agents: dict[int, Candidate], before: dict[int, int],
-    decisions: list[RoutingDecision],
+    shop_id: int, settings: RoutingSettings, convs: list[Conversation], agents: dict[int, Candidate],
+    before: dict[int, int], decisions: list[RoutingDecision],
 ) -> None:  # fmt: skip
     """A router's writes: the conversations, the changed loads and the traces, one statement each; then the
     events (after commit): who got which chat, and the queue's new positions when it changed."""
@@ -475,8 +475,11 @@ def _write_batch(
             d.conversation, d.rule, agents[d.winner_id].name if d.winner_id in agents else ""
         )
     ]
-    if any(d.outcome == "queued" or d.rule.startswith("queue_drain") for d in decisions):
-        sends += _queue_updates(shop_id)
+    joined = {d.conversation_id for d in decisions if d.outcome == "queued"}
+    if any(d.rule.startswith("queue_drain") for d in decisions):
+        sends += _queue_updates(shop_id, settings=settings)
+    elif joined:
+        sends += _queue_updates(shop_id, joined=joined, settings=settings)
     events.publish(sends)
 
 
@@ -586,12 +589,17 @@ def _wait_estimator(shop: Shop) -> Any:
     """position, group -> seconds: the chats ahead are served in parallel by the group's online agents, each
     taking the shop's average session length of the last 7 days (5 minutes until measured)."""
     agents = _agents(shop.pk)
-    recent = Conversation.objects.for_shop(shop).filter(
-        state=ConversationState.ENDED,
-        assigned_at__isnull=False,
-        ended_at__gte=timezone.now() - timedelta(days=7),
-    )[:200]
-    lengths = [(c.ended_at - c.assigned_at).total_seconds() for c in recent if c.ended_at and c.assigned_at]
+    recent = (
+        Conversation.objects.for_shop(shop)
+        .filter(
+            state=ConversationState.ENDED,
+            assigned_at__isnull=False,
+            ended_at__gte=timezone.now() - timedelta(days=7),
+        )
+        .order_by("-ended_at")
+        .values_list("assigned_at", "ended_at")[:200]
+    )
+    lengths = [(ended - assigned).total_seconds() for assigned, ended in recent]
     handle = sum(lengths) / len(lengths) if lengths else DEFAULT_HANDLE_SECONDS
 
     def estimate(position: int, group_id: int | None) -> int:
@@ -615,24 +623,30 @@ def queue_position(conversation: Conversation) -> tuple[int, int]:
 QUEUE_UPDATES = 200
 
 
-def _queue_updates(shop_id: int) -> list[tuple[str, events.Event]]:
-    """The queue moved: the shop's agents learn its length, and the first 200 queued buyers their new
-    position and estimate (those further back get theirs when they connect or move up)."""
-    shop = Shop.objects.get(pk=shop_id)
-    queued = list(queue_in_order(shop).values_list("pk", "buyer_id", "group_id")[:QUEUE_UPDATES])
-    count = len(queued) if len(queued) < QUEUE_UPDATES else queue_in_order(shop).count()
+def _queue_updates(
+    shop_id: int, *, joined: set[int] | None = None, settings: RoutingSettings | None = None
+) -> list[tuple[str, events.Event]]:
+    """Queue events: the shop's agents learn its length; buyers learn their position and estimate. When
+    chats ``joined`` the queue, only they are told (the others' places are told when the queue moves); when
+    it moved forward (``joined`` None), the first 200 queued buyers are told their new place (those further
+    back learn theirs when they connect or move up)."""
+    shop = Shop(pk=shop_id)
+    queue = queue_in_order(shop, settings).values_list("pk", "buyer_id", "group_id")
+    rows = list(queue if joined is not None else queue[:QUEUE_UPDATES])
+    count = len(rows) if joined is not None or len(rows) < QUEUE_UPDATES else queue.count()
     sends: list[tuple[str, events.Event]] = [
         (events.shop_agents_group(shop_id), events.QueueChanged(queued=count))
     ]
-    if queued:
+    if rows:
         estimate = _wait_estimator(shop)
         positions: dict[int | None, int] = {}
-        for pk, buyer_id, group_id in queued:
+        for pk, buyer_id, group_id in rows:
             positions[group_id] = position = positions.get(group_id, 0) + 1
-            event = events.Queued(
-                conversation=pk, position=position, wait_seconds=estimate(position, group_id)
-            )
-            sends.append((events.buyer_group(buyer_id), event))
+            if joined is None or pk in joined:
+                event = events.Queued(
+                    conversation=pk, position=position, wait_seconds=estimate(position, group_id)
+                )
+                sends.append((events.buyer_group(buyer_id), event))
     return sends
 
 
@@ -694,7 +708,7 @@ def drain_queue(*, shop: Shop, limit: int = ROUTING_BATCH) -> int:
                 chosen.load += 1
                 _assign(conv, chosen.staff_id, now=now)
                 done.append(conv)
-        _write_batch(shop.pk, done, agents, before, decisions)
+        _write_batch(shop.pk, settings, done, agents, before, decisions)
     return len(done)
 
 
