@@ -111,6 +111,38 @@ def test_reply_timer_turns_amber_after_2_minutes_and_red_after_3(
     expect(timer).to_have_attribute("data-level", "none")
 
 
+def test_keyboard_moves_between_chats_and_focuses_the_input(
+    new_context: Any, shop_a: Shop, agent: StaffAccount
+) -> None:
+    for platform_id, nickname in (("k1", "第一位买家"), ("k2", "第二位买家"), ("k3", "第三位买家")):
+        services.request_human(buyer=factories.buyer(shop_a, platform_id, nickname))
+    workbench = open_workbench(new_context, agent)
+    pane = workbench.locator("#pane-buyer")
+    expect(pane).to_have_text("第一位买家")  # the first chat opens by itself
+    workbench.keyboard.press("Alt+ArrowDown")
+    expect(pane).to_have_text("第二位买家")
+    workbench.keyboard.press("Alt+ArrowDown")
+    expect(pane).to_have_text("第三位买家")
+    workbench.keyboard.press("Alt+ArrowDown")
+    expect(pane).to_have_text("第一位买家")  # wraps around
+    workbench.keyboard.press("Alt+ArrowUp")
+    expect(pane).to_have_text("第三位买家")
+    expect(workbench.locator("#session-list li.session.selected [data-field='name']")).to_have_text(
+        "第三位买家"
+    )
+    workbench.keyboard.press("Alt+I")
+    expect(workbench.locator("#input")).to_be_focused()
+    # Esc in the reception-limit field does not end the chat; in the reply box it does.
+    ends: list[str] = []
+    workbench.on("request", lambda r: ends.append(r.url) if r.url.endswith("/end") else None)
+    workbench.locator("#limit-input").press("Escape")
+    workbench.locator("#input").press("Escape")
+    expect(workbench.locator("#session-list li.session")).to_have_count(2)
+    expect(workbench.locator("#history-list li.session [data-field='name']")).to_have_text("第三位买家")
+    expect(pane).to_have_text("第二位买家")  # the neighbouring chat opens
+    assert len(ends) == 1, ends
+
+
 def test_buyer_page_reconnects_resumes_and_resends_what_was_not_acked(
     browser: Any, watch: Any, shop_a: Shop, agent: StaffAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -363,6 +363,14 @@
     return true;
   }
 
+  /* The consumer accepts up to 200 conversations per resume frame. */
+  function resume(ids) {
+    const all = [...ids];
+    for (let i = 0; i < all.length; i += 100) {
+      socket.send({ type: "resume", after: store.resumeMap(all.slice(i, i + 100)) });
+    }
+  }
+
   function askResume(conversation) {
     const c = store.conv(conversation);
     if (Date.now() - c.gapAsked < 3000) return;
@@ -445,13 +453,14 @@
     const row = sessions.get(selected);
     if (!row) return;
     const id = row.id;
+    // The neighbour below (else above), chosen now: the `ended` event may remove the row before the reply.
+    const order = [...$("session-list").children].map((n) => Number(n.dataset.id));
+    const next = order[order.indexOf(id) + 1] || order[order.indexOf(id) - 1] || null;
     const result = await api("POST", `conversations/${id}/end`);
     if (!result.ok && result.status !== 409) {
       toast(result.error);
       return;
     }
-    const order = [...$("session-list").children].map((n) => Number(n.dataset.id));
-    const next = order[order.indexOf(id) + 1] || order[order.indexOf(id) - 1] || null;
     toHistory(id, "agent", result.ok ? result.data.ended_at : null);
     if (next !== null && sessions.has(next)) select(next);
   }
@@ -775,8 +784,9 @@
     switch (frame.type) {
       case "hello": {
         hellos += 1;
-        if (frame.status) showStatus(frame.status);
-        socket.send({ type: "resume", after: store.resumeMap([...sessions.keys(), ...history.keys(), ...loaded]) });
+        if (frame.status) showStatus(frame.status, frame.limit);
+        // Chats in progress and the ones opened on this page (ended chats only get my own late replies).
+        resume(new Set([...sessions.keys(), ...loaded]));
         for (const entry of store.unacked()) socket.send(entry.frame);
         if (hellos > 1) {
           refreshSessions();
@@ -894,6 +904,9 @@
     const key = event.key;
     if (key === "Escape") {
       if (event.isComposing) return; // Esc cancels the input method's composition, not the chat
+      const focus = document.activeElement;
+      // Not from the status, limit or other controls: there Esc means "leave this field".
+      if (focus && focus !== $("input") && focus.matches("input, select, textarea")) return;
       if (sessions.has(selected)) {
         event.preventDefault();
         endChat();
