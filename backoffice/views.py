@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import render
@@ -38,4 +39,5 @@ def switch_shop(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "backoffice/home.html")
+    # The demo buyer picker exists only in development (DEBUG).
+    return render(request, "backoffice/home.html", {"debug_buyer_picker": settings.DEBUG})

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 from typing import Any
+from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -17,7 +18,7 @@ from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backoffice.errors import Conflict, DomainError, Forbidden, NotFound
-from backoffice.models import Buyer, StaffAccount
+from backoffice.models import Buyer, Product, StaffAccount
 from backoffice.tenancy import SESSION_KEY, bind_staff, resolve_staff
 from routing import events, presence, services
 from routing.models import Conversation, ConversationState, Message, Transfer
@@ -38,9 +39,10 @@ class Resume(Frame):
 
 
 class Send(Frame):
-    conversation: int | None = None
+    conversation: int | None = None  # agent: the chat; a buyer has one open chat and leaves it out
     client_msg_id: str = Field(min_length=1, max_length=64)
     text: str
+    product: int | None = None  # buyer: the product page the chat was opened from (routing's product scope)
 
 
 class Card(Frame):
@@ -261,10 +263,8 @@ class AgentConsumer(ChatConsumer):
 
 
 def _buyer_of(scope: dict[str, Any]) -> Buyer | None:
-    query = dict(
-        part.split("=", 1) for part in scope.get("query_string", b"").decode().split("&") if "=" in part
-    )
-    return buyer_from_token(query.get("token", "")) if query.get("token") else None
+    token = parse_qs(scope.get("query_string", b"").decode()).get("token", [""])[0]
+    return buyer_from_token(token) if token else None
 
 
 def _buyer_hello(buyer: Buyer) -> dict[str, Any]:
@@ -290,7 +290,10 @@ def _buyer_send(buyer: Buyer, frame: Send) -> Message:
     buyer message asks for a human)."""
     message = services.post_buyer_message(buyer=buyer, text=frame.text, client_msg_id=frame.client_msg_id)
     if Conversation.objects.filter(pk=message.conversation_id, state=ConversationState.ROBOT).exists():
-        services.request_human(buyer=buyer)
+        product = (
+            Product.objects.filter(pk=frame.product, shop_id=buyer.shop_id).first() if frame.product else None
+        )
+        services.request_human(buyer=buyer, source_product=product)
     return message
 
 

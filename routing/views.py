@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from backoffice.models import Buyer, Shop, StaffAccount
+from backoffice.models import Buyer, Product, Shop, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
 from routing import selectors
 from routing.models import AgentState, AgentStatus, Conversation, ConversationState
@@ -197,8 +197,16 @@ def buyer_chat(request: HttpRequest, shop_id: int) -> HttpResponse:
     buyer = buyer_from_token(token) if token else None
     if buyer is None or buyer.shop_id != shop_id:
         return render(request, "routing/chat_expired.html", status=403)
+    # ?product=<id>: the product page the chat was opened from (routing's product scope, the buyer panel).
+    product_id = request.GET.get("product", "")
+    product = (
+        Product.objects.for_shop(buyer.shop).filter(pk=int(product_id)).first()
+        if product_id.isdigit()
+        else None
+    )
     initial = {
         "token": token,
+        "product": product.pk if product else None,
         "ws_path": "/ws/buyer/",
         "time_zone": settings.TIME_ZONE,
         "strings": chat_strings(),

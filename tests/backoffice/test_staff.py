@@ -204,3 +204,17 @@ def test_home_page_shows_the_current_staff(owner_client: Client, owner: StaffAcc
 
 def test_anonymous_is_sent_to_login(client: Client, db: Any) -> None:
     assert client.get("/").status_code == 302
+
+
+def test_home_links_the_workbench_for_im_accounts_only(
+    teammate: StaffAccount, shop_a: Shop, settings: Any
+) -> None:
+
+    settings.DEBUG = False
+    assert "/workbench/" in login_client(teammate).get("/").text
+    assert "/demo/" not in login_client(teammate).get("/").text  # the demo picker is a development tool
+    no_im = services.create_staff_account(
+        shop=shop_a, login="ops", password="x-long-password-1", display_name="运营", role="operations",
+        im_enabled=False,
+    )  # fmt: skip
+    assert "/workbench/" not in login_client(no_im).get("/").text

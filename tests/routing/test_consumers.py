@@ -378,3 +378,27 @@ async def test_conversation_state_is_unchanged_by_a_refused_frame(agent: StaffAc
     fresh = await database_sync_to_async(Conversation.objects.get)(pk=conv.pk)
     assert (fresh.last_seq, fresh.waiting_since is not None) == (0, True)
     await ws.disconnect()
+
+
+async def test_a_percent_encoded_token_and_the_product_the_buyer_came_from(
+    shop_a: Shop, shop_b: Shop, agent: StaffAccount, buyer: Buyer
+) -> None:
+    from urllib.parse import quote
+
+    product = await database_sync_to_async(factories.product)(shop_a, "p-ws", "实木餐桌")
+    foreign = await database_sync_to_async(factories.product)(shop_b, "p-b", "别家商品")
+    token = await database_sync_to_async(tokens.buyer_token)(buyer)
+    ws = buyer_socket(quote(token, safe=""))  # what a browser's encodeURIComponent sends
+    await connect(ws)
+    await ws.send_json_to(
+        {"type": "send", "client_msg_id": "p1", "text": "这张桌子有货吗", "product": product.pk}
+    )
+    ack = await until(ws, "ack")
+    conv = await database_sync_to_async(Conversation.objects.get)(pk=ack["conversation"])
+    assert conv.source_product_id == product.pk
+    await database_sync_to_async(services.end_conversation)(conversation=conv, reason="agent")
+    await ws.send_json_to({"type": "send", "client_msg_id": "p2", "text": "再问一下", "product": foreign.pk})
+    second = await until(ws, "ack")
+    conv = await database_sync_to_async(Conversation.objects.get)(pk=second["conversation"])
+    assert conv.source_product_id is None  # another shop's product is ignored
+    await ws.disconnect()

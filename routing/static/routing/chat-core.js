@@ -422,14 +422,11 @@
   }
   ChatCore.TranscriptView = TranscriptView;
 
-  /* Query values made only of URL-safe characters (a signed token: base64url, ".", ":") are sent as they
-   * are: the buyer consumer reads the raw query string without percent-decoding it. */
   ChatCore.wsUrl = function (path, query) {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
-    const parts = Object.entries(query || {}).map(([key, value]) => {
-      const v = String(value);
-      return `${encodeURIComponent(key)}=${/^[A-Za-z0-9_.:~-]*$/.test(v) ? v : encodeURIComponent(v)}`;
-    });
+    const parts = Object.entries(query || {}).map(
+      ([key, value]) => `${encodeURIComponent(key)}=${encodeURIComponent(String(value))}`,
+    );
     return `${scheme}//${window.location.host}${path}${parts.length ? "?" + parts.join("&") : ""}`;
   };
 

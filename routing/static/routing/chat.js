@@ -99,6 +99,7 @@
 
   function send(text) {
     const frame = { type: "send", client_msg_id: C.uuid(), text };
+    if (init.product) frame.product = init.product; // the product page the buyer came from
     const entry = store.queue({
       frame,
       text,
