@@ -25,7 +25,7 @@ from ninja.security import django_auth
 from backoffice.errors import Forbidden
 from backoffice.models import Buyer, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
-from routing import selectors, services
+from routing import events, selectors, services
 from routing.config import MANAGE_ROUTING, update_routing_settings
 from routing.models import (
     AgentState,
@@ -440,20 +440,6 @@ class SessionOut(Schema):
     last_at: datetime | None
 
 
-class TranscriptMessageOut(Schema):
-    """The same shape as the WebSocket ``message`` event (PROTOCOL.md)."""
-
-    conversation: int
-    id: int
-    seq: int
-    sender: str
-    agent_name: str | None
-    text: str
-    card: dict[str, Any] | None
-    client_msg_id: str
-    created_at: datetime
-
-
 class AgentOut(Schema):
     id: int
     name: str
@@ -466,20 +452,6 @@ class ProductCardOut(Schema):
     title: str
     price: Decimal
     image_url: str
-
-
-def transcript_out(message: Message) -> dict[str, Any]:
-    return {
-        "conversation": message.conversation_id,
-        "id": message.pk,
-        "seq": message.seq,
-        "sender": message.sender,
-        "agent_name": message.agent.display_name if message.agent_id and message.agent else None,
-        "text": message.text,
-        "card": message.card,
-        "client_msg_id": message.client_msg_id,
-        "created_at": message.created_at,
-    }
 
 
 @router.get(
@@ -499,7 +471,7 @@ def my_conversations(
 
 @router.get(
     "/conversations/{conversation_id}/messages",
-    response=responses(list[TranscriptMessageOut], 404),
+    response=responses(list[events.MessageEvent], 404),
     summary="Transcript of a chat",
     description="Messages after ``after`` (a sequence number; 0: from the start) in order, at most "
     "``limit``. For the chat's agent and accounts that manage routing (403 otherwise).",
@@ -509,27 +481,27 @@ def messages(
     conversation_id: int,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
-) -> list[dict[str, Any]]:
+) -> list[events.MessageEvent]:
     staff = current_staff(request)
     conv = conversation_of_shop(staff, conversation_id)
     if conv.agent_id != staff.pk:
         require_perm(request, MANAGE_ROUTING)
-    return [transcript_out(m) for m in selectors.transcript(conv, after=after, limit=limit)]
+    return [events.message_event(m) for m in selectors.transcript(conv, after=after, limit=limit)]
 
 
 @router.post(
     "/conversations/{conversation_id}/rating-invite",
-    response=responses(TranscriptMessageOut, 404, 409),
+    response=responses(events.MessageEvent, 404, 409),
     summary="Invite the buyer to rate the chat",
     description="Sends the rating card (邀请评价) into an active chat. Only the chat's agent (403); an ended "
     "chat is a 409.",
 )
-def rating_invite(request: HttpRequest, conversation_id: int) -> dict[str, Any]:
+def rating_invite(request: HttpRequest, conversation_id: int) -> events.MessageEvent:
     staff = im_agent(request)
     conv = conversation_of_shop(staff, conversation_id)
     message = services.invite_rating(agent=staff, conversation=conv)
     message.agent = staff
-    return transcript_out(message)
+    return events.message_event(message)
 
 
 @router.get(

@@ -314,6 +314,14 @@
       return Math.max(...c.bySeq.keys()) > c.lastSeq;
     }
 
+    /* The resume frame that fills a gap in this conversation, or null (no gap, or asked less than 3 s ago). */
+    gapResume(id) {
+      const c = this.conv(id);
+      if (!this.hasGap(id) || Date.now() - c.gapAsked < 3000) return null;
+      c.gapAsked = Date.now();
+      return { type: "resume", after: this.resumeMap([id]) };
+    }
+
     messages(id) {
       return [...this.conv(id).bySeq.values()].sort((a, b) => a.seq - b.seq);
     }

@@ -69,14 +69,8 @@
     if (m.sender === "buyer") m.mine = true;
     view.upsert(m);
     if (current === null || m.conversation > current) current = m.conversation;
-    if (store.hasGap(m.conversation)) askResume(m.conversation);
-  }
-
-  function askResume(conversation) {
-    const c = store.conv(conversation);
-    if (Date.now() - c.gapAsked < 3000) return;
-    c.gapAsked = Date.now();
-    socket.send({ type: "resume", after: store.resumeMap([conversation]) });
+    const resume = store.gapResume(m.conversation);
+    if (resume) socket.send(resume);
   }
 
   function onAck(frame) {

@@ -359,7 +359,8 @@
       paintRow(row);
     }
     if (m.conversation === selected) view.upsert(m);
-    if (store.hasGap(m.conversation)) askResume(m.conversation);
+    const resume = store.gapResume(m.conversation);
+    if (resume) socket.send(resume);
     return true;
   }
 
@@ -369,13 +370,6 @@
     for (let i = 0; i < all.length; i += 100) {
       socket.send({ type: "resume", after: store.resumeMap(all.slice(i, i + 100)) });
     }
-  }
-
-  function askResume(conversation) {
-    const c = store.conv(conversation);
-    if (Date.now() - c.gapAsked < 3000) return;
-    c.gapAsked = Date.now();
-    socket.send({ type: "resume", after: store.resumeMap([conversation]) });
   }
 
   function onAck(frame) {
