@@ -66,8 +66,9 @@ def test_another_shops_group_is_404_and_agents_get_403(
     assert teammate_client.get(reverse("admin:routing_agentstate_changelist")).status_code == 403
 
 
-def test_supervisor_sets_weight_non_routing_and_offline_list(shop_a: Shop, make_agent: Any) -> None:
-    supervisor = shop_services.create_staff_account(
+@pytest.fixture
+def supervisor(shop_a: Shop) -> StaffAccount:
+    return shop_services.create_staff_account(
         shop=shop_a,
         login="sup",
         password=PASSWORD,
@@ -75,6 +76,11 @@ def test_supervisor_sets_weight_non_routing_and_offline_list(shop_a: Shop, make_
         role=Role.CS_SUPERVISOR,
         im_enabled=True,
     )
+
+
+def test_supervisor_sets_weight_non_routing_and_offline_list(
+    shop_a: Shop, make_agent: Any, supervisor: StaffAccount
+) -> None:
     agent = make_agent("小美")
     state = AgentState.objects.get(staff=agent)
     url = reverse("admin:routing_agentstate_change", args=[state.pk])
@@ -88,15 +94,9 @@ def test_supervisor_sets_weight_non_routing_and_offline_list(shop_a: Shop, make_
     assert state.weight == 3
 
 
-def test_only_the_owner_changes_the_queue_order_in_admin(shop_a: Shop, owner: StaffAccount) -> None:
-    supervisor = shop_services.create_staff_account(
-        shop=shop_a,
-        login="sup",
-        password=PASSWORD,
-        display_name="主管",
-        role=Role.CS_SUPERVISOR,
-        im_enabled=True,
-    )
+def test_only_the_owner_changes_the_queue_order_in_admin(
+    shop_a: Shop, owner: StaffAccount, supervisor: StaffAccount
+) -> None:
     settings = services.routing_settings(shop_a)
     url = reverse("admin:routing_routingsettings_change", args=[settings.pk])
     form = {"queue_order": "lifo", "owner_routes_in_simple_mode": "on", "pool_holder": ""}
