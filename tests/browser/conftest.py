@@ -39,8 +39,10 @@ requires_chromium = pytest.mark.skipif(
 )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """Package-scoped: Playwright's sync API keeps an event loop running until it stops, which would break
+    the asyncio tests collected after this package."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -49,9 +51,9 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def live_url(django_db_setup: Any) -> Iterator[str]:
-    """One daphne server for the session, on the test database, with its own channel-layer prefix."""
+    """One daphne server for the browser tests, on the test database, with its own channel-layer prefix."""
     with daphne(server_env(unique_prefix())) as (host, _process):
         yield f"http://{host}"
 
