@@ -23,7 +23,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice.admin import ShopScopedAdmin, current_shop
 from backoffice.errors import DomainError
-from backoffice.models import StaffAccount
+from backoffice.models import ShopQuerySet, StaffAccount
 from phrases import services
 from phrases.models import Phrase, PhraseGroup
 from phrases.spreadsheet import CONTENT_TYPES
@@ -129,7 +129,7 @@ class TeamGroupFilter(admin.SimpleListFilter):
     parameter_name = "group"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Any:
-        groups = PhraseGroup.objects.team()
+        groups: ShopQuerySet = PhraseGroup.objects.team()
         if not request.user.is_superuser:
             groups = groups.for_shop(current_shop(request))
         return [(str(g.pk), g.name) for g in groups]
@@ -157,7 +157,7 @@ class PhraseAdmin(TeamPhraseAdmin):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "group":
-            kwargs["queryset"] = PhraseGroup.objects.for_shop(current_shop(request)).team()
+            kwargs["queryset"] = PhraseGroup.objects.team().for_shop(current_shop(request))
             return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 

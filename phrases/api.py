@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
-from ninja import Field, File, Form, Query, Router, Schema, UploadedFile
+from ninja import Field, File, Form, Query, Router, Schema, Status, UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.security import django_auth
 
@@ -283,9 +283,9 @@ def list_groups(request: HttpRequest, scope: Scope | None = None) -> Any:
     description="Team groups need the owner or the team-phrase right (403). Names are unique per scope "
     "(409).",
 )
-def create_group(request: HttpRequest, body: GroupCreateIn) -> tuple[int, PhraseGroup]:
+def create_group(request: HttpRequest, body: GroupCreateIn) -> Status[PhraseGroup]:
     staff = current_staff(request)
-    return 201, services.create_group(actor=staff, scope=body.scope, name=body.name)
+    return Status(201, services.create_group(actor=staff, scope=body.scope, name=body.name))
 
 
 @router.put("/groups/{group_id}", response=responses(GroupOut, 404, 409, 422), summary="Rename a group")
@@ -301,12 +301,12 @@ def rename_group(request: HttpRequest, group_id: int, body: GroupIn) -> PhraseGr
     response={204: None, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
     summary="Delete a group (its phrases stay, ungrouped)",
 )
-def delete_group(request: HttpRequest, group_id: int) -> tuple[int, None]:
+def delete_group(request: HttpRequest, group_id: int) -> Status[None]:
     staff = current_staff(request)
     group = visible_group(staff, group_id)
     assert group is not None
     services.delete_group(actor=staff, group=group)
-    return 204, None
+    return Status(204, None)
 
 
 # --- template library --------------------------------------------------------------------------------------
@@ -425,7 +425,7 @@ def list_phrases(
     description="scope team needs the owner or the team-phrase right (403). Content up to 1,000 characters "
     "(422); a code already used in the scope is a 409; another shop's group or product is a 404.",
 )
-def create_phrase(request: HttpRequest, body: PhraseCreateIn) -> tuple[int, Phrase]:
+def create_phrase(request: HttpRequest, body: PhraseCreateIn) -> Status[Phrase]:
     staff = current_staff(request)
     phrase = services.create_phrase(
         actor=staff,
@@ -436,7 +436,7 @@ def create_phrase(request: HttpRequest, body: PhraseCreateIn) -> tuple[int, Phra
         group=visible_group(staff, body.group_id),
         products=shop_products(staff, body.product_ids),
     )
-    return 201, phrase
+    return Status(201, phrase)
 
 
 @router.get("/{phrase_id}", response=responses(PhraseOut, 404), summary="One phrase")
@@ -470,7 +470,7 @@ def update_phrase(request: HttpRequest, phrase_id: int, body: PhraseIn) -> Phras
     summary="Delete a phrase",
     description="Agents cannot delete team phrases (403).",
 )
-def delete_phrase(request: HttpRequest, phrase_id: int) -> tuple[int, None]:
+def delete_phrase(request: HttpRequest, phrase_id: int) -> Status[None]:
     staff = current_staff(request)
     services.delete_phrase(actor=staff, phrase=visible_phrase(staff, phrase_id))
-    return 204, None
+    return Status(204, None)

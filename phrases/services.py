@@ -666,37 +666,41 @@ def import_phrases(*, actor: StaffAccount, scope: str, filename: str, data: byte
     if len(data) > MAX_IMPORT_BYTES:
         raise _invalid("file", _("The file is larger than %(mb)d MB.") % {"mb": MAX_IMPORT_BYTES // 2**20})
     rows = spreadsheet.read_rows(filename=filename, data=data)
+    if not rows:
+        raise _invalid("file", _("The file has no phrases below its header row."))
     if len(rows) > MAX_IMPORT_ROWS:
         raise _invalid("file", _("A file holds at most %(max)d phrases.") % {"max": MAX_IMPORT_ROWS})
 
     errors: list[dict[str, Any]] = []
-    clean: list[tuple[int, str, PhraseFields]] = []
+    valid: list[tuple[int, str, PhraseFields]] = []
     first_row_of_code: dict[str, int] = {}
+    cleaners: dict[str, Any] = {
+        "group": lambda v: clean_group_name(v) if v.strip() else "",
+        "code": clean_code,
+        "content": clean_content,
+        "keywords": clean_keywords,
+    }
     for number, record in rows:
-        try:
-            group_name = record["group"].strip()
-            if group_name:
-                clean_group_name(group_name)
-            fields = PhraseFields(
-                content=clean_content(record["content"]),
-                code=clean_code(record["code"]),
-                keywords=clean_keywords(record["keywords"]),
-                group=None,
-                products=[],
-            )
-        except Invalid as exc:
-            errors.extend({"row": number, **e} for e in exc.errors)
-            continue
-        if fields.code in first_row_of_code:
+        checked: dict[str, str] = {}
+        row_errors: list[dict[str, Any]] = []
+        for column, clean in cleaners.items():
+            try:
+                checked[column] = clean(record[column])
+            except Invalid as exc:
+                row_errors.append({"row": number, "field": column, "message": exc.message})
+        code = checked.get("code", "")
+        if code in first_row_of_code:
             message = _("The code %(code)s is also on row %(row)d.") % {
-                "code": fields.code,
-                "row": first_row_of_code[fields.code],
+                "code": code,
+                "row": first_row_of_code[code],
             }
-            errors.append({"row": number, "field": "code", "message": message})
-            continue
-        if fields.code:
-            first_row_of_code[fields.code] = number
-        clean.append((number, group_name, fields))
+            row_errors.append({"row": number, "field": "code", "message": message})
+        elif code:
+            first_row_of_code[code] = number
+        errors.extend(row_errors)
+        if not row_errors:
+            fields = PhraseFields(checked["content"], code, checked["keywords"], None, [])
+            valid.append((number, checked["group"], fields))
     if errors:
         raise Invalid(
             _("%(n)d row(s) of the file are invalid; nothing was imported.")
@@ -710,7 +714,7 @@ def import_phrases(*, actor: StaffAccount, scope: str, filename: str, data: byte
         by_code_ = {p.code: p for p in existing if p.code}
         by_text = {p.content: p for p in existing}
         groups: dict[str, PhraseGroup] = {}
-        for _number, group_name, fields in clean:
+        for _number, group_name, fields in valid:
             group = None
             if group_name:
                 if group_name not in groups:

@@ -4,6 +4,7 @@ bad input."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 import pytest
@@ -17,7 +18,7 @@ from tests.backoffice import factories
 from tests.phrases.conftest import personal_phrase, team_phrase
 
 
-def ids(phrases: list[Phrase]) -> list[int]:
+def ids(phrases: Iterable[Phrase]) -> list[int]:
     return [p.pk for p in phrases]
 
 
@@ -39,7 +40,9 @@ def test_team_phrases_are_seen_by_every_agent_and_personal_ones_by_their_owner_o
     assert set(services.search(staff=teammate)) == {team, mine}
 
 
-def test_agent_cannot_create_change_or_delete_team_phrases(owner: StaffAccount, teammate: StaffAccount) -> None:
+def test_agent_cannot_create_change_or_delete_team_phrases(
+    owner: StaffAccount, teammate: StaffAccount
+) -> None:
     phrase = team_phrase(owner)
     with pytest.raises(Forbidden):
         services.create_phrase(actor=teammate, scope="team", content="我来加一条团队短语")
@@ -123,7 +126,9 @@ def test_group_names_are_unique_per_scope_and_deleting_a_group_keeps_its_phrases
 # --- codes -------------------------------------------------------------------------------------------------
 
 
-def test_codes_are_unique_per_scope(owner: StaffAccount, teammate: StaffAccount, colleague: StaffAccount) -> None:
+def test_codes_are_unique_per_scope(
+    owner: StaffAccount, teammate: StaffAccount, colleague: StaffAccount
+) -> None:
     team_phrase(owner, code="fh")
     with pytest.raises(Conflict) as exc:
         team_phrase(owner, "另一条", code="FH")  # codes are stored lower-case
@@ -168,7 +173,9 @@ def test_a_personal_code_shadows_the_team_code_for_that_agent_only(
 # --- suggestion and search ---------------------------------------------------------------------------------
 
 
-def test_slash_code_finds_by_prefix_with_the_exact_code_first(owner: StaffAccount, teammate: StaffAccount) -> None:
+def test_slash_code_finds_by_prefix_with_the_exact_code_first(
+    owner: StaffAccount, teammate: StaffAccount
+) -> None:
     long = team_phrase(owner, "发货时间说明", code="fh2")
     exact = team_phrase(owner, "发货快递说明", code="fh")
     other = team_phrase(owner, "退款说明", code="tk")
@@ -195,7 +202,9 @@ def test_keywords_match_as_well_as_content(owner: StaffAccount, teammate: StaffA
     assert hit.keyword_list == ["哪家快递", "物流公司"]
 
 
-def test_traditional_characters_match_simplified_phrases_and_back(owner: StaffAccount, teammate: StaffAccount) -> None:
+def test_traditional_characters_match_simplified_phrases_and_back(
+    owner: StaffAccount, teammate: StaffAccount
+) -> None:
     simplified = team_phrase(owner, "今天发货，请耐心等待")
     traditional = team_phrase(owner, "退貨請聯繫客服")  # stored as typed, matched simplified
     assert ids(services.suggest(staff=teammate, text="發貨")) == [simplified.pk]
@@ -265,7 +274,9 @@ def test_recently_used_is_per_agent_most_recent_first(
     assert PhraseUse.objects.filter(staff=teammate).count() == 2  # one row per agent and phrase
 
 
-def test_every_use_counts_for_the_phrase(owner: StaffAccount, teammate: StaffAccount, colleague: StaffAccount) -> None:
+def test_every_use_counts_for_the_phrase(
+    owner: StaffAccount, teammate: StaffAccount, colleague: StaffAccount
+) -> None:
     phrase = team_phrase(owner)
     unused = team_phrase(owner, "没人用的短语")
     when = timezone.now()
@@ -291,7 +302,12 @@ def test_a_deleted_phrase_leaves_the_recent_list(owner: StaffAccount, teammate: 
 def test_variables_are_filled_from_the_conversation() -> None:
     rendered = services.render_phrase(
         content="{买家昵称}您好，订单{订单号}将于{发货时间}发出，我是{客服昵称}",
-        context={"buyer_nickname": "小王", "order_number": "6930012", "ship_date": "明天", "agent_name": "小美"},
+        context={
+            "buyer_nickname": "小王",
+            "order_number": "6930012",
+            "ship_date": "明天",
+            "agent_name": "小美",
+        },
     )
     assert rendered.text == "小王您好，订单6930012将于明天发出，我是小美"
     assert rendered.missing == []
@@ -314,21 +330,31 @@ def test_a_missing_value_falls_back_and_is_reported() -> None:
 
 def test_unknown_names_and_plain_braces_stay_as_typed() -> None:
     text = "满{100}减{10}，{未知变量}，{ 买家昵称 }"
-    assert services.render_phrase(content=text, context={"buyer": "小王"}).text == "满{100}减{10}，{未知变量}，小王"
+    assert (
+        services.render_phrase(content=text, context={"buyer": "小王"}).text
+        == "满{100}减{10}，{未知变量}，小王"
+    )
 
 
 def test_dates_render_as_month_and_day() -> None:
     from datetime import date
 
-    assert services.render_phrase(content="{发货时间}", context={"ship_date": date(2025, 6, 18)}).text == "6月18日"
+    assert (
+        services.render_phrase(content="{发货时间}", context={"ship_date": date(2025, 6, 18)}).text
+        == "6月18日"
+    )
 
 
-def test_use_fills_the_agent_and_shop_names_and_returns_the_text(owner: StaffAccount, teammate: StaffAccount) -> None:
+def test_use_fills_the_agent_and_shop_names_and_returns_the_text(
+    owner: StaffAccount, teammate: StaffAccount
+) -> None:
     phrase = team_phrase(owner, "{买家昵称}您好，我是{店铺名称}的{客服昵称}")
     rendered = services.use_phrase(staff=teammate, phrase=phrase, context={"buyer": "小王"})
     assert rendered.text == "小王您好，我是小鹿家居旗舰店的售前-小美"
     phrase.refresh_from_db()
-    assert phrase.content == "{买家昵称}您好，我是{店铺名称}的{客服昵称}"  # the stored text keeps its variables
+    assert (
+        phrase.content == "{买家昵称}您好，我是{店铺名称}的{客服昵称}"
+    )  # the stored text keeps its variables
 
 
 # --- bad input ---------------------------------------------------------------------------------------------
