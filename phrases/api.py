@@ -11,15 +11,14 @@ searchable list). Management: phrases and groups CRUD, ``/templates`` (+ ``/temp
 ``/import`` (multipart) and ``/export?format=csv|xlsx``.
 """
 
-# No ``from __future__ import annotations``: ``@paginate`` re-reads the endpoint's annotations in its own
-# module, where names such as ``Annotated`` are unknown, so they must be real objects, not strings.
+from __future__ import annotations
+
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Field, File, Form, Query, Router, Schema, Status, UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
 from ninja.security import django_auth
 
 from backoffice.models import Product, StaffAccount
@@ -392,30 +391,40 @@ def export(
 # --- phrases -----------------------------------------------------------------------------------------------
 
 
+class PhrasePage(Schema):
+    count: int = Field(description="all matches")
+    items: list[PhraseOut]
+
+
 @router.get(
     "/",
-    response=responses(list[PhraseOut], 404),
+    response=responses(PhrasePage, 404),
     summary="Team phrases and mine, searchable",
     description="q: every word must occur in the content or keywords (normalized like /suggest). scope, "
-    "group_id: filters. product_id: that product's linked phrases first. Then most used first.",
+    "group_id: filters. product_id: that product's linked phrases first. Then most used first. Paged with "
+    "limit (1-200) and offset.",
 )
-@paginate(LimitOffsetPagination)
 def list_phrases(
     request: HttpRequest,
     q: Annotated[str, Query(max_length=200)] = "",
     scope: Scope | None = None,
     group_id: int | None = None,
     product_id: int | None = None,
-) -> Any:
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
     staff = current_staff(request)
-    qs = services.search(
+    count, items = services.search_page(
         staff=staff,
         text=q,
         scope=scope,
         group=visible_group(staff, group_id),
         product_id=shop_product_id(staff, product_id),
+        offset=offset,
+        limit=limit,
+        with_products=True,
     )
-    return qs.select_related("group").prefetch_related("products")
+    return {"count": count, "items": items}
 
 
 @router.post(

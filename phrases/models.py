@@ -143,7 +143,11 @@ class Phrase(models.Model):
                 name="phrase_personal_template",
             ),
         ]
-        indexes = [models.Index(fields=["shop", "owner", "code"], name="phrase_shop_owner_code")]
+        indexes = [
+            models.Index(fields=["shop", "owner", "code"], name="phrase_shop_owner_code"),
+            # The search index's usage refresh: phrases of a shop used since a moment.
+            models.Index(fields=["shop", "last_used_at"], name="phrase_shop_last_used"),
+        ]
 
     def __str__(self) -> str:
         return self.content[:40]
@@ -175,3 +179,15 @@ class PhraseUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.staff_id} {self.phrase_id} {self.used_at}"
+
+
+class PhraseIndexStamp(models.Model):
+    """A shop's phrase-index version: a new random stamp with every write that changes what search matches
+    (texts, codes, groups, scopes, product links). Processes cache a shop's search index under the stamp
+    they loaded it with and reload when it differs; see ``phrases.index``."""
+
+    shop = models.OneToOneField(Shop, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    stamp = models.CharField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"{self.shop_id}: {self.stamp}"

@@ -24,21 +24,22 @@ Rules, each enforced here for every caller (API, admin, workbench):
 from __future__ import annotations
 
 import functools
+import heapq
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
 from backoffice.models import Product, StaffAccount
-from phrases import spreadsheet
+from phrases import index, spreadsheet
 from phrases.library import SCENARIO_LABELS, TEMPLATES, Template
 from phrases.models import (
     MAX_CODE,
@@ -48,7 +49,6 @@ from phrases.models import (
     Phrase,
     PhraseGroup,
     PhraseUse,
-    ScopedQuerySet,
 )
 
 MANAGE_TEAM_PHRASES = "backoffice.manage_team_phrases"
@@ -239,7 +239,9 @@ def rename_group(*, actor: StaffAccount, group: PhraseGroup, name: str) -> Phras
 def delete_group(*, actor: StaffAccount, group: PhraseGroup) -> None:
     """The group goes; its phrases stay, ungrouped."""
     check_write(actor=actor, owner=group.owner, shop_id=group.shop_id)
-    group.delete()
+    with transaction.atomic():
+        group.delete()
+        index.changed(group.shop_id)
 
 
 def _group_named(*, shop_id: int, owner: StaffAccount | None, name: str) -> PhraseGroup:
@@ -329,6 +331,7 @@ def _save(phrase: Phrase, fields: PhraseFields, *, products: bool = True) -> Phr
             phrase.save()
             if products:
                 phrase.products.set(fields.products)
+            index.changed(phrase.shop_id)
     except IntegrityError as exc:  # a concurrent write took the code
         raise _code_taken(fields.code, phrase.owner) from exc
     return phrase
@@ -385,7 +388,9 @@ def update_phrase(
 
 def delete_phrase(*, actor: StaffAccount, phrase: Phrase) -> None:
     check_write(actor=actor, owner=phrase.owner, shop_id=phrase.shop_id)
-    phrase.delete()
+    with transaction.atomic():
+        phrase.delete()
+        index.changed(phrase.shop_id)
 
 
 # --- rendering -------------------------------------------------------------------------------------------
@@ -501,11 +506,107 @@ def use_phrase(
 # --- search ----------------------------------------------------------------------------------------------
 
 
-def _with_product_rank(qs: QuerySet[Phrase], product_id: int | None) -> QuerySet[Phrase]:
-    if product_id is None:
-        return qs.annotate(linked=Value(False))
-    links = Phrase.products.through.objects.filter(phrase_id=OuterRef("pk"), product_id=product_id)
-    return qs.annotate(linked=Exists(links))
+def _linked(shop_index: index.ShopIndex, product_id: int | None) -> frozenset[int]:
+    return shop_index.linked.get(product_id, frozenset()) if product_id is not None else frozenset()
+
+
+def _match(
+    shop_index: index.ShopIndex,
+    *,
+    staff: StaffAccount,
+    text: str,
+    scope: str | None,
+    group_id: int | None,
+    product_id: int | None,
+    limit: int | None,
+) -> tuple[int, list[int]]:
+    if scope == TEAM:
+        entries = shop_index.team
+    elif scope == PERSONAL:
+        entries = shop_index.personal.get(staff.pk, [])
+    else:
+        entries = shop_index.visible(staff.pk)
+    parts = normalize(text).split()[:MAX_QUERY_PARTS]
+    matches = [
+        e.pk
+        for e in entries
+        if (group_id is None or e.group_id == group_id) and all(part in e.text for part in parts)
+    ]
+    linked, usage = _linked(shop_index, product_id), shop_index.usage
+
+    def rank(pk: int) -> tuple[bool, int, int]:
+        return (pk not in linked, -usage.get(pk, 0), pk)
+
+    ranked = sorted(matches, key=rank) if limit is None else heapq.nsmallest(limit, matches, key=rank)
+    return len(matches), ranked
+
+
+def _by_code(
+    shop_index: index.ShopIndex, *, staff: StaffAccount, prefix: str, product_id: int | None, limit: int
+) -> list[int]:
+    try:
+        code = clean_code(prefix)
+    except Invalid:
+        return []
+    mine = [e for e in shop_index.personal.get(staff.pk, []) if e.code]
+    shadowed = {e.code for e in mine}
+    candidates = [e for e in shop_index.team if e.code and e.code not in shadowed] + mine
+    linked = _linked(shop_index, product_id)
+    matches = [e for e in candidates if e.code.startswith(code)]
+    best = heapq.nsmallest(limit, matches, key=lambda e: (e.code != code, e.pk not in linked, e.code, e.pk))
+    return [e.pk for e in best]
+
+
+def search_ids(
+    *,
+    staff: StaffAccount,
+    text: str = "",
+    scope: str | None = None,
+    group_id: int | None = None,
+    product_id: int | None = None,
+    limit: int | None = None,
+) -> tuple[int, list[int]]:
+    """(number of matches, ids of the first ``limit`` in rank order) among the phrases the agent sees (team
+    and their own), optionally of one scope or group, whose content or keywords contain every
+    whitespace-separated part of ``text`` after ``normalize()``. Rank: linked to ``product_id`` first, then
+    most used, then oldest."""
+    shop_index = index.shop_index(staff.shop_id)
+    return _match(
+        shop_index,
+        staff=staff,
+        text=text,
+        scope=scope,
+        group_id=group_id,
+        product_id=product_id,
+        limit=limit,
+    )
+
+
+def code_ids(
+    *, staff: StaffAccount, prefix: str, product_id: int | None = None, limit: int = 10
+) -> list[int]:
+    """Ids of the visible phrases whose code starts with ``prefix`` ("" lists every coded phrase): the
+    exact code first, then those linked to ``product_id``, then by code. A team phrase is left out when the
+    agent has a personal phrase with the same code: the personal one wins."""
+    shop_index = index.shop_index(staff.shop_id)
+    return _by_code(shop_index, staff=staff, prefix=prefix, product_id=product_id, limit=limit)
+
+
+def phrases_by_id(
+    *, staff: StaffAccount, ids: Sequence[int], linked: Collection[int] = (), with_products: bool = False
+) -> list[Phrase]:
+    """The visible phrases of ``ids`` in that order, with their group; each carries ``linked`` (its id is in
+    ``linked``)."""
+    qs = Phrase.objects.visible_to(staff).filter(pk__in=ids).select_related("group")
+    if with_products:
+        qs = qs.prefetch_related("products")
+    found = {p.pk: p for p in qs}
+    out = []
+    for pk in ids:
+        if pk in found:
+            found[pk].linked = pk in linked  # type: ignore[attr-defined]
+            out.append(found[pk])
+    return out
 
 
 def search(
@@ -515,39 +616,39 @@ def search(
     scope: str | None = None,
     group: PhraseGroup | None = None,
     product_id: int | None = None,
-) -> QuerySet[Phrase]:
-    """The phrases the agent sees (team and their own), optionally of one scope or group, whose content or
-    keywords contain every part of ``text`` after normalization. Ordered: linked to ``product_id`` first,
-    then most used, then oldest. Each row carries ``linked``."""
-    qs: ScopedQuerySet = Phrase.objects.visible_to(staff)
-    if scope == TEAM:
-        qs = qs.team()
-    elif scope == PERSONAL:
-        qs = qs.personal(staff)
-    if group is not None:
-        qs = qs.filter(group=group)
-    for part in normalize(text).split()[:MAX_QUERY_PARTS]:
-        qs = qs.filter(search_text__contains=part)
-    return _with_product_rank(qs, product_id).order_by("-linked", "-usage_count", "pk")
+    limit: int | None = None,
+) -> list[Phrase]:
+    """The phrases ``search_ids`` finds, in rank order."""
+    return search_page(
+        staff=staff, text=text, scope=scope, group=group, product_id=product_id, offset=0, limit=limit
+    )[1]
 
 
-def by_code(*, staff: StaffAccount, prefix: str, product_id: int | None = None) -> QuerySet[Phrase]:
-    """Visible phrases whose code starts with ``prefix`` ("" lists every coded phrase). A team phrase is
-    hidden when the agent has a personal phrase with the same code: the personal one wins."""
-    try:
-        code = clean_code(prefix)
-    except Invalid:
-        return Phrase.objects.none()
-    shadowing = Phrase.objects.filter(owner=staff).exclude(code="").values("code")
-    qs = (
-        Phrase.objects.visible_to(staff)
-        .exclude(code="")
-        .exclude(owner__isnull=True, code__in=shadowing)
-        .annotate(exact=Case(When(code=code, then=Value(0)), default=Value(1)))
+def search_page(
+    *,
+    staff: StaffAccount,
+    text: str = "",
+    scope: str | None = None,
+    group: PhraseGroup | None = None,
+    product_id: int | None = None,
+    offset: int = 0,
+    limit: int | None = 50,
+    with_products: bool = False,
+) -> tuple[int, list[Phrase]]:
+    """(number of matches, the matches from ``offset`` to ``offset + limit``) of ``search_ids``."""
+    shop_index = index.shop_index(staff.shop_id)
+    count, ids = _match(
+        shop_index,
+        staff=staff,
+        text=text,
+        scope=scope,
+        group_id=group.pk if group else None,
+        product_id=product_id,
+        limit=None if limit is None else offset + limit,
     )
-    if code:
-        qs = qs.filter(code__startswith=code)
-    return _with_product_rank(qs, product_id).order_by("exact", "-linked", "code", "pk")
+    page = ids[offset:]
+    linked = _linked(shop_index, product_id)
+    return count, phrases_by_id(staff=staff, ids=page, linked=linked, with_products=with_products)
 
 
 def phrase_for_code(*, staff: StaffAccount, code: str) -> Phrase | None:
@@ -556,25 +657,27 @@ def phrase_for_code(*, staff: StaffAccount, code: str) -> Phrase | None:
         value = clean_code(code)
     except Invalid:
         return None
-    if not value:
-        return None
-    return by_code(staff=staff, prefix=value).filter(code=value).first()
+    found = phrases_by_id(staff=staff, ids=code_ids(staff=staff, prefix=value, limit=1)) if value else []
+    return found[0] if found and found[0].code == value else None
 
 
 def suggest(
     *, staff: StaffAccount, text: str, product_id: int | None = None, limit: int = 10
 ) -> list[Phrase]:
     """What the workbench offers while the agent types: "/" + code looks phrases up by code prefix (see
-    ``by_code``), anything else searches content and keywords (see ``search``). Blank text suggests nothing.
-    ``product_id`` is the product the conversation is about: its linked phrases rank first."""
+    ``code_ids``), anything else searches content and keywords (see ``search_ids``). Blank text suggests
+    nothing. ``product_id`` is the product the conversation is about: its linked phrases rank first."""
     typed = unicodedata.normalize("NFKC", text).strip()
-    if typed.startswith("/"):
-        return list(
-            by_code(staff=staff, prefix=typed[1:], product_id=product_id).select_related("group")[:limit]
-        )
     if not typed:
         return []
-    return list(search(staff=staff, text=typed, product_id=product_id).select_related("group")[:limit])
+    shop_index = index.shop_index(staff.shop_id)
+    if typed.startswith("/"):
+        ids = _by_code(shop_index, staff=staff, prefix=typed[1:], product_id=product_id, limit=limit)
+    else:
+        ids = _match(
+            shop_index, staff=staff, text=typed, scope=None, group_id=None, product_id=product_id, limit=limit
+        )[1]
+    return phrases_by_id(staff=staff, ids=ids, linked=_linked(shop_index, product_id))
 
 
 def recent(*, staff: StaffAccount, limit: int = 20) -> list[Phrase]:
@@ -646,6 +749,7 @@ def import_templates(
             )
         # A concurrent import of the same scope: the unique template keys make the loser's rows no-ops.
         Phrase.objects.bulk_create(new, ignore_conflicts=True)
+        index.changed(actor.shop_id)
         created = _in_scope(Phrase, actor.shop_id, owner).exclude(template_key="").count() - len(keys)
     return ImportResult(created=created, unchanged=len(chosen) - created)
 

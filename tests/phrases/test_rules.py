@@ -6,13 +6,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import timedelta
+from typing import Any
 
 import pytest
+from django.db import transaction
 from django.utils import timezone
 
 from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
 from backoffice.models import Shop, StaffAccount
-from phrases import services
+from phrases import index, services
 from phrases.models import Phrase, PhraseUse
 from tests.backoffice import factories
 from tests.phrases.conftest import personal_phrase, team_phrase
@@ -252,6 +254,69 @@ def test_search_filters_by_scope_and_group(owner: StaffAccount, teammate: StaffA
     assert ids(services.search(staff=teammate, scope="team")) == [team.pk]
     assert set(services.search(staff=teammate, scope="personal")) == {mine, loose}
     assert ids(services.search(staff=teammate, group=group)) == [mine.pk]
+
+
+# --- the search index stays fresh -------------------------------------------------------------------------
+
+
+def test_suggestions_follow_edits_deletes_links_and_group_changes(
+    owner: StaffAccount, teammate: StaffAccount, shop_a: Shop
+) -> None:
+    phrase = team_phrase(owner, "今天发货哦", code="fh")
+    assert ids(services.suggest(staff=teammate, text="发货")) == [phrase.pk]  # the index is now cached
+
+    services.update_phrase(actor=owner, phrase=phrase, content="明天到货哦", code="dh")
+    assert services.suggest(staff=teammate, text="发货") == []
+    assert services.suggest(staff=teammate, text="/fh") == []
+    assert ids(services.suggest(staff=teammate, text="/dh")) == [phrase.pk]
+
+    mug = factories.product(shop_a, "p1", "马克杯")
+    other = team_phrase(owner, "明天到货，马克杯")
+    assert ids(services.suggest(staff=teammate, text="到货", product_id=mug.pk)) == [phrase.pk, other.pk]
+    services.update_phrase(actor=owner, phrase=other, content=other.content, products=[mug])
+    assert ids(services.suggest(staff=teammate, text="到货", product_id=mug.pk)) == [other.pk, phrase.pk]
+
+    group = services.create_group(actor=owner, scope="team", name="物流")
+    services.update_phrase(actor=owner, phrase=phrase, content=phrase.content, code="dh", group=group)
+    assert ids(services.search(staff=teammate, group=group)) == [phrase.pk]
+    group_id = group.pk
+    services.delete_group(actor=owner, group=group)
+    assert services.search_ids(staff=teammate, group_id=group_id) == (0, [])
+
+    services.delete_phrase(actor=owner, phrase=phrase)
+    assert ids(services.suggest(staff=teammate, text="到货")) == [other.pk]
+
+
+def test_ranking_follows_usage_without_reloading_the_index(
+    owner: StaffAccount, teammate: StaffAccount, colleague: StaffAccount, django_assert_max_num_queries: Any
+) -> None:
+    first, second = team_phrase(owner, "发货说明一"), team_phrase(owner, "发货说明二")
+    assert ids(services.suggest(staff=teammate, text="发货")) == [first.pk, second.pk]
+    services.use_phrase(staff=colleague, phrase=second)
+    # stamp, used-since refresh, the rows: no reload of the shop's phrases
+    with django_assert_max_num_queries(3):
+        assert ids(services.suggest(staff=teammate, text="发货")) == [second.pk, first.pk]
+
+
+def test_a_rolled_back_write_never_shows_in_suggestions(owner: StaffAccount, teammate: StaffAccount) -> None:
+    kept = team_phrase(owner, "发货说明")
+    assert ids(services.suggest(staff=teammate, text="发货")) == [kept.pk]
+    with pytest.raises(RuntimeError), transaction.atomic():
+        team_phrase(owner, "发货说明（回滚）")
+        assert len(services.suggest(staff=teammate, text="发货")) == 2  # cached under the uncommitted stamp
+        raise RuntimeError("roll back")
+    assert ids(services.suggest(staff=teammate, text="发货")) == [kept.pk]
+
+
+def test_each_shop_searches_its_own_index_even_when_few_are_cached(
+    owner: StaffAccount, outsider: StaffAccount, teammate: StaffAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(index, "MAX_SHOPS", 1)
+    a = team_phrase(owner, "A店发货")
+    b = team_phrase(outsider, "B店发货")
+    for _ in range(2):
+        assert ids(services.suggest(staff=teammate, text="发货")) == [a.pk]
+        assert ids(services.suggest(staff=outsider, text="发货")) == [b.pk]
 
 
 # --- use: recently used and usage counts -------------------------------------------------------------------
