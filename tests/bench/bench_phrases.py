@@ -22,6 +22,7 @@ import io
 import os
 import random
 import time
+import unicodedata
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -31,7 +32,7 @@ from django.test import Client
 
 from backoffice import services as shop_services
 from backoffice.models import Product, Role, Shop, StaffAccount
-from phrases import services
+from phrases import index, services
 from phrases.library import SCENARIO_LABELS, TEMPLATES
 from phrases.models import Phrase
 from tests.conftest import PASSWORD, login_client
@@ -51,6 +52,11 @@ def percentile(values: Sequence[float], pct: float) -> float:
         return 0.0
     index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
     return ordered[index]
+
+
+def width(text: str) -> int:
+    """Terminal columns: CJK characters take two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
 
 
 def sheet(rows: list[tuple[str, str, str, str]]) -> bytes:
@@ -143,7 +149,10 @@ def timed(calls: Sequence[Callable[[], Any]]) -> tuple[list[float], int]:
 
 @pytest.mark.django_db
 def test_phrase_search_benchmark(shop_a: Shop, owner: StaffAccount) -> None:
-    me, products, timings = setup_shop(shop_a, owner)
+    me, _products, timings = setup_shop(shop_a, owner)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # as autovacuum would have, so the planner knows the tables' sizes
     visible = Phrase.objects.visible_to(me).count()
     assert visible == N
 
@@ -155,9 +164,12 @@ def test_phrase_search_benchmark(shop_a: Shop, owner: StaffAccount) -> None:
         return lambda: services.suggest(staff=me, text=text, product_id=pid)
 
     def listing(text: str) -> Callable[[], Any]:
+        return lambda: services.search_page(staff=me, text=text, limit=50, with_products=True)[1]
+
+    def cold(text: str) -> Callable[[], Any]:
         def run() -> Any:
-            qs = services.search(staff=me, text=text)
-            return [qs.count(), *qs.select_related("group").prefetch_related("products")[:50]]
+            index.clear()  # what the first lookup after any phrase edit pays: reloading the shop
+            return services.suggest(staff=me, text=text)
 
         return run
 
@@ -185,9 +197,10 @@ def test_phrase_search_benchmark(shop_a: Shop, owner: StaffAccount) -> None:
         ("product-ranked 发货, 尺码, /wl", True, [suggest(t, product_id) for t in ("发货", "尺码", "/wl")]),
         ("traditional 發貨, 退貨, 優惠券", True, [suggest(t) for t in ("發貨", "退貨", "優惠券")]),
         ("no match 不存在的话术", True, [suggest("不存在的话术")]),
-        ("list q=发货 (count + 50 rows)", False, [listing("发货")]),
+        ("list q=发货 (count + page of 50)", False, [listing("发货")]),
         ("recently used (20)", False, [lambda: services.recent(staff=me)]),
-        ("API GET /suggest?text=发货 (full stack)", False, [api("发货"), api("/wl")]),
+        ("API GET /suggest?text=发货, /wl (full stack)", False, [api("发货"), api("/wl")]),
+        ("cold: index reload + suggest 发货", False, [cold("发货")]),
     ]
 
     results = []
@@ -209,10 +222,11 @@ def test_phrase_search_benchmark(shop_a: Shop, owner: StaffAccount) -> None:
         (name, f"{p50:.2f}", f"{p99:.2f}", f"{mx:.2f}", str(rows), "PASS" if p99 < TARGET_MS else "FAIL")
         for name, p50, p99, mx, rows, _asserted in results
     ]
-    widths = [max(len(str(r[i])) for r in [header, *table]) for i in range(len(header))]
+    widths = [max(width(r[i]) for r in [header, *table]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
-        return "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+        padded = (c + " " * (w - width(c)) for c, w in zip(cells, widths, strict=True))
+        return "| " + " | ".join(padded) + " |"
 
     print()
     print(
