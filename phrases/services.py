@@ -19,6 +19,10 @@ Rules, each enforced here for every caller (API, admin, workbench):
   code. Plain text and the searchable list: phrases linked to the conversation's product first, then the
   most used, then the oldest.
 - **Use** records the agent's recently-used entry and adds one to the phrase's usage count.
+
+Search reads the per-process index of ``phrases.index``; every write here that changes what search matches
+calls ``index.changed()`` inside its transaction, first, so that concurrent writes of a shop's phrases
+always lock the shop's stamp row before any phrase row (one lock order, no deadlock).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -240,8 +244,8 @@ def delete_group(*, actor: StaffAccount, group: PhraseGroup) -> None:
     """The group goes; its phrases stay, ungrouped."""
     check_write(actor=actor, owner=group.owner, shop_id=group.shop_id)
     with transaction.atomic():
-        group.delete()
         index.changed(group.shop_id)
+        group.delete()
 
 
 def _group_named(*, shop_id: int, owner: StaffAccount | None, name: str) -> PhraseGroup:
@@ -326,14 +330,19 @@ def _save(phrase: Phrase, fields: PhraseFields, *, products: bool = True) -> Phr
         fields.group,
     )
     phrase.search_text = search_text(fields.content, fields.keywords)
+    existing = phrase.pk is not None
     try:
         with transaction.atomic():
-            phrase.save()
+            # An update never inserts: a phrase deleted meanwhile stays deleted.
+            phrase.save(force_update=existing)
             if products:
                 phrase.products.set(fields.products)
-            index.changed(phrase.shop_id)
     except IntegrityError as exc:  # a concurrent write took the code
         raise _code_taken(fields.code, phrase.owner) from exc
+    except DatabaseError as exc:
+        if existing:
+            raise NotFound(_("No such phrase in this shop.")) from exc
+        raise
     return phrase
 
 
@@ -358,7 +367,9 @@ def create_phrase(
         group=group,
         products=products,
     )
-    return _save(Phrase(shop_id=actor.shop_id, owner=owner, created_by=actor), fields)
+    with transaction.atomic():
+        index.changed(actor.shop_id)
+        return _save(Phrase(shop_id=actor.shop_id, owner=owner, created_by=actor), fields)
 
 
 def update_phrase(
@@ -383,14 +394,16 @@ def update_phrase(
         products=products,
         phrase=phrase,
     )
-    return _save(phrase, fields)
+    with transaction.atomic():
+        index.changed(phrase.shop_id)
+        return _save(phrase, fields)
 
 
 def delete_phrase(*, actor: StaffAccount, phrase: Phrase) -> None:
     check_write(actor=actor, owner=phrase.owner, shop_id=phrase.shop_id)
     with transaction.atomic():
-        phrase.delete()
         index.changed(phrase.shop_id)
+        phrase.delete()
 
 
 # --- rendering -------------------------------------------------------------------------------------------
@@ -725,6 +738,7 @@ def import_templates(
     check_write(actor=actor, owner=owner)
     chosen = [t for s in (scenarios or list(SCENARIO_LABELS)) for t in templates(scenario=s)]
     with transaction.atomic():
+        index.changed(actor.shop_id)
         existing = _in_scope(Phrase, actor.shop_id, owner)
         keys = set(existing.exclude(template_key="").values_list("template_key", flat=True))
         texts = set(existing.values_list("content", flat=True))
@@ -753,7 +767,6 @@ def import_templates(
             )
         # A concurrent import of the same scope: the unique template keys make the loser's rows no-ops.
         Phrase.objects.bulk_create(new, ignore_conflicts=True)
-        index.changed(actor.shop_id)
         created = _in_scope(Phrase, actor.shop_id, owner).exclude(template_key="").count() - len(keys)
     return ImportResult(created=created, unchanged=len(chosen) - created)
 
@@ -818,6 +831,7 @@ def import_phrases(*, actor: StaffAccount, scope: str, filename: str, data: byte
 
     created = updated = unchanged = 0
     with transaction.atomic():
+        index.changed(actor.shop_id)
         existing = list(_in_scope(Phrase, actor.shop_id, owner).select_for_update())
         by_code_ = {p.code: p for p in existing if p.code}
         by_text = {p.content: p for p in existing}

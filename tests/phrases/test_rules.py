@@ -454,3 +454,12 @@ def test_keywords_are_split_cleaned_and_limited(owner: StaffAccount) -> None:
 def test_unknown_scope_is_invalid(owner: StaffAccount) -> None:
     with pytest.raises(Invalid):
         services.create_phrase(actor=owner, scope="shared", content="哪个范围")
+
+
+def test_editing_a_phrase_deleted_meanwhile_is_404_and_does_not_recreate_it(owner: StaffAccount) -> None:
+    phrase = team_phrase(owner)
+    stale = Phrase.objects.get(pk=phrase.pk)
+    services.delete_phrase(actor=owner, phrase=phrase)
+    with pytest.raises(NotFound):
+        services.update_phrase(actor=owner, phrase=stale, content="改过")
+    assert not Phrase.objects.exists()
