@@ -82,6 +82,10 @@ def shop_index(shop_id: int) -> ShopIndex:
             index = None
     if index is None:
         index = _load(shop_id, stamp)  # the stamp was read first: a write in between only forces a reload
+        if stamp is None:
+            # No phrase was ever written through the services here (so there is little to load); without a
+            # stamp to compare, a cached copy could outlive a reset database.
+            return index
         with _shops_lock:
             _shops[shop_id] = index
             _shops.move_to_end(shop_id)

@@ -213,3 +213,14 @@ def test_superuser_sees_every_shops_team_phrases(
     team_phrase(owner)
     team_phrase(outsider)
     assert len(listed(login_client(superuser).get(url(view)))) == 2
+
+
+def test_changelist_pins_its_query_count(
+    owner_client: Client, owner: StaffAccount, django_assert_max_num_queries: Any
+) -> None:
+    group = services.create_group(actor=owner, scope="team", name="物流问题")
+    for i in range(30):
+        team_phrase(owner, f"发货说明{i}", group=group, code=f"c{i}")
+    with django_assert_max_num_queries(11):  # session, rights, filter choices, count, page
+        response = owner_client.get(reverse(CHANGELIST))
+    assert len(listed(response)) == 30
