@@ -16,7 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.utils import timezone
 from ninja import Field, File, Form, Query, Router, Schema, Status, UploadedFile
 from ninja.security import django_auth
@@ -55,9 +55,10 @@ def visible_group(staff: StaffAccount, group_id: int | None) -> PhraseGroup | No
 
 
 def shop_products(staff: StaffAccount, product_ids: list[int]) -> list[Product]:
-    return [
-        get_for_shop_or_404(Product.objects.all(), staff.shop, pk=pk) for pk in dict.fromkeys(product_ids)
-    ]
+    products = list(Product.objects.for_shop(staff.shop).filter(pk__in=product_ids))
+    if len(products) != len(set(product_ids)):  # one of them is missing or another shop's
+        raise Http404("No such product in this shop.")
+    return products
 
 
 def shop_product_id(staff: StaffAccount, product_id: int | None) -> int | None:
