@@ -7,8 +7,12 @@ column costs 3-5 ms on PostgreSQL and SQLite alike (p99 near 10 ms with the ORM 
 of the same strings takes 0.3 ms. So each process keeps, per shop, what matching needs: id, owner, group,
 code and normalized text of every phrase, the product links, and the usage counts.
 
+Suggestions are built from the index alone (``ShopIndex.phrase``, through Django's ``Model.from_db``), so
+a warm lookup costs two small queries: the stamp and the usage refresh.
+
 Freshness:
-- Texts, codes, groups, scopes and links change only through ``phrases.services``, which calls
+- Texts, codes, keywords, groups (and their names), scopes and links change only through
+  ``phrases.services``, which calls
   ``changed(shop_id)`` in the same transaction: it writes a new random stamp for the shop. Every lookup
   reads the stamp (one primary-key query) and reloads the shop when it differs from the cached one. A
   random stamp rather than a counter, so that a rolled-back write can never reuse a stamp.
@@ -28,10 +32,14 @@ from datetime import datetime, timedelta
 
 from django.utils import timezone
 
-from phrases.models import Phrase, PhraseIndexStamp
+from phrases.models import Phrase, PhraseGroup, PhraseIndexStamp
 
 MAX_SHOPS = 64
 USAGE_MARGIN = timedelta(minutes=1)
+
+
+PHRASE_FIELDS = ("id", "shop_id", "owner_id", "group_id", "content", "code", "keywords")
+GROUP_FIELDS = ("id", "shop_id", "owner_id", "name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,21 +48,53 @@ class Entry:
     owner_id: int | None
     group_id: int | None
     code: str
-    text: str
+    text: str  # normalized content and keywords: what matching reads
+    content: str
+    keywords: str
 
 
 @dataclass
 class ShopIndex:
+    shop_id: int
     stamp: str | None
     team: list[Entry]
     personal: dict[int, list[Entry]]  # owner id -> their phrases
     linked: dict[int, frozenset[int]]  # product id -> ids of phrases linked to it
-    usage: dict[int, int]
+    group_names: dict[int, str]
+    usage: dict[int, tuple[int, datetime | None]]  # phrase id -> (usage count, last used)
     usage_checked_at: datetime
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def visible(self, staff_id: int) -> list[Entry]:
         return self.team + self.personal.get(staff_id, [])
+
+    def usage_count(self, pk: int) -> int:
+        return self.usage.get(pk, (0, None))[0]
+
+    def phrase(self, entry: Entry, *, linked: bool = False) -> Phrase:
+        """A fresh ``Phrase`` instance of ``entry`` as the ORM would load it (other fields deferred), with
+        its group and ``linked``."""
+        db = Phrase.objects.db
+        count, last_used_at = self.usage.get(entry.pk, (0, None))
+        row = (
+            entry.pk,
+            self.shop_id,
+            entry.owner_id,
+            entry.group_id,
+            entry.content,
+            entry.code,
+            entry.keywords,
+        )
+        phrase = Phrase.from_db(
+            db, (*PHRASE_FIELDS, "usage_count", "last_used_at"), (*row, count, last_used_at)
+        )
+        name = self.group_names.get(entry.group_id) if entry.group_id is not None else None
+        if name is not None:  # None also when the group went between the two loading queries
+            phrase.group = PhraseGroup.from_db(
+                db, GROUP_FIELDS, (entry.group_id, self.shop_id, entry.owner_id, name)
+            )
+        phrase.linked = linked  # type: ignore[attr-defined]
+        return phrase
 
 
 _shops: OrderedDict[int, ShopIndex] = OrderedDict()
@@ -100,23 +140,34 @@ def _load(shop_id: int, stamp: str | None) -> ShopIndex:
     checked_at = timezone.now()
     team: list[Entry] = []
     personal: dict[int, list[Entry]] = {}
-    usage: dict[int, int] = {}
+    usage: dict[int, tuple[int, datetime | None]] = {}
     rows = Phrase.objects.filter(shop_id=shop_id).order_by("pk")
-    for pk, owner_id, group_id, code, text, count in rows.values_list(
-        "pk", "owner_id", "group_id", "code", "search_text", "usage_count"
+    for pk, owner_id, group_id, code, text, content, keywords, count, last_used_at in rows.values_list(
+        "pk",
+        "owner_id",
+        "group_id",
+        "code",
+        "search_text",
+        "content",
+        "keywords",
+        "usage_count",
+        "last_used_at",
     ):
-        entry = Entry(pk, owner_id, group_id, code, text)
+        entry = Entry(pk, owner_id, group_id, code, text, content, keywords)
         (team if owner_id is None else personal.setdefault(owner_id, [])).append(entry)
-        usage[pk] = count
+        usage[pk] = (count, last_used_at)
+    group_names = dict(PhraseGroup.objects.filter(shop_id=shop_id).values_list("pk", "name"))
     links: dict[int, set[int]] = {}
     through = Phrase.products.through.objects.filter(phrase__shop_id=shop_id)
     for product_id, phrase_id in through.values_list("product_id", "phrase_id"):
         links.setdefault(product_id, set()).add(phrase_id)
     return ShopIndex(
+        shop_id=shop_id,
         stamp=stamp,
         team=team,
         personal=personal,
         linked={k: frozenset(v) for k, v in links.items()},
+        group_names=group_names,
         usage=usage,
         usage_checked_at=checked_at,
     )
@@ -125,11 +176,10 @@ def _load(shop_id: int, stamp: str | None) -> ShopIndex:
 def _refresh_usage(shop_id: int, index: ShopIndex) -> None:
     now = timezone.now()
     since = index.usage_checked_at - USAGE_MARGIN
-    used = list(
-        Phrase.objects.filter(shop_id=shop_id, last_used_at__gte=since).values_list("pk", "usage_count")
-    )
+    used = Phrase.objects.filter(shop_id=shop_id, last_used_at__gte=since)
+    fresh = {pk: (count, last) for pk, count, last in used.values_list("pk", "usage_count", "last_used_at")}
     with index.lock:
-        index.usage.update(used)
+        index.usage.update(fresh)
         index.usage_checked_at = max(index.usage_checked_at, now)
 
 

@@ -31,7 +31,7 @@ import functools
 import heapq
 import re
 import unicodedata
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -234,6 +234,7 @@ def rename_group(*, actor: StaffAccount, group: PhraseGroup, name: str) -> Phras
     group.name = check_group(actor=actor, owner=group.owner, name=name, group=group)
     try:
         with transaction.atomic():
+            index.changed(group.shop_id)
             group.save(update_fields=["name"])
     except IntegrityError as exc:
         raise _conflict("name", _("There is already a group named %(name)s.") % {"name": name}) from exc
@@ -528,11 +529,11 @@ def _match(
     *,
     staff: StaffAccount,
     text: str,
-    scope: str | None,
-    group_id: int | None,
-    product_id: int | None,
-    limit: int | None,
-) -> tuple[int, list[int]]:
+    scope: str | None = None,
+    group_id: int | None = None,
+    product_id: int | None = None,
+    limit: int | None = None,
+) -> tuple[int, list[index.Entry]]:
     if scope == TEAM:
         entries = shop_index.team
     elif scope == PERSONAL:
@@ -543,19 +544,18 @@ def _match(
         entries = [e for e in entries if e.group_id == group_id]
     for part in normalize(text).split()[:MAX_QUERY_PARTS]:  # one tight pass per part: this is the hot loop
         entries = [e for e in entries if part in e.text]
-    matches = [e.pk for e in entries]
-    linked, usage = _linked(shop_index, product_id), shop_index.usage
+    linked, usage_count = _linked(shop_index, product_id), shop_index.usage_count
 
-    def rank(pk: int) -> tuple[bool, int, int]:
-        return (pk not in linked, -usage.get(pk, 0), pk)
+    def rank(e: index.Entry) -> tuple[bool, int, int]:
+        return (e.pk not in linked, -usage_count(e.pk), e.pk)
 
-    ranked = sorted(matches, key=rank) if limit is None else heapq.nsmallest(limit, matches, key=rank)
-    return len(matches), ranked
+    ranked = sorted(entries, key=rank) if limit is None else heapq.nsmallest(limit, entries, key=rank)
+    return len(entries), ranked
 
 
 def _by_code(
     shop_index: index.ShopIndex, *, staff: StaffAccount, prefix: str, product_id: int | None, limit: int
-) -> list[int]:
+) -> list[index.Entry]:
     try:
         code = clean_code(prefix)
     except Invalid:
@@ -565,8 +565,12 @@ def _by_code(
     candidates = [e for e in shop_index.team if e.code and e.code not in shadowed] + mine
     linked = _linked(shop_index, product_id)
     matches = [e for e in candidates if e.code.startswith(code)]
-    best = heapq.nsmallest(limit, matches, key=lambda e: (e.code != code, e.pk not in linked, e.code, e.pk))
-    return [e.pk for e in best]
+    return heapq.nsmallest(limit, matches, key=lambda e: (e.code != code, e.pk not in linked, e.code, e.pk))
+
+
+def _phrases(shop_index: index.ShopIndex, entries: list[index.Entry], product_id: int | None) -> list[Phrase]:
+    linked = _linked(shop_index, product_id)
+    return [shop_index.phrase(e, linked=e.pk in linked) for e in entries]
 
 
 def search_ids(
@@ -582,9 +586,8 @@ def search_ids(
     and their own), optionally of one scope or group, whose content or keywords contain every
     whitespace-separated part of ``text`` after ``normalize()``. Rank: linked to ``product_id`` first, then
     most used, then oldest."""
-    shop_index = index.shop_index(staff.shop_id)
-    return _match(
-        shop_index,
+    count, entries = _match(
+        index.shop_index(staff.shop_id),
         staff=staff,
         text=text,
         scope=scope,
@@ -592,38 +595,7 @@ def search_ids(
         product_id=product_id,
         limit=limit,
     )
-
-
-def code_ids(
-    *, staff: StaffAccount, prefix: str, product_id: int | None = None, limit: int = 10
-) -> list[int]:
-    """Ids of the visible phrases whose code starts with ``prefix`` ("" lists every coded phrase): the
-    exact code first, then those linked to ``product_id``, then by code. A team phrase is left out when the
-    agent has a personal phrase with the same code: the personal one wins."""
-    shop_index = index.shop_index(staff.shop_id)
-    return _by_code(shop_index, staff=staff, prefix=prefix, product_id=product_id, limit=limit)
-
-
-def phrases_by_id(
-    *, staff: StaffAccount, ids: Sequence[int], linked: Collection[int] = (), with_products: bool = False
-) -> list[Phrase]:
-    """The visible phrases of ``ids`` in that order, with their group; each carries ``linked`` (its id is in
-    ``linked``)."""
-    qs = (
-        Phrase.objects.visible_to(staff)
-        .filter(pk__in=ids)
-        .select_related("group")
-        .defer("search_text", "template_key", "created_at", "updated_at", "created_by", "group__created_at")
-    )
-    if with_products:
-        qs = qs.prefetch_related("products")
-    found = {p.pk: p for p in qs}
-    out = []
-    for pk in ids:
-        if pk in found:
-            found[pk].linked = pk in linked  # type: ignore[attr-defined]
-            out.append(found[pk])
-    return out
+    return count, [e.pk for e in entries]
 
 
 def search(
@@ -635,7 +607,7 @@ def search(
     product_id: int | None = None,
     limit: int | None = None,
 ) -> list[Phrase]:
-    """The phrases ``search_ids`` finds, in rank order."""
+    """The phrases ``search_ids`` finds, in rank order, each carrying ``linked``."""
     return search_page(
         staff=staff, text=text, scope=scope, group=group, product_id=product_id, offset=0, limit=limit
     )[1]
@@ -652,9 +624,10 @@ def search_page(
     limit: int | None = 50,
     with_products: bool = False,
 ) -> tuple[int, list[Phrase]]:
-    """(number of matches, the matches from ``offset`` to ``offset + limit``) of ``search_ids``."""
+    """(number of matches, the matches from ``offset`` to ``offset + limit``) of ``search_ids``; with
+    ``with_products`` the page is read from the database with its linked products."""
     shop_index = index.shop_index(staff.shop_id)
-    count, ids = _match(
+    count, entries = _match(
         shop_index,
         staff=staff,
         text=text,
@@ -663,9 +636,16 @@ def search_page(
         product_id=product_id,
         limit=None if limit is None else offset + limit,
     )
-    page = ids[offset:]
+    page = entries[offset:]
+    if not with_products:
+        return count, _phrases(shop_index, page, product_id)
     linked = _linked(shop_index, product_id)
-    return count, phrases_by_id(staff=staff, ids=page, linked=linked, with_products=with_products)
+    qs = Phrase.objects.visible_to(staff).filter(pk__in=[e.pk for e in page])
+    found = {p.pk: p for p in qs.select_related("group").prefetch_related("products")}
+    items = [found[e.pk] for e in page if e.pk in found]
+    for phrase in items:
+        phrase.linked = phrase.pk in linked  # type: ignore[attr-defined]
+    return count, items
 
 
 def phrase_for_code(*, staff: StaffAccount, code: str) -> Phrase | None:
@@ -674,27 +654,30 @@ def phrase_for_code(*, staff: StaffAccount, code: str) -> Phrase | None:
         value = clean_code(code)
     except Invalid:
         return None
-    found = phrases_by_id(staff=staff, ids=code_ids(staff=staff, prefix=value, limit=1)) if value else []
-    return found[0] if found and found[0].code == value else None
+    if not value:
+        return None
+    shop_index = index.shop_index(staff.shop_id)
+    found = _by_code(shop_index, staff=staff, prefix=value, product_id=None, limit=1)
+    return shop_index.phrase(found[0]) if found and found[0].code == value else None
 
 
 def suggest(
     *, staff: StaffAccount, text: str, product_id: int | None = None, limit: int = 10
 ) -> list[Phrase]:
-    """What the workbench offers while the agent types: "/" + code looks phrases up by code prefix (see
-    ``code_ids``), anything else searches content and keywords (see ``search_ids``). Blank text suggests
-    nothing. ``product_id`` is the product the conversation is about: its linked phrases rank first."""
+    """What the workbench offers while the agent types: "/" + code lists phrases whose code starts with it,
+    the exact code first, then those linked to ``product_id``, then by code; a team phrase is left out when
+    the agent has a personal phrase with the same code (the personal one wins). Anything else searches
+    content and keywords (see ``search_ids``). Blank text suggests nothing. ``product_id`` is the product
+    the conversation is about: its linked phrases rank first. Each phrase carries ``linked``."""
     typed = unicodedata.normalize("NFKC", text).strip()
     if not typed:
         return []
     shop_index = index.shop_index(staff.shop_id)
     if typed.startswith("/"):
-        ids = _by_code(shop_index, staff=staff, prefix=typed[1:], product_id=product_id, limit=limit)
+        entries = _by_code(shop_index, staff=staff, prefix=typed[1:], product_id=product_id, limit=limit)
     else:
-        ids = _match(
-            shop_index, staff=staff, text=typed, scope=None, group_id=None, product_id=product_id, limit=limit
-        )[1]
-    return phrases_by_id(staff=staff, ids=ids, linked=_linked(shop_index, product_id))
+        entries = _match(shop_index, staff=staff, text=typed, product_id=product_id, limit=limit)[1]
+    return _phrases(shop_index, entries, product_id)
 
 
 def recent(*, staff: StaffAccount, limit: int = 20) -> list[Phrase]:

@@ -279,6 +279,8 @@ def test_suggestions_follow_edits_deletes_links_and_group_changes(
     group = services.create_group(actor=owner, scope="team", name="物流")
     services.update_phrase(actor=owner, phrase=phrase, content=phrase.content, code="dh", group=group)
     assert ids(services.search(staff=teammate, group=group)) == [phrase.pk]
+    services.rename_group(actor=owner, group=group, name="物流问题")
+    assert services.suggest(staff=teammate, text="/dh")[0].group.name == "物流问题"  # type: ignore[union-attr]
     group_id = group.pk
     services.delete_group(actor=owner, group=group)
     assert services.search_ids(staff=teammate, group_id=group_id) == (0, [])
@@ -293,9 +295,12 @@ def test_ranking_follows_usage_without_reloading_the_index(
     first, second = team_phrase(owner, "发货说明一"), team_phrase(owner, "发货说明二")
     assert ids(services.suggest(staff=teammate, text="发货")) == [first.pk, second.pk]
     services.use_phrase(staff=colleague, phrase=second)
-    # stamp, used-since refresh, the rows: no reload of the shop's phrases
-    with django_assert_max_num_queries(3):
-        assert ids(services.suggest(staff=teammate, text="发货")) == [second.pk, first.pk]
+    # the stamp and the used-since refresh: no reload of the shop's phrases, no row fetch
+    with django_assert_max_num_queries(2):
+        found = services.suggest(staff=teammate, text="发货")
+    assert ids(found) == [second.pk, first.pk]
+    assert (found[0].usage_count, found[1].usage_count) == (1, 0)
+    assert found[0].last_used_at is not None
 
 
 def test_a_rolled_back_write_never_shows_in_suggestions(owner: StaffAccount, teammate: StaffAccount) -> None:
