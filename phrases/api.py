@@ -109,7 +109,8 @@ class PhraseOut(PhraseBase):
 
     @staticmethod
     def resolve_product_ids(obj: Phrase) -> list[int]:
-        return [p.pk for p in obj.products.all()]
+        known = getattr(obj, "product_ids", None)  # phrases from the search index carry them
+        return known if known is not None else [p.pk for p in obj.products.all()]
 
 
 class SuggestionOut(PhraseBase):
@@ -423,7 +424,6 @@ def list_phrases(
         product_id=shop_product_id(staff, product_id),
         offset=offset,
         limit=limit,
-        with_products=True,
     )
     return {"count": count, "items": items}
 

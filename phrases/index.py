@@ -60,6 +60,7 @@ class ShopIndex:
     team: list[Entry]
     personal: dict[int, list[Entry]]  # owner id -> their phrases
     linked: dict[int, frozenset[int]]  # product id -> ids of phrases linked to it
+    products: dict[int, list[int]]  # phrase id -> ids of its linked products
     group_names: dict[int, str]
     usage: dict[int, tuple[int, datetime | None]]  # phrase id -> (usage count, last used)
     usage_checked_at: datetime
@@ -73,7 +74,7 @@ class ShopIndex:
 
     def phrase(self, entry: Entry, *, linked: bool = False) -> Phrase:
         """A fresh ``Phrase`` instance of ``entry`` as the ORM would load it (other fields deferred), with
-        its group and ``linked``."""
+        its group, ``linked`` and ``product_ids``."""
         db = Phrase.objects.db
         count, last_used_at = self.usage.get(entry.pk, (0, None))
         row = (
@@ -94,6 +95,7 @@ class ShopIndex:
                 db, GROUP_FIELDS, (entry.group_id, self.shop_id, entry.owner_id, name)
             )
         phrase.linked = linked  # type: ignore[attr-defined]
+        phrase.product_ids = self.products.get(entry.pk, [])  # type: ignore[attr-defined]
         return phrase
 
 
@@ -158,15 +160,18 @@ def _load(shop_id: int, stamp: str | None) -> ShopIndex:
         usage[pk] = (count, last_used_at)
     group_names = dict(PhraseGroup.objects.filter(shop_id=shop_id).values_list("pk", "name"))
     links: dict[int, set[int]] = {}
-    through = Phrase.products.through.objects.filter(phrase__shop_id=shop_id)
+    products: dict[int, list[int]] = {}
+    through = Phrase.products.through.objects.filter(phrase__shop_id=shop_id).order_by("product_id")
     for product_id, phrase_id in through.values_list("product_id", "phrase_id"):
         links.setdefault(product_id, set()).add(phrase_id)
+        products.setdefault(phrase_id, []).append(product_id)
     return ShopIndex(
         shop_id=shop_id,
         stamp=stamp,
         team=team,
         personal=personal,
         linked={k: frozenset(v) for k, v in links.items()},
+        products=products,
         group_names=group_names,
         usage=usage,
         usage_checked_at=checked_at,

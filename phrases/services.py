@@ -622,10 +622,9 @@ def search_page(
     product_id: int | None = None,
     offset: int = 0,
     limit: int | None = 50,
-    with_products: bool = False,
 ) -> tuple[int, list[Phrase]]:
-    """(number of matches, the matches from ``offset`` to ``offset + limit``) of ``search_ids``; with
-    ``with_products`` the page is read from the database with its linked products."""
+    """(number of matches, the matches from ``offset`` to ``offset + limit``) of ``search_ids``, each with
+    ``linked`` and ``product_ids``."""
     shop_index = index.shop_index(staff.shop_id)
     count, entries = _match(
         shop_index,
@@ -636,16 +635,7 @@ def search_page(
         product_id=product_id,
         limit=None if limit is None else offset + limit,
     )
-    page = entries[offset:]
-    if not with_products:
-        return count, _phrases(shop_index, page, product_id)
-    linked = _linked(shop_index, product_id)
-    qs = Phrase.objects.visible_to(staff).filter(pk__in=[e.pk for e in page])
-    found = {p.pk: p for p in qs.select_related("group").prefetch_related("products")}
-    items = [found[e.pk] for e in page if e.pk in found]
-    for phrase in items:
-        phrase.linked = phrase.pk in linked  # type: ignore[attr-defined]
-    return count, items
+    return count, _phrases(shop_index, entries[offset:], product_id)
 
 
 def phrase_for_code(*, staff: StaffAccount, code: str) -> Phrase | None:

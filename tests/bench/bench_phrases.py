@@ -170,7 +170,7 @@ def test_phrase_search_benchmark(shop_a: Shop, owner: StaffAccount) -> None:
         return lambda: services.suggest(staff=me, text=text, product_id=pid)
 
     def listing(text: str) -> Callable[[], Any]:
-        return lambda: services.search_page(staff=me, text=text, limit=50, with_products=True)[1]
+        return lambda: services.search_page(staff=me, text=text, limit=50)[1]
 
     def cold(text: str) -> Callable[[], Any]:
         def run() -> Any:
