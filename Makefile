@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test install install-dev messages lint bench bench-routing lock clean
+.PHONY: run test install install-dev messages lint bench bench-routing bench-phrases lock clean
 
 $(VENV)/.run-installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,10 @@ test: install-dev messages
 ## Benchmarks (need DATABASE_URL pointing at PostgreSQL); they print a table. bench-routing: BENCH_N, BENCH_K, BENCH_T.
 bench: install-dev
 	$(BIN)/python -m pytest tests/bench/bench_*.py -s -q -p no:cacheprovider
+
+## Phrase search latency with 5,000 phrases (SQLite, or PostgreSQL with DATABASE_URL); prints a table.
+bench-phrases: install-dev
+	$(BIN)/python -m pytest tests/bench/bench_phrases.py -s -q -p no:cacheprovider
 
 ## Re-pin every dependency after changing pyproject.toml.
 lock:

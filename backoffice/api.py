@@ -306,3 +306,4 @@ api.add_router("/", staff_router)
 from routing.api import router as routing_router  # noqa: E402  (routing builds on this module's helpers)
 
 api.add_router("/routing/", routing_router)
+api.add_router("/phrases/", "phrases.api.router")

@@ -1,0 +1,318 @@
+"""Admin for team phrases and their groups, for the shop owner and accounts with the team-phrase right.
+
+Personal phrases are not listed here: they are their agent's alone and are managed from the workbench. The
+list shows how often each phrase was used (sortable), so unused phrases can be pruned. Actions export the
+selected phrases; the "import" page loads a CSV/XLSX file or the built-in template library. Every write goes
+through ``phrases.services``; tenancy comes from ``ShopScopedAdmin``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.admin import ShopScopedAdmin, current_shop
+from backoffice.errors import DomainError
+from backoffice.models import ShopQuerySet, StaffAccount
+from phrases import services
+from phrases.models import Phrase, PhraseGroup
+from phrases.spreadsheet import CONTENT_TYPES
+
+
+def current_staff(request: HttpRequest) -> StaffAccount | None:
+    return getattr(request, "staff", None)
+
+
+def form_error(form: forms.BaseForm, exc: DomainError) -> ValidationError:
+    """Put a service's field errors on the form's fields; return what is left for the form as a whole."""
+    for error in exc.errors:
+        name = error.get("field")
+        if name == "group_id":
+            name = "group"
+        if name in form.fields:
+            form.add_error(name, error["message"])
+    return ValidationError(exc.message)
+
+
+class TeamPhraseAdmin(ShopScopedAdmin):
+    """Team rows only; the team-phrase right (the owner has it) opens the pages."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).filter(owner__isnull=True)
+
+    def _may_manage(self, request: HttpRequest) -> bool:
+        return bool(request.user.has_perm(services.MANAGE_TEAM_PHRASES))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._may_manage(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_manage(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_manage(request) and current_staff(request) is not None
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_change_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.has_change_permission(request)
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change=change, **kwargs)
+        actor = current_staff(request)
+
+        class ActorBoundForm(form_class):  # type: ignore[misc, valid-type]
+            def __init__(self, *args: Any, **kw: Any) -> None:
+                super().__init__(*args, **kw)
+                self.actor = actor
+
+        return ActorBoundForm
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Linked products are set by the services."""
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Saved by ``save_form`` through the services."""
+
+
+# --- phrases -----------------------------------------------------------------------------------------------
+
+
+class PhraseForm(forms.ModelForm):
+    keywords = forms.CharField(
+        label=_("keywords"), required=False, help_text=_("Separated by commas, for example: 发货,快递")
+    )
+    actor: StaffAccount | None
+
+    class Meta:
+        model = Phrase
+        fields = ["group", "content", "code", "keywords", "products"]
+        widgets = {"content": forms.Textarea(attrs={"rows": 4})}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors or self.actor is None:
+            return data
+        try:
+            services.check_phrase(
+                actor=self.actor,
+                owner=None,
+                content=data.get("content", ""),
+                code=data.get("code", ""),
+                keywords=data.get("keywords", ""),
+                group=data.get("group"),
+                products=data.get("products") or (),
+                phrase=self.instance if self.instance.pk else None,
+            )
+        except DomainError as exc:
+            raise form_error(self, exc) from exc
+        return data
+
+    def _post_clean(self) -> None:
+        # The services validate and write (the model's own unique checks would run on partial values).
+        pass
+
+
+class TeamGroupFilter(admin.SimpleListFilter):
+    title = _("group")
+    parameter_name = "group"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> Any:
+        groups: ShopQuerySet = PhraseGroup.objects.team()
+        if not request.user.is_superuser:
+            groups = groups.for_shop(current_shop(request))
+        return [(str(g.pk), g.name) for g in groups]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        return queryset.filter(group_id=self.value()) if self.value() else queryset
+
+
+@admin.register(Phrase)
+class PhraseAdmin(TeamPhraseAdmin):
+    form = PhraseForm
+    list_display = ["short_content", "code", "group", "usage_count", "last_used_at", "updated_at"]
+    list_filter = [TeamGroupFilter]
+    search_fields = ["content", "code", "keywords"]
+    list_select_related = ["group"]
+    ordering = ["group", "pk"]
+    filter_horizontal = ["products"]
+    actions = ["export_csv", "export_xlsx"]
+    change_list_template = "admin/phrases/phrase/change_list.html"
+
+    @admin.display(description=_("content"), ordering="content")
+    def short_content(self, obj: Phrase) -> str:
+        # Plain text; the admin template escapes it, so markup in a phrase shows as typed.
+        return Truncator(obj.content).chars(60)
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "group":
+            kwargs["queryset"] = PhraseGroup.objects.team().for_shop(current_shop(request))
+            return admin.ModelAdmin.formfield_for_foreignkey(self, db_field, request, **kwargs)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
+        data = form.cleaned_data
+        values = {
+            "content": data["content"],
+            "code": data.get("code", ""),
+            "keywords": data.get("keywords", ""),
+            "group": data.get("group"),
+            "products": data.get("products") or (),
+        }
+        actor = current_staff(request)
+        assert actor is not None  # has_change_permission
+        if change:
+            return services.update_phrase(
+                actor=actor, phrase=Phrase.objects.get(pk=form.instance.pk), **values
+            )
+        return services.create_phrase(actor=actor, scope=services.TEAM, **values)
+
+    def delete_model(self, request: HttpRequest, obj: Phrase) -> None:
+        actor = current_staff(request)
+        assert actor is not None
+        services.delete_phrase(actor=actor, phrase=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Phrase]) -> None:
+        for phrase in queryset:
+            self.delete_model(request, phrase)
+
+    def _export(self, queryset: QuerySet[Phrase], fmt: str) -> HttpResponse:
+        data = services.export_file(phrases=queryset.order_by("group_id", "pk"), fmt=fmt)
+        response = HttpResponse(data, content_type=CONTENT_TYPES[fmt])
+        name = f"phrases-team-{timezone.localdate():%Y%m%d}.{fmt}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    @admin.action(description=_("Export selected phrases (CSV)"))
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[Phrase]) -> HttpResponse:
+        return self._export(queryset, "csv")
+
+    @admin.action(description=_("Export selected phrases (Excel)"))
+    def export_xlsx(self, request: HttpRequest, queryset: QuerySet[Phrase]) -> HttpResponse:
+        return self._export(queryset, "xlsx")
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.import_view)
+        return [path("import/", view, name="phrases_phrase_import"), *super().get_urls()]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a spreadsheet, or import the template library, into the team phrases."""
+        actor = current_staff(request)
+        if not self.has_add_permission(request) or actor is None:
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        errors: list[dict[str, Any]] = []
+        if request.method == "POST":
+            try:
+                if "templates" in request.POST:
+                    result = services.import_templates(actor=actor, scope=services.TEAM)
+                elif form.is_valid():
+                    upload = form.cleaned_data["file"]
+                    result = services.import_phrases(
+                        actor=actor,
+                        scope=services.TEAM,
+                        filename=upload.name,
+                        data=upload.read(services.MAX_IMPORT_BYTES + 1),
+                    )
+                else:
+                    result = None
+            except DomainError as exc:
+                messages.error(request, exc.message)
+                errors = exc.errors
+            else:
+                if result is not None:
+                    messages.success(
+                        request,
+                        _("Imported: %(created)d new, %(updated)d updated, %(unchanged)d unchanged.")
+                        % {
+                            "created": result.created,
+                            "updated": result.updated,
+                            "unchanged": result.unchanged,
+                        },
+                    )
+                    return HttpResponseRedirect(reverse("admin:phrases_phrase_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Import team phrases"),
+            "form": form,
+            "row_errors": errors,
+        }
+        return render(request, "admin/phrases/phrase/import.html", context)
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label=_("CSV or Excel file"), required=True)
+
+
+# --- groups ------------------------------------------------------------------------------------------------
+
+
+class GroupForm(forms.ModelForm):
+    actor: StaffAccount | None
+
+    class Meta:
+        model = PhraseGroup
+        fields = ["name"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors or self.actor is None:
+            return data
+        try:
+            services.check_group(
+                actor=self.actor,
+                owner=None,
+                name=data.get("name", ""),
+                group=self.instance if self.instance.pk else None,
+            )
+        except DomainError as exc:
+            raise form_error(self, exc) from exc
+        return data
+
+    def _post_clean(self) -> None:
+        pass
+
+
+@admin.register(PhraseGroup)
+class PhraseGroupAdmin(TeamPhraseAdmin):
+    form = GroupForm
+    list_display = ["name", "phrase_count", "created_at"]
+    search_fields = ["name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        return super().get_queryset(request).annotate(phrase_count=Count("phrases"))
+
+    @admin.display(description=_("phrases"), ordering="phrase_count")
+    def phrase_count(self, obj: Any) -> int:
+        return int(obj.phrase_count)
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
+        actor = current_staff(request)
+        assert actor is not None
+        name = form.cleaned_data["name"]
+        if change:
+            return services.rename_group(
+                actor=actor, group=PhraseGroup.objects.get(pk=form.instance.pk), name=name
+            )
+        return services.create_group(actor=actor, scope=services.TEAM, name=name)
+
+    def delete_model(self, request: HttpRequest, obj: PhraseGroup) -> None:
+        actor = current_staff(request)
+        assert actor is not None
+        services.delete_group(actor=actor, group=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[PhraseGroup]) -> None:
+        for group in queryset:
+            self.delete_model(request, group)

@@ -1,0 +1,486 @@
+"""Quick-phrase endpoints for signed-in staff, mounted at /api/v1/phrases/ (session cookie + CSRF token).
+
+Thin endpoints: parse, fetch ids through ``visible_to`` (another shop's id, or another agent's personal
+phrase, is a 404 like a missing one), call one service, return. The rules live in ``phrases.services``;
+their errors map through the API's DomainError handler: 403 a team phrase without the team-phrase right,
+404 unknown id, 409 a code or group name already used in the scope, 422 invalid input (with ``errors``:
+field, and for imports the spreadsheet row number).
+
+Workbench: ``GET /suggest?text=``, ``GET /recent``, ``POST /{id}/use`` (rendered text), ``GET /`` (the
+searchable list). Management: phrases and groups CRUD, ``/templates`` (+ ``/templates/import``),
+``/import`` (multipart) and ``/export?format=csv|xlsx``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from django.http import Http404, HttpRequest, HttpResponse
+from django.utils import timezone
+from ninja import Field, File, Form, Query, Router, Schema, Status, UploadedFile
+from ninja.security import django_auth
+
+from backoffice.models import Product, StaffAccount
+from backoffice.tenancy import get_for_shop_or_404
+from phrases import services
+from phrases.library import SCENARIO_LABELS
+from phrases.models import MAX_CODE, MAX_CONTENT, MAX_GROUP_NAME, Phrase, PhraseGroup
+from phrases.spreadsheet import CONTENT_TYPES
+
+router = Router(auth=django_auth, tags=["phrases"])
+
+Scope = Literal["team", "personal"]
+
+
+# --- access ------------------------------------------------------------------------------------------------
+# backoffice.api mounts ``router``, so its helpers are imported when called.
+
+
+def current_staff(request: HttpRequest) -> StaffAccount:
+    from backoffice.api import current_staff as staff_of
+
+    return staff_of(request)
+
+
+def visible_phrase(staff: StaffAccount, phrase_id: int) -> Phrase:
+    qs = Phrase.objects.visible_to(staff).select_related("group", "owner")
+    return get_for_shop_or_404(qs, staff.shop, pk=phrase_id)
+
+
+def visible_group(staff: StaffAccount, group_id: int | None) -> PhraseGroup | None:
+    if group_id is None:
+        return None
+    return get_for_shop_or_404(PhraseGroup.objects.visible_to(staff), staff.shop, pk=group_id)
+
+
+def shop_products(staff: StaffAccount, product_ids: list[int]) -> list[Product]:
+    products = list(Product.objects.for_shop(staff.shop).filter(pk__in=product_ids))
+    if len(products) != len(set(product_ids)):  # one of them is missing or another shop's
+        raise Http404("No such product in this shop.")
+    return products
+
+
+def shop_product_id(staff: StaffAccount, product_id: int | None) -> int | None:
+    if product_id is None:
+        return None
+    get_for_shop_or_404(Product.objects.only("pk"), staff.shop, pk=product_id)
+    return product_id
+
+
+# --- schemas -----------------------------------------------------------------------------------------------
+
+
+class ErrorOut(Schema):
+    detail: str | list[Any]
+    errors: list[dict[str, Any]] = []
+
+
+def responses(ok: Any, *errors: int, status: int = 200) -> dict[int, Any]:
+    return {status: ok, **{code: ErrorOut for code in (401, 403, *errors)}}
+
+
+class PhraseBase(Schema):
+    id: int
+    scope: Scope = Field(description="team: every agent sees it; personal: only its owner")
+    group_name: str | None
+    content: str = Field(description="plain text with {variables}; escape it when rendering HTML")
+    code: str
+    keywords: list[str]
+    usage_count: int
+
+    @staticmethod
+    def resolve_scope(obj: Phrase) -> str:
+        return services.scope_of(obj)
+
+    @staticmethod
+    def resolve_group_name(obj: Phrase) -> str | None:
+        return obj.group.name if obj.group_id and obj.group else None
+
+    @staticmethod
+    def resolve_keywords(obj: Phrase) -> list[str]:
+        return obj.keyword_list
+
+
+class PhraseOut(PhraseBase):
+    group_id: int | None
+    product_ids: list[int]
+    last_used_at: datetime | None = Field(description="last use by anyone")
+
+    @staticmethod
+    def resolve_product_ids(obj: Phrase) -> list[int]:
+        known = getattr(obj, "product_ids", None)  # phrases from the search index carry them
+        return known if known is not None else [p.pk for p in obj.products.all()]
+
+
+class SuggestionOut(PhraseBase):
+    linked: bool = Field(description="linked to the conversation's product (ranked first)")
+
+
+class RecentOut(PhraseBase):
+    used_at: datetime = Field(description="my last use")
+
+
+class PhraseIn(Schema, extra="forbid"):
+    content: str = Field(
+        min_length=1, max_length=MAX_CONTENT, description="plain text, up to 1,000 characters"
+    )
+    code: str = Field("", max_length=MAX_CODE + 1, description='optional; typed as "/" + code')
+    keywords: list[str] = Field(default_factory=list, max_length=20)
+    group_id: int | None = Field(None, description="a group of the same scope")
+    product_ids: list[int] = Field(default_factory=list, max_length=100, description="the shop's products")
+
+
+class PhraseCreateIn(PhraseIn):
+    scope: Scope = Field("personal", description="team needs the owner or the team-phrase right")
+
+
+class GroupOut(Schema):
+    id: int
+    scope: Scope
+    name: str
+
+    @staticmethod
+    def resolve_scope(obj: PhraseGroup) -> str:
+        return services.scope_of(obj)
+
+
+class GroupIn(Schema, extra="forbid"):
+    name: str = Field(min_length=1, max_length=MAX_GROUP_NAME)
+
+
+class GroupCreateIn(GroupIn):
+    scope: Scope = "personal"
+
+
+ContextValue = str | int | None
+
+
+class UseIn(Schema, extra="forbid"):
+    context: dict[str, ContextValue] = Field(
+        default_factory=dict,
+        description="values from the conversation, keyed buyer_nickname, agent_name, shop_name, "
+        "product_title, order_number, ship_date, tracking_number (or the Chinese names); agent and shop "
+        "default to mine",
+    )
+
+
+class RenderIn(UseIn):
+    content: str = Field(min_length=1, max_length=MAX_CONTENT)
+
+
+class RenderedOut(Schema):
+    phrase_id: int | None = None
+    text: str = Field(description="plain text to send")
+    missing: list[str] = Field(description="variables that had no value and got their fallback")
+
+
+class VariableOut(Schema):
+    key: str
+    names: list[str] = Field(description="write any of these in braces: {买家昵称} or {buyer}")
+    fallback: str
+    description: str
+
+
+class TemplateOut(Schema):
+    key: str
+    scenario: str
+    group: str = Field(description="the group it is imported into")
+    code: str
+    content: str
+    keywords: list[str]
+    preview: str = Field(description="rendered with sample values")
+
+
+class TemplateImportIn(Schema, extra="forbid"):
+    scope: Scope = "team"
+    scenarios: list[str] | None = Field(None, description=f"any of {', '.join(SCENARIO_LABELS)}; null: all")
+
+
+class ImportOut(Schema):
+    created: int
+    updated: int
+    unchanged: int
+
+
+# --- workbench ---------------------------------------------------------------------------------------------
+
+
+@router.get(
+    "/suggest",
+    response=responses(list[SuggestionOut], 404),
+    summary="Suggestions while typing",
+    description='"/" + code: phrases whose code starts with it, the exact code first (a personal code hides '
+    "the team phrase with the same code). Other text: phrases whose content or keywords contain every "
+    "word of it (no spaces needed in Chinese; traditional characters match simplified). product_id: the "
+    "conversation's product; its linked phrases rank first (404 for another shop's product).",
+)
+def suggest(
+    request: HttpRequest,
+    text: Annotated[str, Query(max_length=200)] = "",
+    product_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=50)] = 10,
+) -> list[Phrase]:
+    staff = current_staff(request)
+    return services.suggest(
+        staff=staff, text=text, product_id=shop_product_id(staff, product_id), limit=limit
+    )
+
+
+@router.get("/recent", response=responses(list[RecentOut]), summary="My recently used phrases")
+def recent(request: HttpRequest, limit: Annotated[int, Query(ge=1, le=50)] = 20) -> list[Phrase]:
+    return services.recent(staff=current_staff(request), limit=limit)
+
+
+@router.post(
+    "/{phrase_id}/use",
+    response=responses(RenderedOut, 404, 422),
+    summary="Use a phrase: record it and get the text to send",
+    description="Adds one to the phrase's usage count, puts it first in my recently used list and returns "
+    "the text with its variables filled from context (missing values get their fallback and are listed).",
+)
+def use(request: HttpRequest, phrase_id: int, body: UseIn) -> dict[str, Any]:
+    staff = current_staff(request)
+    phrase = visible_phrase(staff, phrase_id)
+    rendered = services.use_phrase(staff=staff, phrase=phrase, context=body.context)
+    return {"phrase_id": phrase.pk, "text": rendered.text, "missing": rendered.missing}
+
+
+@router.post(
+    "/render",
+    response=responses(RenderedOut, 422),
+    summary="Preview a text with variables",
+    description="Renders content the way /use would, without recording anything.",
+)
+def render(request: HttpRequest, body: RenderIn) -> dict[str, Any]:
+    staff = current_staff(request)
+    context = {"agent_name": staff.display_name, "shop_name": staff.shop.name, **body.context}
+    rendered = services.render_phrase(content=body.content, context=context)
+    return {"text": rendered.text, "missing": rendered.missing}
+
+
+@router.get("/variables", response=responses(list[VariableOut]), summary="The variables a phrase may use")
+def variables(request: HttpRequest) -> list[Any]:
+    current_staff(request)
+    return list(services.VARIABLES)
+
+
+# --- groups ------------------------------------------------------------------------------------------------
+
+
+@router.get("/groups", response=responses(list[GroupOut]), summary="Team groups and my personal groups")
+def list_groups(request: HttpRequest, scope: Scope | None = None) -> Any:
+    staff = current_staff(request)
+    qs = PhraseGroup.objects.visible_to(staff)
+    if scope is not None:
+        qs = qs.team() if scope == services.TEAM else qs.personal(staff)
+    return qs.order_by("pk")
+
+
+@router.post(
+    "/groups",
+    response=responses(GroupOut, 409, 422, status=201),
+    summary="Create a group",
+    description="Team groups need the owner or the team-phrase right (403). Names are unique per scope "
+    "(409).",
+)
+def create_group(request: HttpRequest, body: GroupCreateIn) -> Status[PhraseGroup]:
+    staff = current_staff(request)
+    return Status(201, services.create_group(actor=staff, scope=body.scope, name=body.name))
+
+
+@router.put("/groups/{group_id}", response=responses(GroupOut, 404, 409, 422), summary="Rename a group")
+def rename_group(request: HttpRequest, group_id: int, body: GroupIn) -> PhraseGroup:
+    staff = current_staff(request)
+    group = visible_group(staff, group_id)
+    assert group is not None
+    return services.rename_group(actor=staff, group=group, name=body.name)
+
+
+@router.delete(
+    "/groups/{group_id}",
+    response={204: None, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+    summary="Delete a group (its phrases stay, ungrouped)",
+)
+def delete_group(request: HttpRequest, group_id: int) -> Status[None]:
+    staff = current_staff(request)
+    group = visible_group(staff, group_id)
+    assert group is not None
+    services.delete_group(actor=staff, group=group)
+    return Status(204, None)
+
+
+# --- template library --------------------------------------------------------------------------------------
+
+SAMPLE_CONTEXT = {
+    "buyer_nickname": "小王",
+    "product_title": "北欧风陶瓷马克杯",
+    "order_number": "6930012345678",
+    "ship_date": "明天",
+    "tracking_number": "ZT1234567890",
+}
+
+
+@router.get(
+    "/templates",
+    response=responses(list[TemplateOut], 422),
+    summary="The built-in template library",
+    description=f"Scenarios: {', '.join(f'{k} ({v})' for k, v in SCENARIO_LABELS.items())}.",
+)
+def list_templates(request: HttpRequest, scenario: str | None = None) -> list[dict[str, Any]]:
+    staff = current_staff(request)
+    context = {**SAMPLE_CONTEXT, "agent_name": staff.display_name, "shop_name": staff.shop.name}
+    return [
+        {
+            "key": t.key,
+            "scenario": t.scenario,
+            "group": SCENARIO_LABELS[t.scenario],
+            "code": t.code,
+            "content": t.content,
+            "keywords": list(t.keywords),
+            "preview": services.render_phrase(content=t.content, context=context).text,
+        }
+        for t in services.templates(scenario=scenario)
+    ]
+
+
+@router.post(
+    "/templates/import",
+    response=responses(ImportOut, 422),
+    summary="Import the template library in one click",
+    description="Into the team's phrases (owner or team-phrase right, else 403) or mine. Importing again "
+    "creates nothing new.",
+)
+def import_templates(request: HttpRequest, body: TemplateImportIn) -> services.ImportResult:
+    staff = current_staff(request)
+    return services.import_templates(actor=staff, scope=body.scope, scenarios=body.scenarios)
+
+
+# --- spreadsheet -------------------------------------------------------------------------------------------
+
+
+@router.post(
+    "/import",
+    response=responses(ImportOut, 409, 422),
+    summary="Import a CSV or XLSX file",
+    description="Multipart form: file (columns group, code, content, keywords; header on row 1) and scope. "
+    "All-or-nothing: a bad row is a 422 whose errors give each bad row number and reason, and nothing is "
+    "written. A row with a code that exists updates that phrase.",
+)
+def import_file(request: HttpRequest, file: File[UploadedFile], scope: Form[Scope] = "team") -> Any:
+    staff = current_staff(request)
+    data = file.read(services.MAX_IMPORT_BYTES + 1)  # more than the limit is refused by the service
+    return services.import_phrases(actor=staff, scope=scope, filename=file.name or "", data=data)
+
+
+@router.get(
+    "/export",
+    response={200: None, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut},
+    summary="Export phrases as CSV or XLSX",
+    description="The team's phrases or mine, in the import format (it re-imports unchanged).",
+)
+def export(
+    request: HttpRequest, format: Literal["csv", "xlsx"] = "csv", scope: Scope = "team"
+) -> HttpResponse:
+    staff = current_staff(request)
+    data = services.export_phrases(staff=staff, scope=scope, fmt=format)
+    name = f"phrases-{scope}-{timezone.localdate():%Y%m%d}.{format}"
+    response = HttpResponse(data, content_type=CONTENT_TYPES[format])
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+# --- phrases -----------------------------------------------------------------------------------------------
+
+
+class PhrasePage(Schema):
+    count: int = Field(description="all matches")
+    items: list[PhraseOut]
+
+
+@router.get(
+    "/",
+    response=responses(PhrasePage, 404),
+    summary="Team phrases and mine, searchable",
+    description="q: every word must occur in the content or keywords (normalized like /suggest). scope, "
+    "group_id: filters. product_id: that product's linked phrases first. Then most used first. Paged with "
+    "limit (1-200) and offset.",
+)
+def list_phrases(
+    request: HttpRequest,
+    q: Annotated[str, Query(max_length=200)] = "",
+    scope: Scope | None = None,
+    group_id: int | None = None,
+    product_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    staff = current_staff(request)
+    count, items = services.search_page(
+        staff=staff,
+        text=q,
+        scope=scope,
+        group=visible_group(staff, group_id),
+        product_id=shop_product_id(staff, product_id),
+        offset=offset,
+        limit=limit,
+    )
+    return {"count": count, "items": items}
+
+
+@router.post(
+    "/",
+    response=responses(PhraseOut, 404, 409, 422, status=201),
+    summary="Create a phrase",
+    description="scope team needs the owner or the team-phrase right (403). Content up to 1,000 characters "
+    "(422); a code already used in the scope is a 409; another shop's group or product is a 404.",
+)
+def create_phrase(request: HttpRequest, body: PhraseCreateIn) -> Status[Phrase]:
+    staff = current_staff(request)
+    phrase = services.create_phrase(
+        actor=staff,
+        scope=body.scope,
+        content=body.content,
+        code=body.code,
+        keywords=body.keywords,
+        group=visible_group(staff, body.group_id),
+        products=shop_products(staff, body.product_ids),
+    )
+    return Status(201, phrase)
+
+
+@router.get("/{phrase_id}", response=responses(PhraseOut, 404), summary="One phrase")
+def get_phrase(request: HttpRequest, phrase_id: int) -> Phrase:
+    return visible_phrase(current_staff(request), phrase_id)
+
+
+@router.put(
+    "/{phrase_id}",
+    response=responses(PhraseOut, 404, 409, 422),
+    summary="Replace a phrase",
+    description="Agents cannot change team phrases (403). The scope never changes.",
+)
+def update_phrase(request: HttpRequest, phrase_id: int, body: PhraseIn) -> Phrase:
+    staff = current_staff(request)
+    phrase = visible_phrase(staff, phrase_id)
+    return services.update_phrase(
+        actor=staff,
+        phrase=phrase,
+        content=body.content,
+        code=body.code,
+        keywords=body.keywords,
+        group=visible_group(staff, body.group_id),
+        products=shop_products(staff, body.product_ids),
+    )
+
+
+@router.delete(
+    "/{phrase_id}",
+    response={204: None, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+    summary="Delete a phrase",
+    description="Agents cannot delete team phrases (403).",
+)
+def delete_phrase(request: HttpRequest, phrase_id: int) -> Status[None]:
+    staff = current_staff(request)
+    services.delete_phrase(actor=staff, phrase=visible_phrase(staff, phrase_id))
+    return Status(204, None)

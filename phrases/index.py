@@ -1,0 +1,205 @@
+"""A per-process, in-memory search index of each shop's phrases, so that suggestions take about a
+millisecond with thousands of phrases.
+
+Why: matching is "every query part occurs anywhere in the normalized text" (Chinese has no word boundaries),
+which no ordinary database index serves. Measured with 5,000 phrases, ``LIKE '%发货%'`` on the normalized
+column costs 3-5 ms on PostgreSQL and SQLite alike (p99 near 10 ms with the ORM on top), while a Python scan
+of the same strings takes 0.3 ms. So each process keeps, per shop, what matching needs: id, owner, group,
+code and normalized text of every phrase, the product links, and the usage counts.
+
+Suggestions are built from the index alone (``ShopIndex.phrase``, through Django's ``Model.from_db``), so
+a warm lookup costs two small queries: the stamp and the usage refresh.
+
+Freshness:
+- Texts, codes, keywords, groups (and their names), scopes and links change only through
+  ``phrases.services``, which calls
+  ``changed(shop_id)`` in the same transaction: it writes a new random stamp for the shop. Every lookup
+  reads the stamp (one primary-key query) and reloads the shop when it differs from the cached one. A
+  random stamp rather than a counter, so that a rolled-back write can never reuse a stamp.
+- Usage counts change on every use and must not force reloads: each lookup instead re-reads the counts of
+  the shop's phrases used since its previous lookup (minus a minute, for transactions that commit late),
+  through the (shop, last_used_at) index. A handful of rows.
+At most ``MAX_SHOPS`` shops are kept per process (least recently used go first).
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.db import connection
+from django.utils import timezone
+
+from phrases.models import Phrase, PhraseGroup, PhraseIndexStamp
+
+MAX_SHOPS = 64
+USAGE_MARGIN = timedelta(minutes=1)
+
+
+PHRASE_FIELDS = ("id", "shop_id", "owner_id", "group_id", "content", "code", "keywords")
+GROUP_FIELDS = ("id", "shop_id", "owner_id", "name")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    pk: int
+    owner_id: int | None
+    group_id: int | None
+    code: str
+    text: str  # normalized content and keywords: what matching reads
+    content: str
+    keywords: str
+
+
+@dataclass
+class ShopIndex:
+    shop_id: int
+    stamp: str | None
+    team: list[Entry]
+    personal: dict[int, list[Entry]]  # owner id -> their phrases
+    linked: dict[int, frozenset[int]]  # product id -> ids of phrases linked to it
+    products: dict[int, list[int]]  # phrase id -> ids of its linked products
+    group_names: dict[int, str]
+    usage: dict[int, tuple[int, datetime | None]]  # phrase id -> (usage count, last used)
+    usage_checked_at: datetime
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def visible(self, staff_id: int) -> list[Entry]:
+        return self.team + self.personal.get(staff_id, [])
+
+    def usage_count(self, pk: int) -> int:
+        return self.usage.get(pk, (0, None))[0]
+
+    def phrase(self, entry: Entry, *, linked: bool = False) -> Phrase:
+        """A fresh ``Phrase`` instance of ``entry`` as the ORM would load it (other fields deferred), with
+        its group, ``linked`` and ``product_ids``."""
+        db = Phrase.objects.db
+        count, last_used_at = self.usage.get(entry.pk, (0, None))
+        row = (
+            entry.pk,
+            self.shop_id,
+            entry.owner_id,
+            entry.group_id,
+            entry.content,
+            entry.code,
+            entry.keywords,
+        )
+        phrase = Phrase.from_db(
+            db, (*PHRASE_FIELDS, "usage_count", "last_used_at"), (*row, count, last_used_at)
+        )
+        name = self.group_names.get(entry.group_id) if entry.group_id is not None else None
+        if name is not None:  # None also when the group went between the two loading queries
+            phrase.group = PhraseGroup.from_db(
+                db, GROUP_FIELDS, (entry.group_id, self.shop_id, entry.owner_id, name)
+            )
+        phrase.linked = linked  # type: ignore[attr-defined]
+        phrase.product_ids = self.products.get(entry.pk, [])  # type: ignore[attr-defined]
+        return phrase
+
+
+_shops: OrderedDict[int, ShopIndex] = OrderedDict()
+_shops_lock = threading.Lock()
+
+
+def changed(shop_id: int) -> None:
+    """Call inside the transaction of any write that changes what search matches."""
+    PhraseIndexStamp.objects.bulk_create(
+        [PhraseIndexStamp(shop_id=shop_id, stamp=uuid.uuid4().hex)],
+        update_conflicts=True,
+        unique_fields=["shop"],
+        update_fields=["stamp"],
+    )
+
+
+def shop_index(shop_id: int) -> ShopIndex:
+    """The shop's current index: reloaded when its stamp moved, usage counts refreshed otherwise."""
+    stamp = _stamp(shop_id)
+    with _shops_lock:
+        index = _shops.get(shop_id)
+        if index is not None and index.stamp == stamp:
+            _shops.move_to_end(shop_id)
+        else:
+            index = None
+    if index is None:
+        index = _load(shop_id, stamp)  # the stamp was read first: a write in between only forces a reload
+        if stamp is None:
+            # No phrase was ever written through the services here (so there is little to load); without a
+            # stamp to compare, a cached copy could outlive a reset database.
+            return index
+        with _shops_lock:
+            _shops[shop_id] = index
+            _shops.move_to_end(shop_id)
+            while len(_shops) > MAX_SHOPS:
+                _shops.popitem(last=False)
+        return index
+    _refresh_usage(shop_id, index)
+    return index
+
+
+def _stamp(shop_id: int) -> str | None:
+    # Plain SQL: this runs on every keystroke, and the ORM's own work costs ~0.5 ms of CPU per query on
+    # PostgreSQL (measured: 0.58 ms through the ORM, 0.09 ms raw).
+    table = connection.ops.quote_name(PhraseIndexStamp._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT stamp FROM {table} WHERE shop_id = %s", [shop_id])  # noqa: S608
+        row = cursor.fetchone()
+    return row[0] if row else None
+
+
+def _load(shop_id: int, stamp: str | None) -> ShopIndex:
+    checked_at = timezone.now()
+    team: list[Entry] = []
+    personal: dict[int, list[Entry]] = {}
+    usage: dict[int, tuple[int, datetime | None]] = {}
+    rows = Phrase.objects.filter(shop_id=shop_id).order_by("pk")
+    for pk, owner_id, group_id, code, text, content, keywords, count, last_used_at in rows.values_list(
+        "pk",
+        "owner_id",
+        "group_id",
+        "code",
+        "search_text",
+        "content",
+        "keywords",
+        "usage_count",
+        "last_used_at",
+    ):
+        entry = Entry(pk, owner_id, group_id, code, text, content, keywords)
+        (team if owner_id is None else personal.setdefault(owner_id, [])).append(entry)
+        usage[pk] = (count, last_used_at)
+    group_names = dict(PhraseGroup.objects.filter(shop_id=shop_id).values_list("pk", "name"))
+    links: dict[int, set[int]] = {}
+    products: dict[int, list[int]] = {}
+    through = Phrase.products.through.objects.filter(phrase__shop_id=shop_id).order_by("product_id")
+    for product_id, phrase_id in through.values_list("product_id", "phrase_id"):
+        links.setdefault(product_id, set()).add(phrase_id)
+        products.setdefault(phrase_id, []).append(product_id)
+    return ShopIndex(
+        shop_id=shop_id,
+        stamp=stamp,
+        team=team,
+        personal=personal,
+        linked={k: frozenset(v) for k, v in links.items()},
+        products=products,
+        group_names=group_names,
+        usage=usage,
+        usage_checked_at=checked_at,
+    )
+
+
+def _refresh_usage(shop_id: int, index: ShopIndex) -> None:
+    now = timezone.now()
+    since = index.usage_checked_at - USAGE_MARGIN
+    used = Phrase.objects.filter(shop_id=shop_id, last_used_at__gte=since)
+    fresh = {pk: (count, last) for pk, count, last in used.values_list("pk", "usage_count", "last_used_at")}
+    with index.lock:
+        index.usage.update(fresh)
+        index.usage_checked_at = max(index.usage_checked_at, now)
+
+
+def clear() -> None:
+    """Forget every cached shop (tests and benchmarks)."""
+    with _shops_lock:
+        _shops.clear()

@@ -1,0 +1,193 @@
+"""Quick phrases (快捷短语): team phrases for the whole shop and each agent's personal phrases, in groups.
+
+Scope: a row with ``owner`` NULL belongs to the team (every agent of the shop sees it; only the owner and
+accounts with the team-phrase right change it); a row with an owner is that agent's personal phrase (nobody
+else sees it). ``Phrase.objects.visible_to(staff)`` applies both rules and the shop scope in one place.
+
+``search_text`` is the content and keywords normalized for matching (NFKC, traditional to simplified,
+case-folded); it is written by the services together with the content, never edited on its own.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.models import Product, Shop, ShopQuerySet, StaffAccount
+
+MAX_CONTENT = 1000
+MAX_CODE = 20
+MAX_GROUP_NAME = 30
+MAX_KEYWORDS = 200
+
+
+class ScopedQuerySet(ShopQuerySet):
+    """Shop scope plus the team/personal rule shared by phrases and their groups."""
+
+    def visible_to(self, staff: StaffAccount) -> ScopedQuerySet:
+        """The shop's team rows and the account's own personal rows; nobody else's."""
+        return self.for_shop(staff.shop).filter(Q(owner__isnull=True) | Q(owner=staff))  # type: ignore[return-value]
+
+    def team(self) -> ScopedQuerySet:
+        return self.filter(owner__isnull=True)
+
+    def personal(self, staff: StaffAccount) -> ScopedQuerySet:
+        return self.filter(owner=staff)
+
+
+class PhraseGroup(models.Model):
+    """A category of phrases (e.g. 物流问题). Team groups hold team phrases, personal groups personal ones."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    owner = models.ForeignKey(
+        StaffAccount,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("owner"),
+        help_text=_("Empty for a team group."),
+    )
+    name = models.CharField(_("name"), max_length=MAX_GROUP_NAME)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("phrase group")
+        verbose_name_plural = _("phrase groups")
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "name"], condition=Q(owner__isnull=True), name="phrase_group_team_name"
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "name"], condition=Q(owner__isnull=False), name="phrase_group_personal_name"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_team(self) -> bool:
+        return self.owner_id is None
+
+
+class Phrase(models.Model):
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    owner = models.ForeignKey(
+        StaffAccount,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("owner"),
+        help_text=_("Empty for a team phrase."),
+    )
+    group = models.ForeignKey(
+        PhraseGroup,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="phrases",
+        verbose_name=_("group"),
+    )
+    content = models.CharField(_("content"), max_length=MAX_CONTENT)
+    code = models.CharField(
+        _("code"),
+        max_length=MAX_CODE,
+        blank=True,
+        help_text=_('Type "/" and the code in the chat input to find the phrase.'),
+    )
+    keywords = models.CharField(_("keywords"), max_length=MAX_KEYWORDS, blank=True)
+    products = models.ManyToManyField(
+        Product, blank=True, related_name="+", verbose_name=_("linked products")
+    )
+    search_text = models.TextField(editable=False, default="")
+    template_key = models.CharField(max_length=40, blank=True, editable=False)
+    usage_count = models.PositiveIntegerField(_("times used"), default=0, editable=False)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    created_by = models.ForeignKey(
+        StaffAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", editable=False
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    objects = ScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("quick phrase")
+        verbose_name_plural = _("quick phrases")
+        ordering = ["pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "code"],
+                condition=Q(owner__isnull=True) & ~Q(code=""),
+                name="phrase_team_code",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "code"],
+                condition=Q(owner__isnull=False) & ~Q(code=""),
+                name="phrase_personal_code",
+            ),
+            models.UniqueConstraint(
+                fields=["shop", "template_key"],
+                condition=Q(owner__isnull=True) & ~Q(template_key=""),
+                name="phrase_team_template",
+            ),
+            models.UniqueConstraint(
+                fields=["owner", "template_key"],
+                condition=Q(owner__isnull=False) & ~Q(template_key=""),
+                name="phrase_personal_template",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["shop", "owner", "code"], name="phrase_shop_owner_code"),
+            # The search index's usage refresh: phrases of a shop used since a moment.
+            models.Index(fields=["shop", "last_used_at"], name="phrase_shop_last_used"),
+        ]
+
+    def __str__(self) -> str:
+        return self.content[:40]
+
+    @property
+    def is_team(self) -> bool:
+        return self.owner_id is None
+
+    @property
+    def keyword_list(self) -> list[str]:
+        return [k for k in self.keywords.split(",") if k]
+
+
+class PhraseUse(models.Model):
+    """An agent's last use of a phrase: the "recently used" list (one row per agent and phrase)."""
+
+    staff = models.ForeignKey(StaffAccount, on_delete=models.CASCADE, related_name="+")
+    phrase = models.ForeignKey(Phrase, on_delete=models.CASCADE, related_name="uses")
+    used_at = models.DateTimeField()
+
+    shop_path = "staff__shop"
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("phrase use")
+        verbose_name_plural = _("phrase uses")
+        constraints = [models.UniqueConstraint(fields=["staff", "phrase"], name="phrase_use_per_agent")]
+        indexes = [models.Index(fields=["staff", "-used_at"], name="phrase_use_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.staff_id} {self.phrase_id} {self.used_at}"
+
+
+class PhraseIndexStamp(models.Model):
+    """A shop's phrase-index version: a new random stamp with every write that changes what search matches
+    (texts, codes, groups, scopes, product links). Processes cache a shop's search index under the stamp
+    they loaded it with and reload when it differs; see ``phrases.index``."""
+
+    shop = models.OneToOneField(Shop, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    stamp = models.CharField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"{self.shop_id}: {self.stamp}"

@@ -1,0 +1,233 @@
+"""Spreadsheet import and export (CSV and XLSX): all-or-nothing with row numbers, upsert by code, Chinese
+headers and GB18030 CSV, and an export that re-imports cleanly."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+
+import pytest
+from openpyxl import Workbook, load_workbook
+
+from backoffice.errors import Forbidden, Invalid
+from backoffice.models import StaffAccount
+from phrases import services
+from phrases.models import Phrase, PhraseGroup
+from tests.phrases.conftest import team_phrase
+
+HEADER = ("group", "code", "content", "keywords")
+
+
+def csv_bytes(
+    rows: Sequence[Sequence[str]], header: Sequence[str] = HEADER, encoding: str = "utf-8"
+) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buffer.getvalue().encode(encoding)
+
+
+def xlsx_bytes(rows: Sequence[Sequence[object]], header: Sequence[str] = HEADER) -> bytes:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(list(header))
+    for row in rows:
+        sheet.append(list(row))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def build(fmt: str, rows: Sequence[Sequence[str]]) -> tuple[str, bytes]:
+    return (f"phrases.{fmt}", csv_bytes(rows) if fmt == "csv" else xlsx_bytes(rows))
+
+
+GOOD = [
+    ("物流问题", "fh", "亲，我们48小时内发货哦", "发货,几天发"),
+    ("物流问题", "kd", "默认发中通快递", "快递"),
+    ("售后问题", "", "七天无理由退换货", ""),
+]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_a_valid_file_creates_phrases_and_groups(
+    owner: StaffAccount, teammate: StaffAccount, fmt: str
+) -> None:
+    name, data = build(fmt, GOOD)
+    result = services.import_phrases(actor=owner, scope="team", filename=name, data=data)
+    assert (result.created, result.updated, result.unchanged) == (3, 0, 0)
+    fh = Phrase.objects.get(code="fh")
+    assert (fh.owner, fh.group.name if fh.group else None, fh.keyword_list) == (
+        None,
+        "物流问题",
+        ["发货", "几天发"],
+    )
+    assert [p.code for p in services.suggest(staff=teammate, text="/kd")] == ["kd"]
+    assert set(PhraseGroup.objects.for_shop(owner.shop).values_list("name", flat=True)) == {
+        "物流问题",
+        "售后问题",
+    }
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_one_bad_row_imports_nothing_and_every_bad_row_is_reported(owner: StaffAccount, fmt: str) -> None:
+    rows = [
+        *GOOD,  # rows 2-4
+        ("物流问题", "fh", "编码和第2行重复", ""),  # row 5
+        ("", "", "", "只有关键词"),  # row 6: no content
+        ("", "x y", "编码有空格", ""),  # row 7
+        ("", "", "好" * 1001, ""),  # row 8
+        ("组" * 31, "", "分组名太长", ""),  # row 9
+        ("", "a b", "", ""),  # row 10: two problems
+    ]
+    name, data = build(fmt, rows)
+    with pytest.raises(Invalid) as exc:
+        services.import_phrases(actor=owner, scope="team", filename=name, data=data)
+    reported = [(e["row"], e["field"]) for e in exc.value.errors]
+    assert reported == [
+        (5, "code"),
+        (6, "content"),
+        (7, "code"),
+        (8, "content"),
+        (9, "group"),
+        (10, "code"),
+        (10, "content"),
+    ]
+    assert "row 2" in exc.value.errors[0]["message"]
+    assert "nothing was imported" in exc.value.message and "6 row(s)" in exc.value.message
+    assert Phrase.objects.count() == 0
+    assert PhraseGroup.objects.count() == 0
+
+
+def test_row_numbers_count_blank_rows_like_the_spreadsheet_does(owner: StaffAccount) -> None:
+    data = csv_bytes([GOOD[0], ("", "", "", ""), ("", "", "", "")])
+    assert services.import_phrases(actor=owner, scope="team", filename="a.csv", data=data).created == 1
+    data = csv_bytes([GOOD[0], ("", "", "", ""), ("", "bad code", "x", "")])
+    with pytest.raises(Invalid) as exc:
+        services.import_phrases(actor=owner, scope="team", filename="a.csv", data=data)
+    assert exc.value.errors[0]["row"] == 4
+
+
+def test_a_file_without_a_content_column_is_refused_on_row_1(owner: StaffAccount) -> None:
+    data = csv_bytes([("a", "b")], header=("标题", "正文"))
+    with pytest.raises(Invalid) as exc:
+        services.import_phrases(actor=owner, scope="team", filename="a.csv", data=data)
+    assert exc.value.errors[0]["row"] == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("a.txt", b"content\nhello"),
+        ("a.xlsx", b"not a zip"),
+        ("a.csv", b""),
+        ("a.csv", csv_bytes([("", "", "", "")])),
+        ("a.xlsx", xlsx_bytes([], header=())),
+    ],
+)
+def test_unreadable_files_are_invalid(owner: StaffAccount, name: str, data: bytes) -> None:
+    with pytest.raises(Invalid):
+        services.import_phrases(actor=owner, scope="team", filename=name, data=data)
+
+
+def test_chinese_headers_gb18030_csv_and_numeric_codes_are_read(owner: StaffAccount) -> None:
+    data = csv_bytes(
+        [("问候", "1", "亲，您好", "")], header=("分组", "编码", "内容", "关键词"), encoding="gb18030"
+    )
+    services.import_phrases(actor=owner, scope="team", filename="导出.CSV", data=data)
+    xlsx = xlsx_bytes([("问候", 2, "在的亲", None)], header=("分组", "编码", "内容", "关键词"))
+    services.import_phrases(actor=owner, scope="team", filename="b.xlsx", data=xlsx)
+    assert dict(Phrase.objects.values_list("code", "content")) == {"1": "亲，您好", "2": "在的亲"}
+
+
+def test_a_row_with_an_existing_code_updates_that_phrase(owner: StaffAccount) -> None:
+    phrase = team_phrase(owner, "旧的发货说明", code="fh")
+    services.use_phrase(staff=owner, phrase=phrase)
+    data = csv_bytes([("物流问题", "FH", "新的发货说明", "发货")])
+    result = services.import_phrases(actor=owner, scope="team", filename="a.csv", data=data)
+    assert (result.created, result.updated) == (0, 1)
+    phrase.refresh_from_db()
+    assert (phrase.content, phrase.keywords, phrase.usage_count) == ("新的发货说明", "发货", 1)
+    assert services.suggest(staff=owner, text="新的") == [phrase]  # search text follows the content
+
+
+def test_personal_import_goes_into_my_phrases_and_team_import_needs_the_right(
+    teammate: StaffAccount, colleague: StaffAccount
+) -> None:
+    name, data = build("csv", GOOD)
+    with pytest.raises(Forbidden):
+        services.import_phrases(actor=teammate, scope="team", filename=name, data=data)
+    services.import_phrases(actor=teammate, scope="personal", filename=name, data=data)
+    assert Phrase.objects.personal(teammate).count() == 3
+    assert PhraseGroup.objects.personal(teammate).count() == 2
+    assert Phrase.objects.visible_to(colleague).count() == 0
+
+
+def test_a_personal_import_may_reuse_team_codes(owner: StaffAccount, teammate: StaffAccount) -> None:
+    team_phrase(owner, "团队的", code="fh")
+    name, data = build("csv", GOOD)
+    services.import_phrases(actor=teammate, scope="personal", filename=name, data=data)
+    assert services.phrase_for_code(staff=teammate, code="fh").owner == teammate  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_export_reimports_cleanly(owner: StaffAccount, outsider: StaffAccount, fmt: str) -> None:
+    services.import_templates(actor=owner, scope="team", scenarios=["greeting", "logistics"])
+    team_phrase(owner, '=HYPERLINK("http://evil") 亲，"引号"，逗号,\n换行 <script>x</script>', code="odd")
+    team_phrase(owner, "-不分组的短语", keywords=["+号", "@提及"])
+    exported = services.export_phrases(staff=owner, scope="team", fmt=fmt)
+
+    again = services.import_phrases(actor=owner, scope="team", filename=f"x.{fmt}", data=exported)
+    assert (again.created, again.updated) == (0, 0)
+
+    elsewhere = services.import_phrases(actor=outsider, scope="team", filename=f"x.{fmt}", data=exported)
+    assert elsewhere.created == Phrase.objects.for_shop(owner.shop).count()
+
+    def rows(staff: StaffAccount) -> set[tuple[str, str, str, str]]:
+        return {
+            (p.group.name if p.group else "", p.code, p.content, p.keywords)
+            for p in Phrase.objects.for_shop(staff.shop).select_related("group")
+        }
+
+    assert rows(outsider) == rows(owner)
+    assert services.export_phrases(staff=outsider, scope="team", fmt=fmt) is not None
+
+
+def test_xlsx_export_writes_formulas_as_text(owner: StaffAccount) -> None:
+    team_phrase(owner, "=1+1")
+    book = load_workbook(io.BytesIO(services.export_phrases(staff=owner, scope="team", fmt="xlsx")))
+    sheet = book.worksheets[0]
+    assert [c.value for c in sheet[1]] == list(HEADER)
+    assert (sheet["C2"].value, sheet["C2"].data_type) == ("=1+1", "s")
+
+
+def test_csv_export_defuses_formulas_and_opens_in_excel(owner: StaffAccount) -> None:
+    team_phrase(owner, "=1+1")
+    data = services.export_phrases(staff=owner, scope="team", fmt="csv")
+    assert data.startswith("\ufeff".encode())  # BOM: Excel reads UTF-8
+    assert "'=1+1" in data.decode("utf-8-sig")
+
+
+def test_personal_export_holds_only_my_phrases(owner: StaffAccount, teammate: StaffAccount) -> None:
+    team_phrase(owner, "团队短语")
+    services.create_phrase(actor=teammate, scope="personal", content="我的短语")
+    text = services.export_phrases(staff=teammate, scope="personal", fmt="csv").decode("utf-8-sig")
+    assert "我的短语" in text and "团队短语" not in text
+
+
+def test_export_format_must_be_csv_or_xlsx(owner: StaffAccount) -> None:
+    with pytest.raises(Invalid):
+        services.export_phrases(staff=owner, scope="team", fmt="pdf")
+
+
+def test_too_many_rows_or_bytes_are_refused(owner: StaffAccount, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(services, "MAX_IMPORT_ROWS", 2)
+    with pytest.raises(Invalid):
+        services.import_phrases(actor=owner, scope="team", filename="a.csv", data=csv_bytes(GOOD))
+    monkeypatch.setattr(services, "MAX_IMPORT_BYTES", 10)
+    with pytest.raises(Invalid):
+        services.import_phrases(actor=owner, scope="team", filename="a.csv", data=csv_bytes(GOOD[:1]))
+    assert Phrase.objects.count() == 0
