@@ -37,7 +37,8 @@ test: install-dev messages
 	$(BIN)/mypy .
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-## Benchmarks (need DATABASE_URL pointing at PostgreSQL); they print a table. bench-routing: BENCH_N, BENCH_K, BENCH_T.
+## Benchmarks (need DATABASE_URL pointing at PostgreSQL; the live-chat one also REDIS_URL); they print a table.
+## Routing: BENCH_N, BENCH_K, BENCH_T. Live chat: BENCH_PAIRS, BENCH_MESSAGES (docstring of bench_livechat.py).
 bench: install-dev
 	$(BIN)/python -m pytest tests/bench/bench_*.py -s -q -p no:cacheprovider
 

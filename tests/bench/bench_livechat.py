@@ -1,0 +1,504 @@
+"""Live-chat benchmark: C buyer/agent pairs over real WebSockets against daphne + Redis + PostgreSQL, and the
+same clients against a bare ``websockets`` relay (``livechat_relay.py``) measured in the same run.
+
+Run with ``make bench`` (or ``pytest tests/bench/bench_livechat.py -s -q``; needs DATABASE_URL=postgres://...
+and REDIS_URL). Knobs: BENCH_PAIRS (C, default 200), BENCH_MESSAGES (M per buyer, default 20), BENCH_RATE
+(messages a second per buyer, default 4: under the buyer throttle of 5 a second), BENCH_DAPHNES (daphne
+processes, default 1; pair i's buyer connects to process i mod N and its agent to the next one),
+BENCH_TIMEOUT (seconds to wait for deliveries after the last send, default 300) and BENCH_QUIET (stop waiting
+when no ack or delivery arrived for this many seconds, default 10), BENCH_PROFILE (a file: daphne runs under
+cProfile, which sees its event-loop thread). The daphne processes get the test database, REDIS_URL, a
+channel-layer prefix of their own and DEBUG=1; everything else comes from the environment, so DB_CONN_MAX_AGE
+set for the run reaches them (the settings default, 0, opens a database connection per consumer ORM call).
+
+Set-up: C agents with a reception limit of 1, C buyers, each routed by ``request_human`` to its own agent, all
+committed. Each pair opens the agent socket (session cookie) and the buyer socket (signed token); every buyer
+sends M messages at a steady BENCH_RATE, the buyers' start times spread over one interval, so the offered
+load is C x BENCH_RATE messages a second whatever the server does (an open loop: senders do not wait for
+acks). The relay gets the same pairs, pacing and clients, and answers with the same three frames.
+
+Measured per server:
+- delivered messages a second: messages the agents received / (last delivery - first send);
+- p50 / p99 latency: the agent's receive time - the buyer's (first) send time, same process and clock; the
+  buyer's ack latency is printed too (for daphne: the stored message, before the broadcast reaches the agent);
+- lost: acked but never received by the agent when the run ended (all delivered, BENCH_QUIET seconds without
+  progress, or BENCH_TIMEOUT); duplicated: received twice by the agent;
+- RSS per connection: the server's VmRSS after all 2C sockets are open minus before, over the sockets
+  (one pair is opened first as warm-up, so the one-off cost of the first connection is not counted).
+A ``throttled`` error is answered by resending the same client_msg_id 0.3 s later (what a client does).
+
+Targets: zero lost and zero duplicated (asserted); at 200 pairs, p99 under 3x the bare relay's and throughput
+at least 0.25x (printed, not asserted).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+import redis
+from django.db import connection
+from websockets.asyncio.client import ClientConnection, connect
+
+from backoffice import services as backoffice_services
+from backoffice.models import Buyer, Role, Shop, StaffAccount
+from routing import services
+from routing.models import ConversationState
+from routing.tokens import buyer_token
+from tests.conftest import PASSWORD, login_client
+
+PAIRS = int(os.environ.get("BENCH_PAIRS", "200"))
+MESSAGES = int(os.environ.get("BENCH_MESSAGES", "20"))
+RATE = float(os.environ.get("BENCH_RATE", "4"))
+DAPHNES = int(os.environ.get("BENCH_DAPHNES", "1"))
+DRAIN_TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "300"))
+QUIET = float(os.environ.get("BENCH_QUIET", "10"))
+PROFILE = os.environ.get("BENCH_PROFILE", "")
+CONNECT_CONCURRENCY = 10  # daphne closes a handshake its consumer has not accepted within 5 s
+RESEND_AFTER = 0.3
+TARGET_THROUGHPUT = 0.25
+TARGET_P99 = 3.0
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.skipif(
+    not os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
+    or not os.environ.get("REDIS_URL"),
+    reason="needs PostgreSQL and Redis: set DATABASE_URL=postgres://... and REDIS_URL=redis://... "
+    "(daphne subprocesses share the test database and the channel layer)",
+)
+
+
+@dataclass
+class Endpoint:
+    """One buyer/agent pair as the clients see it: where each end connects and with what."""
+
+    pair: int  # the conversation id (the relay's pair id)
+    buyer_url: str
+    agent_url: str
+    origin: str
+    agent_headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Result:
+    sent: dict[str, float] = field(default_factory=dict)  # client_msg_id -> first send (perf_counter)
+    acked: dict[str, float] = field(default_factory=dict)  # client_msg_id -> first ack
+    received: dict[str, float] = field(default_factory=dict)  # client_msg_id -> first receipt by the agent
+    outstanding: set[str] = field(default_factory=set)  # sent, not yet both acked and received
+    duplicated: int = 0
+    misrouted: int = 0  # on an agent's socket, a message of another conversation or one nobody sent
+    throttled: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+    rss_before_kb: int = 0
+    rss_after_kb: int = 0
+    measured_sockets: int = 0
+    connect_seconds: float = 0.0
+
+    @property
+    def latencies(self) -> list[float]:
+        return [at - self.sent[cid] for cid, at in self.received.items()]
+
+    @property
+    def ack_latencies(self) -> list[float]:
+        return [at - self.sent[cid] for cid, at in self.acked.items()]
+
+    @property
+    def lost(self) -> int:
+        return len(self.acked.keys() - self.received.keys())
+
+    @property
+    def unacked(self) -> int:
+        return len(self.sent.keys() - self.acked.keys())
+
+    @property
+    def rate(self) -> float:
+        if not self.received:
+            return 0.0
+        return len(self.received) / (max(self.received.values()) - min(self.sent.values()))
+
+    @property
+    def rss_per_socket_kb(self) -> float:
+        return (self.rss_after_kb - self.rss_before_kb) / max(1, self.measured_sockets)
+
+
+def percentile(values: Sequence[float], pct: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return 0.0
+    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
+
+
+# --- clients -----------------------------------------------------------------------------------------------
+
+
+async def open_socket(url: str, origin: str, headers: dict[str, str] | None = None) -> ClientConnection:
+    ws = await connect(
+        url,
+        origin=origin,  # type: ignore[arg-type]  # websockets types it as a NewType of str
+        additional_headers=headers,
+        compression=None,  # daphne does not negotiate permessage-deflate; the relay must not either
+        ping_interval=None,
+        open_timeout=60,
+        close_timeout=2,
+    )
+    hello = json.loads(await asyncio.wait_for(ws.recv(), 30))
+    assert hello["type"] == "hello", hello
+    return ws
+
+
+async def read_agent(ws: ClientConnection, pair: int, result: Result) -> None:
+    async for raw in ws:
+        now = time.perf_counter()
+        frame = json.loads(raw)
+        if frame.get("type") != "message" or frame.get("sender") != "buyer":
+            continue
+        cid = frame.get("client_msg_id")
+        if frame.get("conversation") != pair or cid not in result.sent:
+            result.misrouted += 1
+            continue
+        if cid in result.received:
+            result.duplicated += 1
+            continue
+        result.received[cid] = now
+        if cid in result.acked:
+            result.outstanding.discard(cid)
+
+
+async def read_buyer(ws: ClientConnection, frames: dict[str, str], result: Result) -> None:
+    async def resend(cid: str) -> None:
+        await asyncio.sleep(RESEND_AFTER)
+        await ws.send(frames[cid])
+
+    resends: set[asyncio.Task[None]] = set()
+    async for raw in ws:
+        now = time.perf_counter()
+        frame = json.loads(raw)
+        kind, cid = frame.get("type"), frame.get("client_msg_id")
+        if kind == "ack" and cid in frames:
+            result.acked.setdefault(cid, now)
+            if cid in result.received:
+                result.outstanding.discard(cid)
+        elif kind == "error" and frame.get("code") == "throttled" and cid in frames:
+            result.throttled += 1
+            task = asyncio.create_task(resend(cid))
+            resends.add(task)
+            task.add_done_callback(resends.discard)
+        elif kind == "error":
+            result.errors[str(frame.get("code"))] += 1
+
+
+async def send_paced(
+    ws: ClientConnection, pair: int, start: float, frames: dict[str, str], result: Result
+) -> None:
+    loop = asyncio.get_running_loop()
+    for k in range(MESSAGES):
+        await asyncio.sleep(max(0.0, start + k / RATE - loop.time()))
+        cid = f"{pair}-{k}-{uuid.uuid4().hex[:12]}"
+        frames[cid] = json.dumps(
+            {"type": "send", "client_msg_id": cid, "text": f"bench {pair} #{k}: 什么时候发货？"},
+            ensure_ascii=False,
+        )
+        result.sent[cid] = time.perf_counter()
+        result.outstanding.add(cid)
+        await ws.send(frames[cid])
+
+
+async def drive(endpoints: Sequence[Endpoint], rss_kb: Callable[[], int],
+                stop_servers: Callable[[], Awaitable[None]]) -> Result:  # fmt: skip
+    """Open every pair, send, wait for the deliveries, stop the servers, then close the sockets (so that a
+    stopped daphne runs no disconnect handlers: no presence writes, no tasks queued)."""
+    result = Result()
+
+    async def open_pair(ep: Endpoint) -> tuple[ClientConnection, ClientConnection]:
+        agent = await open_socket(ep.agent_url, ep.origin, ep.agent_headers)
+        return agent, await open_socket(ep.buyer_url, ep.origin)
+
+    sockets = [await open_pair(endpoints[0])]  # warm-up: first-connection costs are not per-socket costs
+    result.rss_before_kb = rss_kb()
+    gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
+
+    async def gated(ep: Endpoint) -> tuple[ClientConnection, ClientConnection]:
+        async with gate:
+            return await open_pair(ep)
+
+    t0 = time.perf_counter()
+    sockets += await asyncio.gather(*(gated(ep) for ep in endpoints[1:]))
+    result.connect_seconds = time.perf_counter() - t0
+    await asyncio.sleep(0.5)  # let the servers settle before reading their RSS
+    result.rss_after_kb = rss_kb()
+    result.measured_sockets = 2 * (len(endpoints) - 1)
+
+    loop = asyncio.get_running_loop()
+    frames: list[dict[str, str]] = [{} for _ in endpoints]
+    pairs = list(zip(endpoints, sockets, strict=True))
+    readers = [
+        asyncio.create_task(coro)
+        for i, (ep, (agent, buyer)) in enumerate(pairs)
+        for coro in (read_agent(agent, ep.pair, result), read_buyer(buyer, frames[i], result))
+    ]
+    start = loop.time() + 0.2
+    await asyncio.gather(
+        *(
+            send_paced(buyer, ep.pair, start + i / len(endpoints) / RATE, frames[i], result)
+            for i, (ep, (_agent, buyer)) in enumerate(pairs)
+        )
+    )
+    deadline, progress, quiet_since = loop.time() + DRAIN_TIMEOUT, -1, loop.time()
+    while result.outstanding and loop.time() < deadline and loop.time() - quiet_since < QUIET:
+        await asyncio.sleep(0.05)
+        if (now := len(result.acked) + len(result.received)) != progress:
+            progress, quiet_since = now, loop.time()
+    await asyncio.sleep(0.2)  # late duplicates, if any, arrive now
+    await stop_servers()
+    for task in readers:
+        task.cancel()
+    await asyncio.gather(*readers, return_exceptions=True)
+    await asyncio.gather(*(ws.close() for pair in sockets for ws in pair), return_exceptions=True)
+    return result
+
+
+# --- servers -----------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rss_of(procs: Sequence[subprocess.Popen[bytes]]) -> int:
+    """VmRSS of the processes together, in kB."""
+    total = 0
+    for proc in procs:
+        for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1])
+    return total
+
+
+def start_server(args: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{args} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    stop([proc])
+    raise AssertionError(f"{args} did not listen on {port} within 60 s:\n{log.read_text()[-3000:]}")
+
+
+def stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+
+
+def daphne_database_url() -> str:
+    """DATABASE_URL with the database pytest-django created (``test_<name>``) in place of the given one."""
+    return urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"]).geturl()
+
+
+def run_against(procs: list[subprocess.Popen[bytes]], endpoints: Sequence[Endpoint]) -> Result:
+    async def stop_servers() -> None:
+        await asyncio.to_thread(stop, procs)
+
+    try:
+        return asyncio.run(drive(endpoints, lambda: rss_of(procs), stop_servers))
+    finally:
+        stop(procs)
+
+
+def run_relay(pairs: Sequence[tuple[int, Buyer, StaffAccount]], logs: Path) -> Result:
+    port = free_port()
+    relay = start_server([str(ROOT / "tests/bench/livechat_relay.py"), str(port)], port, dict(os.environ),
+                         logs / "relay.log")  # fmt: skip
+    base = f"ws://127.0.0.1:{port}"
+    endpoints = [
+        Endpoint(conv, f"{base}/buyer/{conv}", f"{base}/agent/{conv}", f"http://127.0.0.1:{port}")
+        for conv, _buyer, _agent in pairs
+    ]
+    return run_against([relay], endpoints)
+
+
+def run_daphne(pairs: Sequence[tuple[int, Buyer, StaffAccount]], logs: Path) -> tuple[Result, int]:
+    """The stack's result and how many group sends the channel layer dropped over capacity (it logs them)."""
+    prefix = f"bench{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": daphne_database_url(),
+        "CHANNELS_PREFIX": prefix,
+        "DEBUG": "1",
+        "PYTHONPATH": str(ROOT),
+    }
+    ports = [free_port() for _ in range(DAPHNES)]
+    endpoints = [
+        Endpoint(
+            conv,
+            f"ws://127.0.0.1:{ports[i % DAPHNES]}/ws/buyer/?token={buyer_token(buyer)}",
+            f"ws://127.0.0.1:{ports[(i + 1) % DAPHNES]}/ws/agent/",
+            f"http://127.0.0.1:{ports[0]}",  # the Origin check compares the host with ALLOWED_HOSTS
+            {"Cookie": f"sessionid={login_client(agent).cookies['sessionid'].value}"},
+        )
+        for i, (conv, buyer, agent) in enumerate(pairs)
+    ]
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for n, port in enumerate(ports):
+            profile = ["-m", "cProfile", "-o", f"{PROFILE}.{n}" if n else PROFILE] if PROFILE else []
+            args = [
+                *profile,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "backoffice.asgi:application",
+            ]
+            procs.append(start_server(args, port, env, logs / f"daphne{n}.log"))
+        result = run_against(procs, endpoints)
+    finally:
+        stop(procs)
+        store = redis.Redis.from_url(os.environ["REDIS_URL"])
+        for key in store.scan_iter(match=f"{prefix}*"):  # the run's groups and channels, nothing else
+            store.delete(key)
+    logged = "".join(p.read_text(errors="replace") for p in logs.glob("daphne*.log"))
+    return result, logged.count("over capacity in group")
+
+
+# --- data --------------------------------------------------------------------------------------------------
+
+
+def setup_pairs(shop: Shop, owner: StaffAccount, n: int) -> list[tuple[int, Buyer, StaffAccount]]:
+    """n agents with a reception limit of 1 and n buyers, each buyer routed to an agent of their own:
+    (conversation id, buyer, agent)."""
+    services.set_agent_status(staff=owner, status="offline")
+    for i in range(n):
+        staff = backoffice_services.create_staff_account(
+            shop=shop, login=f"chat{i}", password=PASSWORD, display_name=f"客服{i}", role=Role.AGENT,
+            im_enabled=True,
+        )  # fmt: skip
+        StaffAccount.objects.filter(pk=staff.pk).update(max_concurrent=1)
+        services.set_agent_status(staff=staff, status="online")
+    records = [{"platform_id": f"chat-b{i}", "nickname": f"买家{i}"} for i in range(n)]
+    for start in range(0, n, 500):
+        backoffice_services.upsert_buyers(shop=shop, records=records[start : start + 500])
+    agents = {s.pk: s for s in StaffAccount.objects.filter(shop=shop, role=Role.AGENT).select_related("user")}
+    pairs = []
+    for buyer in Buyer.objects.filter(shop=shop, platform_id__startswith="chat-b").order_by("pk"):
+        conv, _decision = services.request_human(buyer=buyer)
+        assert conv.state == ConversationState.ACTIVE and conv.agent_id in agents, (conv.state, conv.agent_id)
+        pairs.append((conv.pk, buyer, agents[conv.agent_id]))
+    assert len({agent.pk for _c, _b, agent in pairs}) == n, "two buyers share an agent"
+    return pairs
+
+
+# --- report ------------------------------------------------------------------------------------------------
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms"
+
+
+def ratio(a: float, b: float) -> str:
+    return f"{a / b:,.2f}x" if b else "n/a"
+
+
+def report(
+    stack: Result, relay: Result, dropped: int, load: tuple[float, float, float]
+) -> list[tuple[str, bool, str]]:
+    s50, r50 = percentile(stack.latencies, 50), percentile(relay.latencies, 50)
+    s99, r99 = percentile(stack.latencies, 99), percentile(relay.latencies, 99)
+
+    def row(name: str, pick: Callable[[Result], str]) -> tuple[str, str, str, str]:
+        return (name, pick(stack), pick(relay), "")
+
+    header = ("metric", f"daphne stack ({DAPHNES} proc)", "bare relay", "ratio")
+    rows = [
+        ("delivered msgs/s", f"{stack.rate:,.0f}", f"{relay.rate:,.0f}", ratio(stack.rate, relay.rate)),
+        ("p50 buyer->agent", ms(s50), ms(r50), ratio(s50, r50)),
+        ("p99 buyer->agent", ms(s99), ms(r99), ratio(s99, r99)),
+        row("max buyer->agent", lambda r: ms(max(r.latencies, default=0))),
+        row("mean buyer->agent", lambda r: ms(statistics.fmean(r.latencies or [0]))),
+        row("p50 / p99 buyer->ack", lambda r: f"{ms(percentile(r.ack_latencies, 50))} / "
+                                              f"{ms(percentile(r.ack_latencies, 99))}"),
+        row("lost", lambda r: str(r.lost)),
+        row("duplicated", lambda r: str(r.duplicated)),
+        ("RSS/connection", f"{stack.rss_per_socket_kb:,.1f} kB", f"{relay.rss_per_socket_kb:,.1f} kB",
+         ratio(stack.rss_per_socket_kb, relay.rss_per_socket_kb)),
+        row("RSS before -> after",
+            lambda r: f"{r.rss_before_kb / 1024:,.0f} -> {r.rss_after_kb / 1024:,.0f} MB"),
+        row("sent / acked / delivered", lambda r: f"{len(r.sent)} / {len(r.acked)} / {len(r.received)}"),
+        row("throttled (resent)", lambda r: str(r.throttled)),
+        row(f"connect {2 * PAIRS - 2} sockets", lambda r: f"{r.connect_seconds:.1f} s"),
+    ]  # fmt: skip
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)) + " |"
+
+    print()
+    print(
+        f"live-chat benchmark: C={PAIRS} pairs, M={MESSAGES} messages per buyer at {RATE:g}/s "
+        f"(offered {PAIRS * RATE:,.0f} msgs/s), {2 * PAIRS} sockets per server; "
+        f"load average before: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} CPUs"
+    )
+    print(line(header))
+    print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for r in rows:
+        print(line(r))
+    for name, res in (("daphne stack", stack), ("bare relay", relay)):
+        errors = dict(res.errors) or "none"
+        print(f"{name}: unacked={res.unacked} misrouted={res.misrouted} other errors={errors}")
+    print(f"channel-layer group sends dropped over capacity (daphne log): {dropped}")
+    tput, p99 = (stack.rate / relay.rate if relay.rate else 0.0), (s99 / r99 if r99 else float("inf"))
+    return [
+        (f"throughput ratio >= {TARGET_THROUGHPUT}", tput >= TARGET_THROUGHPUT, f"{tput:.3f}"),
+        (f"p99 ratio < {TARGET_P99:g}", p99 < TARGET_P99, f"{p99:,.2f}"),
+        ("zero lost (daphne / relay)", stack.lost == 0 and relay.lost == 0, f"{stack.lost} / {relay.lost}"),
+        ("zero duplicated (daphne / relay)", stack.duplicated == 0 and relay.duplicated == 0,
+         f"{stack.duplicated} / {relay.duplicated}"),
+    ]  # fmt: skip
+
+
+@pytest.mark.django_db(transaction=True)
+def test_livechat_benchmark(shop_a: Shop, owner: StaffAccount) -> None:
+    pairs = setup_pairs(shop_a, owner, PAIRS)
+    load = os.getloadavg()  # the machine may be shared; a busy one inflates every figure
+    logs = Path(tempfile.mkdtemp(prefix="bench-livechat-"))
+    relay = run_relay(pairs, logs)
+    stack, dropped = run_daphne(pairs, logs)
+
+    for name, ok, value in report(stack, relay, dropped, load):
+        print(f"{'PASS' if ok else 'FAIL'}  {name}: {value}")
+    print(f"server logs: {logs}")
+    assert stack.lost == 0 and relay.lost == 0
+    assert stack.duplicated == 0 and relay.duplicated == 0
