@@ -79,7 +79,13 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 0))}
+    # Persistent connections (checked before reuse): the chat consumers run an ORM call per frame, and a new
+    # PostgreSQL connection each time costs more than the call (measured by tests/bench/bench_livechat.py).
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+        )
+    }
 else:
     DATABASES = {
         "default": {
@@ -111,7 +117,13 @@ PRESENCE_GRACE_SECONDS = env_int("PRESENCE_GRACE_SECONDS", 60)
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [CHANNEL_REDIS_HOST], "prefix": env_str("CHANNELS_PREFIX", "asgi")},
+        # capacity: messages waiting per channel before group sends are dropped; a daphne process receives
+        # for all its sockets through one such queue, so the default of 100 loses events under load.
+        "CONFIG": {
+            "hosts": [CHANNEL_REDIS_HOST],
+            "prefix": env_str("CHANNELS_PREFIX", "asgi"),
+            "capacity": env_int("CHANNELS_CAPACITY", 5000),
+        },
     }
 }
 

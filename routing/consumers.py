@@ -289,7 +289,7 @@ def _buyer_send(buyer: Buyer, frame: Send) -> Message:
     """Store the message; a chat still with the robot is handed to routing (until the robot exists, every
     buyer message asks for a human)."""
     message = services.post_buyer_message(buyer=buyer, text=frame.text, client_msg_id=frame.client_msg_id)
-    if Conversation.objects.filter(pk=message.conversation_id, state=ConversationState.ROBOT).exists():
+    if message.conversation.state == ConversationState.ROBOT:
         product = (
             Product.objects.filter(pk=frame.product, shop_id=buyer.shop_id).first() if frame.product else None
         )

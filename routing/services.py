@@ -535,9 +535,11 @@ def routing_trace(conversation: Conversation) -> list[dict[str, Any]]:
 
 
 def _locked_open_conversation(buyer: Buyer) -> Conversation | None:
-    """The buyer's open (not ended) conversation, row-locked; at most one exists (a unique constraint)."""
+    """The buyer's open (not ended) conversation, row-locked (with its agent's routing state, unlocked);
+    at most one exists (a unique constraint)."""
     return (
-        Conversation.objects.select_for_update()
+        Conversation.objects.select_for_update(of=("self",))
+        .select_related("agent__agent_state")
         .filter(buyer=buyer)
         .exclude(state=ConversationState.ENDED)
         .first()
@@ -920,11 +922,12 @@ def _resent(conv: Conversation, client_msg_id: str) -> Message | None:
 
 def _append(
     conv: Conversation, *, sender: str, text: str, agent: StaffAccount | None, client_msg_id: str,
-    card: dict[str, Any] | None = None,
+    card: dict[str, Any] | None = None, also: tuple[str, ...] = (),
 ) -> Message:  # fmt: skip
-    """Store the next message of a locked conversation (seq + 1), then broadcast it after commit."""
+    """Store the next message of a locked conversation (seq + 1, saved with the fields named in ``also``
+    in one UPDATE), then broadcast it after commit."""
     conv.last_seq += 1
-    conv.save(update_fields=["last_seq"])
+    conv.save(update_fields=["last_seq", *also])
     message = Message.objects.create(
         conversation=conv,
         seq=conv.last_seq,
@@ -952,20 +955,22 @@ def post_buyer_message(*, buyer: Buyer, text: str, client_msg_id: str = "") -> M
         elif (earlier := _resent(conv, client_msg_id)) is not None:
             return earlier
         now = timezone.now()
-        message = _append(conv, sender=SenderKind.BUYER, text=text, agent=None, client_msg_id=client_msg_id)
         conv.last_buyer_message_at = now
-        fields = ["last_buyer_message_at"]
-        if conv.state == ConversationState.ACTIVE and conv.waiting_since is None:
+        fields: tuple[str, ...] = ("last_buyer_message_at",)
+        timer_started = conv.state == ConversationState.ACTIVE and conv.waiting_since is None
+        if timer_started:
             conv.waiting_since = now
-            fields.append("waiting_since")
+            fields += ("waiting_since",)
+        message = _append(
+            conv, sender=SenderKind.BUYER, text=text, agent=None, client_msg_id=client_msg_id, also=fields
+        )
+        if timer_started:
             timer = events.Timer(conversation=conv.pk, waiting_since=now)
             events.publish(events.to_conversation(conv, timer, buyer=False))
-        conv.save(update_fields=fields)
         reroute = False
         if conv.state == ConversationState.ACTIVE and conv.agent_id is not None:
-            state = AgentState.objects.get_or_create(
-                staff_id=conv.agent_id, defaults={"shop_id": conv.shop_id}
-            )[0]
+            # An agent without a routing state never came online: offline, routed (the defaults).
+            state = getattr(conv.agent, "agent_state", None) or AgentState(staff_id=conv.agent_id)
             if state.status == AgentStatus.OFFLINE and state.routing and not state.offline_routing:
                 _release_seat(conv.agent_id)
                 Conversation.objects.filter(pk=conv.pk).update(state=ConversationState.ROUTING, agent=None)
