@@ -323,6 +323,9 @@ def _code_taken(code: str, owner: StaffAccount | None) -> Conflict:
     )
 
 
+SAVED_FIELDS = ["content", "code", "keywords", "group", "search_text"]
+
+
 def _save(phrase: Phrase, fields: PhraseFields, *, products: bool = True) -> Phrase:
     phrase.content, phrase.code, phrase.keywords, phrase.group = (
         fields.content,
@@ -334,8 +337,10 @@ def _save(phrase: Phrase, fields: PhraseFields, *, products: bool = True) -> Phr
     existing = phrase.pk is not None
     try:
         with transaction.atomic():
-            # An update never inserts: a phrase deleted meanwhile stays deleted.
-            phrase.save(force_update=existing)
+            if existing:  # an update never inserts: a phrase deleted meanwhile stays deleted
+                phrase.save(update_fields=[*SAVED_FIELDS, "updated_at"])
+            else:
+                phrase.save()
             if products:
                 phrase.products.set(fields.products)
     except IntegrityError as exc:  # a concurrent write took the code

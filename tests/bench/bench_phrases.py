@@ -8,11 +8,13 @@ The shop holds BENCH_PHRASES visible phrases (90% team, 10% the agent's own) plu
 other agents, written by the import service from generated spreadsheets (texts built from the template
 library, so common words such as 发货 match hundreds of rows). 200 phrases are linked to products.
 
-Cases, each timed server-side (the service call and reading its rows; the API row goes through the whole
-Django stack with the test client): "/" + code prefix lookup, plain-text suggestion, product-ranked
-suggestion, traditional-character search, the searchable list (first page with its count) and the
-recently-used list. Target: p99 under 10 ms for every case (printed as PASS/FAIL; asserted for the
-service-level suggestion cases).
+Cases, each timed server-side (the service call, which returns model instances): "/" + code prefix
+lookup, plain-text suggestion, product-ranked suggestion, traditional-character search, a query matching
+nothing, the searchable list (count and a page of 50) and the recently-used list. Two more rows for context:
+the suggest endpoint through the whole Django stack with the test client (session, auth, ninja, JSON), and
+a "cold" lookup that first drops the process's index, which is what the first lookup after any phrase edit
+pays. Target: p99 under 10 ms, asserted for the suggestion and search cases; the table also shows this
+process's CPU time and the load average, since wall-clock times on a busy machine include waiting for a CPU.
 """
 
 from __future__ import annotations
@@ -203,7 +205,7 @@ def test_phrase_search_benchmark(shop_a: Shop, owner: StaffAccount) -> None:
         ("product-ranked 发货, 尺码, /wl", True, [suggest(t, product_id) for t in ("发货", "尺码", "/wl")]),
         ("traditional 發貨, 退貨, 優惠券", True, [suggest(t) for t in ("發貨", "退貨", "優惠券")]),
         ("no match 不存在的话术", True, [suggest("不存在的话术")]),
-        ("list q=发货 (count + page of 50)", False, [listing("发货")]),
+        ("list q=发货 (count + page of 50)", True, [listing("发货")]),
         ("recently used (20)", False, [lambda: services.recent(staff=me)]),
         ("API GET /suggest?text=发货, /wl (full stack)", False, [api("发货"), api("/wl")]),
         ("cold: index reload + suggest 发货", False, [cold("发货")]),

@@ -468,3 +468,19 @@ def test_editing_a_phrase_deleted_meanwhile_is_404_and_does_not_recreate_it(owne
     with pytest.raises(NotFound):
         services.update_phrase(actor=owner, phrase=stale, content="改过")
     assert not Phrase.objects.exists()
+
+
+def test_a_suggested_phrase_can_be_edited_and_used_directly(
+    owner: StaffAccount, teammate: StaffAccount
+) -> None:
+    team_phrase(owner, "{买家昵称}，今天发货", code="fh")
+    suggested = services.suggest(staff=owner, text="/fh")[0]
+    before = Phrase.objects.get(pk=suggested.pk).updated_at
+    services.update_phrase(actor=owner, phrase=suggested, content="{买家昵称}，明天发货", code="fh")
+    stored = Phrase.objects.get(pk=suggested.pk)
+    assert (stored.content, stored.updated_at > before) == ("{买家昵称}，明天发货", True)
+    assert "明天" in stored.search_text
+    fresh = services.suggest(staff=teammate, text="/fh")[0]
+    assert (
+        services.use_phrase(staff=teammate, phrase=fresh, context={"buyer": "小王"}).text == "小王，明天发货"
+    )
