@@ -4,7 +4,7 @@ the facts left as a 【】 marker."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -37,7 +37,7 @@ def test_use_fills_the_variables_from_the_conversation(
 ) -> None:
     ship_by = timezone.make_aware(datetime(2025, 6, 18, 16, 0))
     factories.order(shop_a, "6930001", "w1", created_at=timezone.now(), ship_by=ship_by)
-    factories.order(shop_a, "6930000", "w1", created_at=timezone.now() - timezone.timedelta(days=9))
+    factories.order(shop_a, "6930000", "w1", created_at=timezone.now() - timedelta(days=9))
     cup = factories.product(shop_a, "p9", "北欧风陶瓷马克杯")
     conv = conversation(shop_a, "w1", "小王", source_product=cup)
 
