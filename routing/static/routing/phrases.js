@@ -83,8 +83,9 @@
       }
       items = found;
       shownFor = text;
-      // "/" + code: the first (the exact code, if any) is what Enter sends; plain text: nothing is chosen.
-      active = wanted(text).mode === "code" ? 0 : -1;
+      // "/" + code: the first (the exact code, if any) is what Enter sends; a bare "/" or plain text: nothing
+      // is chosen until the agent moves into the list.
+      active = wanted(text).mode === "code" && text.trim().length > 1 ? 0 : -1;
       list.replaceChildren(
         ...found.map((phrase, i) => {
           const option = C.el(
