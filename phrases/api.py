@@ -6,8 +6,9 @@ their errors map through the API's DomainError handler: 403 a team phrase withou
 404 unknown id, 409 a code or group name already used in the scope, 422 invalid input (with ``errors``:
 field, and for imports the spreadsheet row number).
 
-Workbench: ``GET /suggest?text=``, ``GET /recent``, ``POST /{id}/use`` (rendered text), ``GET /`` (the
-searchable list). Management: phrases and groups CRUD, ``/templates`` (+ ``/templates/import``),
+Workbench: ``GET /suggest?text=&product_id=``, ``GET /recent``, ``POST /{id}/use`` (rendered text, the
+variables filled from ``conversation_id``), ``GET /`` (the searchable list). Management: phrases and
+groups CRUD, ``/templates`` (+ ``/templates/import``),
 ``/import`` (multipart) and ``/export?format=csv|xlsx``.
 """
 
@@ -27,6 +28,7 @@ from phrases import services
 from phrases.library import SCENARIO_LABELS
 from phrases.models import MAX_CODE, MAX_CONTENT, MAX_GROUP_NAME, Phrase, PhraseGroup
 from phrases.spreadsheet import CONTENT_TYPES
+from routing.models import Conversation
 
 router = Router(auth=django_auth, tags=["phrases"])
 
@@ -163,6 +165,11 @@ class UseIn(Schema, extra="forbid"):
         "product_title, order_number, ship_date, tracking_number (or the Chinese names); agent and shop "
         "default to mine",
     )
+    conversation_id: int | None = Field(
+        None,
+        description="fill the variables from this conversation of my shop (buyer nickname, product, the "
+        "buyer's newest order: number, ship date, tracking number); context overrides; another shop's is 404",
+    )
 
 
 class RenderIn(UseIn):
@@ -173,6 +180,9 @@ class RenderedOut(Schema):
     phrase_id: int | None = None
     text: str = Field(description="plain text to send")
     missing: list[str] = Field(description="variables that had no value and got their fallback")
+    unfilled: list[str] = Field(
+        description="missing facts left as a 【】 marker in text: the agent fills them in before sending"
+    )
 
 
 class VariableOut(Schema):
@@ -201,6 +211,24 @@ class ImportOut(Schema):
     created: int
     updated: int
     unchanged: int
+
+
+def render_context(staff: StaffAccount, body: UseIn) -> dict[str, Any]:
+    """The values to fill: the conversation's (``conversation_id``, shop-scoped: 404 for another shop's),
+    overridden by the explicit ``context``."""
+    if body.conversation_id is None:
+        return dict(body.context)
+    qs = Conversation.objects.select_related("buyer", "source_product")
+    conversation = get_for_shop_or_404(qs, staff.shop, pk=body.conversation_id)
+    return {**services.conversation_context(conversation=conversation), **body.context}
+
+
+def rendered_out(rendered: services.Rendered) -> dict[str, Any]:
+    return {
+        "text": rendered.text,
+        "missing": rendered.missing,
+        "unfilled": services.unfilled_markers(rendered),
+    }
 
 
 # --- workbench ---------------------------------------------------------------------------------------------
@@ -242,8 +270,9 @@ def recent(request: HttpRequest, limit: Annotated[int, Query(ge=1, le=50)] = 20)
 def use(request: HttpRequest, phrase_id: int, body: UseIn) -> dict[str, Any]:
     staff = current_staff(request)
     phrase = visible_phrase(staff, phrase_id)
-    rendered = services.use_phrase(staff=staff, phrase=phrase, context=body.context)
-    return {"phrase_id": phrase.pk, "text": rendered.text, "missing": rendered.missing}
+    context = render_context(staff, body)
+    rendered = services.use_phrase(staff=staff, phrase=phrase, context=context)
+    return {"phrase_id": phrase.pk, **rendered_out(rendered)}
 
 
 @router.post(
@@ -254,9 +283,8 @@ def use(request: HttpRequest, phrase_id: int, body: UseIn) -> dict[str, Any]:
 )
 def render(request: HttpRequest, body: RenderIn) -> dict[str, Any]:
     staff = current_staff(request)
-    context = {"agent_name": staff.display_name, "shop_name": staff.shop.name, **body.context}
-    rendered = services.render_phrase(content=body.content, context=context)
-    return {"text": rendered.text, "missing": rendered.missing}
+    context = {"agent_name": staff.display_name, "shop_name": staff.shop.name, **render_context(staff, body)}
+    return rendered_out(services.render_phrase(content=body.content, context=context))
 
 
 @router.get("/variables", response=responses(list[VariableOut]), summary="The variables a phrase may use")

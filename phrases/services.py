@@ -42,7 +42,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
-from backoffice.models import Product, StaffAccount
+from backoffice.models import Order, Product, StaffAccount
 from phrases import index, spreadsheet
 from phrases.library import SCENARIO_LABELS, TEMPLATES, Template
 from phrases.models import (
@@ -54,6 +54,7 @@ from phrases.models import (
     PhraseGroup,
     PhraseUse,
 )
+from routing.models import Conversation
 
 MANAGE_TEAM_PHRASES = "backoffice.manage_team_phrases"
 TEAM, PERSONAL = "team", "personal"
@@ -490,6 +491,33 @@ def render_phrase(
         return variable.fallback if match.group(2) is None else match.group(2)
 
     return Rendered(text=_PLACEHOLDER.sub(fill, content), missing=missing)
+
+
+def conversation_context(*, conversation: Conversation) -> dict[str, Any]:
+    """The variables a conversation can fill: the buyer's nickname, the product the chat came from, and from
+    the buyer's newest order in the conversation's shop its number, ship date (shipped, else the promised
+    ship-by) and tracking number. Absent facts are left out, so they get their fallback (never invented)."""
+    context: dict[str, Any] = {"buyer_nickname": conversation.buyer.nickname}
+    if conversation.source_product is not None:
+        context["product_title"] = conversation.source_product.title
+    order = (
+        Order.objects.filter(shop_id=conversation.shop_id, buyer_id=conversation.buyer_id)
+        .order_by("-created_at", "-pk")
+        .only("number", "ship_by", "shipped_at", "tracking_number")
+        .first()
+    )
+    if order is not None:
+        context["order_number"] = order.number
+        context["ship_date"] = order.shipped_at or order.ship_by
+        context["tracking_number"] = order.tracking_number
+    return context
+
+
+def unfilled_markers(rendered: Rendered) -> list[str]:
+    """The missing variables that left a 【】 marker in the text (facts the agent must fill in before the
+    text goes to the buyer); a fallback of address such as 亲, or one written in the braces, is sendable."""
+    markers = {v.key: v.fallback for v in VARIABLES if v.fallback.startswith("【")}
+    return [key for key in rendered.missing if key in markers and markers[key] in rendered.text]
 
 
 def check_visible(*, staff: StaffAccount, phrase: Phrase) -> None:

@@ -93,6 +93,14 @@ def workbench_strings() -> dict[str, str]:
         "notifications_on": _("Notifications on"),
         "notifications_blocked": _("Notifications are blocked in this browser."),
         "too_long": _("A message is limited to 2000 characters."),
+        "phrase_team": _("Team"),
+        "phrase_personal": _("Mine"),
+        "phrase_linked": _("This product"),
+        "phrases_recent": _("Recently used"),
+        "phrases_all": _("All phrases"),
+        "phrases_found": _("Matching phrases"),
+        "phrase_unfilled": _("Fill in %(fields)s before sending."),
+        "list_separator": _(", "),
     }
 
 
@@ -124,6 +132,7 @@ def workbench(request: HttpRequest) -> HttpResponse:
         "time_zone": settings.TIME_ZONE,
         "ws_path": "/ws/agent/",
         "api": "/api/v1/routing/",
+        "phrases_api": "/api/v1/phrases/",
         "buyer_panel": reverse("routing:buyer-panel", args=[0]).replace("/0/", "/{id}/"),
         "strings": workbench_strings(),
     }

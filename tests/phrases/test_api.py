@@ -112,7 +112,12 @@ def test_use_records_and_returns_the_rendered_text(
 ) -> None:
     response = call(teammate_client, "post", f"{team.pk}/use", {"context": {"buyer_nickname": "小王"}})
     assert response.status_code == 200, response.content
-    assert response.json() == {"phrase_id": team.pk, "text": "小王您好，今天下单今天发货哦", "missing": []}
+    assert response.json() == {
+        "phrase_id": team.pk,
+        "text": "小王您好，今天下单今天发货哦",
+        "missing": [],
+        "unfilled": [],
+    }
     missing = call(teammate_client, "post", f"{team.pk}/use", {}).json()
     assert (missing["text"], missing["missing"]) == ("亲您好，今天下单今天发货哦", ["buyer_nickname"])
     team.refresh_from_db()

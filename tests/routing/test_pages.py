@@ -127,6 +127,20 @@ def test_workbench_shows_my_chats_with_unread_count_and_reply_timer(
     assert data["history"] == []
 
 
+def test_workbench_has_the_phrase_panel_and_links_the_admin_for_team_phrase_managers(
+    teammate_client: Client, shop_a: Shop
+) -> None:
+    response = teammate_client.get("/workbench/")
+    page = response.content.decode()
+    assert 'id="phrase-panel"' in page and 'id="suggest-list"' in page
+    assert initial(response)["phrases_api"] == "/api/v1/phrases/"
+    assert 'id="phrase-admin"' not in page  # an agent cannot change team phrases
+
+    supervisor = staff(shop_a, "sup_a", "主管-老周", role=Role.CS_SUPERVISOR)
+    page = login_client(supervisor).get("/workbench/").content.decode()
+    assert 'id="phrase-admin"' in page and 'href="/admin/phrases/phrase/"' in page
+
+
 def test_workbench_lists_ended_chats_of_the_last_72_hours_as_history(
     teammate_client: Client, teammate: StaffAccount, teammate_chat: Conversation, shop_a: Shop
 ) -> None:
@@ -215,6 +229,7 @@ def test_buyer_panel_shows_the_product_the_buyer_came_from(
     Conversation.objects.filter(pk=teammate_chat.pk).update(source_product=product)
     page = teammate_client.get(f"/workbench/buyer/{teammate_chat.pk}/").content.decode()
     assert "记忆棉慢回弹枕头" in page
+    assert f'data-product="{product.pk}"' in page  # the workbench ranks this product's phrases first
 
 
 def test_outsider_gets_404_for_the_buyer_panel_of_a_shop_a_chat(

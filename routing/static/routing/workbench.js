@@ -25,6 +25,7 @@
   const sessions = new Map(); // id -> row (active chats)
   const history = new Map(); // id -> row (ended in the last 72 h)
   const loaded = new Set(); // conversations whose transcript was fetched
+  const products = new Map(); // conversation id -> the product it came from (from the buyer panel), or null
   let selected = null; // conversation id shown in the pane
   let tab = "sessions";
   let hellos = 0;
@@ -33,7 +34,11 @@
 
   // --- HTTP --------------------------------------------------------------------------------------------------
 
-  async function api(method, path, body) {
+  function api(method, path, body) {
+    return request(method, init.api + path, body);
+  }
+
+  async function request(method, url, body) {
     const options = {
       method,
       credentials: "same-origin",
@@ -45,7 +50,7 @@
     }
     let response;
     try {
-      response = await fetch(init.api + path, options);
+      response = await fetch(url, options);
     } catch (e) {
       return { ok: false, status: 0, data: null, error: C.fmt(S.error, { status: 0 }) };
     }
@@ -295,8 +300,12 @@
     // A server-rendered partial: Django escaped every value in it.
     const template = document.createElement("template");
     template.innerHTML = await response.text();
+    if (selected !== id) return;
     panel.replaceChildren(template.content);
     panel.removeAttribute("aria-busy");
+    const product = Number((panel.querySelector(".bp") || { dataset: {} }).dataset.product) || null;
+    products.set(id, product);
+    phrases.changed(); // the product's linked phrases rank first
   }
 
   function note(conversation, text, cls) {
@@ -403,14 +412,21 @@
 
   function sendText() {
     const input = $("input");
-    const text = input.value;
-    if (selected === null || !text.trim() || input.disabled) return;
+    if (sendMessage(input.value)) {
+      input.value = "";
+      phrases.reset(); // a value set by script fires no input event
+    }
+  }
+
+  /* Send a text in the selected chat; false (nothing sent) when it is blank, too long or not repliable. */
+  function sendMessage(text) {
+    if (selected === null || !text.trim() || $("input").disabled) return false;
     if (text.length > 2000) {
       toast(S.too_long);
-      return;
+      return false;
     }
-    input.value = "";
     queueSend(selected, { type: "send", conversation: selected, client_msg_id: C.uuid(), text }, text, null);
+    return true;
   }
 
   function sendProduct(product) {
@@ -920,6 +936,7 @@
       KeyR: inviteRating,
       KeyP: () => !$("product-btn").disabled && openProducts(),
       KeyN: openProactive,
+      KeyQ: () => phrases.focusSearch(),
       Digit1: () => showTab("sessions"),
       Digit2: () => showTab("queue"),
       Digit3: () => showTab("history"),
@@ -931,7 +948,19 @@
     }
   });
 
+  // Quick phrases first: with a suggestion chosen, Enter uses it and Esc closes the list (preventDefault).
+  const phrases = window.PhraseUI.attach({
+    base: init.phrases_api,
+    strings: S,
+    request,
+    toast,
+    conversation: () => (selected !== null && !$("input").disabled ? selected : null),
+    productId: () => products.get(selected) || null,
+    send: sendMessage,
+  });
+
   $("input").addEventListener("keydown", (event) => {
+    if (event.defaultPrevented) return;
     if (event.key === "Enter" && !event.shiftKey && !event.altKey && !event.isComposing && event.keyCode !== 229) {
       event.preventDefault();
       sendText();
@@ -979,4 +1008,5 @@
   }, 1000);
   socket.start();
   if (sessions.size) select(sessions.keys().next().value);
+  else phrases.changed();
 })();
