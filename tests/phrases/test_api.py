@@ -364,7 +364,7 @@ def test_import_a_file_and_report_bad_rows(owner_client: Client, owner: StaffAcc
     response = upload(owner_client, "p.csv", bad)
     assert response.status_code == 422
     assert response.json()["errors"] == [
-        {"row": 6, "field": "code", "message": "The code fh is also on row 2."}
+        {"row": 6, "field": "code", "message": "编码 fh 在第 2 行也出现了。"}  # zh-hans by default
     ]
     assert Phrase.objects.count() == 0
 

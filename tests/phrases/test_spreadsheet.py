@@ -96,7 +96,7 @@ def test_one_bad_row_imports_nothing_and_every_bad_row_is_reported(owner: StaffA
         (10, "code"),
         (10, "content"),
     ]
-    assert "row 2" in exc.value.errors[0]["message"]
+    assert "第 2 行" in exc.value.errors[0]["message"]  # zh-hans: "on row 2"
     assert "nothing was imported" in exc.value.message and "6 row(s)" in exc.value.message
     assert Phrase.objects.count() == 0
     assert PhraseGroup.objects.count() == 0
