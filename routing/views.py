@@ -101,6 +101,15 @@ def workbench_strings() -> dict[str, str]:
         "phrases_found": _("Matching phrases"),
         "phrase_unfilled": _("Fill in %(fields)s before sending."),
         "list_separator": _(", "),
+        "phrase_new_title": _("New personal phrase"),
+        "phrase_edit_title": _("Edit personal phrase"),
+        "phrase_no_group": _("No group"),
+        "phrase_empty": _("The phrase content cannot be empty."),
+        "phrase_edit": _("Edit"),
+        "phrase_delete": _("Delete"),
+        "phrase_delete_confirm": _("Delete the personal phrase “%(content)s”?"),
+        "phrase_saved": _("Phrase saved."),
+        "phrase_deleted": _("Phrase deleted."),
     }
 
 

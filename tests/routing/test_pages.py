@@ -141,6 +141,18 @@ def test_workbench_has_the_phrase_panel_and_links_the_admin_for_team_phrase_mana
     assert 'id="phrase-admin"' in page and 'href="/admin/phrases/phrase/"' in page
 
 
+def test_workbench_has_the_personal_phrase_form_and_its_strings(teammate_client: Client) -> None:
+    response = teammate_client.get("/workbench/")
+    page = response.content.decode()
+    for element in ("phrase-new", "phrase-form", "phrase-content", "phrase-code", "phrase-keywords"):
+        assert f'id="{element}"' in page
+    assert 'id="phrase-content" rows="3" maxlength="1000"' in page
+    strings = initial(response)["strings"]
+    for key in ("phrase_new_title", "phrase_edit_title", "phrase_no_group", "phrase_edit", "phrase_delete"):
+        assert strings[key]
+    assert "%(content)s" in strings["phrase_delete_confirm"]
+
+
 def test_workbench_lists_ended_chats_of_the_last_72_hours_as_history(
     teammate_client: Client, teammate: StaffAccount, teammate_chat: Conversation, shop_a: Shop
 ) -> None:

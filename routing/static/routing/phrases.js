@@ -10,6 +10,9 @@
  *   the conversation and records the use. A fact it cannot fill (order number, ship date, ...) stays a 【】
  *   marker: such a text is put in the reply box instead of being sent, with the marker selected.
  * - Phrases linked to the product the chat came from rank first (product_id from the buyer panel).
+ * - The agent manages their own personal phrases in the panel: "new personal phrase" opens a small form
+ *   (POST / with scope personal); personal phrases in the list have edit (the same form, PUT /{id}) and
+ *   delete (DELETE /{id}, after a confirm). Team phrases are managed in the admin, so they have neither.
  *
  * Phrase data goes on the page with textContent only (ChatCore.el).
  */
@@ -263,7 +266,12 @@
         C.el("span", { class: "p-content" }, phrase.content)
       );
       button.addEventListener("click", () => use(phrase, "insert"));
-      return C.el("li", {}, button);
+      if (phrase.scope !== "personal") return C.el("li", {}, button);
+      const edit = C.el("button", { type: "button", class: "p-edit" }, S.phrase_edit);
+      const remove = C.el("button", { type: "button", class: "p-delete" }, S.phrase_delete);
+      edit.addEventListener("click", () => openForm(phrase));
+      remove.addEventListener("click", () => removePhrase(phrase));
+      return C.el("li", { class: "own" }, button, C.el("span", { class: "p-actions" }, edit, remove));
     }
 
     function section(title, phrases, cls) {
@@ -303,6 +311,126 @@
     }
 
     search.addEventListener("input", debounce(loadPanel, 200));
+
+    // --- my personal phrases: create, edit, delete ----------------------------------------------------------
+
+    const form = $("phrase-form");
+    const fields = {
+      content: $("phrase-content"),
+      code: $("phrase-code"),
+      keywords: $("phrase-keywords"),
+      group: $("phrase-group"),
+    };
+    const formError = $("phrase-form-error");
+    let editing = null; // the personal phrase the form edits, or null for a new one
+    let saving = false;
+
+    function keywordList(text) {
+      return text
+        .split(/[,，、;；]/)
+        .map((word) => word.trim())
+        .filter(Boolean);
+    }
+
+    function errorText(result) {
+      const detail = result.data && result.data.detail;
+      if (Array.isArray(detail) && detail.length && detail[0] && typeof detail[0].msg === "string") {
+        return detail[0].msg; // a request the schema refused (the form's limits normally prevent it)
+      }
+      return result.error;
+    }
+
+    async function loadGroups(selected) {
+      const result = await hooks.request("GET", base + "groups?scope=personal");
+      const groups = result.ok ? result.data : [];
+      fields.group.replaceChildren(
+        C.el("option", { value: "" }, S.phrase_no_group),
+        ...groups.map((g) => C.el("option", { value: String(g.id) }, g.name))
+      );
+      fields.group.value = selected ? String(selected) : "";
+    }
+
+    async function openForm(phrase) {
+      if (phrase) {
+        // The recently used list lacks the group and the products: edit the phrase as the server has it.
+        const result = await hooks.request("GET", base + phrase.id);
+        if (!result.ok) {
+          hooks.toast(errorText(result));
+          return;
+        }
+        phrase = result.data;
+      }
+      editing = phrase || null;
+      $("phrase-form-title").textContent = editing ? S.phrase_edit_title : S.phrase_new_title;
+      fields.content.value = editing ? editing.content : "";
+      fields.code.value = editing ? editing.code || "" : "";
+      fields.keywords.value = editing ? (editing.keywords || []).join(S.list_separator) : "";
+      formError.textContent = "";
+      loadGroups(editing ? editing.group_id : null);
+      form.hidden = false;
+      fields.content.focus();
+    }
+
+    function closeForm() {
+      form.hidden = true;
+      editing = null;
+      formError.textContent = "";
+    }
+
+    async function submitForm(event) {
+      event.preventDefault();
+      if (saving) return;
+      const content = fields.content.value;
+      if (!content.trim()) {
+        formError.textContent = S.phrase_empty;
+        fields.content.focus();
+        return;
+      }
+      const body = {
+        content,
+        code: fields.code.value.trim().replace(/^\//, ""),
+        keywords: keywordList(fields.keywords.value),
+        group_id: fields.group.value ? Number(fields.group.value) : null,
+      };
+      if (editing) body.product_ids = editing.product_ids || []; // a PUT replaces: keep its products
+      else body.scope = "personal";
+      saving = true;
+      formError.textContent = "";
+      const result = editing
+        ? await hooks.request("PUT", base + editing.id, body)
+        : await hooks.request("POST", base, body);
+      saving = false;
+      if (!result.ok) {
+        formError.textContent = errorText(result);
+        return;
+      }
+      closeForm();
+      hooks.toast(S.phrase_saved);
+      loadPanel();
+    }
+
+    async function removePhrase(phrase) {
+      if (!window.confirm(C.fmt(S.phrase_delete_confirm, { content: phrase.content }))) return;
+      const result = await hooks.request("DELETE", base + phrase.id);
+      if (!result.ok && result.status !== 404) {
+        hooks.toast(errorText(result));
+        return;
+      }
+      if (editing && editing.id === phrase.id) closeForm();
+      hooks.toast(S.phrase_deleted);
+      loadPanel();
+    }
+
+    $("phrase-new").addEventListener("click", () => openForm(null));
+    $("phrase-cancel").addEventListener("click", closeForm);
+    form.addEventListener("submit", submitForm);
+    form.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape" || event.isComposing) return;
+      event.preventDefault();
+      event.stopPropagation(); // Esc in the form closes it; it never ends the chat
+      closeForm();
+      $("phrase-new").focus();
+    });
 
     // ↑/↓ move through the search box and the phrases; Esc goes back to the reply box (never ends the chat).
     panel.addEventListener("keydown", (event) => {
