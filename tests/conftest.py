@@ -69,6 +69,22 @@ def teammate(shop_a: Shop) -> StaffAccount:
 
 
 @pytest.fixture
+def colleague(shop_a: Shop) -> StaffAccount:
+    """A second agent of shop A (no right to manage routing or team phrases)."""
+    from tests.backoffice.factories import staff
+
+    return staff(shop_a, "agent_a2", "售后-小林")
+
+
+@pytest.fixture
+def supervisor(shop_a: Shop) -> StaffAccount:
+    """A CS supervisor of shop A: manages routing and team phrases, but is not the owner."""
+    from tests.backoffice.factories import staff
+
+    return staff(shop_a, "sup_a", "主管-老周", role=Role.CS_SUPERVISOR)
+
+
+@pytest.fixture
 def outsider(shop_b: Shop) -> StaffAccount:
     return StaffAccount.objects.get(shop=shop_b, role=Role.OWNER)
 

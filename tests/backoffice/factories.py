@@ -1,4 +1,4 @@
-"""Small builders for commerce data, through the same services the API uses."""
+"""Small builders for staff accounts and commerce data, through the same services the API uses."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from typing import Any
 from django.utils import timezone
 
 from backoffice import services
-from backoffice.models import Buyer, Order, Product, Shop
+from backoffice.models import Buyer, Order, Product, Role, Shop, StaffAccount
+
+
+def staff(shop: Shop, login: str, name: str, role: str = Role.AGENT, im: bool = True) -> StaffAccount:
+    """A staff account of the shop (with the IM permission unless ``im`` is false); password PASSWORD."""
+    from tests.conftest import PASSWORD
+
+    return services.create_staff_account(
+        shop=shop, login=login, password=PASSWORD, display_name=name, role=role, im_enabled=im
+    )
 
 
 def buyer(shop: Shop, platform_id: str = "b1", nickname: str = "买家小王", **extra: Any) -> Buyer:

@@ -12,8 +12,9 @@ from backoffice.models import StaffAccount
 from phrases import services
 from phrases.library import SCENARIO_LABELS, TEMPLATES
 from phrases.models import Phrase, PhraseGroup, PhraseUse
+from tests.backoffice import factories
 from tests.conftest import requires_postgres
-from tests.phrases.conftest import staff, team_phrase
+from tests.phrases.conftest import team_phrase
 from tests.routing.test_concurrency import run_together
 
 THREADS = 8
@@ -42,7 +43,7 @@ def test_simultaneous_template_imports_create_each_template_once(owner: StaffAcc
 
 def test_simultaneous_uses_all_count(owner: StaffAccount) -> None:
     phrase = team_phrase(owner)
-    agents = [staff(owner.shop, f"race{i}", f"客服{i}") for i in range(THREADS)]
+    agents = [factories.staff(owner.shop, f"race{i}", f"客服{i}") for i in range(THREADS)]
 
     def use_many(agent: StaffAccount) -> int:
         for _ in range(10):

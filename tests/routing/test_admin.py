@@ -9,12 +9,11 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from backoffice import services as shop_services
-from backoffice.models import Role, Shop, StaffAccount
+from backoffice.models import Shop, StaffAccount
 from routing import services
 from routing.models import AgentGroup, AgentState, RoutingSettings
 from tests.backoffice import factories
-from tests.conftest import PASSWORD, login_client
+from tests.conftest import login_client
 
 pytestmark = pytest.mark.usefixtures("owner_offline")
 
@@ -64,18 +63,6 @@ def test_another_shops_group_is_404_and_agents_get_403(
     assert owner_client.get(reverse("admin:routing_agentgroup_change", args=[foreign.pk])).status_code == 404
     assert teammate_client.get(reverse("admin:routing_agentgroup_changelist")).status_code == 403
     assert teammate_client.get(reverse("admin:routing_agentstate_changelist")).status_code == 403
-
-
-@pytest.fixture
-def supervisor(shop_a: Shop) -> StaffAccount:
-    return shop_services.create_staff_account(
-        shop=shop_a,
-        login="sup",
-        password=PASSWORD,
-        display_name="主管",
-        role=Role.CS_SUPERVISOR,
-        im_enabled=True,
-    )
 
 
 def test_supervisor_sets_weight_non_routing_and_offline_list(

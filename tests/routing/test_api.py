@@ -11,7 +11,6 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from backoffice import services as backoffice_services
 from backoffice.models import Buyer, Role, Shop, StaffAccount
 from routing import services
 from routing.models import (
@@ -23,7 +22,7 @@ from routing.models import (
     Transfer,
 )
 from tests.backoffice import factories
-from tests.conftest import PASSWORD, login_client
+from tests.conftest import login_client
 
 API = "/api/v1/routing/"
 
@@ -33,12 +32,6 @@ def call(client: Client, method: str, path: str, body: Any = None) -> Any:
     if body is None:
         return send(API + path)
     return send(API + path, json.dumps(body), content_type="application/json")
-
-
-def staff(shop: Shop, login: str, name: str, role: str = Role.AGENT, im: bool = True) -> StaffAccount:
-    return backoffice_services.create_staff_account(
-        shop=shop, login=login, password=PASSWORD, display_name=name, role=role, im_enabled=im
-    )
 
 
 def online(*accounts: StaffAccount) -> None:
@@ -51,18 +44,6 @@ def chat(shop: Shop, platform_id: str = "b1") -> Conversation:
     conv, _decision = services.request_human(buyer=factories.buyer(shop, platform_id, f"买家{platform_id}"))
     conv.refresh_from_db()
     return conv
-
-
-@pytest.fixture
-def colleague(shop_a: Shop) -> StaffAccount:
-    """A second agent of shop A (no right to manage routing)."""
-    return staff(shop_a, "agent_a2", "售后-小林")
-
-
-@pytest.fixture
-def supervisor(shop_a: Shop) -> StaffAccount:
-    """A CS supervisor of shop A: manages routing, but is not the owner."""
-    return staff(shop_a, "sup_a", "主管-老周", role=Role.CS_SUPERVISOR)
 
 
 @pytest.fixture
@@ -98,7 +79,7 @@ def test_bad_status_is_422(teammate_client: Client, body: dict[str, Any]) -> Non
 
 
 def test_going_online_needs_im_permission(shop_a: Shop) -> None:
-    no_im = staff(shop_a, "ops_a", "运营-阿杰", role=Role.OPERATIONS, im=False)
+    no_im = factories.staff(shop_a, "ops_a", "运营-阿杰", role=Role.OPERATIONS, im=False)
     client = login_client(no_im)
     assert call(client, "put", "me/status", {"status": "online"}).status_code == 403
     assert call(client, "put", "me/status", {"status": "offline"}).status_code == 200
@@ -147,7 +128,7 @@ def test_queue_lists_queued_chats_in_serving_order(
 
 
 def test_queue_is_for_accounts_with_im_permission(shop_a: Shop, queued: list[Conversation]) -> None:
-    client = login_client(staff(shop_a, "ops_a", "运营-阿杰", role=Role.OPERATIONS, im=False))
+    client = login_client(factories.staff(shop_a, "ops_a", "运营-阿杰", role=Role.OPERATIONS, im=False))
     assert call(client, "get", "queue").status_code == 403
     assert call(client, "post", "queue/pull", {}).status_code == 403
 

@@ -90,18 +90,9 @@ async def frames_until(comm: WebsocketCommunicator, kind: str) -> list[dict[str,
 def agent(shop_a: Shop, owner: StaffAccount) -> StaffAccount:
     """The only online agent of shop A (the owner is offline)."""
     services.set_agent_status(staff=owner, status="offline")
-    staff = factories_agent(shop_a, "agent_ws", "售前-小美")
+    staff = factories.staff(shop_a, "agent_ws", "售前-小美")
     services.set_agent_status(staff=staff, status="online")
     return staff
-
-
-def factories_agent(shop: Shop, login: str, name: str, im: bool = True) -> StaffAccount:
-    from backoffice import services as shop_services
-    from tests.conftest import PASSWORD
-
-    return shop_services.create_staff_account(
-        shop=shop, login=login, password=PASSWORD, display_name=name, role="agent", im_enabled=im
-    )
 
 
 @pytest.fixture
@@ -118,7 +109,7 @@ async def test_agent_without_a_session_is_refused() -> None:
 
 
 async def test_agent_without_im_permission_is_refused(shop_a: Shop) -> None:
-    staff = await database_sync_to_async(factories_agent)(shop_a, "no_im", "运营", False)
+    staff = await database_sync_to_async(factories.staff)(shop_a, "no_im", "运营", im=False)
     comm = await agent_socket(staff)
     assert await comm.connect(timeout=TIMEOUT) == (False, 4403)
 
@@ -295,7 +286,7 @@ async def test_an_agent_cannot_write_into_a_colleagues_chat(
     shop_a: Shop, agent: StaffAccount, buyer: Buyer
 ) -> None:
     conv, _decision = await database_sync_to_async(services.request_human)(buyer=buyer)
-    colleague = await database_sync_to_async(factories_agent)(shop_a, "colleague", "售后-小林")
+    colleague = await database_sync_to_async(factories.staff)(shop_a, "colleague", "售后-小林")
     ws = await agent_socket(colleague)
     await connect(ws)
     await ws.send_json_to({"type": "send", "conversation": conv.pk, "client_msg_id": "c", "text": "抢答"})

@@ -28,12 +28,6 @@ API = "/api/v1/routing/"
 SCRIPT = "<script>alert(1)</script>"
 
 
-def staff(shop: Shop, login: str, name: str, role: str = Role.AGENT, im: bool = True) -> StaffAccount:
-    return backoffice_services.create_staff_account(
-        shop=shop, login=login, password=PASSWORD, display_name=name, role=role, im_enabled=im
-    )
-
-
 def online(*accounts: StaffAccount) -> None:
     for account in accounts:
         services.set_agent_status(staff=account, status="online")
@@ -75,7 +69,7 @@ def test_workbench_requires_login(client: Client, db: Any) -> None:
 
 
 def test_workbench_is_403_without_im_permission(shop_a: Shop) -> None:
-    operations = staff(shop_a, "ops_a", "运营-阿杰", role=Role.OPERATIONS, im=False)
+    operations = factories.staff(shop_a, "ops_a", "运营-阿杰", role=Role.OPERATIONS, im=False)
     response = login_client(operations).get("/workbench/")
     assert response.status_code == 403
     assert "IM" in response.content.decode()
@@ -136,7 +130,7 @@ def test_workbench_has_the_phrase_panel_and_links_the_admin_for_team_phrase_mana
     assert initial(response)["phrases_api"] == "/api/v1/phrases/"
     assert 'id="phrase-admin"' not in page  # an agent cannot change team phrases
 
-    supervisor = staff(shop_a, "sup_a", "主管-老周", role=Role.CS_SUPERVISOR)
+    supervisor = factories.staff(shop_a, "sup_a", "主管-老周", role=Role.CS_SUPERVISOR)
     page = login_client(supervisor).get("/workbench/").content.decode()
     assert 'id="phrase-admin"' in page and 'href="/admin/phrases/phrase/"' in page
 
@@ -251,7 +245,7 @@ def test_outsider_gets_404_for_the_buyer_panel_of_a_shop_a_chat(
 
 
 def test_buyer_panel_needs_the_im_permission(shop_a: Shop, teammate_chat: Conversation) -> None:
-    operations = staff(shop_a, "ops_a", "运营-阿杰", role=Role.OPERATIONS, im=False)
+    operations = factories.staff(shop_a, "ops_a", "运营-阿杰", role=Role.OPERATIONS, im=False)
     assert login_client(operations).get(f"/workbench/buyer/{teammate_chat.pk}/").status_code == 403
 
 
@@ -384,7 +378,7 @@ def test_transcript_in_order_after_a_seq(
 def test_transcript_is_for_the_chats_agent_or_a_supervisor(
     shop_a: Shop, owner_client: Client, teammate_chat: Conversation
 ) -> None:
-    colleague = staff(shop_a, "agent_a2", "售后-小林")
+    colleague = factories.staff(shop_a, "agent_a2", "售后-小林")
     path = f"conversations/{teammate_chat.pk}/messages"
     assert get(login_client(colleague), path).status_code == 403
     assert get(owner_client, path).status_code == 200
@@ -409,7 +403,7 @@ def test_rating_invitation_goes_into_an_active_chat(
 
 
 def test_only_the_chats_agent_invites_a_rating(shop_a: Shop, teammate_chat: Conversation) -> None:
-    colleague = staff(shop_a, "agent_a2", "售后-小林")
+    colleague = factories.staff(shop_a, "agent_a2", "售后-小林")
     assert post(login_client(colleague), f"conversations/{teammate_chat.pk}/rating-invite").status_code == 403
 
 
@@ -422,8 +416,8 @@ def test_outsider_cannot_invite_a_rating_in_a_shop_a_chat(
 def test_colleagues_to_transfer_to_with_presence(
     teammate_client: Client, teammate: StaffAccount, shop_a: Shop, outsider: StaffAccount
 ) -> None:
-    colleague = staff(shop_a, "agent_a2", "售后-小林")
-    staff(shop_a, "ops_a", "运营-阿杰", role=Role.OPERATIONS, im=False)
+    colleague = factories.staff(shop_a, "agent_a2", "售后-小林")
+    factories.staff(shop_a, "ops_a", "运营-阿杰", role=Role.OPERATIONS, im=False)
     online(colleague)
     agents = {a["name"]: a for a in get(teammate_client, "agents").json()}
     assert agents["售后-小林"] == {"id": colleague.pk, "name": "售后-小林", "status": "online"}
@@ -446,6 +440,6 @@ def test_product_search_is_shop_scoped(
 
 
 def test_page_endpoints_need_the_im_permission(shop_a: Shop) -> None:
-    client = login_client(staff(shop_a, "ops_a", "运营-阿杰", role=Role.OPERATIONS, im=False))
+    client = login_client(factories.staff(shop_a, "ops_a", "运营-阿杰", role=Role.OPERATIONS, im=False))
     for path in ("conversations", "agents", "products"):
         assert get(client, path).status_code == 403, path
