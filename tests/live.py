@@ -1,17 +1,20 @@
-"""Real servers for the tests that need them: daphne subprocesses serving the test database."""
+"""Real servers for the tests and benchmarks that need them: subprocesses (daphne, the bare relay) serving
+the test database."""
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from django.db import connection
 
@@ -25,10 +28,9 @@ def free_port() -> int:
 
 
 def served_database_url() -> str:
-    """The URL of the database pytest-django created (PostgreSQL), for a server in another process."""
-    s = connection.settings_dict
-    auth = s["USER"] + (f":{s['PASSWORD']}" if s.get("PASSWORD") else "")
-    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+    """DATABASE_URL with the database pytest-django created (``test_<name>``) in place of the given one,
+    for a server in another process."""
+    return urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"]).geturl()
 
 
 def server_env(prefix: str) -> dict[str, str]:
@@ -41,41 +43,51 @@ def server_env(prefix: str) -> dict[str, str]:
     }
 
 
-@contextmanager
-def daphne(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
-    """A daphne process on a free port; yields ("127.0.0.1:port", process) once it accepts connections."""
-    port = free_port()
-    log = tempfile.NamedTemporaryFile(prefix="daphne-", suffix=".log", delete=False)
-    proc = subprocess.Popen(  # noqa: S603
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backoffice.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"daphne exited: {Path(log.name).read_text()[-2000:]}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError(
-                        f"daphne did not start: {Path(log.name).read_text()[-2000:]}"
-                    ) from None
-                time.sleep(0.1)
-        yield f"127.0.0.1:{port}", proc
-    finally:
-        proc.terminate()
+def start_server(args: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """``python args...`` from the project root, output to ``log``; returned once ``port`` accepts
+    connections (fails with the log's tail if the process exits or does not listen within 60 s)."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"{args} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    stop([proc])
+    raise AssertionError(f"{args} did not listen on {port} within 60 s:\n{log.read_text()[-3000:]}")
+
+
+def stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+    for proc in procs:
         try:
             proc.wait(10)
         except subprocess.TimeoutExpired:
             proc.kill()
-        log.close()
-        os.unlink(log.name)
+            proc.wait(10)
+
+
+@contextmanager
+def daphne(env: dict[str, str]) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """A daphne process on a free port; yields ("127.0.0.1:port", process) once it accepts connections."""
+    port = free_port()
+    log = Path(tempfile.mkstemp(prefix="daphne-", suffix=".log")[1])
+    proc = start_server(
+        ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backoffice.asgi:application"], port, env, log
+    )
+    try:
+        yield f"127.0.0.1:{port}", proc
+    finally:
+        stop([proc])
+        log.unlink()
 
 
 def unique_prefix() -> str:

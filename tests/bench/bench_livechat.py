@@ -37,11 +37,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import socket
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -49,11 +46,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import redis
-from django.db import connection
 from websockets.asyncio.client import ClientConnection, connect
 
 from backoffice import services as backoffice_services
@@ -61,7 +56,9 @@ from backoffice.models import Buyer, Role, Shop, StaffAccount
 from routing import services
 from routing.models import ConversationState
 from routing.tokens import buyer_token
+from tests.bench.common import percentile
 from tests.conftest import PASSWORD, login_client
+from tests.live import ROOT, free_port, served_database_url, start_server, stop
 
 PAIRS = int(os.environ.get("BENCH_PAIRS", "200"))
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "20"))
@@ -74,7 +71,6 @@ CONNECT_CONCURRENCY = 10  # daphne closes a handshake its consumer has not accep
 RESEND_AFTER = 0.3
 TARGET_THROUGHPUT = 0.25
 TARGET_P99 = 3.0
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
@@ -135,13 +131,6 @@ class Result:
     @property
     def rss_per_socket_kb(self) -> float:
         return (self.rss_after_kb - self.rss_before_kb) / max(1, self.measured_sockets)
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    return ordered[min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))]
 
 
 # --- clients -----------------------------------------------------------------------------------------------
@@ -276,12 +265,6 @@ async def drive(endpoints: Sequence[Endpoint], rss_kb: Callable[[], int],
 # --- servers -----------------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def rss_of(procs: Sequence[subprocess.Popen[bytes]]) -> int:
     """VmRSS of the processes together, in kB."""
     total = 0
@@ -290,41 +273,6 @@ def rss_of(procs: Sequence[subprocess.Popen[bytes]]) -> int:
             if line.startswith("VmRSS:"):
                 total += int(line.split()[1])
     return total
-
-
-def start_server(args: list[str], port: int, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, *args], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT
-        )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"{args} exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return proc
-        except OSError:
-            time.sleep(0.1)
-    stop([proc])
-    raise AssertionError(f"{args} did not listen on {port} within 60 s:\n{log.read_text()[-3000:]}")
-
-
-def stop(procs: Sequence[subprocess.Popen[bytes]]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-    for proc in procs:
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-
-
-def daphne_database_url() -> str:
-    """DATABASE_URL with the database pytest-django created (``test_<name>``) in place of the given one."""
-    return urlsplit(os.environ["DATABASE_URL"])._replace(path="/" + connection.settings_dict["NAME"]).geturl()
 
 
 def run_against(procs: list[subprocess.Popen[bytes]], endpoints: Sequence[Endpoint]) -> Result:
@@ -354,7 +302,7 @@ def run_daphne(pairs: Sequence[tuple[int, Buyer, StaffAccount]], logs: Path) -> 
     prefix = f"bench{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
-        "DATABASE_URL": daphne_database_url(),
+        "DATABASE_URL": served_database_url(),
         "CHANNELS_PREFIX": prefix,
         "DEBUG": "1",
         "PYTHONPATH": str(ROOT),

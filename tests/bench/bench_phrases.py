@@ -38,6 +38,7 @@ from backoffice.models import Product, Role, Shop, StaffAccount
 from phrases import index, services
 from phrases.library import SCENARIO_LABELS, TEMPLATES
 from phrases.models import Phrase
+from tests.bench.common import percentile
 from tests.conftest import PASSWORD, login_client
 
 N = int(os.environ.get("BENCH_PHRASES", "5000"))
@@ -47,14 +48,6 @@ OTHERS = 1000
 LINKED = 200
 
 EXTRA_WORDS = ["亲", "宝贝", "包邮", "今天", "尽快", "放心", "谢谢", "质量", "尺码", "颜色", "赠品", "会员"]
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def width(text: str) -> int:

@@ -40,6 +40,7 @@ from backoffice.models import Buyer, Role, Shop, StaffAccount
 from routing import services
 from routing.models import Conversation, ConversationState, RoutingDecision
 from routing.services import load_matches_open_sessions, routing_settings, set_agent_status
+from tests.bench.common import percentile
 from tests.conftest import PASSWORD, requires_postgres
 
 N = int(os.environ.get("BENCH_N", "2000"))
@@ -48,14 +49,6 @@ T = int(os.environ.get("BENCH_T", "8"))
 TARGET_RATIO = 0.25
 CLAIM_TABLE = "bench_claims"
 Timing = tuple[float, float]  # (latency, seconds from the burst start to done)
-
-
-def percentile(values: Sequence[float], pct: float) -> float:
-    ordered = sorted(values)
-    if not ordered:
-        return 0.0
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered)) - 1))
-    return ordered[index]
 
 
 def run_threads(work: Callable[[int], list[tuple[float, float]]], threads: int) -> tuple[float, list[Timing]]:
