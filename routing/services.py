@@ -69,6 +69,11 @@ def agent_state(staff: StaffAccount) -> AgentState:
     return AgentState.objects.get_or_create(staff=staff, defaults={"shop_id": staff.shop_id})[0]
 
 
+def _publish_status(staff: StaffAccount, status: str) -> None:
+    """Every tab of the agent learns the status and limit, wherever they were changed."""
+    events.publish([(events.agent_group(staff.pk), events.Status(status=status, limit=staff.max_concurrent))])
+
+
 def set_agent_status(*, staff: StaffAccount, status: str) -> AgentState:
     """Online / busy / offline. Only online agents receive chats; coming online drains the queue."""
     if status not in AgentStatus.values:
@@ -77,7 +82,7 @@ def set_agent_status(*, staff: StaffAccount, status: str) -> AgentState:
         raise Forbidden(_("This account has no IM permission."))
     state = agent_state(staff)
     AgentState.objects.filter(pk=state.pk).update(status=status, status_changed_at=Now())
-    events.publish([(events.agent_group(staff.pk), events.Status(status=status, limit=staff.max_concurrent))])
+    _publish_status(staff, status)
     if status == AgentStatus.ONLINE:
         drain_queue(shop=staff.shop)
     state.refresh_from_db()
@@ -88,7 +93,7 @@ def set_reception_limit(*, actor: StaffAccount, staff: StaffAccount, limit: int)
     """The agent's own limit (1 to the shop's cap); a raised limit drains the queue at once."""
     staff = set_staff_reception_limit(actor=actor, staff=staff, limit=limit)
     status = agent_state(staff).status
-    events.publish([(events.agent_group(staff.pk), events.Status(status=status, limit=staff.max_concurrent))])
+    _publish_status(staff, status)
     drain_queue(shop=staff.shop)
     return staff
 

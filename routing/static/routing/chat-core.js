@@ -430,6 +430,17 @@
   }
   ChatCore.TranscriptView = TranscriptView;
 
+  /* The connection line of a page: the socket's state (Socket's onState), with the page's own text for
+   * "closed" (refused: expired link or session). */
+  ChatCore.showConnection = function (node, state, detail, strings, closedText) {
+    node.dataset.state = state;
+    if (state === "open") node.textContent = strings.connected;
+    else if (state === "connecting") node.textContent = strings.connecting;
+    else if (state === "waiting")
+      node.textContent = ChatCore.fmt(strings.reconnecting, { seconds: Math.ceil(detail / 1000) });
+    else if (state === "closed") node.textContent = closedText;
+  };
+
   ChatCore.wsUrl = function (path, query) {
     const scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
     const parts = Object.entries(query || {}).map(

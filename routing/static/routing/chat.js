@@ -226,13 +226,8 @@
   }
 
   function onState(state, detail) {
-    const conn = $("conn-state");
-    conn.dataset.state = state;
-    if (state === "open") conn.textContent = S.connected;
-    else if (state === "connecting") conn.textContent = S.connecting;
-    else if (state === "waiting") conn.textContent = C.fmt(S.reconnecting, { seconds: Math.ceil(detail / 1000) });
-    else if (state === "closed") {
-      conn.textContent = S.expired;
+    C.showConnection($("conn-state"), state, detail, S, S.expired);
+    if (state === "closed") {
       banner(S.expired);
       $("input").disabled = true;
       $("send-btn").disabled = true;

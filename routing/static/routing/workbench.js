@@ -890,12 +890,7 @@
   }
 
   function onState(state, detail) {
-    const conn = $("conn-state");
-    conn.dataset.state = state;
-    if (state === "open") conn.textContent = S.connected;
-    else if (state === "connecting") conn.textContent = S.connecting;
-    else if (state === "waiting") conn.textContent = C.fmt(S.reconnecting, { seconds: Math.ceil(detail / 1000) });
-    else if (state === "closed") conn.textContent = S.closed_auth;
+    C.showConnection($("conn-state"), state, detail, S, S.closed_auth);
   }
 
   /* Still signed in with the IM permission? (A refused handshake has no close code.) */
