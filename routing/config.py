@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from backoffice.errors import Forbidden, Invalid, NotFound
 from backoffice.models import OrderStatus, Product, StaffAccount
 from routing.models import AgentGroup, AgentState, QueueOrder, RoutingSettings
-from routing.services import configure_agent, routing_settings
+from routing.services import configure_agent, lock_routing_settings
 
 MANAGE_ROUTING = "backoffice.manage_routing"
 FLAGS = ("no_queue", "new_buyer_priority", "offline_routing", "owner_routes_in_simple_mode")
@@ -50,8 +50,7 @@ def update_routing_settings(*, actor: StaffAccount, **changes: Any) -> RoutingSe
             raise Invalid(_("%(field)s must be true or false.") % {"field": flag}, errors=[{"field": flag}])
 
     with transaction.atomic():
-        routing_settings(actor.shop)  # created with the defaults on first use
-        settings = RoutingSettings.objects.select_for_update().get(shop_id=actor.shop_id)
+        settings = lock_routing_settings(actor.shop_id)
 
         if "queue_order" in changes:
             order = changes["queue_order"]

@@ -330,8 +330,9 @@ def _decide(conv: Conversation, **kwargs: Any) -> RoutingDecision:
     return decision
 
 
-def _lock_settings(shop_id: int) -> RoutingSettings:
-    """The shop's settings row, locked: routers of one shop take turns (shops route in parallel)."""
+def lock_routing_settings(shop_id: int) -> RoutingSettings:
+    """The shop's settings row (created with the defaults on first use), locked: routers of one shop take
+    turns (shops route in parallel), and a settings change waits for the batch in progress."""
     qs = RoutingSettings.objects.select_for_update().filter(shop_id=shop_id)
     settings = qs.first()
     if settings is None:
@@ -482,9 +483,9 @@ def _write_batch(
     ]
     joined = {d.conversation_id for d in decisions if d.outcome == "queued"}
     if any(d.rule.startswith("queue_drain") for d in decisions):
-        sends += _queue_updates(shop_id, settings=settings)
+        sends += _queue_updates(shop_id, settings=settings, agents=agents)
     elif joined:
-        sends += _queue_updates(shop_id, joined=joined, settings=settings)
+        sends += _queue_updates(shop_id, joined=joined, settings=settings, agents=agents)
     events.publish(sends)
 
 
@@ -498,7 +499,7 @@ def route_pending(*, shop_id: int, batch: int = ROUTING_BATCH) -> int:
     routed = 0
     while True:
         with transaction.atomic():
-            settings = _lock_settings(shop_id)
+            settings = lock_routing_settings(shop_id)
             pending = list(
                 Conversation.objects.filter(shop_id=shop_id, state=ConversationState.ROUTING)
                 .select_for_update(skip_locked=True, of=("self",))
@@ -592,10 +593,11 @@ def queue_in_order(shop: Shop, settings: RoutingSettings | None = None) -> Any:
     )
 
 
-def _wait_estimator(shop: Shop) -> Any:
+def _wait_estimator(shop: Shop, agents: dict[int, Candidate] | None = None) -> Any:
     """position, group -> seconds: the chats ahead are served in parallel by the group's online agents, each
-    taking the shop's average session length of the last 7 days (5 minutes until measured)."""
-    agents = _agents(shop.pk)
+    taking the shop's average session length of the last 7 days (5 minutes until measured). ``agents``: the
+    shop's agents when the caller has them already (a router)."""
+    agents = agents if agents is not None else _agents(shop.pk)
     recent = (
         Conversation.objects.for_shop(shop)
         .filter(
@@ -631,8 +633,9 @@ QUEUE_UPDATES = 200
 
 
 def _queue_updates(
-    shop_id: int, *, joined: set[int] | None = None, settings: RoutingSettings | None = None
-) -> list[tuple[str, events.Event]]:
+    shop_id: int, *, joined: set[int] | None = None, settings: RoutingSettings | None = None,
+    agents: dict[int, Candidate] | None = None,
+) -> list[tuple[str, events.Event]]:  # fmt: skip
     """Queue events: the shop's agents learn its length; buyers learn their position and estimate. When
     chats ``joined`` the queue, only they are told (the others' places are told when the queue moves); when
     it moved forward (``joined`` None), the first 200 queued buyers are told their new place (those further
@@ -645,7 +648,7 @@ def _queue_updates(
         (events.shop_agents_group(shop_id), events.QueueChanged(queued=count))
     ]
     if rows:
-        estimate = _wait_estimator(shop)
+        estimate = _wait_estimator(shop, agents)
         positions: dict[int | None, int] = {}
         for pk, buyer_id, group_id in rows:
             positions[group_id] = position = positions.get(group_id, 0) + 1
@@ -671,7 +674,7 @@ def drain_queue(*, shop: Shop, limit: int = ROUTING_BATCH) -> int:
     and the agent rows locked, heads claimed with SKIP LOCKED. A head whose group is full stays queued and
     the heads of other groups are still served."""
     with transaction.atomic():
-        settings = _lock_settings(shop.pk)
+        settings = lock_routing_settings(shop.pk)
         agents = _agents(shop.pk, lock=True)
         before = {a.staff_id: a.load for a in agents.values()}
         include_owner = settings.owner_routes_in_simple_mode or AgentGroup.objects.filter(shop=shop).exists()
