@@ -3,6 +3,7 @@ API keys for both, a platform superuser, and a real Redis server for the tests t
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile
@@ -87,6 +88,14 @@ def supervisor(shop_a: Shop) -> StaffAccount:
 @pytest.fixture
 def outsider(shop_b: Shop) -> StaffAccount:
     return StaffAccount.objects.get(shop=shop_b, role=Role.OWNER)
+
+
+def api_call(client: Client, method: str, url: str, body: Any = None) -> Any:
+    """``client.<method>(url)``, with ``body`` sent as JSON when given."""
+    send = getattr(client, method)
+    if body is None:
+        return send(url)
+    return send(url, json.dumps(body), content_type="application/json")
 
 
 def login_client(staff_or_user: Any) -> Client:

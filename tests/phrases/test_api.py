@@ -4,7 +4,6 @@ phrases (403), bad input (409/422), CSRF on session writes, and the OpenAPI list
 from __future__ import annotations
 
 import io
-import json
 from typing import Any
 
 import pytest
@@ -17,7 +16,7 @@ from phrases import services
 from phrases.library import TEMPLATES
 from phrases.models import Phrase, PhraseGroup
 from tests.backoffice import factories
-from tests.conftest import login_client
+from tests.conftest import api_call, login_client
 from tests.phrases.conftest import personal_phrase, team_phrase
 from tests.phrases.test_spreadsheet import GOOD, csv_bytes
 
@@ -25,10 +24,7 @@ API = "/api/v1/phrases/"
 
 
 def call(client: Client, method: str, path: str, body: Any = None) -> Any:
-    send = getattr(client, method)
-    if body is None:
-        return send(API + path)
-    return send(API + path, json.dumps(body), content_type="application/json")
+    return api_call(client, method, API + path, body)
 
 
 @pytest.fixture

@@ -22,16 +22,13 @@ from routing.models import (
     Transfer,
 )
 from tests.backoffice import factories
-from tests.conftest import login_client
+from tests.conftest import api_call, login_client
 
 API = "/api/v1/routing/"
 
 
 def call(client: Client, method: str, path: str, body: Any = None) -> Any:
-    send = getattr(client, method)
-    if body is None:
-        return send(API + path)
-    return send(API + path, json.dumps(body), content_type="application/json")
+    return api_call(client, method, API + path, body)
 
 
 def online(*accounts: StaffAccount) -> None:
