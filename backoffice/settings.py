@@ -114,16 +114,13 @@ else:
 BUYER_TOKEN_MAX_AGE = env_int("BUYER_TOKEN_MAX_AGE", 86400)
 PRESENCE_GRACE_SECONDS = env_int("PRESENCE_GRACE_SECONDS", 60)
 
+# Chat events go through Redis pub/sub (channels_redis' pub/sub layer): a PUBLISH per event, pushed to the
+# subscribed daphne processes. Like any channel layer it is a hint, not storage: the database holds every
+# message, and a client that missed an event catches up with `resume` (routing/PROTOCOL.md).
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.core.RedisChannelLayer",
-        # capacity: messages waiting per channel before group sends are dropped; a daphne process receives
-        # for all its sockets through one such queue, so the default of 100 loses events under load.
-        "CONFIG": {
-            "hosts": [CHANNEL_REDIS_HOST],
-            "prefix": env_str("CHANNELS_PREFIX", "asgi"),
-            "capacity": env_int("CHANNELS_CAPACITY", 5000),
-        },
+        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "CONFIG": {"hosts": [CHANNEL_REDIS_HOST], "prefix": env_str("CHANNELS_PREFIX", "asgi")},
     }
 }
 

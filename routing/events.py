@@ -16,8 +16,10 @@ from datetime import datetime
 from typing import Any, Literal
 
 from channels.layers import get_channel_layer
+from django.conf import settings
 from django.db import transaction
 from pydantic import BaseModel, ConfigDict
+from redis.asyncio import Redis
 
 logger = logging.getLogger(__name__)
 
@@ -144,20 +146,42 @@ class Publisher:
         self.loop.run_until_complete(self._drain())
 
     async def _drain(self) -> None:
+        clients: dict[str, Redis] = {}
         while True:
-            batch = await self.pending.get()
+            # Every batch waiting now goes out in one round, in publish order.
+            sends = await self.pending.get()
+            while not self.pending.empty():
+                sends += self.pending.get_nowait()
             try:
-                layer = get_channel_layer()
-                if layer is not None:
-                    # Groups of one batch in parallel; batches one after another, so order is kept.
-                    await asyncio.gather(*(layer.group_send(group, payload) for group, payload in batch))
+                await _publish_round(clients, sends)
             except Exception:  # the channel layer is a hint; resume repairs what is lost
                 logger.warning(
-                    "channel layer unavailable; %d event(s) not broadcast", len(batch), exc_info=True
+                    "channel layer unavailable; %d event(s) not broadcast", len(sends), exc_info=True
                 )
 
     def submit(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
         self.loop.call_soon_threadsafe(self.pending.put_nowait, batch)
+
+
+async def _publish_round(clients: dict[str, Redis], sends: list[tuple[str, dict[str, Any]]]) -> None:
+    """Publish (group, payload) pairs as one pipeline: one round trip to Redis however many there are.
+
+    The channel layer is channels_redis' pub/sub layer, whose ``group_send`` is one PUBLISH on the group's
+    Redis channel, but one round trip per event and one event at a time per connection: under load that,
+    not the database, capped the messages a process could deliver. The channel names and the encoding are the
+    layer's own (``_get_group_channel_name`` and ``serialize``), so its subscribers receive these as if the
+    layer had sent them; ``tests/routing/test_consumers.py`` fails if that ever stops being true."""
+    layer = get_channel_layer()
+    if layer is None or not sends:
+        return
+    config: Any = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    host = config["hosts"][0]
+    if host not in clients:
+        clients[host] = Redis.from_url(host)
+    async with clients[host].pipeline(transaction=False) as pipe:
+        for group, payload in sends:
+            pipe.publish(layer._get_group_channel_name(group), layer.serialize(payload))
+        await pipe.execute()
 
 
 _current: Publisher | None = None

@@ -14,6 +14,8 @@ Concurrency design (PostgreSQL is the source of truth):
 from __future__ import annotations
 
 import random
+from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,7 +26,7 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
+from backoffice.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from backoffice.models import Buyer, Order, Product, Role, Shop, StaffAccount
 from backoffice.services import set_reception_limit as set_staff_reception_limit
 from routing import events
@@ -540,16 +542,20 @@ def routing_trace(conversation: Conversation) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _locked_open_conversation(buyer: Buyer) -> Conversation | None:
-    """The buyer's open (not ended) conversation, row-locked (with its agent's routing state, unlocked);
-    at most one exists (a unique constraint)."""
+def _open_for_update(buyer_ids: list[int]) -> Any:
+    """The buyers' open (not ended) conversations, to be row-locked in id order (with each agent's routing
+    state, unlocked); a buyer has at most one (a unique constraint)."""
     return (
         Conversation.objects.select_for_update(of=("self",))
         .select_related("agent__agent_state")
-        .filter(buyer=buyer)
+        .filter(buyer_id__in=buyer_ids)
         .exclude(state=ConversationState.ENDED)
-        .first()
+        .order_by("pk")
     )
+
+
+def _locked_open_conversation(buyer: Buyer) -> Conversation | None:
+    return _open_for_update([buyer.pk]).first()
 
 
 def request_human(
@@ -949,43 +955,147 @@ def _append(
     return message
 
 
+@dataclass(frozen=True)
+class BuyerSend:
+    """One buyer message for ``post_buyer_messages``."""
+
+    buyer: Buyer
+    text: str
+    client_msg_id: str = ""
+
+
 def post_buyer_message(*, buyer: Buyer, text: str, client_msg_id: str = "") -> Message:
-    """A buyer's message. The reply timer restarts when it was stopped (it keeps running from the first
-    unanswered message otherwise); a message to an offline routed agent is re-routed to an online one; after
-    the end, a new message starts a new session and a new routing."""
-    _check_text(text)
+    """A buyer's message: ``post_buyer_messages`` with one, its error raised."""
+    result = post_buyer_messages([BuyerSend(buyer, text, client_msg_id)])[0]
+    if isinstance(result, DomainError):
+        raise result
+    return result
+
+
+def post_buyer_messages(sends: Sequence[BuyerSend]) -> list[Message | DomainError]:
+    """Buyers' messages stored in one transaction, in order, each result in the place of its send.
+
+    This is group commit for the chat consumers: they hand over every buyer send waiting at that moment, so
+    the locks, the resend check, the insert, the update and the commit are paid once a batch rather than once
+    a message. The rules, per message:
+    - the reply timer starts at a message when it was stopped, and keeps running from the first unanswered
+      message otherwise;
+    - a buyer without an open conversation (a new buyer, or after the end) starts a new one, with the robot;
+    - a resend of a stored ``client_msg_id`` stores nothing, changes no timer and returns the stored message;
+    - a message to an offline agent who takes no offline routing sends the chat back to routing;
+    - an empty or too long text is returned as its error and stores nothing; the other sends go on.
+    """
+    results: dict[int, Message | DomainError] = {}
+    todo: list[int] = []
+    for i, send in enumerate(sends):
+        try:
+            _check_text(send.text)
+        except DomainError as exc:
+            results[i] = exc
+        else:
+            todo.append(i)
+    if not todo:
+        return [results[i] for i in range(len(sends))]
     with transaction.atomic():
-        conv = _locked_open_conversation(buyer)
-        if conv is None:
-            conv = Conversation.objects.create(
-                shop_id=buyer.shop_id, buyer=buyer, state=ConversationState.ROBOT
-            )
-        elif (earlier := _resent(conv, client_msg_id)) is not None:
-            return earlier
+        convs = _lock_open_conversations([sends[i].buyer for i in todo])
+        stored = _stored_sends(list(convs.values()), [sends[i].client_msg_id for i in todo])
         now = timezone.now()
-        conv.last_buyer_message_at = now
-        fields: tuple[str, ...] = ("last_buyer_message_at",)
-        timer_started = conv.state == ConversationState.ACTIVE and conv.waiting_since is None
-        if timer_started:
-            conv.waiting_since = now
-            fields += ("waiting_since",)
-        message = _append(
-            conv, sender=SenderKind.BUYER, text=text, agent=None, client_msg_id=client_msg_id, also=fields
+        new: list[tuple[Message, bool]] = []  # the message, and whether it started the reply timer
+        for i in todo:
+            send, conv = sends[i], convs[sends[i].buyer.pk]
+            if (conv.pk, send.client_msg_id) in stored:
+                results[i] = stored[conv.pk, send.client_msg_id]
+                continue
+            timer_started = conv.state == ConversationState.ACTIVE and conv.waiting_since is None
+            if timer_started:
+                conv.waiting_since = now
+            conv.last_buyer_message_at = now
+            conv.last_seq += 1
+            message = Message(
+                conversation=conv, seq=conv.last_seq, sender=SenderKind.BUYER, text=send.text,
+                client_msg_id=send.client_msg_id,
+            )  # fmt: skip
+            if send.client_msg_id:
+                stored[conv.pk, send.client_msg_id] = message  # the same send twice in one batch
+            results[i] = message
+            new.append((message, timer_started))
+        Message.objects.bulk_create([message for message, _started in new])
+        _save_batch(new, now)
+        for message, timer_started in new:
+            conv = message.conversation
+            events.publish(events.to_conversation(conv, events.message_event(message)))
+            if timer_started:
+                timer = events.Timer(conversation=conv.pk, waiting_since=conv.waiting_since)
+                events.publish(events.to_conversation(conv, timer, buyer=False))
+        changed = {message.conversation_id: message.conversation for message, _started in new}
+        rerouted = {conv.shop_id for conv in changed.values() if _back_to_routing(conv)}
+    for shop_id in sorted(rerouted):
+        route_pending(shop_id=shop_id)
+    return [results[i] for i in range(len(sends))]
+
+
+def _save_batch(new: list[tuple[Message, bool]], now: datetime) -> None:
+    """Write what a batch changed on its (locked) conversations in a few UPDATEs, not one per conversation:
+    ``last_seq`` goes up by the number of messages each got, and the reply timers that started, started now.
+    (Django's ``bulk_update`` builds a CASE per row and costs more than the database work.)"""
+    added = Counter(message.conversation_id for message, _started in new)
+    by_count: dict[int, list[int]] = {}
+    for conv_id, count in added.items():
+        by_count.setdefault(count, []).append(conv_id)
+    for count, ids in by_count.items():
+        convs = Conversation.objects.filter(pk__in=ids)
+        convs.update(last_seq=F("last_seq") + count, last_buyer_message_at=now)
+    started = [message.conversation_id for message, timer_started in new if timer_started]
+    if started:
+        Conversation.objects.filter(pk__in=started).update(waiting_since=now)
+
+
+def _lock_open_conversations(buyers: Sequence[Buyer]) -> dict[int, Conversation]:
+    """Buyer id -> the buyer's open conversation, row-locked in id order (with its agent's routing state,
+    unlocked). A buyer without one gets a new conversation with the robot; a conversation another process
+    opened for the buyer at the same moment is taken instead (the one-open-session constraint)."""
+
+    def locked(ids: list[int]) -> dict[int, Conversation]:
+        return {conv.buyer_id: conv for conv in _open_for_update(ids)}
+
+    by_id = {buyer.pk: buyer for buyer in buyers}
+    convs = locked(sorted(by_id))
+    missing = [buyer for pk, buyer in sorted(by_id.items()) if pk not in convs]
+    if missing:
+        Conversation.objects.bulk_create(
+            [Conversation(shop_id=b.shop_id, buyer=b, state=ConversationState.ROBOT) for b in missing],
+            ignore_conflicts=True,
         )
-        if timer_started:
-            timer = events.Timer(conversation=conv.pk, waiting_since=now)
-            events.publish(events.to_conversation(conv, timer, buyer=False))
-        reroute = False
-        if conv.state == ConversationState.ACTIVE and conv.agent_id is not None:
-            # An agent without a routing state never came online: offline, routed (the defaults).
-            state = getattr(conv.agent, "agent_state", None) or AgentState(staff_id=conv.agent_id)
-            if state.status == AgentStatus.OFFLINE and state.routing and not state.offline_routing:
-                _release_seat(conv.agent_id)
-                Conversation.objects.filter(pk=conv.pk).update(state=ConversationState.ROUTING, agent=None)
-                reroute = True
-    if reroute:
-        route_pending(shop_id=conv.shop_id)
-    return message
+        convs |= locked([buyer.pk for buyer in missing])
+    return convs
+
+
+def _stored_sends(convs: list[Conversation], client_msg_ids: list[str]) -> dict[tuple[int, str], Message]:
+    """(conversation id, client_msg_id) -> the message stored earlier, for the resends in a batch."""
+    wanted = {cid for cid in client_msg_ids if cid}
+    if not wanted:
+        return {}
+    by_id = {conv.pk: conv for conv in convs}
+    found = Message.objects.filter(conversation_id__in=by_id, client_msg_id__in=wanted)
+    stored = {}
+    for message in found:
+        message.conversation = by_id[message.conversation_id]
+        stored[message.conversation_id, message.client_msg_id] = message
+    return stored
+
+
+def _back_to_routing(conv: Conversation) -> bool:
+    """A buyer wrote to an offline agent who takes no offline routing: free the seat and route the chat
+    again (after commit). An agent without a routing state never came online: offline, routed (the
+    defaults)."""
+    if conv.state != ConversationState.ACTIVE or conv.agent_id is None:
+        return False
+    state = getattr(conv.agent, "agent_state", None) or AgentState(staff_id=conv.agent_id)
+    if state.status != AgentStatus.OFFLINE or not state.routing or state.offline_routing:
+        return False
+    _release_seat(conv.agent_id)
+    Conversation.objects.filter(pk=conv.pk).update(state=ConversationState.ROUTING, agent=None)
+    return True
 
 
 def post_agent_message(

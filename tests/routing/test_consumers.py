@@ -30,10 +30,10 @@ TIMEOUT = 5
 
 @pytest.fixture
 def layer(redis_url: str, settings: Any) -> Iterator[None]:
-    """The Redis channel layer (the running Redis in CI), with a prefix of its own per test."""
+    """The Redis pub/sub channel layer of the settings (the running Redis in CI), a prefix per test."""
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
             "CONFIG": {"hosts": [redis_url], "prefix": f"t{uuid.uuid4().hex[:8]}"},
         }
     }
