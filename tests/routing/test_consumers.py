@@ -15,6 +15,7 @@ from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.core import signing
+from django.db import OperationalError
 from django.test import Client
 from django.utils import timezone
 
@@ -175,6 +176,69 @@ async def test_a_resend_stores_once_and_gets_the_same_ack(agent: StaffAccount, b
     assert (first["id"], first["seq"]) == (second["id"], second["seq"])
     assert await database_sync_to_async(Message.objects.filter(client_msg_id="same-id").count)() == 1
     await buyer_ws.disconnect()
+
+
+async def test_sends_arriving_together_are_stored_in_shared_batches_and_arrive_in_order(
+    shop_a: Shop, agent: StaffAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Group commit: what arrives while a batch is written goes into the next one; every send is acked with
+    its own seq and the agent receives each chat's messages in order."""
+    batches: list[int] = []
+    store = services.post_buyer_messages
+
+    def recording(sends: list[services.BuyerSend]) -> list[Any]:
+        batches.append(len(sends))
+        return store(sends)
+
+    monkeypatch.setattr(services, "post_buyer_messages", recording)
+    buyers = [await database_sync_to_async(factories.buyer)(shop_a, f"gc{i}", f"买家{i}") for i in range(4)]
+    for b in buyers:
+        await database_sync_to_async(services.request_human)(buyer=b)
+    agent_ws = await agent_socket(agent)
+    await connect(agent_ws)
+    sockets = [buyer_socket(await database_sync_to_async(tokens.buyer_token)(b)) for b in buyers]
+    for ws in sockets:
+        await connect(ws)
+    for k in range(5):
+        for i, ws in enumerate(sockets):
+            await ws.send_json_to({"type": "send", "client_msg_id": f"{i}-{k}", "text": f"第{k}条"})
+    for i, ws in enumerate(sockets):
+        acks = [await until(ws, "ack") for _ in range(5)]
+        assert [(a["client_msg_id"], a["seq"]) for a in acks] == [(f"{i}-{k}", k + 1) for k in range(5)]
+    received: dict[int, list[int]] = {}
+    while sum(map(len, received.values())) < 20:
+        frame = await until(agent_ws, "message")
+        received.setdefault(frame["conversation"], []).append(frame["seq"])
+    assert sorted(received.values()) == [[1, 2, 3, 4, 5]] * 4
+    assert sum(batches) == 20 and max(batches) > 1 and len(batches) < 20
+    for ws in [agent_ws, *sockets]:
+        await ws.disconnect()
+
+
+async def test_a_batch_that_fails_as_a_whole_is_retried_one_send_at_a_time(
+    shop_a: Shop, agent: StaffAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store, failed = services.post_buyer_messages, []
+
+    def deadlocking(sends: list[services.BuyerSend]) -> list[Any]:
+        if len(sends) > 1:
+            failed.append(len(sends))
+            raise OperationalError("deadlock detected")
+        return store(sends)
+
+    monkeypatch.setattr(services, "post_buyer_messages", deadlocking)
+    buyers = [await database_sync_to_async(factories.buyer)(shop_a, f"rt{i}", f"买家{i}") for i in range(4)]
+    sockets = [buyer_socket(await database_sync_to_async(tokens.buyer_token)(b)) for b in buyers]
+    for ws in sockets:
+        await connect(ws)
+    for k in range(3):
+        for i, ws in enumerate(sockets):
+            await ws.send_json_to({"type": "send", "client_msg_id": f"{i}-{k}", "text": f"第{k}条"})
+    for ws in sockets:
+        assert [(await until(ws, "ack"))["seq"] for _ in range(3)] == [1, 2, 3]
+        await ws.disconnect()
+    assert await database_sync_to_async(Message.objects.filter(conversation__buyer__in=buyers).count)() == 12
+    assert failed  # batches of several did fail, and every send was stored all the same
 
 
 async def test_resume_after_a_gap_replays_what_was_missed_in_order(agent: StaffAccount, buyer: Buyer) -> None:

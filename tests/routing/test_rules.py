@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
@@ -506,3 +508,69 @@ def test_another_shop_cannot_end_a_conversation(
         services.end_conversation(conversation=conv, reason="agent", by=outsider)
     conv.refresh_from_db()
     assert conv.state == "active"
+
+
+# --- buyer messages in batches (group commit) --------------------------------------------------------------
+
+
+def test_a_batch_follows_the_rules_of_single_messages_in_order(shop_a: Shop, make_agent: Agent) -> None:
+    agent = make_agent("a")
+    first, second = ask(shop_a, "b1"), ask(shop_a, "b2")
+    services.post_agent_message(agent=agent, conversation=first, text="您好")  # stops the reply timer
+    newcomer = factories.buyer(shop_a, "b3", "新买家")
+    send = services.BuyerSend
+    results = services.post_buyer_messages([
+        send(first.buyer, "一", "x1"),
+        send(second.buyer, "二", "y1"),
+        send(first.buyer, "三", "x2"),
+        send(first.buyer, "一", "x1"),  # the same send twice in one batch
+        send(second.buyer, "   "),  # empty: its error, the others go on
+        send(newcomer, "<script>alert(1)</script>", "z1"),
+    ])  # fmt: skip
+    one, two, three, again, empty, new = results
+    assert isinstance(empty, Invalid)
+    assert [(m.conversation_id, m.seq, m.text) for m in (one, two, three)] == [  # type: ignore[union-attr]
+        (first.pk, 2, "一"), (second.pk, 1, "二"), (first.pk, 3, "三"),
+    ]  # fmt: skip
+    assert again is one
+    assert list(first.messages.values_list("seq", "client_msg_id")) == [(1, ""), (2, "x1"), (3, "x2")]
+    first.refresh_from_db()
+    assert first.last_seq == 3 and first.waiting_since is not None  # the timer started again
+    assert first.waiting_since == first.last_buyer_message_at
+    assert new.conversation.buyer_id == newcomer.pk  # type: ignore[union-attr]
+    assert new.conversation.state == "robot" and new.text == "<script>alert(1)</script>"  # type: ignore[union-attr]
+    # a later batch: resends store nothing, the timer keeps running from the first unanswered message
+    later = services.post_buyer_messages([send(first.buyer, "三", "x2"), send(first.buyer, "四", "x3")])
+    assert later[0].pk == three.pk and later[1].seq == 4  # type: ignore[union-attr]
+    waited_from = first.waiting_since
+    first.refresh_from_db()
+    assert first.waiting_since == waited_from and first.last_seq == 4
+
+
+def test_a_batch_costs_the_same_queries_for_one_message_or_twenty(shop_a: Shop, make_agent: Agent) -> None:
+    make_agent("a", max_concurrent=30)
+    convs = [ask(shop_a, f"q{i}") for i in range(21)]
+
+    def batch(convs: list[Conversation], tag: str) -> int:
+        with CaptureQueriesContext(connection) as ctx:
+            services.post_buyer_messages([services.BuyerSend(c.buyer, "在吗", f"{tag}{c.pk}") for c in convs])
+        return len(ctx.captured_queries)
+
+    assert batch(convs[:1], "a") == batch(convs[1:], "b")
+    assert Conversation.objects.filter(last_seq=1).count() == 21
+
+
+def test_a_message_to_an_offline_agent_goes_back_to_routing_once(shop_a: Shop, make_agent: Agent) -> None:
+    gone, online = make_agent("gone"), make_agent("online", status="busy")
+    conv = ask(shop_a, "b")
+    assert conv.agent_id == gone.pk
+    services.set_agent_status(staff=gone, status="offline")
+    services.set_agent_status(staff=online, status="online")
+    services.post_buyer_messages(
+        [services.BuyerSend(conv.buyer, "在吗"), services.BuyerSend(conv.buyer, "人呢")]
+    )
+    conv.refresh_from_db()
+    assert conv.agent_id == online.pk and conv.state == "active"
+    assert services.agent_state(gone).load == 0 and services.agent_state(online).load == 1
+    assert conv.routing_decisions.count() == 2
+    assert list(conv.messages.values_list("seq", flat=True)) == [1, 2]
