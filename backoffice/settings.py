@@ -8,6 +8,7 @@
 """
 
 from pathlib import Path
+from urllib.parse import urlparse
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -116,11 +117,14 @@ PRESENCE_GRACE_SECONDS = env_int("PRESENCE_GRACE_SECONDS", 60)
 
 # Chat events go through Redis pub/sub (channels_redis' pub/sub layer): a PUBLISH per event, pushed to the
 # subscribed daphne processes. Like any channel layer it is a hint, not storage: the database holds every
-# message, and a client that missed an event catches up with `resume` (routing/PROTOCOL.md).
+# message, and a client that missed an event catches up with `resume` (routing/PROTOCOL.md). Pub/sub
+# channels ignore the Redis database number, so the default prefix carries it: deployments sharing a Redis
+# on /0 and /1 stay apart; two on the same number need a CHANNELS_PREFIX each.
+CHANNELS_PREFIX = env_str("CHANNELS_PREFIX", f"asgi{urlparse(REDIS_URL).path.strip('/') or '0'}.")
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {"hosts": [CHANNEL_REDIS_HOST], "prefix": env_str("CHANNELS_PREFIX", "asgi")},
+        "CONFIG": {"hosts": [CHANNEL_REDIS_HOST], "prefix": CHANNELS_PREFIX},
     }
 }
 

@@ -297,11 +297,14 @@ def _buyer_hello(buyer: Buyer) -> dict[str, Any]:
     return {"type": "hello", "buyer_id": buyer.pk, "shop": buyer.shop.name, "conversation": open_conv}
 
 
-def _buyer_sends(sends: list[tuple[Buyer, Send]]) -> list[Message | DomainError]:
+def _buyer_sends(sends: list[tuple[Buyer, Send]]) -> list[Message | Exception]:
     """Store a batch of buyer sends (``services.post_buyer_messages``); a chat still with the robot is then
-    handed to routing (until the robot exists, every buyer message asks for a human)."""
-    results = services.post_buyer_messages(
-        [services.BuyerSend(buyer, frame.text, frame.client_msg_id) for buyer, frame in sends]
+    handed to routing (until the robot exists, every buyer message asks for a human). The messages are
+    committed by then, so a failure to hand one over is that send's result, not the batch's."""
+    results: list[Message | Exception] = list(
+        services.post_buyer_messages(
+            [services.BuyerSend(buyer, frame.text, frame.client_msg_id) for buyer, frame in sends]
+        )
     )
     handed: set[int] = set()
     for i, ((buyer, frame), result) in enumerate(zip(sends, results, strict=True)):
@@ -314,7 +317,7 @@ def _buyer_sends(sends: list[tuple[Buyer, Send]]) -> list[Message | DomainError]
                 product = Product.objects.filter(pk=frame.product, shop_id=buyer.shop_id).first()
             try:
                 services.request_human(buyer=buyer, source_product=product)
-            except DomainError as exc:
+            except Exception as exc:
                 results[i] = exc
     return results
 
@@ -324,7 +327,8 @@ class GroupCommit:
     is being written goes into the next one. There is no timer, so a lone message waits for nobody, and
     under load the commit, the locks and the thread hop are paid once a batch instead of once a message.
     A batch that fails as a whole (a deadlock, a lost database connection) is retried one send at a time,
-    so one send's failure is only that send's."""
+    so one send's failure is only that send's; a resend after a partial failure is safe, since every buyer
+    send has a ``client_msg_id``. Sends still waiting when the loop stops are cancelled."""
 
     LIMIT = 200
 
@@ -340,6 +344,7 @@ class GroupCommit:
         return await future
 
     async def _write(self) -> None:
+        batch: list[tuple[Buyer, Send, asyncio.Future[Message]]] = []
         try:
             while self.waiting:
                 batch, self.waiting = self.waiting[: self.LIMIT], self.waiting[self.LIMIT :]
@@ -356,6 +361,12 @@ class GroupCommit:
                         future.set_exception(result)
                     else:
                         future.set_result(result)
+        except BaseException as exc:  # cancelled (the server is stopping) or a bug: nobody waits forever
+            for _buyer, _frame, future in [*batch, *self.waiting]:
+                if not future.done():
+                    future.set_exception(exc) if isinstance(exc, Exception) else future.cancel()
+            self.waiting = []
+            raise
         finally:
             self.writer = None
 

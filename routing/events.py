@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from channels.layers import get_channel_layer
+from channels_redis.pubsub import RedisPubSubChannelLayer
 from django.conf import settings
 from django.db import transaction
 from pydantic import BaseModel, ConfigDict
@@ -129,8 +130,8 @@ def publish(sends: Iterable[tuple[str, Event]]) -> None:
 
 
 class Publisher:
-    """One event loop thread per process holding the channel layer's Redis connections. (``async_to_sync``
-    per call would start a loop, a thread and new connections every time: slower than the routing itself.)"""
+    """One event loop thread per process with its own Redis connection for events. (``async_to_sync`` per
+    call would start a loop, a thread and new connections every time: slower than the routing itself.)"""
 
     def __init__(self) -> None:
         self.pid = os.getpid()
@@ -164,21 +165,26 @@ class Publisher:
 
 
 async def _publish_round(clients: dict[str, Redis], sends: list[tuple[str, dict[str, Any]]]) -> None:
-    """Publish (group, payload) pairs as one pipeline: one round trip to Redis however many there are.
+    """Publish (group, payload) pairs in order, as one Redis pipeline: one round trip however many there are.
 
-    The channel layer is channels_redis' pub/sub layer, whose ``group_send`` is one PUBLISH on the group's
-    Redis channel, but one round trip per event and one event at a time per connection: under load that,
-    not the database, capped the messages a process could deliver. The channel names and the encoding are the
-    layer's own (``_get_group_channel_name`` and ``serialize``), so its subscribers receive these as if the
-    layer had sent them; ``tests/routing/test_consumers.py`` fails if that ever stops being true."""
+    With channels_redis' pub/sub layer on one Redis (our settings), ``group_send`` is one PUBLISH on the
+    group's Redis channel, but one round trip per event and one event at a time per connection: under load
+    that, not the database, capped the messages a process could deliver. The channel names and the encoding
+    are the layer's own (``_get_group_channel_name`` and ``serialize``), so its subscribers receive these as
+    if the layer had sent them; ``tests/routing/test_consumers.py`` fails if that ever stops being true. Any
+    other layer (or several Redis hosts) gets its own ``group_send``, one event after another."""
     layer = get_channel_layer()
     if layer is None or not sends:
         return
-    config: Any = settings.CHANNEL_LAYERS["default"]["CONFIG"]
-    host = config["hosts"][0]
-    if host not in clients:
-        clients[host] = Redis.from_url(host)
-    async with clients[host].pipeline(transaction=False) as pipe:
+    config: Any = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+    hosts = config.get("hosts") or []
+    if not isinstance(layer, RedisPubSubChannelLayer) or len(hosts) != 1 or not isinstance(hosts[0], str):
+        for group, payload in sends:
+            await layer.group_send(group, payload)
+        return
+    if hosts[0] not in clients:
+        clients[hosts[0]] = Redis.from_url(hosts[0])
+    async with clients[hosts[0]].pipeline(transaction=False) as pipe:
         for group, payload in sends:
             pipe.publish(layer._get_group_channel_name(group), layer.serialize(payload))
         await pipe.execute()

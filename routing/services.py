@@ -1028,7 +1028,7 @@ def post_buyer_messages(sends: Sequence[BuyerSend]) -> list[Message | DomainErro
                 timer = events.Timer(conversation=conv.pk, waiting_since=conv.waiting_since)
                 events.publish(events.to_conversation(conv, timer, buyer=False))
         changed = {message.conversation_id: message.conversation for message, _started in new}
-        rerouted = {conv.shop_id for conv in changed.values() if _back_to_routing(conv)}
+        rerouted = _back_to_routing([conv for conv in changed.values() if _agent_gone(conv)])
     for shop_id in sorted(rerouted):
         route_pending(shop_id=shop_id)
     return [results[i] for i in range(len(sends))]
@@ -1084,18 +1084,24 @@ def _stored_sends(convs: list[Conversation], client_msg_ids: list[str]) -> dict[
     return stored
 
 
-def _back_to_routing(conv: Conversation) -> bool:
-    """A buyer wrote to an offline agent who takes no offline routing: free the seat and route the chat
-    again (after commit). An agent without a routing state never came online: offline, routed (the
-    defaults)."""
+def _agent_gone(conv: Conversation) -> bool:
+    """The chat's agent is offline and takes no offline routing, so a buyer's message sends the chat back to
+    routing. An agent without a routing state never came online: offline, routed (the defaults)."""
     if conv.state != ConversationState.ACTIVE or conv.agent_id is None:
         return False
     state = getattr(conv.agent, "agent_state", None) or AgentState(staff_id=conv.agent_id)
-    if state.status != AgentStatus.OFFLINE or not state.routing or state.offline_routing:
-        return False
-    _release_seat(conv.agent_id)
-    Conversation.objects.filter(pk=conv.pk).update(state=ConversationState.ROUTING, agent=None)
-    return True
+    return state.status == AgentStatus.OFFLINE and state.routing and not state.offline_routing
+
+
+def _back_to_routing(convs: list[Conversation]) -> set[int]:
+    """Free the seats of these (locked) chats, agent rows in staff order like every other writer of loads,
+    and mark the chats for routing (done after commit); the shops to route."""
+    for conv in sorted(convs, key=lambda c: c.agent_id or 0):
+        _release_seat(conv.agent_id or 0)
+    Conversation.objects.filter(pk__in=[conv.pk for conv in convs]).update(
+        state=ConversationState.ROUTING, agent=None
+    )
+    return {conv.shop_id for conv in convs}
 
 
 def post_agent_message(
