@@ -111,7 +111,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_event(self, message: dict[str, Any]) -> None:
         """An event published by the routing services to one of this socket's groups."""
-        await self.send_json(message["event"])
+        await self.send(text_data=message["text"])  # the event's JSON, encoded once at publish
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if text_data is None or len(text_data.encode()) > MAX_FRAME:

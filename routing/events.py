@@ -123,7 +123,7 @@ def publish(sends: Iterable[tuple[str, Event]]) -> None:
     order they were published. A channel-layer failure is logged, never raised: the write has happened and
     clients resume from the database."""
     batch = [
-        (group, {"type": "chat.event", "event": event.model_dump(mode="json")}) for group, event in sends
+        (group, {"type": "chat.event", "text": event.model_dump_json()}) for group, event in sends
     ]
     if batch:
         transaction.on_commit(lambda: _publisher().submit(batch))
