@@ -122,9 +122,13 @@ def publish(sends: Iterable[tuple[str, Event]]) -> None:
     for the channel layer: the events go to this process's publisher thread, which sends batches in the
     order they were published. A channel-layer failure is logged, never raised: the write has happened and
     clients resume from the database."""
-    batch = [
-        (group, {"type": "chat.event", "text": event.model_dump_json()}) for group, event in sends
-    ]
+    pairs = list(sends)  # holds the events, so their ids stay theirs
+    texts: dict[int, str] = {}
+    batch: list[tuple[str, dict[str, Any]]] = []
+    for group, event in pairs:
+        if id(event) not in texts:  # an event sent to several groups is encoded once
+            texts[id(event)] = event.model_dump_json()
+        batch.append((group, {"type": "chat.event", "text": texts[id(event)]}))
     if batch:
         transaction.on_commit(lambda: _publisher().submit(batch))
 

@@ -1021,12 +1021,14 @@ def post_buyer_messages(sends: Sequence[BuyerSend]) -> list[Message | DomainErro
             new.append((message, timer_started))
         Message.objects.bulk_create([message for message, _started in new])
         _save_batch(new, now)
+        broadcast: list[tuple[str, events.Event]] = []  # published together: one hand-over after commit
         for message, timer_started in new:
             conv = message.conversation
-            events.publish(events.to_conversation(conv, events.message_event(message)))
+            broadcast += events.to_conversation(conv, events.message_event(message))
             if timer_started:
                 timer = events.Timer(conversation=conv.pk, waiting_since=conv.waiting_since)
-                events.publish(events.to_conversation(conv, timer, buyer=False))
+                broadcast += events.to_conversation(conv, timer, buyer=False)
+        events.publish(broadcast)
         changed = {message.conversation_id: message.conversation for message, _started in new}
         rerouted = _back_to_routing([conv for conv in changed.values() if _agent_gone(conv)])
     for shop_id in sorted(rerouted):
