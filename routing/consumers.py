@@ -363,8 +363,12 @@ class GroupCommit:
                         future.set_result(result)
         except BaseException as exc:  # cancelled (the server is stopping) or a bug: nobody waits forever
             for _buyer, _frame, future in [*batch, *self.waiting]:
-                if not future.done():
-                    future.set_exception(exc) if isinstance(exc, Exception) else future.cancel()
+                if future.done():
+                    continue
+                if isinstance(exc, Exception):
+                    future.set_exception(exc)
+                else:
+                    future.cancel()
             self.waiting = []
             raise
         finally:

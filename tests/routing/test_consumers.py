@@ -29,16 +29,20 @@ pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True), pyte
 TIMEOUT = 5
 
 
-@pytest.fixture
-def layer(redis_url: str, settings: Any) -> Iterator[None]:
-    """The Redis pub/sub channel layer of the settings (the running Redis in CI), a prefix per test."""
+def use_layer(settings: Any, backend: str, redis_url: str) -> None:
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "BACKEND": backend,
             "CONFIG": {"hosts": [redis_url], "prefix": f"t{uuid.uuid4().hex[:8]}"},
         }
     }
     channel_layers.backends.clear()
+
+
+@pytest.fixture
+def layer(redis_url: str, settings: Any) -> Iterator[None]:
+    """The Redis pub/sub channel layer of the settings (the running Redis in CI), a prefix per test."""
+    use_layer(settings, "channels_redis.pubsub.RedisPubSubChannelLayer", redis_url)
     yield
     channel_layers.backends.clear()
 
@@ -165,6 +169,23 @@ async def test_buyer_and_agent_talk_both_ways_with_acks_and_timer(agent: StaffAc
     await buyer_ws.disconnect()
 
 
+async def test_events_also_reach_sockets_through_the_core_redis_layer(
+    agent: StaffAccount, buyer: Buyer, redis_url: str, settings: Any
+) -> None:
+    """Our settings use the pub/sub layer, whose group sends the publisher pipelines; another layer gets
+    its own group_send (routing.events._publish_round)."""
+    use_layer(settings, "channels_redis.core.RedisChannelLayer", redis_url)
+    agent_ws = await agent_socket(agent)
+    await connect(agent_ws)
+    buyer_ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
+    await connect(buyer_ws)
+    await buyer_ws.send_json_to({"type": "send", "client_msg_id": "core-1", "text": "在吗"})
+    assert (await until(agent_ws, "message"))["client_msg_id"] == "core-1"
+    assert (await until(buyer_ws, "message"))["client_msg_id"] == "core-1"
+    await agent_ws.disconnect()
+    await buyer_ws.disconnect()
+
+
 async def test_a_resend_stores_once_and_gets_the_same_ack(agent: StaffAccount, buyer: Buyer) -> None:
     buyer_ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
     await connect(buyer_ws)
@@ -176,6 +197,18 @@ async def test_a_resend_stores_once_and_gets_the_same_ack(agent: StaffAccount, b
     assert (first["id"], first["seq"]) == (second["id"], second["seq"])
     assert await database_sync_to_async(Message.objects.filter(client_msg_id="same-id").count)() == 1
     await buyer_ws.disconnect()
+
+
+async def send_interleaved(buyers: list[Buyer], rounds: int) -> list[WebsocketCommunicator]:
+    """A socket per buyer, each sending ``rounds`` messages (client_msg_id ``<buyer index>-<round>``),
+    interleaved and without waiting for acks: the sends reach the server together."""
+    sockets = [buyer_socket(await database_sync_to_async(tokens.buyer_token)(b)) for b in buyers]
+    for ws in sockets:
+        await connect(ws)
+    for k in range(rounds):
+        for i, ws in enumerate(sockets):
+            await ws.send_json_to({"type": "send", "client_msg_id": f"{i}-{k}", "text": f"第{k}条"})
+    return sockets
 
 
 async def test_sends_arriving_together_are_stored_in_shared_batches_and_arrive_in_order(
@@ -196,12 +229,7 @@ async def test_sends_arriving_together_are_stored_in_shared_batches_and_arrive_i
         await database_sync_to_async(services.request_human)(buyer=b)
     agent_ws = await agent_socket(agent)
     await connect(agent_ws)
-    sockets = [buyer_socket(await database_sync_to_async(tokens.buyer_token)(b)) for b in buyers]
-    for ws in sockets:
-        await connect(ws)
-    for k in range(5):
-        for i, ws in enumerate(sockets):
-            await ws.send_json_to({"type": "send", "client_msg_id": f"{i}-{k}", "text": f"第{k}条"})
+    sockets = await send_interleaved(buyers, 5)
     for i, ws in enumerate(sockets):
         acks = [await until(ws, "ack") for _ in range(5)]
         assert [(a["client_msg_id"], a["seq"]) for a in acks] == [(f"{i}-{k}", k + 1) for k in range(5)]
@@ -228,12 +256,7 @@ async def test_a_batch_that_fails_as_a_whole_is_retried_one_send_at_a_time(
 
     monkeypatch.setattr(services, "post_buyer_messages", deadlocking)
     buyers = [await database_sync_to_async(factories.buyer)(shop_a, f"rt{i}", f"买家{i}") for i in range(4)]
-    sockets = [buyer_socket(await database_sync_to_async(tokens.buyer_token)(b)) for b in buyers]
-    for ws in sockets:
-        await connect(ws)
-    for k in range(3):
-        for i, ws in enumerate(sockets):
-            await ws.send_json_to({"type": "send", "client_msg_id": f"{i}-{k}", "text": f"第{k}条"})
+    sockets = await send_interleaved(buyers, 3)
     for ws in sockets:
         assert [(await until(ws, "ack"))["seq"] for _ in range(3)] == [1, 2, 3]
         await ws.disconnect()
