@@ -175,6 +175,7 @@ async def test_events_also_reach_sockets_through_the_core_redis_layer(
     """Our settings use the pub/sub layer, whose group sends the publisher pipelines; another layer gets
     its own group_send (routing.events._publish_round)."""
     use_layer(settings, "channels_redis.core.RedisChannelLayer", redis_url)
+    await database_sync_to_async(services.request_human)(buyer=buyer)
     agent_ws = await agent_socket(agent)
     await connect(agent_ws)
     buyer_ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
