@@ -926,12 +926,19 @@ def _check_text(text: str) -> str:
     return text
 
 
-def _resent(conv: Conversation, client_msg_id: str) -> Message | None:
-    """The stored message of an earlier send with the same client_msg_id: a resend writes nothing and
-    changes no timer."""
-    if not client_msg_id:
-        return None
-    return Message.objects.filter(conversation=conv, client_msg_id=client_msg_id).first()
+def _stored_sends(convs: list[Conversation], client_msg_ids: list[str]) -> dict[tuple[int, str], Message]:
+    """(conversation id, client_msg_id) -> the message stored by an earlier send with that id: a resend
+    writes nothing and changes no timer. Sends without an id are never resends."""
+    wanted = {cid for cid in client_msg_ids if cid}
+    if not wanted:
+        return {}
+    by_id = {conv.pk: conv for conv in convs}
+    found = Message.objects.filter(conversation_id__in=by_id, client_msg_id__in=wanted).order_by()
+    stored = {}
+    for message in found:
+        message.conversation = by_id[message.conversation_id]
+        stored[message.conversation_id, message.client_msg_id] = message
+    return stored
 
 
 def _append(
@@ -1078,20 +1085,6 @@ def _lock_open_conversations(buyers: Sequence[Buyer]) -> dict[int, Conversation]
     return convs
 
 
-def _stored_sends(convs: list[Conversation], client_msg_ids: list[str]) -> dict[tuple[int, str], Message]:
-    """(conversation id, client_msg_id) -> the message stored earlier, for the resends in a batch."""
-    wanted = {cid for cid in client_msg_ids if cid}
-    if not wanted:
-        return {}
-    by_id = {conv.pk: conv for conv in convs}
-    found = Message.objects.filter(conversation_id__in=by_id, client_msg_id__in=wanted).order_by()
-    stored = {}
-    for message in found:
-        message.conversation = by_id[message.conversation_id]
-        stored[message.conversation_id, message.client_msg_id] = message
-    return stored
-
-
 def _agent_gone(conv: Conversation) -> bool:
     """The chat's agent is offline and takes no offline routing, so a buyer's message sends the chat back to
     routing. An agent without a routing state never came online: offline, routed (the defaults)."""
@@ -1131,7 +1124,7 @@ def post_agent_message(
                 raise Invalid(_("This chat ended more than 72 hours ago and can no longer be replied to."))
         elif conv.state != ConversationState.ACTIVE:
             raise Conflict(_("This chat is not with an agent."))
-        if (earlier := _resent(conv, client_msg_id)) is not None:
+        if (earlier := _stored_sends([conv], [client_msg_id]).get((conv.pk, client_msg_id))) is not None:
             return earlier
         message = _append(
             conv, sender=SenderKind.AGENT, text=text, agent=agent, client_msg_id=client_msg_id, card=card
