@@ -279,7 +279,7 @@
       id = Number(id);
       let c = this.convs.get(id);
       if (!c) {
-        c = { id, lastSeq: 0, base: 0, bySeq: new Map(), ids: new Set(), notes: [], gapAsked: 0 };
+        c = { id, lastSeq: 0, maxSeq: 0, base: 0, bySeq: new Map(), ids: new Set(), notes: [], gapAsked: 0 };
         this.convs.set(id, c);
       }
       return c;
@@ -303,6 +303,7 @@
       if (c.ids.has(m.id) || c.bySeq.has(m.seq)) return false;
       c.ids.add(m.id);
       c.bySeq.set(m.seq, m);
+      c.maxSeq = Math.max(c.maxSeq, m.seq);
       this.advance(c);
       return true;
     }
@@ -310,8 +311,7 @@
     /* A gap (a message after one that never arrived): the broadcast is lossy, so ask for a resume. */
     hasGap(id) {
       const c = this.conv(id);
-      if (!c.bySeq.size) return false;
-      return Math.max(...c.bySeq.keys()) > c.lastSeq;
+      return c.maxSeq > c.lastSeq;
     }
 
     /* The resume frame that fills a gap in this conversation, or null (no gap, or asked less than 3 s ago). */
@@ -439,6 +439,15 @@
     else if (state === "waiting")
       node.textContent = ChatCore.fmt(strings.reconnecting, { seconds: Math.ceil(detail / 1000) });
     else if (state === "closed") node.textContent = closedText;
+  };
+
+  /* fn, called once `ms` after the last of a burst of calls (with that last call's arguments). */
+  ChatCore.debounce = function (fn, ms) {
+    let timer = null;
+    return (...args) => {
+      clearTimeout(timer);
+      timer = setTimeout(() => fn(...args), ms);
+    };
   };
 
   ChatCore.wsUrl = function (path, query) {

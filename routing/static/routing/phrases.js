@@ -202,8 +202,7 @@
         hooks.toast(result.error);
         return;
       }
-      panelStale = true;
-      if (!panel.hidden) loadPanel();
+      loadPanel();
       if (hooks.conversation() !== conversation) return; // the agent moved to another chat meanwhile
       const { text, unfilled } = result.data;
       if (how === "send" && !unfilled.length) {
@@ -245,7 +244,6 @@
     const panel = $("phrase-panel");
     const search = $("phrase-q");
     const results = $("phrase-list");
-    let panelStale = true;
     let panelSerial = 0;
 
     function entry(phrase) {
@@ -285,7 +283,6 @@
     }
 
     async function loadPanel() {
-      panelStale = false;
       const mine = ++panelSerial;
       const q = search.value.trim();
       const params = new URLSearchParams({ limit: "50" });
@@ -310,7 +307,7 @@
       results.replaceChildren(...parts.filter(Boolean));
     }
 
-    search.addEventListener("input", debounce(loadPanel, 200));
+    search.addEventListener("input", C.debounce(loadPanel, 200));
 
     // --- my personal phrases: create, edit, delete ----------------------------------------------------------
 
@@ -450,14 +447,6 @@
       next.focus();
     });
 
-    function debounce(fn, ms) {
-      let t = null;
-      return () => {
-        clearTimeout(t);
-        t = setTimeout(fn, ms);
-      };
-    }
-
     return {
       /* The reply box was emptied by the workbench: no suggestions for the old text. */
       reset() {
@@ -474,7 +463,6 @@
       focusSearch() {
         search.focus();
         search.select();
-        if (panelStale) loadPanel();
       },
     };
   }

@@ -482,9 +482,6 @@
     row.waiting_since = null;
     row.ended_at = endedAt || new Date(now()).toISOString();
     row.repliable_until = new Date(new Date(row.ended_at).getTime() + 72 * 3600 * 1000).toISOString();
-    const el = row.el;
-    delete row.el;
-    el.remove();
     addHistory(row);
     note(id, S["ended_by_" + by] || S.ended, "ended");
     if (id === selected) paintPane();
@@ -565,15 +562,7 @@
     for (const item of items) list.append(render(item));
   }
 
-  function debounce(fn, ms) {
-    let timer = null;
-    return (...args) => {
-      clearTimeout(timer);
-      timer = setTimeout(() => fn(...args), ms);
-    };
-  }
-
-  const searchProducts = debounce(async () => {
+  const searchProducts = C.debounce(async () => {
     const q = $("product-q").value;
     const result = await api("GET", "products?q=" + encodeURIComponent(q));
     if (!result.ok) {
@@ -596,7 +585,7 @@
     });
   }, 200);
 
-  const searchBuyers = debounce(async () => {
+  const searchBuyers = C.debounce(async () => {
     const q = $("proactive-q").value.trim();
     if (!q) {
       $("proactive-results").replaceChildren();
@@ -642,7 +631,7 @@
       last_text: "",
       last_sender: "",
     });
-    socket.send({ type: "resume", after: store.resumeMap([conv.id]) });
+    resume([conv.id]);
     showTab("sessions");
     select(conv.id);
     refreshSessions();
@@ -835,7 +824,7 @@
           {}
         );
         if (isNew) {
-          socket.send({ type: "resume", after: store.resumeMap([frame.conversation]) });
+          resume([frame.conversation]);
           alertAgent(C.fmt(S.new_chat, { name: frame.buyer_name }), "", `chat-${frame.conversation}`);
           if (selected === null) select(frame.conversation);
         }
@@ -862,7 +851,7 @@
           else {
             refreshSessions().then(() => {
               told();
-              socket.send({ type: "resume", after: store.resumeMap([frame.conversation]) });
+              resume([frame.conversation]);
               if (selected === null && sessions.has(frame.conversation)) select(frame.conversation);
             });
           }
