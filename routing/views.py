@@ -35,9 +35,10 @@ DEMO_BUYERS = 30
 
 
 def _im_staff(request: HttpRequest) -> StaffAccount | None:
-    """The current shop's account when it may chat with buyers (active, IM permission), else None."""
+    """The current shop's account (the middleware resolves active ones only) when it has the IM permission,
+    else None."""
     staff: StaffAccount | None = getattr(request, "staff", None)
-    if staff is None or not staff.is_active or not staff.im_enabled:
+    if staff is None or not staff.im_enabled:
         return None
     return staff
 

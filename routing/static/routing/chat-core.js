@@ -91,7 +91,7 @@
 
   ChatCore.isRatingInvite = function (m) {
     const kind = m.card && m.card.kind ? String(m.card.kind) : "";
-    return kind.indexOf("rating") === 0 || (m.sender === "system" && m.text === "rating_invite");
+    return kind.indexOf("rating") === 0;
   };
 
   ChatCore.isProductCard = function (m) {

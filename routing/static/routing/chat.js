@@ -151,10 +151,8 @@
 
   // --- events ------------------------------------------------------------------------------------------------
 
-  /* hello's open conversation: its id, or (as the consumer sends it) an object with the id, state, agent
-   * and queue position. */
-  function onOpenConversation(open) {
-    const info = typeof open === "object" ? open : { id: open };
+  /* hello's open conversation: its id, state, agent and queue position. */
+  function onOpenConversation(info) {
     current = Number(info.id);
     store.conv(current);
     if (info.agent_name && info.state === "active") setServing(info.agent_name);

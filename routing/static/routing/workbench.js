@@ -122,7 +122,7 @@
     node.classList.toggle("red", level === "red");
   }
 
-  function addSession(row, { prepend = false } = {}) {
+  function addSession(row) {
     const existing = sessions.get(row.id);
     if (existing) {
       Object.assign(existing, row, { el: existing.el });
@@ -131,10 +131,7 @@
     }
     removeHistory(row.id);
     row.el = rowElement($("session-list"), row.id) || newRowElement(row);
-    if (!row.el.parentNode) {
-      if (prepend) $("session-list").prepend(row.el);
-      else $("session-list").append(row.el);
-    }
+    if (!row.el.parentNode) $("session-list").append(row.el);
     row.el.onclick = () => select(row.id);
     row.unread_base = row.unread || 0;
     sessions.set(row.id, row);
