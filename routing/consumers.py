@@ -235,8 +235,9 @@ def _agent_card(staff: StaffAccount, frame: Card) -> Message:
     )
 
 
-def _agent_hello(staff: StaffAccount) -> dict[str, Any]:
-    state = services.agent_state(staff)
+def _agent_connected(staff: StaffAccount) -> dict[str, Any]:
+    """Count the tab (presence) and say hello with the agent's status."""
+    state = presence.connected(staff)
     return {"type": "hello", "staff_id": staff.pk, "status": state.status, "limit": staff.max_concurrent}
 
 
@@ -251,9 +252,9 @@ class AgentConsumer(ChatConsumer):
             return
         self.staff = staff
         await self.join(events.agent_group(staff.pk), events.shop_agents_group(staff.shop_id))
-        await database_sync_to_async(presence.connected)(staff)
+        hello = await database_sync_to_async(_agent_connected)(staff)
         await self.accept()
-        await self.send_json(await database_sync_to_async(_agent_hello)(staff))
+        await self.send_json(hello)
 
     async def disconnect(self, code: int) -> None:
         await super().disconnect(code)
@@ -306,19 +307,20 @@ def _buyer_sends(sends: list[tuple[Buyer, Send]]) -> list[Message | Exception]:
             [services.BuyerSend(buyer, frame.text, frame.client_msg_id) for buyer, frame in sends]
         )
     )
-    handed: set[int] = set()
-    for i, ((buyer, frame), result) in enumerate(zip(sends, results, strict=True)):
-        if not isinstance(result, Message) or result.conversation_id in handed:
-            continue
-        if result.conversation.state == ConversationState.ROBOT:
-            handed.add(result.conversation_id)
-            product = None
-            if frame.product is not None:
-                product = Product.objects.filter(pk=frame.product, shop_id=buyer.shop_id).first()
-            try:
-                services.request_human(buyer=buyer, source_product=product)
-            except Exception as exc:
-                results[i] = exc
+    handed: dict[int, int] = {}  # conversation id -> the first send of it in this batch
+    for i, result in enumerate(results):
+        if isinstance(result, Message) and result.conversation.state == ConversationState.ROBOT:
+            handed.setdefault(result.conversation_id, i)
+    arrivals = []
+    for i in handed.values():
+        buyer, frame = sends[i]
+        product = None
+        if frame.product is not None:
+            product = Product.objects.filter(pk=frame.product, shop_id=buyer.shop_id).first()
+        arrivals.append((buyer, product))
+    for i, error in zip(handed.values(), services.hand_over(arrivals), strict=True):
+        if error is not None:
+            results[i] = error
     return results
 
 

@@ -20,13 +20,16 @@ from django.utils import timezone
 
 from backoffice.models import StaffAccount
 from routing.models import AgentState, AgentStatus
+from routing.services import agent_state, set_agent_status
 
 logger = logging.getLogger(__name__)
 
 
-def connected(staff: StaffAccount) -> None:
-    AgentState.objects.get_or_create(staff=staff, defaults={"shop_id": staff.shop_id})
+def connected(staff: StaffAccount) -> AgentState:
+    """One more tab; the agent's routing state (its status is not changed here)."""
+    state = agent_state(staff)
     AgentState.objects.filter(staff=staff).update(connections=F("connections") + 1, disconnected_at=None)
+    return state
 
 
 def disconnected(staff: StaffAccount) -> None:
@@ -43,8 +46,6 @@ def disconnected(staff: StaffAccount) -> None:
 
 def expire_presence(*, now: datetime | None = None) -> int:
     """Set offline every agent whose last tab closed more than the grace period ago; returns how many."""
-    from routing.services import set_agent_status
-
     cutoff = (now or timezone.now()) - timedelta(seconds=settings.PRESENCE_GRACE_SECONDS)
     gone = (
         AgentState.objects.filter(connections=0, disconnected_at__lte=cutoff)

@@ -217,6 +217,17 @@ def _routable(
     ]  # fmt: skip
 
 
+def _pool(
+    agents: dict[int, Candidate], *, group_ids: set[int] | None, include_owner: bool
+) -> tuple[list[Candidate], bool]:
+    """The routable agents of the chat's groups; when those have nobody online, any other online agent
+    (Taobao: 其他任一在线客服). Also whether that fallback was taken."""
+    pool = _routable(agents, group_ids=group_ids, include_owner=include_owner)
+    if pool or group_ids is None:
+        return pool, False
+    return _routable(agents, group_ids=None, include_owner=include_owner), True
+
+
 @dataclass
 class BuyerContext:
     tags: dict[str, Any]
@@ -402,11 +413,9 @@ def _route_batch(shop_id: int, settings: RoutingSettings, convs: list[Conversati
         matched, rule = select_groups(groups, scopes, ctx)
         conv.group = matched[0] if matched else None
         group_ids = {g.pk for g in matched} if matched else None
-        pool = _routable(agents, group_ids=group_ids, include_owner=include_owner)
-        if not pool and matched:
-            # The chosen group has nobody online: any other online agent (Taobao: 其他任一在线客服).
-            pool = _routable(agents, group_ids=None, include_owner=include_owner)
-            rule = "any_online_agent" if pool else rule
+        pool, fallback = _pool(agents, group_ids=group_ids, include_owner=include_owner)
+        if fallback and pool:
+            rule = "any_online_agent"
         if pool:
             chosen, rule = pick_agent([c for c in pool if c.load < c.max]), f"{rule}/idle_ratio"
             if chosen is None and settings.no_queue:
@@ -558,6 +567,25 @@ def _locked_open_conversation(buyer: Buyer) -> Conversation | None:
     return _open_for_update([buyer.pk]).first()
 
 
+def _record_arrival(buyer: Buyer, source_product: Product | None, intent: str) -> tuple[Conversation, bool]:
+    """In a transaction: the buyer now waits for a human (a new conversation, or the robot's one, in state
+    routing); False when the conversation already has an agent or is queued (nothing to route)."""
+    conv = _locked_open_conversation(buyer)
+    if conv is None:
+        conv = Conversation.objects.create(
+            shop_id=buyer.shop_id, buyer=buyer, source_product=source_product, intent=intent,
+            state=ConversationState.ROUTING, last_buyer_message_at=timezone.now(),
+        )  # fmt: skip
+    elif conv.state == ConversationState.ROBOT:
+        conv.state = ConversationState.ROUTING
+        conv.source_product = source_product or conv.source_product
+        conv.intent = intent or conv.intent
+        conv.save(update_fields=["state", "source_product", "intent"])
+    elif conv.state != ConversationState.ROUTING:
+        return conv, False
+    return conv, True
+
+
 def request_human(
     *, buyer: Buyer, source_product: Product | None = None, intent: str = ""
 ) -> tuple[Conversation, RoutingDecision | None]:
@@ -567,22 +595,38 @@ def request_human(
     A conversation that already has an agent, or is already queued, is returned as it is, without a decision.
     """
     with transaction.atomic():
-        conv = _locked_open_conversation(buyer)
-        if conv is None:
-            conv = Conversation.objects.create(
-                shop_id=buyer.shop_id, buyer=buyer, source_product=source_product, intent=intent,
-                state=ConversationState.ROUTING, last_buyer_message_at=timezone.now(),
-            )  # fmt: skip
-        elif conv.state == ConversationState.ROBOT:
-            conv.state = ConversationState.ROUTING
-            conv.source_product = source_product or conv.source_product
-            conv.intent = intent or conv.intent
-            conv.save(update_fields=["state", "source_product", "intent"])
-        elif conv.state != ConversationState.ROUTING:
-            return conv, None
+        conv, arrived = _record_arrival(buyer, source_product, intent)
+    if not arrived:
+        return conv, None
     route_pending(shop_id=buyer.shop_id)
     decision = RoutingDecision.objects.filter(conversation_id=conv.pk).order_by("-pk").first()
     return Conversation.objects.select_related("shop", "buyer", "agent").get(pk=conv.pk), decision
+
+
+def hand_over(arrivals: Sequence[tuple[Buyer, Product | None]]) -> list[Exception | None]:
+    """Chats the robot hands to a human, several at once (a batch of the chat consumers): each arrival is
+    recorded as ``request_human`` does, then each shop's waiting arrivals are routed once, not once a chat.
+    Per arrival, the error that kept it from being recorded or routed, else None: the buyers' messages are
+    committed already, so one chat's failure is not the others' (``route_stranded`` retries it)."""
+    errors: list[Exception | None] = []
+    routed: dict[int, list[int]] = {}  # shop id -> the arrivals it routes
+    for buyer, product in arrivals:
+        try:
+            with transaction.atomic():
+                _conv, arrived = _record_arrival(buyer, product, "")
+        except Exception as exc:
+            errors.append(exc)
+            continue
+        if arrived:
+            routed.setdefault(buyer.shop_id, []).append(len(errors))
+        errors.append(None)
+    for shop_id, indexes in sorted(routed.items()):
+        try:
+            route_pending(shop_id=shop_id)
+        except Exception as exc:
+            for i in indexes:
+                errors[i] = exc
+    return errors
 
 
 # --- queue -------------------------------------------------------------------------------------------------
@@ -710,9 +754,7 @@ def drain_queue(*, shop: Shop, limit: int = ROUTING_BATCH) -> int:
                 if conv.group_id in blocked:
                     continue
                 group_ids = {conv.group_id} if conv.group_id is not None else None
-                pool = _routable(agents, group_ids=group_ids, include_owner=include_owner)
-                if not pool and group_ids is not None:
-                    pool = _routable(agents, group_ids=None, include_owner=include_owner)
+                pool, _fallback = _pool(agents, group_ids=group_ids, include_owner=include_owner)
                 chosen = pick_agent([c for c in pool if c.load < c.max])
                 if chosen is None:
                     blocked.add(conv.group_id)
@@ -1126,24 +1168,24 @@ def post_agent_message(
             raise Conflict(_("This chat is not with an agent."))
         if (earlier := _stored_sends([conv], [client_msg_id]).get((conv.pk, client_msg_id))) is not None:
             return earlier
-        message = _append(
-            conv, sender=SenderKind.AGENT, text=text, agent=agent, client_msg_id=client_msg_id, card=card
-        )
-        if conv.waiting_since is not None and conv.state == ConversationState.ACTIVE:
-            seconds = (now - conv.waiting_since).total_seconds()
+        waited_from = conv.waiting_since if conv.state == ConversationState.ACTIVE else None
+        also: tuple[str, ...] = ()
+        if waited_from is not None:  # the reply stops the timer, saved with the message's seq
+            seconds = (now - waited_from).total_seconds()
             first = conv.first_response_seconds is None
-            ReplyDelay.objects.create(
-                conversation=conv,
-                agent=agent,
-                waited_from=conv.waiting_since,
-                replied_at=now,
-                seconds=seconds,
-                is_first=first,
-            )
             conv.waiting_since = None
             if first:
                 conv.first_response_seconds = seconds
-            conv.save(update_fields=["waiting_since", "first_response_seconds"])
+            also = ("waiting_since", "first_response_seconds")
+        message = _append(
+            conv, sender=SenderKind.AGENT, text=text, agent=agent, client_msg_id=client_msg_id, card=card,
+            also=also,
+        )  # fmt: skip
+        if waited_from is not None:
+            ReplyDelay.objects.create(
+                conversation=conv, agent=agent, waited_from=waited_from, replied_at=now, seconds=seconds,
+                is_first=first,
+            )  # fmt: skip
             events.publish(
                 events.to_conversation(
                     conv, events.Timer(conversation=conv.pk, waiting_since=None), buyer=False
