@@ -28,6 +28,7 @@ from phrases import services
 from phrases.library import SCENARIO_LABELS
 from phrases.models import MAX_CODE, MAX_CONTENT, MAX_GROUP_NAME, Phrase, PhraseGroup
 from phrases.spreadsheet import CONTENT_TYPES
+from routing.api import ErrorOut, current_staff, responses
 from routing.models import Conversation
 
 router = Router(auth=django_auth, tags=["phrases"])
@@ -36,13 +37,6 @@ Scope = Literal["team", "personal"]
 
 
 # --- access ------------------------------------------------------------------------------------------------
-# backoffice.api mounts ``router``, so its helpers are imported when called.
-
-
-def current_staff(request: HttpRequest) -> StaffAccount:
-    from backoffice.api import current_staff as staff_of
-
-    return staff_of(request)
 
 
 def visible_phrase(staff: StaffAccount, phrase_id: int) -> Phrase:
@@ -71,15 +65,6 @@ def shop_product_id(staff: StaffAccount, product_id: int | None) -> int | None:
 
 
 # --- schemas -----------------------------------------------------------------------------------------------
-
-
-class ErrorOut(Schema):
-    detail: str | list[Any]
-    errors: list[dict[str, Any]] = []
-
-
-def responses(ok: Any, *errors: int, status: int = 200) -> dict[int, Any]:
-    return {status: ok, **{code: ErrorOut for code in (401, 403, *errors)}}
 
 
 class PhraseBase(Schema):
@@ -283,7 +268,7 @@ def use(request: HttpRequest, phrase_id: int, body: UseIn) -> dict[str, Any]:
 )
 def render(request: HttpRequest, body: RenderIn) -> dict[str, Any]:
     staff = current_staff(request)
-    context = {"agent_name": staff.display_name, "shop_name": staff.shop.name, **render_context(staff, body)}
+    context = {**services.staff_context(staff), **render_context(staff, body)}
     return rendered_out(services.render_phrase(content=body.content, context=context))
 
 
@@ -357,7 +342,7 @@ SAMPLE_CONTEXT = {
 )
 def list_templates(request: HttpRequest, scenario: str | None = None) -> list[dict[str, Any]]:
     staff = current_staff(request)
-    context = {**SAMPLE_CONTEXT, "agent_name": staff.display_name, "shop_name": staff.shop.name}
+    context = {**SAMPLE_CONTEXT, **services.staff_context(staff)}
     return [
         {
             "key": t.key,

@@ -70,10 +70,6 @@ class PhraseGroup(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    @property
-    def is_team(self) -> bool:
-        return self.owner_id is None
-
 
 class Phrase(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
@@ -151,10 +147,6 @@ class Phrase(models.Model):
 
     def __str__(self) -> str:
         return self.content[:40]
-
-    @property
-    def is_team(self) -> bool:
-        return self.owner_id is None
 
     @property
     def keyword_list(self) -> list[str]:

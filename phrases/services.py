@@ -198,7 +198,7 @@ def _in_scope(
     model: type[Phrase] | type[PhraseGroup], shop_id: int, owner: StaffAccount | None
 ) -> QuerySet[Any]:
     qs = model.objects.filter(shop_id=shop_id)
-    return qs.filter(owner__isnull=True) if owner is None else qs.filter(owner=owner)
+    return qs.team() if owner is None else qs.personal(owner)
 
 
 # --- groups ----------------------------------------------------------------------------------------------
@@ -476,8 +476,8 @@ def render_phrase(
     values: dict[str, str] = {}
     for key, value in (context or {}).items():
         variable = _BY_NAME.get(str(key).strip().casefold())
-        if variable is not None and _value_text(value):
-            values[variable.key] = _value_text(value)
+        if variable is not None and (text := _value_text(value)):
+            values[variable.key] = text
     missing: list[str] = []
 
     def fill(match: re.Match[str]) -> str:
@@ -513,16 +513,23 @@ def conversation_context(*, conversation: Conversation) -> dict[str, Any]:
     return context
 
 
+_MARKERS = {v.key: v.fallback for v in VARIABLES if v.fallback.startswith("【")}  # fact -> its 【】 marker
+
+
 def unfilled_markers(rendered: Rendered) -> list[str]:
     """The missing variables that left a 【】 marker in the text (facts the agent must fill in before the
     text goes to the buyer); a fallback of address such as 亲, or one written in the braces, is sendable."""
-    markers = {v.key: v.fallback for v in VARIABLES if v.fallback.startswith("【")}
-    return [key for key in rendered.missing if key in markers and markers[key] in rendered.text]
+    return [key for key in rendered.missing if key in _MARKERS and _MARKERS[key] in rendered.text]
 
 
 def check_visible(*, staff: StaffAccount, phrase: Phrase) -> None:
     if phrase.shop_id != staff.shop_id or phrase.owner_id not in (None, staff.pk):
         raise NotFound(_("No such phrase in this shop."))
+
+
+def staff_context(staff: StaffAccount) -> dict[str, str]:
+    """The variables every reply knows from the agent who sends it: their name and the shop's."""
+    return {"agent_name": staff.display_name, "shop_name": staff.shop.name}
 
 
 def use_phrase(
@@ -546,7 +553,7 @@ def use_phrase(
         )
     return render_phrase(
         phrase=phrase,
-        context={"agent_name": staff.display_name, "shop_name": staff.shop.name, **(context or {})},
+        context={**staff_context(staff), **(context or {})},
     )
 
 

@@ -78,8 +78,9 @@ class ErrorOut(Schema):
     errors: list[dict[str, Any]] = []
 
 
-def responses(ok: Any, *errors: int) -> dict[int, Any]:
-    return {200: ok, **{code: ErrorOut for code in (401, 403, *errors)}}
+def responses(ok: Any, *errors: int, status: int = 200) -> dict[int, Any]:
+    """The success schema under ``status``, and ErrorOut for 401, 403 and the given error codes."""
+    return {status: ok, **{code: ErrorOut for code in (401, 403, *errors)}}
 
 
 class AgentStateOut(Schema):
