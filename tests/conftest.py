@@ -58,6 +58,15 @@ def owner(shop_a: Shop) -> StaffAccount:
 
 
 @pytest.fixture
+def owner_offline(owner: StaffAccount) -> StaffAccount:
+    """The owner takes part in simple mode by default; most chat tests want only their own agents online."""
+    from routing.services import set_agent_status
+
+    set_agent_status(staff=owner, status="offline")
+    return owner
+
+
+@pytest.fixture
 def teammate(shop_a: Shop) -> StaffAccount:
     return services.create_staff_account(
         shop=shop_a,

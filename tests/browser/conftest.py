@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.test import Client
 from playwright.sync_api import expect
 
 from backoffice import services as shop_services
@@ -19,7 +18,7 @@ from backoffice.models import Role, Shop, StaffAccount
 from routing import services
 from routing.tokens import buyer_token
 from tests.backoffice import factories
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, login_client
 from tests.live import daphne, server_env, unique_prefix
 
 CHROMIUM = "/usr/bin/chromium"
@@ -84,9 +83,7 @@ def new_context(browser: Any, live_url: str, watch: Any) -> Iterator[Any]:
         context = watch(browser.new_context(base_url=live_url, locale="zh-CN", timezone_id="Asia/Shanghai"))
         context.set_default_timeout(10_000)
         if staff is not None:
-            client = Client()
-            client.force_login(staff.user)
-            cookie = client.cookies["sessionid"].value
+            cookie = login_client(staff).cookies["sessionid"].value
             context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_url}])
         contexts.append(context)
         return context

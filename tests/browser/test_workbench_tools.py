@@ -33,12 +33,6 @@ window.Notification = class {
 """
 
 
-@pytest.fixture
-def owner_offline(owner: StaffAccount) -> StaffAccount:
-    services.set_agent_status(staff=owner, status="offline")
-    return owner
-
-
 def test_queued_chat_shows_live_in_the_queue_tab_and_is_taken(
     new_context: Any, shop_a: Shop, owner_offline: StaffAccount
 ) -> None:

@@ -33,10 +33,3 @@ def make_agent(shop_a: Shop) -> Callable[..., StaffAccount]:
         return staff
 
     return build
-
-
-@pytest.fixture
-def owner_offline(owner: StaffAccount) -> StaffAccount:
-    """The owner takes part in simple mode by default; most tests want only their own agents online."""
-    services.set_agent_status(staff=owner, status="offline")
-    return owner

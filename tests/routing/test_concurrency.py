@@ -49,13 +49,12 @@ ARRIVAL_THREADS = 16
 AGENTS = 20
 REPEATS = 20
 
-pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture(autouse=True)
-def _owner_offline(owner: StaffAccount) -> None:
-    """Only the agents each test creates take chats (the owner may take part in simple mode)."""
-    set_agent_status(staff=owner, status="offline")
+# Only the agents each test creates take chats (the owner may take part in simple mode).
+pytestmark = [
+    requires_postgres,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("owner_offline"),
+]
 
 
 # --- helpers -----------------------------------------------------------------------------------------------

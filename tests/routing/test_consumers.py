@@ -16,7 +16,6 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.core import signing
 from django.db import OperationalError
-from django.test import Client
 from django.utils import timezone
 
 from backoffice.asgi import application
@@ -24,6 +23,7 @@ from backoffice.models import Buyer, Shop, StaffAccount
 from routing import presence, services, tokens
 from routing.models import AgentState, Conversation, Message
 from tests.backoffice import factories
+from tests.conftest import login_client
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("layer")]
 TIMEOUT = 5
@@ -48,9 +48,7 @@ def layer(redis_url: str, settings: Any) -> Iterator[None]:
 
 
 def session_cookie(staff: StaffAccount) -> bytes:
-    client = Client()
-    client.force_login(staff.user)
-    return f"sessionid={client.cookies['sessionid'].value}".encode()
+    return f"sessionid={login_client(staff).cookies['sessionid'].value}".encode()
 
 
 async def agent_socket(staff: StaffAccount | None) -> WebsocketCommunicator:

@@ -9,14 +9,13 @@ from typing import Any
 
 import pytest
 import websockets
-from django.test import Client
 from websockets.typing import Origin
 
 from backoffice import services as shop_services
 from backoffice.models import Shop, StaffAccount
 from routing import services, tokens
 from tests.backoffice import factories
-from tests.conftest import PASSWORD, requires_postgres
+from tests.conftest import PASSWORD, login_client, requires_postgres
 from tests.live import daphne, server_env, unique_prefix
 
 requires_redis = pytest.mark.skipif(
@@ -47,9 +46,7 @@ def test_buyer_on_one_server_and_agent_on_another_talk(shop_a: Shop, owner: Staf
     services.set_agent_status(staff=agent, status="online")
     buyer = factories.buyer(shop_a, "tp1", "买家甲")
     token = tokens.buyer_token(buyer)
-    client = Client()
-    client.force_login(agent.user)
-    cookie = f"sessionid={client.cookies['sessionid'].value}"
+    cookie = f"sessionid={login_client(agent).cookies['sessionid'].value}"
     env = server_env(unique_prefix())
 
     async def talk(buyer_host: str, agent_host: str) -> None:
