@@ -8,7 +8,8 @@ processes, default 1; pair i's buyer connects to process i mod N and its agent t
 BENCH_TIMEOUT (seconds to wait for deliveries after the last send, default 300) and BENCH_QUIET (stop waiting
 when no ack or delivery arrived for this many seconds, default 10), BENCH_PROFILE (a file: daphne runs under
 cProfile, which sees its event-loop thread). The daphne processes get the test database, REDIS_URL, a
-channel-layer prefix of their own and DEBUG=1; everything else comes from the environment, so DB_CONN_MAX_AGE
+channel-layer prefix of their own and the production settings (DEBUG=0, ALLOWED_HOSTS=127.0.0.1, the
+test run's SECRET_KEY, which signed the sessions and buyer tokens); everything else comes from the environment, so DB_CONN_MAX_AGE
 set for the run reaches them (the settings default keeps connections for 60 s; 0 opens one per consumer ORM
 call, which halves the throughput).
 
@@ -50,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from websockets.asyncio.client import ClientConnection, connect
 
 from backoffice import services as backoffice_services
@@ -306,7 +308,9 @@ def run_daphne(pairs: Sequence[tuple[int, Buyer, StaffAccount]], logs: Path) -> 
         **os.environ,
         "DATABASE_URL": served_database_url(),
         "CHANNELS_PREFIX": prefix,
-        "DEBUG": "1",
+        "DEBUG": "0",  # production settings (DEBUG records every query)
+        "SECRET_KEY": settings.SECRET_KEY,  # the sessions and tokens made here are signed with it
+        "ALLOWED_HOSTS": "127.0.0.1",
         "PYTHONPATH": str(ROOT),
     }
     ports = [free_port() for _ in range(DAPHNES)]
