@@ -295,7 +295,15 @@ def _buyer_hello(buyer: Buyer) -> dict[str, Any]:
             "agent_name": conv.agent.display_name if conv.agent_id and conv.agent else None,
             "position": position, "wait_seconds": wait,
         }  # fmt: skip
-    return {"type": "hello", "buyer_id": buyer.pk, "shop": buyer.shop.name, "conversation": open_conv}
+    target = services.rating_target(buyer)
+    rating = None
+    if target is not None and target.agent is not None:
+        stars = target.rating.stars if hasattr(target, "rating") else None
+        rating = {"conversation": target.pk, "agent_name": target.agent.display_name, "stars": stars}
+    return {
+        "type": "hello", "buyer_id": buyer.pk, "shop": buyer.shop.name, "conversation": open_conv,
+        "rating": rating,
+    }  # fmt: skip
 
 
 def _buyer_sends(sends: list[tuple[Buyer, Send]]) -> list[Message | Exception]:

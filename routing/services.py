@@ -50,6 +50,7 @@ from routing.models import (
 RETURNING_BUYER_WINDOW = timedelta(hours=72)
 AUTO_END_AFTER = timedelta(minutes=15)
 HISTORY_REPLY_WINDOW = timedelta(hours=72)
+RATING_WINDOW = timedelta(hours=24)  # the seeds are silent; a day covers "rate it when I'm back"
 PROACTIVE_ORDER_WINDOW = timedelta(days=30)
 NEW_BUYER_FIRST_PAYMENT_WINDOW = timedelta(days=180)
 MAX_TEXT = 2000
@@ -1281,18 +1282,49 @@ def post_agent_card(
     )
 
 
+def rateable(conversation: Conversation, now: datetime | None = None) -> bool:
+    """A chat with an agent can be rated while it lasts and for ``RATING_WINDOW`` after it ended: most buyers
+    rate when the agent ends the chat, or when they come back to it."""
+    if conversation.agent_id is None:
+        return False
+    if conversation.state == ConversationState.ACTIVE:
+        return True
+    ended_at = conversation.ended_at
+    return (
+        conversation.state == ConversationState.ENDED
+        and ended_at is not None
+        and ((now or timezone.now()) - ended_at <= RATING_WINDOW)
+    )
+
+
+def rating_target(buyer: Buyer) -> Conversation | None:
+    """The buyer's chat that the rating menu rates: the newest one still ``rateable``, with its agent and
+    rating (if any) loaded."""
+    since = timezone.now() - RATING_WINDOW
+    return (
+        Conversation.objects.filter(buyer=buyer, agent__isnull=False)
+        .filter(Q(state=ConversationState.ACTIVE) | Q(state=ConversationState.ENDED, ended_at__gte=since))
+        .select_related("agent", "rating")
+        .order_by("-pk")
+        .first()
+    )
+
+
 def rate(*, buyer: Buyer, conversation: Conversation, stars: int) -> tuple[Rating, str]:
-    """One rating per session, changeable while the session lasts; the thank-you names the agent."""
+    """One rating per chat with an agent, changeable while the chat is ``rateable`` (in progress, or ended
+    less than ``RATING_WINDOW`` ago); the rating counts for the agent who served last; the thank-you names
+    them."""
     if conversation.buyer_id != buyer.pk:
         raise NotFound(_("No such conversation."))
     if not 1 <= stars <= 5:
         raise Invalid(_("Choose 1 to 5 stars."))
-    if conversation.agent_id is None or conversation.state != ConversationState.ACTIVE:
-        raise Conflict(_("Only a chat in progress with an agent can be rated."))
+    agent_id = conversation.agent_id
+    if agent_id is None or not rateable(conversation):
+        raise Conflict(_("A chat with an agent can be rated until a day after it ended."))
     rating, _created = Rating.objects.update_or_create(
-        conversation=conversation, defaults={"stars": stars, "agent_id": conversation.agent_id}
+        conversation=conversation, defaults={"stars": stars, "agent_id": agent_id}
     )
-    name = StaffAccount.objects.get(pk=conversation.agent_id).display_name
+    name = StaffAccount.objects.get(pk=agent_id).display_name
     thanks = _("Thank you for rating agent %(name)s") % {"name": name}
     events.publish(
         events.to_conversation(

@@ -199,7 +199,9 @@ def chat_strings() -> dict[str, str]:
         "rate_title_plain": _("How was our service?"),
         "rate_invite": _("Agent %(name)s invites you to rate the service."),
         "rate": _("Rate"),
-        "rate_unavailable": _("You can rate while an agent is serving you."),
+        "rate_unavailable": _(
+            "You can rate a chat with an agent while it lasts and until a day after it ended."
+        ),
         "star": _("%(n)s star(s)"),
         "price": _("¥%(price)s"),
         "product": _("Product"),

@@ -9,9 +9,9 @@ BENCH_TIMEOUT (seconds to wait for deliveries after the last send, default 300) 
 when no ack or delivery arrived for this many seconds, default 10), BENCH_PROFILE (a file: daphne runs under
 cProfile, which sees its event-loop thread). The daphne processes get the test database, REDIS_URL, a
 channel-layer prefix of their own and the production settings (DEBUG=0, ALLOWED_HOSTS=127.0.0.1, the
-test run's SECRET_KEY, which signed the sessions and buyer tokens); everything else comes from the environment, so DB_CONN_MAX_AGE
-set for the run reaches them (the settings default keeps connections for 60 s; 0 opens one per consumer ORM
-call, which halves the throughput).
+test run's SECRET_KEY, which signed the sessions and buyer tokens); everything else comes from the
+environment, so DB_CONN_MAX_AGE set for the run reaches them (the settings default keeps connections for
+60 s; 0 opens one per consumer ORM call, which halves the throughput).
 
 Set-up: C agents with a reception limit of 1, C buyers, each routed by ``request_human`` to its own agent, all
 committed. Each pair opens the agent socket (session cookie) and the buyer socket (signed token); every buyer

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from backoffice.models import Shop, StaffAccount
-from routing import services
+from routing import events, services
 from routing.models import Conversation, ConversationState, Message, Rating
 from routing.tokens import buyer_token
 from tests import live
@@ -87,6 +87,68 @@ def test_buyer_and_agent_chat_rate_and_end_with_esc(
     # Every message is on each page exactly once.
     expect(chat.locator("#transcript li.msg")).to_have_count(4)  # 3 messages and the rating card
     expect(workbench.locator("#transcript li.msg")).to_have_count(4)
+
+
+def test_the_rating_sheet_opens_when_the_agent_ends_an_unrated_chat(
+    new_context: Any, shop_a: Shop, agent: StaffAccount
+) -> None:
+    workbench = open_workbench(new_context, agent)
+    chat = open_chat(new_context, shop_a, "lr1", "爱喝奶茶的小猫")
+    chat.locator("#input").fill("想退货")
+    chat.locator("#input").press("Enter")
+    expect(workbench.locator("#transcript .msg.theirs .text")).to_have_text("想退货")
+    expect(chat.locator("#rate-sheet")).to_be_hidden()
+
+    workbench.locator("#input").press("Escape")
+    expect(chat.locator("#transcript .note.ended")).to_have_count(1)
+    expect(chat.locator("#rate-sheet")).to_be_visible()
+    expect(chat.locator("#rate-title")).to_contain_text("售前-小美")
+    chat.locator('.star[data-stars="5"]').click()
+    expect(chat.locator("#rate-thanks")).to_contain_text("售前-小美")
+    conv = Conversation.objects.get(buyer__platform_id="lr1")
+    assert conv.state == ConversationState.ENDED and Rating.objects.get(conversation=conv).stars == 5
+
+    # Back on the page later: the menu still rates that chat, with its stars.
+    chat.reload()
+    expect(chat.locator("#conn-state")).to_have_attribute("data-state", "open")
+    chat.locator("#menu-btn").click()
+    chat.locator("#menu-rate").click()
+    expect(chat.locator("#rate-title")).to_contain_text("售前-小美")
+    expect(chat.locator(".star.on")).to_have_count(5)
+
+
+def test_a_repeated_assigned_event_keeps_the_rows_preview_and_unread_count(
+    new_context: Any, shop_a: Shop, agent: StaffAccount
+) -> None:
+    """Events are hints that may come twice (a redelivery, a frame late after a resume): an ``assigned`` for a
+    chat already listed must not blank what its row shows. The test relays the page's socket and adds one."""
+    buyer = factories.buyer(shop_a, "la1", "爱跑步的小狗")
+    conv, _decision = services.request_human(buyer=buyer)
+    services.post_buyer_message(buyer=buyer, text="这件有M码吗", client_msg_id="p1")
+    sockets: list[Any] = []
+
+    def relay(ws: Any) -> None:
+        ws.connect_to_server()  # frames pass both ways as they are
+        sockets.append(ws)
+
+    workbench = new_context(agent).new_page()
+    workbench.route_web_socket(re.compile(r"/ws/agent/"), relay)
+    workbench.goto("/workbench/")
+    row = workbench.locator("#session-list li.session")
+    expect(row.locator('[data-field="preview"]')).to_have_text("这件有M码吗")
+    expect(row.locator('[data-field="unread"]')).to_have_text("1")
+
+    again = events.Assigned(
+        conversation=conv.pk, agent_id=agent.pk, agent_name=agent.display_name, buyer_id=buyer.pk,
+        buyer_name=buyer.nickname, rule="simple_mode/idle_ratio", waiting_since=conv.waiting_since,
+    )  # fmt: skip
+    busy = events.Status(status="busy", limit=agent.max_concurrent)  # shows when the page has both
+    sockets[-1].send(again.model_dump_json())
+    sockets[-1].send(busy.model_dump_json())
+    expect(workbench.locator("#status-select")).to_have_value("busy")
+    expect(row).to_have_count(1)
+    expect(row.locator('[data-field="preview"]')).to_have_text("这件有M码吗")
+    expect(row.locator('[data-field="unread"]')).to_have_text("1")
 
 
 def test_reply_timer_turns_amber_after_2_minutes_and_red_after_3(

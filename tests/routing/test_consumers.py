@@ -407,6 +407,27 @@ async def test_end_status_and_rating_reach_every_tab(agent: StaffAccount, buyer:
         await ws.disconnect()
 
 
+async def test_a_buyer_rates_the_chat_the_agent_just_ended(agent: StaffAccount, buyer: Buyer) -> None:
+    token = await database_sync_to_async(tokens.buyer_token)(buyer)
+    conv, _decision = await database_sync_to_async(services.request_human)(buyer=buyer)
+    tab = await agent_socket(agent)
+    await connect(tab)
+    buyer_ws = buyer_socket(token)
+    target = {"conversation": conv.pk, "agent_name": "售前-小美", "stars": None}
+    assert (await connect(buyer_ws))["rating"] == target
+    await database_sync_to_async(services.end_conversation)(conversation=conv, reason="agent", by=agent)
+    await until(buyer_ws, "ended", conversation=conv.pk)
+
+    await buyer_ws.send_json_to({"type": "rate", "conversation": conv.pk, "stars": 4})
+    assert (await until(buyer_ws, "rated"))["stars"] == 4
+    assert (await until(tab, "rated", conversation=conv.pk))["stars"] == 4
+    await buyer_ws.disconnect()
+    again = buyer_socket(token)
+    assert (await connect(again))["rating"] == {**target, "stars": 4}
+    for ws in (tab, again):
+        await ws.disconnect()
+
+
 async def test_queued_buyers_learn_their_position(shop_a: Shop, agent: StaffAccount) -> None:
     await database_sync_to_async(AgentState.objects.filter(staff=agent).update)(load=0)
     await database_sync_to_async(StaffAccount.objects.filter(pk=agent.pk).update)(max_concurrent=1)

@@ -17,7 +17,7 @@ from django.utils import timezone
 from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
 from backoffice.models import Buyer, Shop, StaffAccount
 from routing import services
-from routing.models import AgentGroup, Conversation, ReplyDelay, RoutingSettings
+from routing.models import AgentGroup, Conversation, Rating, ReplyDelay, RoutingSettings
 from routing.services import Candidate, pick_agent
 from routing.tasks import auto_end_idle as auto_end_task
 from routing.tasks import route_stranded as route_stranded_task
@@ -479,10 +479,30 @@ def test_rating_once_per_session_changeable_and_thanks_the_agent(shop_a: Shop, m
     assert "小美" in thanks
     with pytest.raises(Invalid):
         services.rate(buyer=conv.buyer, conversation=conv, stars=0)
-    services.end_conversation(conversation=conv, reason="buyer")
-    conv.refresh_from_db()
+
+
+def test_a_chat_can_be_rated_until_a_day_after_it_ended(shop_a: Shop, make_agent: Agent) -> None:
+    make_agent("小美")
+    conv = ask(shop_a, "b")
+    ended = services.end_conversation(conversation=conv, reason="agent")
+    assert services.rating_target(conv.buyer) == ended and ended.ended_at is not None
+    with time_machine.travel(ended.ended_at + services.RATING_WINDOW, tick=False):
+        rating, _thanks = services.rate(buyer=conv.buyer, conversation=ended, stars=4)
+        assert (rating.stars, rating.agent_id) == (4, conv.agent_id)
+    with time_machine.travel(ended.ended_at + services.RATING_WINDOW + timedelta(seconds=1), tick=False):
+        assert services.rating_target(conv.buyer) is None
+        with pytest.raises(Conflict):
+            services.rate(buyer=conv.buyer, conversation=ended, stars=1)
+    assert Rating.objects.get(conversation=conv).stars == 4
+
+
+def test_only_a_chat_an_agent_served_can_be_rated(shop_a: Shop) -> None:
+    buyer = factories.buyer(shop_a, "b", "买家b")
+    conv = services.post_buyer_message(buyer=buyer, text="在吗").conversation  # with the robot: no agent
+    assert (conv.state, conv.agent_id) == ("robot", None)
+    assert services.rating_target(conv.buyer) is None
     with pytest.raises(Conflict):
-        services.rate(buyer=conv.buyer, conversation=conv, stars=1)
+        services.rate(buyer=conv.buyer, conversation=conv, stars=5)
 
 
 def test_a_resent_message_is_stored_once_and_changes_no_timer(shop_a: Shop, make_agent: Agent) -> None:

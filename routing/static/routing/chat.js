@@ -12,7 +12,8 @@
 
   let current = null; // the open conversation (hello, ack, assigned)
   let agentName = "";
-  let rated = 0;
+  // The chat the rating sheet rates (hello, assigned): in progress, or ended less than a day ago.
+  let rating = null; // {conversation, name, stars}
 
   // --- rendering ---------------------------------------------------------------------------------------------
 
@@ -30,7 +31,12 @@
           el("button", { type: "button", class: "open-rate" }, S.rate)
         )
       );
-      node.querySelector(".open-rate").addEventListener("click", () => openRating());
+      node.querySelector(".open-rate").addEventListener("click", () => {
+        if (!rating || rating.conversation !== m.conversation) {
+          rating = { conversation: m.conversation, name: m.agent_name || agentName, stars: 0 };
+        }
+        openRating();
+      });
       return;
     }
     if (!mine && m.sender === "agent") {
@@ -121,14 +127,14 @@
 
   // --- rating ------------------------------------------------------------------------------------------------
 
-  function openRating(name) {
-    if (name) agentName = name;
-    $("rate-title").textContent = agentName ? C.fmt(S.rate_title, { name: agentName }) : S.rate_title_plain;
+  function openRating() {
+    const name = rating ? rating.name : "";
+    $("rate-title").textContent = name ? C.fmt(S.rate_title, { name }) : S.rate_title_plain;
     $("rate-error").textContent = "";
     $("rate-sheet").hidden = false;
     $("menu").hidden = true;
     $("menu-btn").setAttribute("aria-expanded", "false");
-    showStars(rated);
+    showStars(rating ? rating.stars : 0);
   }
 
   function showStars(n) {
@@ -141,12 +147,12 @@
 
   function rate(stars) {
     $("rate-error").textContent = "";
-    if (current === null) {
+    if (rating === null) {
       $("rate-error").textContent = S.rate_unavailable;
       return;
     }
     showStars(stars);
-    socket.send({ type: "rate", conversation: current, stars });
+    socket.send({ type: "rate", conversation: rating.conversation, stars });
   }
 
   // --- events ------------------------------------------------------------------------------------------------
@@ -165,6 +171,10 @@
     switch (frame.type) {
       case "hello":
         if (frame.conversation) onOpenConversation(frame.conversation);
+        if (frame.rating) {
+          const r = frame.rating;
+          rating = { conversation: r.conversation, name: r.agent_name, stars: r.stars || 0 };
+        }
         // Everything after what we saw, then the unacked sends again (same client_msg_id: stored once).
         socket.send({ type: "resume", after: store.resumeMap() });
         for (const entry of store.unacked()) socket.send(entry.frame);
@@ -185,10 +195,12 @@
         current = frame.conversation;
         banner("");
         setServing(frame.agent_name);
+        rating = { conversation: frame.conversation, name: frame.agent_name, stars: 0 };
         view.note(frame.conversation, lastSeq(frame.conversation), C.fmt(S.assigned, { name: frame.agent_name }));
         break;
       case "transferred":
         setServing(frame.agent_name);
+        if (rating && rating.conversation === frame.conversation) rating.name = frame.agent_name;
         view.note(
           frame.conversation,
           lastSeq(frame.conversation),
@@ -200,17 +212,18 @@
         if (frame.conversation === current) {
           current = null;
           agentName = "";
-          rated = 0;
           $("serving").textContent = "";
-          $("rate-sheet").hidden = true;
           banner("");
         }
+        // The moment most buyers rate: the sheet opens unless this chat was rated already.
+        if (rating && rating.conversation === frame.conversation && !rating.stars) openRating();
         break;
       case "rating_invite":
-        openRating(frame.agent_name);
+        rating = { conversation: frame.conversation, name: frame.agent_name, stars: rating ? rating.stars : 0 };
+        openRating();
         break;
       case "rated":
-        rated = frame.stars;
+        if (rating && rating.conversation === frame.conversation) rating.stars = frame.stars;
         showStars(frame.stars);
         $("rate-thanks").textContent = frame.thanks;
         $("rate-sheet").hidden = false;

@@ -611,23 +611,24 @@
     opened(result.data);
   }
 
+  /* The row of a chat just given to me (assigned, pull, proactive), before its messages come with the resume. */
+  function freshRow(fields) {
+    const row = { state: "active", proactive: false, assigned_at: new Date(now()).toISOString(), waiting_since: null };
+    Object.assign(row, { ended_at: null, repliable_until: null, last_seq: 0, unread: 0, last_text: "", last_sender: "" });
+    return Object.assign(row, fields);
+  }
+
   /* A chat I just took (pull, proactive): show it at once; its messages come with the resume. */
   function opened(conv) {
-    addSession({
-      id: conv.id,
-      state: "active",
-      buyer_id: conv.buyer_id,
-      buyer_name: conv.buyer_nickname,
-      proactive: conv.proactive,
-      assigned_at: conv.assigned_at,
-      waiting_since: null,
-      ended_at: null,
-      repliable_until: null,
-      last_seq: 0,
-      unread: 0,
-      last_text: "",
-      last_sender: "",
-    });
+    addSession(
+      freshRow({
+        id: conv.id,
+        buyer_id: conv.buyer_id,
+        buyer_name: conv.buyer_nickname,
+        proactive: conv.proactive,
+        assigned_at: conv.assigned_at,
+      })
+    );
     resume([conv.id]);
     showTab("sessions");
     select(conv.id);
@@ -801,30 +802,18 @@
         break;
       case "assigned": {
         if (frame.agent_id !== me.staff_id) break;
-        const isNew = !sessions.has(frame.conversation);
-        addSession(
-          {
-            id: frame.conversation,
-            state: "active",
-            buyer_id: frame.buyer_id,
-            buyer_name: frame.buyer_name,
-            proactive: false,
-            assigned_at: new Date(now()).toISOString(),
-            waiting_since: frame.waiting_since,
-            ended_at: null,
-            repliable_until: null,
-            last_seq: sessions.has(frame.conversation) ? sessions.get(frame.conversation).last_seq : 0,
-            unread: sessions.has(frame.conversation) ? sessions.get(frame.conversation).unread : 0,
-            last_text: "",
-            last_sender: "",
-          },
-          {}
-        );
-        if (isNew) {
-          resume([frame.conversation]);
-          alertAgent(C.fmt(S.new_chat, { name: frame.buyer_name }), "", `chat-${frame.conversation}`);
-          if (selected === null) select(frame.conversation);
+        const known = sessions.get(frame.conversation);
+        if (known) {
+          // Already listed (its first message came first): keep its counts and preview.
+          Object.assign(known, { state: "active", buyer_name: frame.buyer_name, waiting_since: frame.waiting_since });
+          paintRow(known);
+          break;
         }
+        const fields = { id: frame.conversation, buyer_id: frame.buyer_id, buyer_name: frame.buyer_name };
+        addSession(freshRow(Object.assign(fields, { waiting_since: frame.waiting_since })));
+        resume([frame.conversation]);
+        alertAgent(C.fmt(S.new_chat, { name: frame.buyer_name }), "", `chat-${frame.conversation}`);
+        if (selected === null) select(frame.conversation);
         break;
       }
       case "timer": {
