@@ -529,14 +529,16 @@ STRANDED_AFTER = timedelta(seconds=30)
 
 
 def route_stranded() -> int:
-    """Route arrivals left waiting (a process died between recording an arrival and routing it). Run by
-    beat every minute; only arrivals older than 30 s by the database clock, so live routers are not raced."""
-    shops = (
-        Conversation.objects.filter(state=ConversationState.ROUTING, created_at__lt=Now() - STRANDED_AFTER)
-        .values_list("shop_id", flat=True)
-        .distinct()
-    )
-    return sum(route_pending(shop_id=shop_id) for shop_id in list(shops))
+    """Route arrivals left waiting (a process died between recording an arrival and routing it), and serve
+    queues a missed drain left waiting (a limit raised in the admin or through the backoffice API, which
+    cannot call routing, or a process that died before draining). Run by beat every minute; only chats
+    waiting more than 30 s by the database clock, so live routers are not raced. The chats assigned."""
+    stranded = Now() - STRANDED_AFTER
+    arrivals = Conversation.objects.filter(state=ConversationState.ROUTING, created_at__lt=stranded)
+    routed = sum(route_pending(shop_id=shop) for shop in set(arrivals.values_list("shop_id", flat=True)))
+    queued = Conversation.objects.filter(state=ConversationState.QUEUED, queued_at__lt=stranded)
+    shops = Shop.objects.filter(pk__in=set(queued.values_list("shop_id", flat=True))).order_by("pk")
+    return routed + sum(drain_queue(shop=shop) for shop in shops)
 
 
 def routing_trace(conversation: Conversation) -> list[dict[str, Any]]:

@@ -13,7 +13,8 @@ def auto_end_idle() -> int:
 
 @shared_task(name="routing.route_stranded")
 def route_stranded() -> int:
-    """Route arrivals that wait for routing since more than 30 s (their request died before routing)."""
+    """Route arrivals that wait for routing since more than 30 s (their request died before routing), and
+    serve queues waiting as long while seats are free (a limit raised where no drain followed)."""
     return services.route_stranded()
 
 

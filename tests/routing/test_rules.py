@@ -14,6 +14,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from backoffice import services as shop_services
 from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
 from backoffice.models import Buyer, Shop, StaffAccount
 from routing import services
@@ -335,6 +336,20 @@ def test_stranded_arrivals_are_routed_by_the_beat_task(shop_a: Shop, make_agent:
     assert route_stranded_task.apply().get() == 1
     fresh.refresh_from_db()
     assert (fresh.state, fresh.agent_id) == ("active", agent.pk)
+
+
+def test_a_queue_no_drain_served_is_served_by_the_beat_task(shop_a: Shop, make_agent: Agent) -> None:
+    """A limit raised where routing is not told (the admin, the backoffice API) frees seats nobody fills."""
+    agent = make_agent("full", max_concurrent=1)
+    ask(shop_a, "first")
+    queued = ask(shop_a, "second")
+    assert queued.state == "queued"
+    shop_services.set_reception_limit(actor=agent, staff=agent, limit=2)  # no drain
+    assert route_stranded_task.apply().get() == 0  # queued 30 s ago or less: a live drain may be on it
+    Conversation.objects.filter(pk=queued.pk).update(queued_at=timezone.now() - timedelta(seconds=31))
+    assert route_stranded_task.apply().get() == 1
+    queued.refresh_from_db()
+    assert (queued.state, queued.agent_id) == ("active", agent.pk)
 
 
 # --- reply timer, end, auto-end, history -------------------------------------------------------------------
