@@ -26,6 +26,7 @@ from backoffice.models import Buyer, Product, Shop, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
 from routing import selectors
 from routing.models import AgentState, AgentStatus, Conversation, ConversationState
+from routing.services import MAX_TEXT
 from routing.tokens import buyer_from_token, buyer_token
 
 DEMO_BUYERS = 30
@@ -93,7 +94,7 @@ def workbench_strings() -> dict[str, str]:
         "price": _("¥%(price)s"),
         "notifications_on": _("Notifications on"),
         "notifications_blocked": _("Notifications are blocked in this browser."),
-        "too_long": _("A message is limited to 2000 characters."),
+        "too_long": _("A message is limited to %(max)d characters.") % {"max": MAX_TEXT},
         "phrase_team": _("Team"),
         "phrase_personal": _("Mine"),
         "phrase_linked": _("This product"),
@@ -141,6 +142,7 @@ def workbench(request: HttpRequest) -> HttpResponse:
         "server_now": timezone.now(),
         "time_zone": settings.TIME_ZONE,
         "ws_path": "/ws/agent/",
+        "max_text": MAX_TEXT,
         "api": "/api/v1/routing/",
         "phrases_api": "/api/v1/phrases/",
         "buyer_panel": reverse("routing:buyer-panel", args=[0]).replace("/0/", "/{id}/"),
@@ -157,6 +159,7 @@ def workbench(request: HttpRequest) -> HttpResponse:
             "statuses": AgentStatus.choices,
             "status": initial["me"]["status"],  # type: ignore[index]
             "initial": initial,
+            "max_text": MAX_TEXT,
         },
     )
 
@@ -205,7 +208,7 @@ def chat_strings() -> dict[str, str]:
         "star": _("%(n)s star(s)"),
         "price": _("¥%(price)s"),
         "product": _("Product"),
-        "too_long": _("A message is limited to 2000 characters."),
+        "too_long": _("A message is limited to %(max)d characters.") % {"max": MAX_TEXT},
     }
 
 
@@ -229,10 +232,12 @@ def buyer_chat(request: HttpRequest, shop_id: int) -> HttpResponse:
         "token": token,
         "product": product.pk if product else None,
         "ws_path": "/ws/buyer/",
+        "max_text": MAX_TEXT,
         "time_zone": settings.TIME_ZONE,
         "strings": chat_strings(),
     }
-    return render(request, "routing/chat.html", {"shop": buyer.shop, "buyer": buyer, "initial": initial})
+    context = {"shop": buyer.shop, "buyer": buyer, "initial": initial, "max_text": MAX_TEXT}
+    return render(request, "routing/chat.html", context)
 
 
 @never_cache

@@ -3,6 +3,7 @@ the reply timer's colours, and the buyer page surviving a network drop."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -149,6 +150,46 @@ def test_a_repeated_assigned_event_keeps_the_rows_preview_and_unread_count(
     expect(row).to_have_count(1)
     expect(row.locator('[data-field="preview"]')).to_have_text("这件有M码吗")
     expect(row.locator('[data-field="unread"]')).to_have_text("1")
+
+
+def test_the_buyer_page_marks_a_refused_send_failed_and_keeps_too_long_text(
+    new_context: Any, shop_a: Shop
+) -> None:
+    """The test relays the page's socket and answers one send with an error frame, as the server does for a
+    send it refuses; a text over the limit never leaves the page."""
+    buyer = factories.buyer(shop_a, "lf1", "爱砍价的小兔")
+
+    def relay(ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def from_page(message: str | bytes) -> None:
+            frame = json.loads(message)
+            if frame.get("type") == "send" and frame.get("text") == "拒收":
+                refused = {"type": "error", "code": "invalid", "message": "测试拒收"}
+                ws.send(json.dumps({**refused, "client_msg_id": frame["client_msg_id"]}))
+            else:
+                server.send(message)
+
+        ws.on_message(from_page)
+
+    chat = new_context().new_page()
+    chat.route_web_socket(re.compile(r"/ws/buyer/"), relay)
+    chat.goto(f"/chat/{shop_a.pk}/?token={buyer_token(buyer)}")
+    expect(chat.locator("#conn-state")).to_have_attribute("data-state", "open")
+    chat.locator("#input").fill("拒收")
+    chat.locator("#input").press("Enter")
+    state = chat.locator("#transcript .msg.mine .state")
+    expect(state).to_have_attribute("data-state", "failed")
+    expect(state).to_contain_text("测试拒收")
+
+    box = chat.locator("#input")
+    assert box.get_attribute("maxlength") == str(services.MAX_TEXT)  # typing stops there; a script's value
+    box.evaluate("(el, n) => { el.value = '长'.repeat(n); }", services.MAX_TEXT + 1)  # does not
+    box.press("Enter")
+    expect(chat.locator("#banner")).to_contain_text(str(services.MAX_TEXT))
+    expect(chat.locator("#transcript .msg.mine")).to_have_count(1)
+    assert len(box.input_value()) == services.MAX_TEXT + 1  # kept for the buyer to shorten
+    assert not Message.objects.filter(conversation__buyer=buyer).exists()
 
 
 def test_reply_timer_turns_amber_after_2_minutes_and_red_after_3(

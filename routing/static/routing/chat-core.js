@@ -94,6 +94,17 @@
     return kind.indexOf("rating") === 0;
   };
 
+  /* Enter sends; Shift+Enter (and Alt+Enter) is a new line; nothing while an input method composes. */
+  ChatCore.isSendKey = function (event) {
+    return event.key === "Enter" && !event.shiftKey && !event.altKey && !event.isComposing && event.keyCode !== 229;
+  };
+
+  /* The delivery state of my own message: sending, acked, or failed with the reason. */
+  ChatCore.deliveryState = function (state, reason, strings) {
+    const label = state === "failed" ? ChatCore.fmt(strings.failed, { reason }) : strings[state] || "";
+    return ChatCore.el("span", { class: "state state-" + state, dataset: { state } }, label);
+  };
+
   ChatCore.isProductCard = function (m) {
     return Boolean(m.card && m.card.kind === "product");
   };
@@ -306,6 +317,38 @@
       c.maxSeq = Math.max(c.maxSeq, m.seq);
       this.advance(c);
       return true;
+    }
+
+    /* The message an ack stands for (the pending send with its stored id and seq), or null if none waits. */
+    acked(frame, sender, agentName) {
+      const entry = this.outbox.get(frame.client_msg_id);
+      if (!entry) return null;
+      this.outbox.delete(frame.client_msg_id);
+      return {
+        conversation: frame.conversation,
+        id: frame.id,
+        seq: frame.seq,
+        sender,
+        agent_name: agentName,
+        text: entry.text,
+        card: entry.card || null,
+        client_msg_id: frame.client_msg_id,
+        created_at: entry.preview.created_at,
+      };
+    }
+
+    /* The pending send an error frame is about, marked failed, or null if it is about no send. A throttled send
+       is not failed: it goes again through `resend` a second later. */
+    failed(frame, resend) {
+      const entry = frame.client_msg_id ? this.outbox.get(frame.client_msg_id) : null;
+      if (!entry) return null;
+      if (frame.code === "throttled") {
+        setTimeout(() => resend(entry.frame), 1000);
+      } else {
+        entry.state = "failed";
+        entry.reason = frame.message || frame.code;
+      }
+      return entry;
     }
 
     /* A gap (a message after one that never arrived): the broadcast is lossy, so ask for a resume. */

@@ -45,10 +45,7 @@
     if (C.isProductCard(m)) node.append(C.productCard(m.card, S));
     else node.append(el("span", { class: "text" }, m.text));
     const meta = el("span", { class: "meta" }, time(m.created_at));
-    if (mine) {
-      const label = state === "failed" ? C.fmt(S.failed, { reason }) : S[state] || "";
-      meta.append(el("span", { class: "state state-" + state, dataset: { state } }, " " + label));
-    }
+    if (mine) meta.append(" ", C.deliveryState(state, reason, S));
     node.append(meta);
   }
 
@@ -80,21 +77,10 @@
   }
 
   function onAck(frame) {
-    const entry = store.outbox.get(frame.client_msg_id);
-    if (!entry) return;
-    store.outbox.delete(frame.client_msg_id);
+    const m = store.acked(frame, "buyer", null);
+    if (!m) return;
     current = frame.conversation;
-    onMessage({
-      conversation: frame.conversation,
-      id: frame.id,
-      seq: frame.seq,
-      sender: "buyer",
-      agent_name: null,
-      text: entry.text,
-      card: null,
-      client_msg_id: frame.client_msg_id,
-      created_at: entry.preview.created_at,
-    });
+    onMessage(m);
   }
 
   function send(text) {
@@ -110,14 +96,8 @@
   }
 
   function onError(frame) {
-    const entry = frame.client_msg_id ? store.outbox.get(frame.client_msg_id) : null;
+    const entry = store.failed(frame, (again) => socket.send(again));
     if (entry) {
-      if (frame.code === "throttled") {
-        setTimeout(() => socket.send(entry.frame), 1000);
-        return;
-      }
-      entry.state = "failed";
-      entry.reason = frame.message || frame.code;
       view.pending(entry);
       return;
     }
@@ -260,7 +240,7 @@
     const input = $("input");
     const text = input.value;
     if (!text.trim()) return;
-    if (text.length > 2000) {
+    if (text.length > init.max_text) {
       banner(S.too_long);
       return;
     }
@@ -273,7 +253,7 @@
     submit();
   });
   $("input").addEventListener("keydown", (event) => {
-    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+    if (C.isSendKey(event)) {
       event.preventDefault();
       submit();
     }

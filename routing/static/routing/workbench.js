@@ -219,10 +219,7 @@
     if (C.isRatingInvite(m)) node.append(el("span", { class: "text" }, S.rating_invited));
     else if (C.isProductCard(m)) node.append(C.productCard(m.card, S));
     else node.append(el("span", { class: "text" }, m.text));
-    if (mine) {
-      const label = state === "failed" ? C.fmt(S.failed, { reason }) : S[state] || "";
-      node.append(el("span", { class: "state state-" + state, dataset: { state } }, label));
-    }
+    if (mine) node.append(C.deliveryState(state, reason, S));
   }
 
   function repliable(row) {
@@ -379,20 +376,8 @@
   }
 
   function onAck(frame) {
-    const entry = store.outbox.get(frame.client_msg_id);
-    if (!entry) return;
-    store.outbox.delete(frame.client_msg_id);
-    addMessage({
-      conversation: frame.conversation,
-      id: frame.id,
-      seq: frame.seq,
-      sender: "agent",
-      agent_name: me.name,
-      text: entry.text,
-      card: entry.card || null,
-      client_msg_id: frame.client_msg_id,
-      created_at: entry.preview.created_at,
-    });
+    const m = store.acked(frame, "agent", me.name);
+    if (m) addMessage(m);
   }
 
   function queueSend(conversation, frame, text, card) {
@@ -418,7 +403,7 @@
   /* Send a text in the selected chat; false (nothing sent) when it is blank, too long or not repliable. */
   function sendMessage(text) {
     if (selected === null || !text.trim() || $("input").disabled) return false;
-    if (text.length > 2000) {
+    if (text.length > init.max_text) {
       toast(S.too_long);
       return false;
     }
@@ -440,18 +425,9 @@
   }
 
   function onError(frame) {
-    const entry = frame.client_msg_id ? store.outbox.get(frame.client_msg_id) : null;
-    if (!entry) {
-      toast(frame.message || frame.code);
-      return;
-    }
-    if (frame.code === "throttled") {
-      setTimeout(() => socket.send(entry.frame), 1000);
-      return;
-    }
-    entry.state = "failed";
-    entry.reason = frame.message || frame.code;
-    if (entry.conversation === selected) view.pending(entry);
+    const entry = store.failed(frame, (again) => socket.send(again));
+    if (!entry) toast(frame.message || frame.code);
+    else if (entry.conversation === selected) view.pending(entry);
   }
 
   // --- actions -----------------------------------------------------------------------------------------------
@@ -931,7 +907,7 @@
 
   $("input").addEventListener("keydown", (event) => {
     if (event.defaultPrevented) return;
-    if (event.key === "Enter" && !event.shiftKey && !event.altKey && !event.isComposing && event.keyCode !== 229) {
+    if (C.isSendKey(event)) {
       event.preventDefault();
       sendText();
     }
