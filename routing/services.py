@@ -1284,7 +1284,7 @@ def post_agent_card(
     )
 
 
-def rateable(conversation: Conversation, now: datetime | None = None) -> bool:
+def rateable(conversation: Conversation) -> bool:
     """A chat with an agent can be rated while it lasts and for ``RATING_WINDOW`` after it ended: most buyers
     rate when the agent ends the chat, or when they come back to it."""
     if conversation.agent_id is None:
@@ -1295,13 +1295,13 @@ def rateable(conversation: Conversation, now: datetime | None = None) -> bool:
     return (
         conversation.state == ConversationState.ENDED
         and ended_at is not None
-        and ((now or timezone.now()) - ended_at <= RATING_WINDOW)
+        and timezone.now() - ended_at <= RATING_WINDOW
     )
 
 
 def rating_target(buyer: Buyer) -> Conversation | None:
-    """The buyer's chat that the rating menu rates: the newest one still ``rateable``, with its agent and
-    rating (if any) loaded."""
+    """The buyer's chat that the rating menu rates: the newest one still ``rateable`` (the same rule, as a
+    query), with its agent and rating (if any) loaded."""
     since = timezone.now() - RATING_WINDOW
     return (
         Conversation.objects.filter(buyer=buyer, agent__isnull=False)

@@ -589,9 +589,19 @@
 
   /* The row of a chat just given to me (assigned, pull, proactive), before its messages come with the resume. */
   function freshRow(fields) {
-    const row = { state: "active", proactive: false, assigned_at: new Date(now()).toISOString(), waiting_since: null };
-    Object.assign(row, { ended_at: null, repliable_until: null, last_seq: 0, unread: 0, last_text: "", last_sender: "" });
-    return Object.assign(row, fields);
+    return {
+      state: "active",
+      proactive: false,
+      assigned_at: new Date(now()).toISOString(),
+      waiting_since: null,
+      ended_at: null,
+      repliable_until: null,
+      last_seq: 0,
+      unread: 0,
+      last_text: "",
+      last_sender: "",
+      ...fields,
+    };
   }
 
   /* A chat I just took (pull, proactive): show it at once; its messages come with the resume. */
@@ -785,8 +795,14 @@
           paintRow(known);
           break;
         }
-        const fields = { id: frame.conversation, buyer_id: frame.buyer_id, buyer_name: frame.buyer_name };
-        addSession(freshRow(Object.assign(fields, { waiting_since: frame.waiting_since })));
+        addSession(
+          freshRow({
+            id: frame.conversation,
+            buyer_id: frame.buyer_id,
+            buyer_name: frame.buyer_name,
+            waiting_since: frame.waiting_since,
+          })
+        );
         resume([frame.conversation]);
         alertAgent(C.fmt(S.new_chat, { name: frame.buyer_name }), "", `chat-${frame.conversation}`);
         if (selected === null) select(frame.conversation);
