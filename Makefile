@@ -30,11 +30,12 @@ run: messages
 	$(MANAGE) collectstatic --noinput -v 0
 	$(MANAGE) runall
 
-## The whole suite plus ruff and mypy.
+## The whole suite plus ruff, mypy and the import contract (the layers, pyproject.toml [tool.importlinter]).
 test: install-dev messages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 ## Benchmarks (need DATABASE_URL pointing at PostgreSQL; the live-chat one also REDIS_URL); they print a table.

@@ -1,4 +1,4 @@
-"""The JSON API under /api/v1/ (django-ninja; schema at /api/v1/openapi.json, docs at /api/v1/docs).
+"""The shop domain's part of the JSON API (assembled with every app's part in ``backoffice.urls``).
 
 Two kinds of caller:
 - integrations, with a per-shop API key (``Authorization: Bearer sk_...`` or ``X-API-Key: sk_...``), push
@@ -16,30 +16,15 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
-from ninja import Field, NinjaAPI, Router, Schema
+from django.http import HttpRequest
+from ninja import Field, Router, Schema
 from ninja.security import APIKeyHeader, HttpBearer, django_auth
 from pydantic import AwareDatetime, HttpUrl
 
 from backoffice import services
-from backoffice.errors import DomainError, Forbidden
+from backoffice.access import current_staff, staff_with_right
 from backoffice.models import AfterSaleStatus, Buyer, Order, OrderStatus, Product, Shop, StaffAccount
 from backoffice.tenancy import active_accounts, get_for_shop_or_404
-
-api = NinjaAPI(
-    title="Shop customer-service console API",
-    version="1",
-    description=__doc__ or "",
-    urls_namespace="api-v1",
-)
-
-
-@api.exception_handler(DomainError)
-def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
-    body: dict[str, Any] = {"detail": exc.message}
-    if exc.errors:
-        body["errors"] = exc.errors
-    return api.create_response(request, body, status=exc.status)
 
 
 class BearerKey(HttpBearer):
@@ -228,20 +213,6 @@ def get_order(request: HttpRequest, number: str) -> Order:
 staff_router = Router(auth=django_auth, tags=["staff"])
 
 
-def current_staff(request: HttpRequest) -> StaffAccount:
-    staff = getattr(request, "staff", None)
-    if staff is None:
-        raise Forbidden("You have no active staff account in any shop.")
-    return staff
-
-
-def require_perm(request: HttpRequest, perm: str) -> StaffAccount:
-    staff = current_staff(request)
-    if not request.user.has_perm(perm):
-        raise Forbidden(f"Missing right: {perm}")
-    return staff
-
-
 class ShopOut(Schema):
     id: int
     name: str
@@ -264,10 +235,6 @@ class MeOut(Schema):
     permissions: list[str]
 
 
-class LimitIn(Schema, extra="forbid"):
-    limit: int
-
-
 @staff_router.get("/me", response=MeOut, summary="The signed-in person's current account and their shops")
 def me(request: HttpRequest) -> dict[str, Any]:
     staff = current_staff(request)
@@ -281,29 +248,14 @@ def me(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@staff_router.put("/me/reception-limit", response=StaffOut, summary="Set my own reception limit")
-def set_my_limit(request: HttpRequest, body: LimitIn) -> StaffAccount:
-    staff = current_staff(request)
-    return services.set_reception_limit(actor=staff, staff=staff, limit=body.limit)
-
-
 @staff_router.get("/staff", response=list[StaffOut], summary="The shop's staff with their reception limits")
 def list_staff(request: HttpRequest) -> Any:
     """Owner and administrators see every account's reception limit; agents may not (403)."""
-    staff = require_perm(request, "backoffice.view_staffaccount")
+    staff = staff_with_right(request, "backoffice.view_staffaccount")
     return StaffAccount.objects.for_shop(staff.shop).order_by("pk")
 
 
 @staff_router.get("/staff/{staff_id}", response=StaffOut)
 def get_staff(request: HttpRequest, staff_id: int) -> StaffAccount:
-    staff = require_perm(request, "backoffice.view_staffaccount")
+    staff = staff_with_right(request, "backoffice.view_staffaccount")
     return get_for_shop_or_404(StaffAccount.objects.all(), staff.shop, pk=staff_id)
-
-
-api.add_router("/", integration)
-api.add_router("/", staff_router)
-
-from routing.api import router as routing_router  # noqa: E402  (routing builds on this module's helpers)
-
-api.add_router("/routing/", routing_router)
-api.add_router("/phrases/", "phrases.api.router")

@@ -111,6 +111,12 @@ if REDIS_URL:
 else:
     CHANNEL_REDIS_HOST = f"unix://{REDIS_SOCKET}"
     CELERY_BROKER_URL = f"redis+socket://{REDIS_SOCKET}"
+# Who answers a buyer whose chat is with the robot (routing/reception.py): a dotted path to a receiver.
+# The default hands every chat to a human; the robot app names its own.
+ROUTING_RECEPTION = "routing.reception.to_human"
+# The panels other apps add to the agent workbench (routing/panels.py), in page order.
+WORKBENCH_PANELS = ["phrases.workbench.panel"]
+
 # Chat: a buyer token's lifetime (routing/tokens.py) and the agent presence grace (routing/PROTOCOL.md).
 BUYER_TOKEN_MAX_AGE = env_int("BUYER_TOKEN_MAX_AGE", 86400)
 PRESENCE_GRACE_SECONDS = env_int("PRESENCE_GRACE_SECONDS", 60)
@@ -140,6 +146,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     "routing-auto-end": {"task": "routing.auto_end_idle", "schedule": 60.0, "options": {"expires": 50}},
     "routing-stranded": {"task": "routing.route_stranded", "schedule": 60.0, "options": {"expires": 50}},
     "routing-presence": {"task": "routing.expire_presence", "schedule": 60.0, "options": {"expires": 50}},
+    # Loads back to the active chats where they drifted (logged: a drift is a bug to find).
+    "routing-reconcile-loads": {
+        "task": "routing.reconcile_loads",
+        "schedule": 600.0,
+        "options": {"expires": 500},
+    },
 }
 
 AUTHENTICATION_BACKENDS = ["backoffice.tenancy.StaffAccountBackend"]

@@ -2,9 +2,10 @@
 
 - ``CurrentShopMiddleware`` picks the signed-in person's current staff account (the shop chosen in the
   session, else their first active account) and exposes ``request.staff`` and ``request.shop``.
-- ``StaffAccountBackend`` answers ``user.has_perm`` from that account: the permissions of the Django group
-  named after its role plus the account's own rights. Admin permission screens therefore keep working, and a
-  person holding accounts in two shops has each shop's rights only while working in that shop.
+- ``StaffAccountBackend`` answers ``user.has_perm`` from that account with the one rights rule
+  (``backoffice.access.permissions_of``: the role's group, the account's own rights, every right for the
+  owner). Admin permission screens therefore keep working, and a person holding accounts in two shops has
+  each shop's rights only while working in that shop.
 - ``get_for_shop_or_404`` fetches one object of the current shop; a foreign id is a 404 like a missing one.
 """
 
@@ -17,6 +18,7 @@ from django.contrib.auth.backends import ModelBackend
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse
 
+from backoffice.access import permissions_of
 from backoffice.models import Shop, ShopQuerySet, StaffAccount
 
 SESSION_KEY = "current_shop_id"
@@ -80,7 +82,7 @@ class StaffAccountBackend(ModelBackend):
             if staff is None:
                 staff = resolve_staff(user_obj, None)
                 user_obj.current_staff = staff
-            user_obj._perm_cache = staff.permission_names() if staff else set()
+            user_obj._perm_cache = permissions_of(staff) if staff else set()
         return set(user_obj._perm_cache)
 
     def get_user_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:

@@ -1,8 +1,55 @@
-from django.contrib import admin
-from django.urls import include, path
+"""The top of the project: every app's URLs and the JSON API, assembled here and imported by nobody (the
+import contract in pyproject.toml lets only this module and ``backoffice.asgi`` import every app).
 
+The JSON API under /api/v1/ (django-ninja; schema at /api/v1/openapi.json, docs at /api/v1/docs) mounts each
+app's routers; a domain error (``backoffice.errors``) becomes its HTTP status here, once, for all of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest, HttpResponse
+from django.urls import include, path
+from ninja import NinjaAPI
+
+from backoffice import api as shop_api
 from backoffice import views
-from backoffice.api import api
+from backoffice.errors import DomainError
+from phrases import api as phrases_api
+from routing import api as routing_api
+
+API_DESCRIPTION = """Two kinds of caller:
+- integrations, with a per-shop API key (``Authorization: Bearer sk_...`` or ``X-API-Key: sk_...``), push
+  buyers, products and orders in batches of up to 500, idempotent on the platform's ids;
+- signed-in staff (session cookie + CSRF token), for their own settings and what their role allows.
+
+Errors: 401 missing/revoked key, 403 missing right, 404 unknown or another shop's id, 409 the state changed
+under you, 422 invalid payload (``{"detail": [...field errors...]}``; a batch is all-or-nothing).
+"""
+
+api = NinjaAPI(
+    title="Shop customer-service console API",
+    version="1",
+    description=API_DESCRIPTION,
+    urls_namespace="api-v1",
+)
+
+
+@api.exception_handler(DomainError)
+def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    body: dict[str, Any] = {"detail": exc.message}
+    if exc.errors:
+        body["errors"] = exc.errors
+    return api.create_response(request, body, status=exc.status)
+
+
+api.add_router("/", shop_api.integration)
+api.add_router("/", shop_api.staff_router)
+api.add_router("/", routing_api.me_router)
+api.add_router("/routing/", routing_api.router)
+api.add_router("/phrases/", phrases_api.router)
 
 urlpatterns = [
     path("", views.home, name="home"),

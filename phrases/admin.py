@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.access import Right, request_has_right
 from backoffice.admin import ShopScopedAdmin, current_shop
 from backoffice.errors import DomainError
 from backoffice.models import ShopQuerySet, StaffAccount
@@ -51,7 +52,7 @@ class TeamPhraseAdmin(ShopScopedAdmin):
         return super().get_queryset(request).filter(owner__isnull=True)
 
     def _may_manage(self, request: HttpRequest) -> bool:
-        return bool(request.user.has_perm(services.MANAGE_TEAM_PHRASES))
+        return request_has_right(request, Right.MANAGE_TEAM_PHRASES)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self._may_manage(request)

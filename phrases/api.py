@@ -22,13 +22,13 @@ from django.utils import timezone
 from ninja import Field, File, Form, Query, Router, Schema, Status, UploadedFile
 from ninja.security import django_auth
 
+from backoffice.access import ErrorOut, current_staff, responses
 from backoffice.models import Product, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
 from phrases import services
 from phrases.library import SCENARIO_LABELS
 from phrases.models import MAX_CODE, MAX_CONTENT, MAX_GROUP_NAME, Phrase, PhraseGroup
 from phrases.spreadsheet import CONTENT_TYPES
-from routing.api import ErrorOut, current_staff, responses
 from routing.models import Conversation
 
 router = Router(auth=django_auth, tags=["phrases"])
@@ -200,7 +200,9 @@ class ImportOut(Schema):
 
 def render_context(staff: StaffAccount, body: UseIn) -> dict[str, Any]:
     """The values to fill: the conversation's (``conversation_id``, shop-scoped: 404 for another shop's),
-    overridden by the explicit ``context``."""
+    overridden by the explicit ``context``. Shop-scoped, not ``routing.access.readable``: the values are the
+    buyer's nickname and orders, which every agent of the shop may view (the agent role's commerce rights),
+    not the transcript."""
     if body.conversation_id is None:
         return dict(body.context)
     qs = Conversation.objects.select_related("buyer", "source_product")

@@ -3,7 +3,8 @@ suggestion, the recently-used list, rendering, the template library, spreadsheet
 
 Rules, each enforced here for every caller (API, admin, workbench):
 - **Scope.** A team phrase or group (``owner`` NULL) is seen by every agent of the shop and written only by
-  the shop owner or an account with the right ``backoffice.manage_team_phrases`` (403 for anyone else).
+  the shop owner or an account with the right ``Right.MANAGE_TEAM_PHRASES`` (``backoffice.access.has_right``;
+  403 for anyone else).
   A personal phrase or group is its owner's alone: for anybody else it does not exist (404), like another
   shop's. A phrase lives in a group of its own scope.
 - **Codes** are ASCII letters, digits, ``_`` and ``-`` (1-20, stored lower-case) and unique per scope: per
@@ -41,6 +42,7 @@ from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice.access import Right, has_right
 from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
 from backoffice.models import Order, Product, StaffAccount
 from phrases import index, spreadsheet
@@ -56,7 +58,6 @@ from phrases.models import (
 )
 from routing.models import Conversation
 
-MANAGE_TEAM_PHRASES = "backoffice.manage_team_phrases"
 TEAM, PERSONAL = "team", "personal"
 SCOPES = (TEAM, PERSONAL)
 MAX_KEYWORD = 20
@@ -164,11 +165,6 @@ def clean_group_name(name: str) -> str:
 # --- scope and rights ------------------------------------------------------------------------------------
 
 
-def can_manage_team(staff: StaffAccount) -> bool:
-    """The owner, and accounts whose role or own rights include the team-phrase right."""
-    return staff.is_active and (staff.is_owner or MANAGE_TEAM_PHRASES in staff.permission_names())
-
-
 def scope_owner(*, actor: StaffAccount, scope: str) -> StaffAccount | None:
     """The ``owner`` value of new rows in ``scope``: None for the team, the actor for personal."""
     if scope not in SCOPES:
@@ -186,7 +182,7 @@ def check_write(*, actor: StaffAccount, owner: StaffAccount | None, shop_id: int
     if shop_id is not None and shop_id != actor.shop_id:
         raise NotFound(_("No such phrase in this shop."))
     if owner is None:
-        if not can_manage_team(actor):
+        if not has_right(actor, Right.MANAGE_TEAM_PHRASES):
             raise Forbidden(
                 _("Only the shop owner or an account with the team-phrase right can change team phrases.")
             )

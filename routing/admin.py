@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
+from backoffice.access import Right, request_has_right
 from backoffice.admin import ShopScopedAdmin, current_shop
 from backoffice.errors import DomainError
 from backoffice.models import OrderStatus, StaffAccount
@@ -30,7 +31,7 @@ class RoutingAdmin(ShopScopedAdmin):
     """Visible and editable with the routing right only; a domain error becomes a form error."""
 
     def _may(self, request: HttpRequest) -> bool:
-        return current_shop(request) is not None and request.user.has_perm(config.MANAGE_ROUTING)
+        return current_shop(request) is not None and request_has_right(request, Right.MANAGE_ROUTING)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         return self._may(request)

@@ -18,15 +18,16 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
-from django.utils.translation import gettext as _
 from ninja import Field, Query, Router, Schema
 from ninja.security import django_auth
 
-from backoffice.errors import Forbidden
+from backoffice.access import LimitIn, Right, current_staff, im_staff, responses, staff_with_right
+from backoffice.api import StaffOut
 from backoffice.models import Buyer, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
 from routing import events, selectors, services
-from routing.config import MANAGE_ROUTING, update_routing_settings
+from routing.access import readable_conversation
+from routing.config import update_routing_settings
 from routing.models import (
     AgentState,
     AgentStatus,
@@ -39,30 +40,7 @@ from routing.models import (
 from routing.services import queue_in_order
 
 router = Router(auth=django_auth, tags=["routing"])
-
-
-# --- access ------------------------------------------------------------------------------------------------
-# backoffice.api imports this module to mount ``router``, so its helpers are imported when called.
-
-
-def current_staff(request: HttpRequest) -> StaffAccount:
-    from backoffice.api import current_staff as staff_of
-
-    return staff_of(request)
-
-
-def require_perm(request: HttpRequest, perm: str) -> StaffAccount:
-    from backoffice.api import require_perm as check
-
-    return check(request, perm)
-
-
-def im_agent(request: HttpRequest) -> StaffAccount:
-    """The current account, which must have the IM permission (it chats with buyers)."""
-    staff = current_staff(request)
-    if not staff.im_enabled:
-        raise Forbidden(_("This account has no IM permission."))
-    return staff
+me_router = Router(auth=django_auth, tags=["staff"])  # mounted at /api/v1/: the staff's own settings
 
 
 def conversation_of_shop(staff: StaffAccount, conversation_id: int) -> Conversation:
@@ -71,16 +49,6 @@ def conversation_of_shop(staff: StaffAccount, conversation_id: int) -> Conversat
 
 
 # --- schemas -----------------------------------------------------------------------------------------------
-
-
-class ErrorOut(Schema):
-    detail: str | list[Any]
-    errors: list[dict[str, Any]] = []
-
-
-def responses(ok: Any, *errors: int, status: int = 200) -> dict[int, Any]:
-    """The success schema under ``status``, and ErrorOut for 401, 403 and the given error codes."""
-    return {status: ok, **{code: ErrorOut for code in (401, 403, *errors)}}
 
 
 class AgentStateOut(Schema):
@@ -99,10 +67,6 @@ class AgentStateOut(Schema):
 
 class StatusIn(Schema, extra="forbid"):
     status: AgentStatus
-
-
-class LimitIn(Schema, extra="forbid"):
-    limit: int
 
 
 class ConversationOut(Schema):
@@ -267,6 +231,18 @@ def set_my_limit(request: HttpRequest, body: LimitIn) -> dict[str, Any]:
     return state_out(staff)
 
 
+@me_router.put(
+    "/me/reception-limit",
+    response=responses(StaffOut, 422),
+    summary="Set my own reception limit",
+    description="1 to the shop's cap (422 otherwise); a raised limit serves the queue at once. The same "
+    "service as PUT /routing/me/limit, answered with the account.",
+)
+def set_my_reception_limit(request: HttpRequest, body: LimitIn) -> StaffAccount:
+    staff = current_staff(request)
+    return services.set_reception_limit(actor=staff, staff=staff, limit=body.limit)
+
+
 # --- queue -------------------------------------------------------------------------------------------------
 
 
@@ -278,7 +254,7 @@ def set_my_limit(request: HttpRequest, body: LimitIn) -> dict[str, Any]:
     "order). For accounts with the IM permission.",
 )
 def queue(request: HttpRequest) -> list[dict[str, Any]]:
-    staff = im_agent(request)
+    staff = im_staff(request)
     queued = queue_in_order(staff.shop).select_related("buyer")
     return [
         {
@@ -302,7 +278,7 @@ def queue(request: HttpRequest) -> list[dict[str, Any]]:
     "longer queued (someone else took it) is a 409.",
 )
 def pull(request: HttpRequest, body: PullIn) -> Conversation:
-    staff = im_agent(request)
+    staff = im_staff(request)
     wanted = None
     if body.conversation_id is not None:
         wanted = conversation_of_shop(staff, body.conversation_id)
@@ -365,11 +341,7 @@ def reply(request: HttpRequest, conversation_id: int, body: MessageIn) -> Messag
     "idle ratio and weight. For the chat's agent and accounts that manage routing (403 otherwise).",
 )
 def trace(request: HttpRequest, conversation_id: int) -> Any:
-    staff = current_staff(request)
-    conv = conversation_of_shop(staff, conversation_id)
-    if conv.agent_id != staff.pk:
-        require_perm(request, MANAGE_ROUTING)
-    return services.routing_trace(conv)
+    return services.routing_trace(readable_conversation(current_staff(request), conversation_id))
 
 
 # --- proactive chats ---------------------------------------------------------------------------------------
@@ -382,7 +354,7 @@ def trace(request: HttpRequest, conversation_id: int) -> Any:
     description="By order number or nickname, among buyers with an order in the last 30 days (at most 20).",
 )
 def proactive_buyers(request: HttpRequest, q: Annotated[str, Query(max_length=100)] = "") -> list[Buyer]:
-    staff = im_agent(request)
+    staff = im_staff(request)
     return services.find_proactive_buyers(shop=staff.shop, query=q)
 
 
@@ -394,7 +366,7 @@ def proactive_buyers(request: HttpRequest, q: Annotated[str, Query(max_length=10
     "full). A buyer already chatting with an agent is a 409.",
 )
 def start_proactive(request: HttpRequest, body: ProactiveIn) -> Conversation:
-    staff = im_agent(request)
+    staff = im_staff(request)
     buyer = get_for_shop_or_404(Buyer.objects.all(), staff.shop, pk=body.buyer_id)
     return services.start_proactive(agent=staff, buyer=buyer)
 
@@ -417,7 +389,7 @@ def get_settings(request: HttpRequest) -> RoutingSettings:
     "queue order is for the owner only (403). The pool holder must be a staff account of the shop (404).",
 )
 def put_settings(request: HttpRequest, body: SettingsIn) -> RoutingSettings:
-    staff = require_perm(request, MANAGE_ROUTING)
+    staff = staff_with_right(request, Right.MANAGE_ROUTING)
     return update_routing_settings(actor=staff, **body.model_dump(exclude_unset=True))
 
 
@@ -465,7 +437,7 @@ class ProductCardOut(Schema):
 def my_conversations(
     request: HttpRequest, scope: Literal["active", "history"] = "active"
 ) -> list[dict[str, Any]]:
-    staff = im_agent(request)
+    staff = im_staff(request)
     rows = selectors.active_sessions(staff) if scope == "active" else selectors.history_sessions(staff)
     return [selectors.session_row(conv) for conv in rows]
 
@@ -483,10 +455,7 @@ def messages(
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
 ) -> list[events.MessageEvent]:
-    staff = current_staff(request)
-    conv = conversation_of_shop(staff, conversation_id)
-    if conv.agent_id != staff.pk:
-        require_perm(request, MANAGE_ROUTING)
+    conv = readable_conversation(current_staff(request), conversation_id)
     return [events.message_event(m) for m in selectors.transcript(conv, after=after, limit=limit)]
 
 
@@ -498,7 +467,7 @@ def messages(
     "chat is a 409.",
 )
 def rating_invite(request: HttpRequest, conversation_id: int) -> events.MessageEvent:
-    staff = im_agent(request)
+    staff = im_staff(request)
     conv = conversation_of_shop(staff, conversation_id)
     message = services.invite_rating(agent=staff, conversation=conv)
     message.agent = staff
@@ -512,7 +481,7 @@ def rating_invite(request: HttpRequest, conversation_id: int) -> events.MessageE
     description="The shop's other active accounts with the IM permission and their presence.",
 )
 def agents(request: HttpRequest) -> list[dict[str, Any]]:
-    return selectors.colleagues(im_agent(request))
+    return selectors.colleagues(im_staff(request))
 
 
 @router.get(
@@ -523,4 +492,4 @@ def agents(request: HttpRequest) -> list[dict[str, Any]]:
     "card.",
 )
 def products(request: HttpRequest, q: Annotated[str, Query(max_length=100)] = "") -> Any:
-    return selectors.search_products(im_agent(request), q)
+    return selectors.search_products(im_staff(request), q)

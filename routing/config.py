@@ -1,12 +1,10 @@
 """Routing configuration of a shop: settings (queue order, no-queue mode, new-buyer priority, offline
 routing, pool holder), agent groups with their scope, and each agent's group, weight, routing participation
-and place on the offline-routing list. Every write here needs the right ``backoffice.manage_routing``.
-
-Settings rules:
+and place on the offline-routing list. Every write here needs the right ``Right.MANAGE_ROUTING``
+(``backoffice.access.has_right``: the owner, the administrator and CS-supervisor roles by default, and any
+account the owner grants it to).
 
 The one write of ``RoutingSettings`` outside the routing engine, with its rules:
-- the actor needs the right ``backoffice.manage_routing`` (owner, administrator and CS supervisor roles have
-  it, and an owner may grant it to any account);
 - the queue order is set by the owner only (glossary); sending the current value again is not a change;
 - the message-pool holder must be an active staff account of the same shop (another shop's id is a 404,
   like a missing one); ``None`` clears it, so the pool falls back to the owner.
@@ -20,19 +18,14 @@ from typing import Any
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from backoffice.access import Right, require_right
 from backoffice.errors import Forbidden, Invalid, NotFound
 from backoffice.models import OrderStatus, Product, StaffAccount
 from routing.models import AgentGroup, AgentState, QueueOrder, RoutingSettings
 from routing.services import configure_agent, lock_routing_settings
 
-MANAGE_ROUTING = "backoffice.manage_routing"
 FLAGS = ("no_queue", "new_buyer_priority", "offline_routing", "owner_routes_in_simple_mode")
 EDITABLE = frozenset({"queue_order", "pool_holder_id", *FLAGS})
-
-
-def require_routing_right(actor: StaffAccount) -> None:
-    if not actor.is_active or MANAGE_ROUTING not in actor.permission_names():
-        raise Forbidden(_("Missing right: %(perm)s") % {"perm": MANAGE_ROUTING})
 
 
 def update_routing_settings(*, actor: StaffAccount, **changes: Any) -> RoutingSettings:
@@ -44,7 +37,7 @@ def update_routing_settings(*, actor: StaffAccount, **changes: Any) -> RoutingSe
             _("Unknown routing settings: %(names)s.") % {"names": ", ".join(unknown)},
             errors=[{"field": name, "message": "unknown"} for name in unknown],
         )
-    require_routing_right(actor)
+    require_right(actor, Right.MANAGE_ROUTING)
     for flag in FLAGS:
         if flag in changes and not isinstance(changes[flag], bool):
             raise Invalid(_("%(field)s must be true or false.") % {"field": flag}, errors=[{"field": flag}])
@@ -87,7 +80,7 @@ def save_group(*, actor: StaffAccount, group: AgentGroup, products: Iterable[Pro
     """Create or change a group and its scope. The crowd scope maps a buyer tag to a list of accepted
     values; intents are robot intent names; order states are order statuses or "none"; products are the
     shop's own."""
-    require_routing_right(actor)
+    require_right(actor, Right.MANAGE_ROUTING)
     if group.pk is not None and group.shop_id != actor.shop_id:
         raise NotFound(_("No such group in this shop."))
     group.shop = actor.shop
@@ -118,7 +111,7 @@ def save_group(*, actor: StaffAccount, group: AgentGroup, products: Iterable[Pro
 def delete_group(*, actor: StaffAccount, group: AgentGroup) -> None:
     """Its members keep working without a group and its queued chats are served by anyone; deleting the
     last group returns the shop to simple mode."""
-    require_routing_right(actor)
+    require_right(actor, Right.MANAGE_ROUTING)
     if group.shop_id != actor.shop_id:
         raise NotFound(_("No such group in this shop."))
     group.delete()
@@ -129,7 +122,7 @@ def configure_agent_routing(
     offline_routing: bool,
 ) -> AgentState:  # fmt: skip
     """A supervisor sets an agent's group, weight, routing participation and offline-routing listing."""
-    require_routing_right(actor)
+    require_right(actor, Right.MANAGE_ROUTING)
     if staff.shop_id != actor.shop_id:
         raise NotFound(_("No such staff account in this shop."))
     return configure_agent(

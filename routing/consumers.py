@@ -11,7 +11,7 @@ import asyncio
 import json
 import time
 import weakref
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
@@ -23,8 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from backoffice.errors import Conflict, DomainError, Forbidden, NotFound
 from backoffice.models import Buyer, Product, StaffAccount
 from backoffice.tenancy import SESSION_KEY, bind_staff, resolve_staff
-from routing import events, presence, services
-from routing.models import Conversation, ConversationState, Message, Transfer
+from routing import events, presence, services, tasks
+from routing.access import readable
+from routing.models import Conversation, ConversationState, Message
+from routing.reception import Received, receiver
 from routing.tokens import buyer_from_token
 
 MAX_FRAME = 16_384  # bytes of one frame: room for 2,000 characters and the envelope
@@ -200,18 +202,8 @@ def _agent_of(scope: dict[str, Any]) -> tuple[StaffAccount | None, int]:
 
 
 def _agent_conversations(staff: StaffAccount, ids: list[int]) -> dict[int, int]:
-    """Which of ``ids`` this agent may read: chats of their shop they hold or held (or any of the shop's chats
-    for accounts that manage routing)."""
-    qs = Conversation.objects.for_shop(staff.shop).filter(pk__in=ids)
-    if "backoffice.manage_routing" not in staff.permission_names():
-        qs = qs.filter(pk__in=_held_by(staff, ids))
-    return dict(qs.values_list("pk", "last_seq"))
-
-
-def _held_by(staff: StaffAccount, ids: list[int]) -> set[int]:
-    held = set(Conversation.objects.filter(pk__in=ids, agent=staff).values_list("pk", flat=True))
-    moved = Transfer.objects.filter(conversation_id__in=ids, from_agent=staff)
-    return held | set(moved.values_list("conversation_id", flat=True))
+    """Which of ``ids`` this agent may read (``routing.access.readable``), with their last seq."""
+    return dict(readable(staff).filter(pk__in=ids).values_list("pk", "last_seq"))
 
 
 def _conversation_of_agent(staff: StaffAccount, conv_id: int | None) -> Conversation:
@@ -241,6 +233,11 @@ def _agent_connected(staff: StaffAccount) -> dict[str, Any]:
     return {"type": "hello", "staff_id": staff.pk, "status": state.status, "limit": staff.max_concurrent}
 
 
+def _agent_disconnected(staff: StaffAccount) -> None:
+    presence.disconnected(staff)
+    tasks.check_presence_later()
+
+
 class AgentConsumer(ChatConsumer):
     frames = {"ping": Frame, "resume": Resume, "send": Send, "card": Card}
     staff: StaffAccount
@@ -259,7 +256,7 @@ class AgentConsumer(ChatConsumer):
     async def disconnect(self, code: int) -> None:
         await super().disconnect(code)
         if hasattr(self, "staff"):
-            await database_sync_to_async(presence.disconnected)(self.staff)
+            await database_sync_to_async(_agent_disconnected)(self.staff)
 
     async def on_resume(self, frame: Resume) -> None:
         allowed = await database_sync_to_async(_agent_conversations)(self.staff, list(frame.after))
@@ -307,26 +304,31 @@ def _buyer_hello(buyer: Buyer) -> dict[str, Any]:
 
 
 def _buyer_sends(sends: list[tuple[Buyer, Send]]) -> list[Message | Exception]:
-    """Store a batch of buyer sends (``services.post_buyer_messages``); a chat still with the robot is then
-    handed to routing (until the robot exists, every buyer message asks for a human). The messages are
-    committed by then, so a failure to hand one over is that send's result, not the batch's."""
+    """Store a batch of buyer sends (``services.post_buyer_messages``); the messages that landed in a chat
+    still with the robot then go to the reception hook (``routing.reception``: the robot, or a human). The
+    messages are committed by then, so a failure to receive one is that send's result, not the batch's."""
     results: list[Message | Exception] = list(
         services.post_buyer_messages(
             [services.BuyerSend(buyer, frame.text, frame.client_msg_id) for buyer, frame in sends]
         )
     )
-    handed: dict[int, int] = {}  # conversation id -> the first send of it in this batch
-    for i, result in enumerate(results):
-        if isinstance(result, Message) and result.conversation.state == ConversationState.ROBOT:
-            handed.setdefault(result.conversation_id, i)
-    arrivals = []
-    for i in handed.values():
+    robot = [
+        i
+        for i, result in enumerate(results)
+        if isinstance(result, Message) and result.conversation.state == ConversationState.ROBOT
+    ]
+    if not robot:
+        return results
+    wanted = {sends[i][1].product for i in robot} - {None}
+    products = {p.pk: p for p in Product.objects.filter(pk__in=wanted)} if wanted else {}
+    received = []
+    for i in robot:
         buyer, frame = sends[i]
-        product = None
-        if frame.product is not None:
-            product = Product.objects.filter(pk=frame.product, shop_id=buyer.shop_id).first()
-        arrivals.append((buyer, product))
-    for i, error in zip(handed.values(), services.hand_over(arrivals), strict=True):
+        product = products.get(frame.product) if frame.product is not None else None
+        if product is not None and product.shop_id != buyer.shop_id:
+            product = None  # another shop's product page names nothing here
+        received.append(Received(cast(Message, results[i]), buyer, product))
+    for i, error in zip(robot, receiver()(received), strict=True):
         if error is not None:
             results[i] = error
     return results

@@ -1,32 +1,21 @@
-"""Events to the chat clients (see PROTOCOL.md), published after commit.
+"""The chat's events (PROTOCOL.md), published after commit through ``backoffice.events``.
 
-The database is the truth and the channel layer a lossy hint: a client that misses an event catches up with
-``resume``. Each payload is a pydantic model with ``extra="forbid"`` and a literal ``type``, so a typo fails a
-test instead of a browser. Services call the ``notify_*`` functions; nothing here writes domain state.
+Each is a pydantic model with ``extra="forbid"`` and a literal ``type``; ``to_conversation`` names the groups
+of a conversation's buyer and agent. The publisher and the group names live in ``backoffice.events`` (every
+app publishes through them) and are re-exported here for the routing modules. Nothing here writes domain
+state.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
-import threading
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, Literal
 
-from channels.layers import get_channel_layer
-from channels_redis.pubsub import RedisPubSubChannelLayer
-from django.conf import settings
-from django.db import transaction
-from pydantic import BaseModel, ConfigDict
-from redis.asyncio import Redis
-
-logger = logging.getLogger(__name__)
-
-
-class Event(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+from backoffice.events import Event as Event
+from backoffice.events import agent_group as agent_group
+from backoffice.events import buyer_group as buyer_group
+from backoffice.events import publish as publish
+from backoffice.events import shop_agents_group as shop_agents_group
 
 
 class MessageEvent(Event):
@@ -103,107 +92,6 @@ class Rated(Event):
     conversation: int
     stars: int
     thanks: str
-
-
-def agent_group(staff_id: int) -> str:
-    return f"agent.{staff_id}"
-
-
-def buyer_group(buyer_id: int) -> str:
-    return f"buyer.{buyer_id}"
-
-
-def shop_agents_group(shop_id: int) -> str:
-    return f"shop.{shop_id}.agents"
-
-
-def publish(sends: Iterable[tuple[str, Event]]) -> None:
-    """Send each (group, event) once the current transaction commits (at once outside one), without waiting
-    for the channel layer: the events go to this process's publisher thread, which sends batches in the
-    order they were published. A channel-layer failure is logged, never raised: the write has happened and
-    clients resume from the database."""
-    pairs = list(sends)  # holds the events, so their ids stay theirs
-    texts: dict[int, str] = {}
-    batch: list[tuple[str, dict[str, Any]]] = []
-    for group, event in pairs:
-        if id(event) not in texts:  # an event sent to several groups is encoded once
-            texts[id(event)] = event.model_dump_json()
-        batch.append((group, {"type": "chat.event", "text": texts[id(event)]}))
-    if batch:
-        transaction.on_commit(lambda: _publisher().submit(batch))
-
-
-class Publisher:
-    """One event loop thread per process with its own Redis connection for events. (``async_to_sync`` per
-    call would start a loop, a thread and new connections every time: slower than the routing itself.)"""
-
-    def __init__(self) -> None:
-        self.pid = os.getpid()
-        self.loop = asyncio.new_event_loop()
-        self.ready = threading.Event()
-        threading.Thread(target=self._run, name="chat-events", daemon=True).start()
-        self.ready.wait()
-
-    def _run(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        self.pending: asyncio.Queue[list[tuple[str, dict[str, Any]]]] = asyncio.Queue()
-        self.ready.set()
-        self.loop.run_until_complete(self._drain())
-
-    async def _drain(self) -> None:
-        clients: dict[str, Redis] = {}
-        while True:
-            # Every batch waiting now goes out in one round, in publish order.
-            sends = await self.pending.get()
-            while not self.pending.empty():
-                sends += self.pending.get_nowait()
-            try:
-                await _publish_round(clients, sends)
-            except Exception:  # the channel layer is a hint; resume repairs what is lost
-                logger.warning(
-                    "channel layer unavailable; %d event(s) not broadcast", len(sends), exc_info=True
-                )
-
-    def submit(self, batch: list[tuple[str, dict[str, Any]]]) -> None:
-        self.loop.call_soon_threadsafe(self.pending.put_nowait, batch)
-
-
-async def _publish_round(clients: dict[str, Redis], sends: list[tuple[str, dict[str, Any]]]) -> None:
-    """Publish (group, payload) pairs in order, as one Redis pipeline: one round trip however many there are.
-
-    With channels_redis' pub/sub layer on one Redis (our settings), ``group_send`` is one PUBLISH on the
-    group's Redis channel, but one round trip per event and one event at a time per connection: under load
-    that, not the database, capped the messages a process could deliver. The channel names and the encoding
-    are the layer's own (``_get_group_channel_name`` and ``serialize``), so its subscribers receive these as
-    if the layer had sent them; ``tests/routing/test_consumers.py`` fails if that ever stops being true. Any
-    other layer (or several Redis hosts) gets its own ``group_send``, one event after another."""
-    layer = get_channel_layer()
-    if layer is None or not sends:
-        return
-    config: Any = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
-    hosts = config.get("hosts") or []
-    if not isinstance(layer, RedisPubSubChannelLayer) or len(hosts) != 1 or not isinstance(hosts[0], str):
-        for group, payload in sends:
-            await layer.group_send(group, payload)
-        return
-    if hosts[0] not in clients:
-        clients[hosts[0]] = Redis.from_url(hosts[0])
-    async with clients[hosts[0]].pipeline(transaction=False) as pipe:
-        for group, payload in sends:
-            pipe.publish(layer._get_group_channel_name(group), layer.serialize(payload))
-        await pipe.execute()
-
-
-_current: Publisher | None = None
-_lock = threading.Lock()
-
-
-def _publisher() -> Publisher:
-    global _current
-    with _lock:
-        if _current is None or _current.pid != os.getpid():  # a forked worker needs its own thread
-            _current = Publisher()
-        return _current
 
 
 def to_conversation(

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.models import Buyer, Product, Shop, ShopQuerySet, StaffAccount
@@ -93,6 +94,30 @@ class AgentState(models.Model):
         return f"{self.staff.display_name} {self.status} {self.load}/{self.staff.max_concurrent}"
 
 
+class AgentStatusChange(models.Model):
+    """One change of an agent's status, with its time by the database clock: the intervals online and busy,
+    and the agents online per hour, are read from these (reports). Written by ``set_agent_status`` and the
+    presence expiry, in the transaction of the change."""
+
+    staff = models.ForeignKey(StaffAccount, on_delete=models.CASCADE, related_name="+")
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=AgentStatus.choices)
+    at = models.DateTimeField(db_default=Now())
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("agent status change")
+        verbose_name_plural = _("agent status changes")
+        indexes = [
+            models.Index(fields=["shop", "at"], name="status_change_shop_at"),
+            models.Index(fields=["staff", "at"], name="status_change_staff_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.staff_id} {self.status} at {self.at}"
+
+
 class QueueOrder(models.TextChoices):
     FIFO = "fifo", _("First queued, first served")
     LIFO = "lifo", _("Last queued, first served")
@@ -141,6 +166,17 @@ class EndReason(models.TextChoices):
     AUTO = "auto", _("Auto-ended (15 minutes without a buyer message)")
 
 
+class ArrivalReason(models.TextChoices):
+    """Why a conversation came to routing (a hand-over to a human): stored on the conversation for the agent
+    and the reports."""
+
+    BUYER_ASKED = "buyer_asked", _("The buyer asked for a human")
+    NO_ROBOT = "no_robot", _("The robot does not receive this chat")
+    ROBOT_UNSURE = "robot_unsure", _("The robot could not answer")
+    COMPLAINT = "complaint", _("A complaint or an angry buyer")
+    AGENT_GONE = "agent_gone", _("The agent went offline")
+
+
 class Conversation(models.Model):
     """One session (会话) between a buyer and the shop."""
 
@@ -158,9 +194,14 @@ class Conversation(models.Model):
         Product, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     intent = models.CharField(max_length=50, blank=True)
+    handoff_reason = models.CharField(
+        max_length=20, choices=ArrivalReason.choices, blank=True, help_text="why it last came to routing"
+    )
     proactive = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
-    queued_at = models.DateTimeField(null=True, blank=True)
+    queued_at = models.DateTimeField(
+        null=True, blank=True, help_text="when it last entered the queue (kept after the assignment)"
+    )
     assigned_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
     end_reason = models.CharField(max_length=10, choices=EndReason.choices, blank=True)
@@ -188,6 +229,9 @@ class Conversation(models.Model):
                 condition=models.Q(state="queued"),
             ),
             models.Index(fields=["buyer", "-ended_at"]),
+            # range scans of the reports: a shop's sessions by start and by end
+            models.Index(fields=["shop", "created_at"], name="conv_shop_created"),
+            models.Index(fields=["shop", "ended_at"], name="conv_shop_ended"),
             # arrivals waiting for a router (route_pending)
             models.Index(
                 fields=["shop", "id"], name="conv_waiting_for_routing", condition=models.Q(state="routing")
@@ -213,7 +257,12 @@ class SenderKind(models.TextChoices):
 
 
 class Message(models.Model):
+    """A message of a conversation. ``shop`` repeats the conversation's shop so that the reports scan a
+    shop's messages by time on one index. No default ordering: the largest table is read in ranges and by
+    sequence, each query saying its order."""
+
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", db_index=False)
     seq = models.PositiveIntegerField()
     sender = models.CharField(max_length=10, choices=SenderKind.choices)
     agent = models.ForeignKey(StaffAccount, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
@@ -224,11 +273,10 @@ class Message(models.Model):
     client_msg_id = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    shop_path = "conversation__shop"
     objects = ShopQuerySet.as_manager()
 
     class Meta:
-        ordering = ["conversation", "seq"]
+        indexes = [models.Index(fields=["shop", "created_at"], name="msg_shop_created")]
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="msg_seq_per_conversation"),
             models.UniqueConstraint(
@@ -255,17 +303,64 @@ class ReplyDelay(models.Model):
     shop_path = "conversation__shop"
     objects = ShopQuerySet.as_manager()
 
+    class Meta:
+        indexes = [models.Index(fields=["agent", "replied_at"], name="reply_delay_agent_at")]
+
     def __str__(self) -> str:
         return f"{self.seconds:.0f}s"
 
 
+class DecisionOutcome(models.TextChoices):
+    ASSIGNED = "assigned", _("Assigned")
+    QUEUED = "queued", _("Queued")
+    POOL = "pool", _("Message pool")
+
+
+class DecisionRule(models.TextChoices):
+    """The rule that decided, one value per path through the pipeline (reports group by it). Automatic
+    routing is "<how the group was chosen>/<how the agent was>": idle_ratio (the highest idle ratio, ties by
+    weight), no_queue (everyone full, no-queue mode: the best saturated agent), all_full (queued)."""
+
+    RETURNING_BUYER = "returning_buyer", _("Returning buyer: their agent of the last 72 hours")
+    CROWD = "group_by_crowd/idle_ratio", _("Crowd group, highest idle ratio")
+    CROWD_NO_QUEUE = "group_by_crowd/no_queue", _("Crowd group, all full, no-queue mode")
+    CROWD_ALL_FULL = "group_by_crowd/all_full", _("Crowd group, all full: queued")
+    PRODUCT = "group_by_product/idle_ratio", _("Product group, highest idle ratio")
+    PRODUCT_NO_QUEUE = "group_by_product/no_queue", _("Product group, all full, no-queue mode")
+    PRODUCT_ALL_FULL = "group_by_product/all_full", _("Product group, all full: queued")
+    INTENT = "group_by_intent/idle_ratio", _("Intent group, highest idle ratio")
+    INTENT_NO_QUEUE = "group_by_intent/no_queue", _("Intent group, all full, no-queue mode")
+    INTENT_ALL_FULL = "group_by_intent/all_full", _("Intent group, all full: queued")
+    ORDER_STATE = "group_by_order_state/idle_ratio", _("Order-state group, highest idle ratio")
+    ORDER_STATE_NO_QUEUE = "group_by_order_state/no_queue", _("Order-state group, all full, no-queue mode")
+    ORDER_STATE_ALL_FULL = "group_by_order_state/all_full", _("Order-state group, all full: queued")
+    DEFAULT = "group_default/idle_ratio", _("Default group, highest idle ratio")
+    DEFAULT_NO_QUEUE = "group_default/no_queue", _("Default group, all full, no-queue mode")
+    DEFAULT_ALL_FULL = "group_default/all_full", _("Default group, all full: queued")
+    SIMPLE = "simple_mode/idle_ratio", _("Simple mode, highest idle ratio")
+    SIMPLE_NO_QUEUE = "simple_mode/no_queue", _("Simple mode, all full, no-queue mode")
+    SIMPLE_ALL_FULL = "simple_mode/all_full", _("Simple mode, all full: queued")
+    ANY_ONLINE = "any_online_agent/idle_ratio", _("Nobody of the group online: any online agent")
+    ANY_ONLINE_NO_QUEUE = "any_online_agent/no_queue", _("Any online agent, all full, no-queue mode")
+    ANY_ONLINE_ALL_FULL = "any_online_agent/all_full", _("Any online agent, all full: queued")
+    OFFLINE_ROUTING = "offline_routing", _("Everyone offline: the offline-routing list")
+    MESSAGE_POOL = "message_pool", _("Everyone offline: the message pool")
+    QUEUE_DRAIN = "queue_drain/idle_ratio", _("From the queue: a seat came free")
+    PULLED_FROM_QUEUE = "pulled_from_queue", _("Taken from the queue by the agent")
+    POOL_REASSIGNED = "pool_reassigned", _("Given from the message pool by a supervisor")
+    PROACTIVE = "proactive", _("Proactive chat opened by the agent")
+    TRANSFER = "transfer", _("Transferred")
+    TRANSFER_FORCED = "transfer_forced", _("Transferred over the limit by a supervisor")
+
+
 class RoutingDecision(models.Model):
-    """The routing trace: what was considered and why the winner won."""
+    """The routing trace: what was considered and why the winner won. No default ordering (a large table,
+    read per conversation in ``pk`` order and by the reports in ranges)."""
 
     conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="routing_decisions")
     created_at = models.DateTimeField(auto_now_add=True)
-    rule = models.CharField(max_length=40)
-    outcome = models.CharField(max_length=20)
+    rule = models.CharField(max_length=40, choices=DecisionRule.choices)
+    outcome = models.CharField(max_length=20, choices=DecisionOutcome.choices)
     winner = models.ForeignKey(
         StaffAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
@@ -277,9 +372,6 @@ class RoutingDecision(models.Model):
 
     shop_path = "conversation__shop"
     objects = ShopQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["conversation", "pk"]
 
     def __str__(self) -> str:
         return f"{self.rule} -> {self.outcome}"

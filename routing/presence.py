@@ -1,28 +1,26 @@
 """Agent presence from workbench connections (PROTOCOL.md, "Presence").
 
 An agent is present while at least one workbench tab is connected (``AgentState.connections``, counted
-across every daphne process in the database). When the last tab goes, ``disconnected_at`` is stamped and
-routing keeps treating the agent as they were for the grace period (``PRESENCE_GRACE_SECONDS``, 60 s): a short
-network drop reroutes nothing. After it, ``expire_presence`` (a task scheduled at the disconnect, and a beat
-task every minute as a backstop) sets the agent offline if no tab came back. Agents who never opened a
-workbench (API-only accounts) are not affected.
+across every daphne process in the database). When the last tab goes, ``disconnected_at`` is stamped by the
+database clock and routing keeps treating the agent as they were for the grace period
+(``PRESENCE_GRACE_SECONDS``, 60 s): a short network drop reroutes nothing. After it, ``expire_presence`` (a
+task the consumer schedules at the disconnect, and a beat task every minute as a backstop) sets the agent
+offline if no tab came back. Agents who never opened a workbench (API-only accounts) are not affected.
 """
 
 from __future__ import annotations
 
-import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import F
+from django.db import transaction
+from django.db.models import F, QuerySet
 from django.db.models.functions import Greatest, Now
-from django.utils import timezone
 
 from backoffice.models import StaffAccount
 from routing.models import AgentState, AgentStatus
-from routing.services import agent_state, set_agent_status
-
-logger = logging.getLogger(__name__)
+from routing.services import agent_state
+from routing.services.agents import publish_status, record_status
 
 
 def connected(staff: StaffAccount) -> AgentState:
@@ -33,27 +31,33 @@ def connected(staff: StaffAccount) -> AgentState:
 
 
 def disconnected(staff: StaffAccount) -> None:
+    """One tab fewer; the caller schedules ``expire_presence`` for after the grace period."""
     AgentState.objects.filter(staff=staff).update(
         connections=Greatest(F("connections") - 1, 0), disconnected_at=Now()
     )
-    from routing.tasks import expire_presence  # tasks import the services, which import this module's users
-
-    try:
-        expire_presence.apply_async(countdown=settings.PRESENCE_GRACE_SECONDS + 1)
-    except Exception:  # the beat backstop runs it within a minute anyway
-        logger.warning("could not schedule the presence check", exc_info=True)
 
 
-def expire_presence(*, now: datetime | None = None) -> int:
-    """Set offline every agent whose last tab closed more than the grace period ago; returns how many."""
-    cutoff = (now or timezone.now()) - timedelta(seconds=settings.PRESENCE_GRACE_SECONDS)
-    gone = (
-        AgentState.objects.filter(connections=0, disconnected_at__lte=cutoff)
-        .exclude(status=AgentStatus.OFFLINE)
-        .select_related("staff__shop")
+def _gone() -> QuerySet[AgentState]:
+    """Agents not offline whose every tab closed more than the grace period ago, by the database clock (the
+    clock that stamped ``disconnected_at``)."""
+    cutoff = Now() - timedelta(seconds=settings.PRESENCE_GRACE_SECONDS)
+    return AgentState.objects.filter(connections=0, disconnected_at__lte=cutoff).exclude(
+        status=AgentStatus.OFFLINE
     )
+
+
+def expire_presence() -> int:
+    """Set offline every agent whose last tab closed more than the grace period ago; returns how many.
+
+    Each agent is claimed by one conditional UPDATE that repeats the whole condition, so a tab that comes back
+    between the scan and the claim (``connected``) keeps its agent as they were, and two runs at once set
+    each agent offline once. Only the claimed agents get the status change recorded and published."""
     count = 0
-    for state in gone:
-        set_agent_status(staff=state.staff, status=AgentStatus.OFFLINE)
-        count += 1
+    for state in _gone().select_related("staff").order_by("staff_id"):
+        with transaction.atomic():
+            claimed = _gone().filter(pk=state.pk).update(status=AgentStatus.OFFLINE, status_changed_at=Now())
+            if claimed:
+                record_status(state.staff_id, state.shop_id, AgentStatus.OFFLINE)
+                publish_status(state.staff, AgentStatus.OFFLINE)
+        count += claimed
     return count

@@ -12,6 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ImproperlyConfigured
 from django.db.models import F, Max
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -26,6 +27,7 @@ from backoffice.models import Buyer, Product, Shop, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
 from routing import selectors
 from routing.models import AgentState, AgentStatus, Conversation, ConversationState
+from routing.panels import Panel, workbench_panels
 from routing.services import MAX_TEXT
 from routing.tokens import buyer_from_token, buyer_token
 
@@ -51,7 +53,18 @@ def _forbidden(request: HttpRequest) -> HttpResponse:
 # --- the agent workbench -----------------------------------------------------------------------------------
 
 
-def workbench_strings() -> dict[str, str]:
+def workbench_strings(panels: list[Panel]) -> dict[str, str]:
+    """The page's strings, the panels' included (one table for the page's scripts; a panel may not reuse a
+    key of the workbench or of another panel)."""
+    strings = _workbench_strings()
+    for panel in panels:
+        if clash := strings.keys() & panel.strings.keys():
+            raise ImproperlyConfigured(f"workbench panel {panel.name} redefines the strings {sorted(clash)}")
+        strings |= panel.strings
+    return strings
+
+
+def _workbench_strings() -> dict[str, str]:
     return {
         "online": _("Online"),
         "busy": _("Busy"),
@@ -95,23 +108,6 @@ def workbench_strings() -> dict[str, str]:
         "notifications_on": _("Notifications on"),
         "notifications_blocked": _("Notifications are blocked in this browser."),
         "too_long": _("A message is limited to %(max)d characters.") % {"max": MAX_TEXT},
-        "phrase_team": _("Team"),
-        "phrase_personal": _("Mine"),
-        "phrase_linked": _("This product"),
-        "phrases_recent": _("Recently used"),
-        "phrases_all": _("All phrases"),
-        "phrases_found": _("Matching phrases"),
-        "phrase_unfilled": _("Fill in %(fields)s before sending."),
-        "list_separator": _(", "),
-        "phrase_new_title": _("New personal phrase"),
-        "phrase_edit_title": _("Edit personal phrase"),
-        "phrase_no_group": _("No group"),
-        "phrase_empty": _("The phrase content cannot be empty."),
-        "phrase_edit": _("Edit"),
-        "phrase_delete": _("Delete"),
-        "phrase_delete_confirm": _("Delete the personal phrase “%(content)s”?"),
-        "phrase_saved": _("Phrase saved."),
-        "phrase_deleted": _("Phrase deleted."),
     }
 
 
@@ -123,6 +119,7 @@ def workbench(request: HttpRequest) -> HttpResponse:
     staff = _im_staff(request)
     if staff is None:
         return _forbidden(request)
+    panels = workbench_panels(request, staff)
     sessions = list(selectors.active_sessions(staff))
     history = list(selectors.history_sessions(staff))
     state = AgentState.objects.filter(staff=staff).only("status").first()
@@ -144,9 +141,9 @@ def workbench(request: HttpRequest) -> HttpResponse:
         "ws_path": "/ws/agent/",
         "max_text": MAX_TEXT,
         "api": "/api/v1/routing/",
-        "phrases_api": "/api/v1/phrases/",
         "buyer_panel": reverse("routing:buyer-panel", args=[0]).replace("/0/", "/{id}/"),
-        "strings": workbench_strings(),
+        "strings": workbench_strings(panels),
+        "panels": [panel.client() for panel in panels],
     }
     return render(
         request,
@@ -160,6 +157,7 @@ def workbench(request: HttpRequest) -> HttpResponse:
             "status": initial["me"]["status"],  # type: ignore[index]
             "initial": initial,
             "max_text": MAX_TEXT,
+            "panels": panels,
         },
     )
 
@@ -169,7 +167,9 @@ def workbench(request: HttpRequest) -> HttpResponse:
 @require_GET
 def buyer_panel(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """The buyer of a conversation: their orders in this shop (newest first, items, amounts, shipping, the
-    address and its changes) and the product they came from. Another shop's conversation is a 404."""
+    address and its changes) and the product they came from. Another shop's conversation is a 404.
+    Shop-scoped, not ``routing.access.readable``: it shows the buyer's orders, which every agent of the shop
+    may view (the agent role's commerce rights), and no transcript."""
     staff = _im_staff(request)
     if staff is None:
         return _forbidden(request)

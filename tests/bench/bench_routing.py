@@ -39,7 +39,7 @@ from backoffice import services as backoffice_services
 from backoffice.models import Buyer, Role, Shop, StaffAccount
 from routing import services
 from routing.models import Conversation, ConversationState, RoutingDecision
-from routing.services import load_matches_open_sessions, routing_settings, set_agent_status
+from routing.services import arrivals, load_matches_open_sessions, routing_settings, set_agent_status
 from tests.bench.common import percentile
 from tests.conftest import PASSWORD, requires_postgres
 
@@ -121,7 +121,7 @@ def bench_burst(
         for b in buyers
     )
     batches: list[tuple[float, float, int]] = []
-    original = services._route_batch
+    original = arrivals.route_batch
 
     def timed(shop_id: int, settings: Any, convs: list[Conversation]) -> Any:
         t0 = time.perf_counter()
@@ -131,7 +131,7 @@ def bench_burst(
         )
         return result
 
-    monkeypatch.setattr(services, "_route_batch", timed)
+    monkeypatch.setattr(arrivals, "route_batch", timed)
 
     def work(index: int) -> list[tuple[float, float]]:
         services.route_pending(shop_id=shop.pk)

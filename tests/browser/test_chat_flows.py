@@ -83,7 +83,7 @@ def test_buyer_and_agent_chat_rate_and_end_with_esc(
     conv = Conversation.objects.get(buyer__platform_id="lb1")
     assert (conv.state, conv.end_reason) == (ConversationState.ENDED, "agent")
     assert Rating.objects.get(conversation=conv).stars == 4
-    texts = list(Message.objects.filter(conversation=conv).values_list("sender", "text"))
+    texts = list(Message.objects.filter(conversation=conv).order_by("seq").values_list("sender", "text"))
     assert texts[:3] == [("buyer", SCRIPT), ("agent", reply), ("buyer", "什么时候发货？")]
     # Every message is on each page exactly once.
     expect(chat.locator("#transcript li.msg")).to_have_count(4)  # 3 messages and the rating card
@@ -277,5 +277,9 @@ def test_buyer_page_reconnects_resumes_and_resends_what_was_not_acked(
         expect(mine.last.locator(".state")).to_have_attribute("data-state", "acked")
         expect(chat.locator("#transcript .msg.theirs .text")).to_have_text(["稍等，我查一下"])
         expect(mine.locator(".text")).to_have_text(["第一条", "断网时发的"])
-    assert list(conv.messages.values_list("text", flat=True)) == ["第一条", "稍等，我查一下", "断网时发的"]
+    assert list(conv.messages.order_by("seq").values_list("text", flat=True)) == [
+        "第一条",
+        "稍等，我查一下",
+        "断网时发的",
+    ]
     context.close()

@@ -3,17 +3,23 @@
 Every test starts its threads together on a ``threading.Barrier``; each thread uses its own database
 connection and closes it when done. After each race the seat accounting must hold:
 ``AgentState.load`` equals the agent's active conversations (``load_matches_open_sessions(shop) == []``).
+
+The repeated races leave the interleaving to the scheduler; ``in_order`` forces each interleaving of two
+writers instead (the first holds its row lock until the second is seen waiting for it, or has finished),
+so both outcomes are tested every run and each test proves that both sides of its race ran.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
+import psycopg
 import pytest
 from django.db import connection
 from django.db.models import Count
@@ -81,6 +87,78 @@ def run_together(tasks: Sequence[Callable[[], Any]], timeout: float = 120) -> li
         t.join(timeout)
     assert not any(t.is_alive() for t in threads), "a thread is still running (deadlock?)"
     return results
+
+
+def waiting_for_a_lock() -> bool:
+    """Whether a backend of the test database waits for a lock now (seen from a connection of its own)."""
+    db = connection.settings_dict
+    with psycopg.connect(
+        dbname=db["NAME"], user=db["USER"], password=db["PASSWORD"], host=db["HOST"], port=db["PORT"] or None
+    ) as watcher:
+        row = watcher.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND wait_event_type = 'Lock'"
+        ).fetchone()
+    return bool(row and row[0])
+
+
+def wait_for(condition: Callable[[], bool], what: str, deadline: float = 60) -> None:
+    """Poll ``condition`` until it holds; a generous deadline only stops a broken test from hanging."""
+    end = time.monotonic() + deadline
+    while not condition():
+        assert time.monotonic() < end, f"gave up waiting: {what}"
+        time.sleep(0.005)
+
+
+def in_order(
+    first: Callable[[], Any], second: Callable[[], Any], *, holds: str, second_blocks: bool
+) -> tuple[Any, Any, bool]:
+    """Run ``first`` until its first query containing ``holds`` (its row lock), start ``second``, and keep the
+    lock until ``second`` is seen waiting for it (``second_blocks``) or has finished (it skips locked rows).
+    Returns both results (or the exceptions raised) and whether ``second`` was seen blocked: proof that the
+    two really met on the lock."""
+    locked, second_done = threading.Event(), threading.Event()
+    seen_blocked = [False]
+    results: list[Any] = [None, None]
+
+    def hold(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        result = execute(sql, params, many, context)
+        if holds in sql and not locked.is_set():
+            locked.set()
+            if second_blocks:
+                wait_for(waiting_for_a_lock, "the second writer to wait for the lock")
+                seen_blocked[0] = True
+            else:
+                wait_for(second_done.is_set, "the second writer to finish")
+        return result
+
+    def run_first() -> None:
+        try:
+            with connection.execute_wrapper(hold):
+                results[0] = first()
+        except BaseException as exc:
+            results[0] = exc
+        finally:
+            locked.set()  # never leave the second waiting for a lock that was never taken
+            connection.close()
+
+    def run_second() -> None:
+        locked.wait(60)
+        try:
+            results[1] = second()
+        except BaseException as exc:
+            results[1] = exc
+        finally:
+            second_done.set()
+            connection.close()
+
+    threads = [threading.Thread(target=run_first), threading.Thread(target=run_second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "a thread is still running (deadlock?)"
+    return results[0], results[1], seen_blocked[0]
 
 
 def make_buyers(shop: Shop, count: int, prefix: str = "b") -> list[Buyer]:
@@ -368,3 +446,90 @@ def test_two_simultaneous_sweeps_end_each_idle_chat_exactly_once(shop_a: Shop) -
         assert set(ended.values_list("end_reason", flat=True)) == {EndReason.AUTO}
         assert load_matches_open_sessions(shop_a) == []
         assert set(AgentState.objects.filter(shop=shop_a).values_list("load", flat=True)) == {0}
+
+
+# --- the same races with each interleaving forced ----------------------------------------------------------
+
+ROW_LOCK = "FOR UPDATE"  # the first row lock each writer takes: the conversation (or the queue head)
+
+
+@pytest.mark.parametrize("first", ["end", "transfer"])
+def test_end_and_transfer_in_each_order(shop_a: Shop, first: str) -> None:
+    holder, target = new_agent(shop_a, "holder"), new_agent(shop_a, "target")
+    (buyer,) = make_buyers(shop_a, 1)
+    conv = pull_from_queue(agent=holder, conversation=queued_conversation(shop_a, buyer))
+    end = partial(end_conversation, conversation=conv, reason=EndReason.BUYER)
+    move = partial(transfer, conversation=conv, to_agent=target, by=holder, note="售后问题")
+
+    if first == "end":
+        ended, moved, blocked = in_order(end, move, holds=ROW_LOCK, second_blocks=True)
+    else:
+        moved, ended, blocked = in_order(move, end, holds=ROW_LOCK, second_blocks=True)
+
+    assert blocked, "the second writer never waited for the chat's lock"
+    assert isinstance(ended, Conversation), ended
+    conv.refresh_from_db()
+    assert (conv.state, conv.end_reason) == (ConversationState.ENDED, EndReason.BUYER)
+    if first == "end":
+        assert isinstance(moved, Conflict), moved  # the transfer found the chat ended
+        assert conv.agent_id == holder.pk and not Transfer.objects.filter(conversation=conv).exists()
+    else:
+        assert isinstance(moved, Conversation), moved  # the end waited, then ended the moved chat
+        assert conv.agent_id == target.pk and Transfer.objects.filter(conversation=conv).count() == 1
+    assert load_matches_open_sessions(shop_a) == []
+    assert AgentState.objects.filter(shop=shop_a).exclude(load=0).count() == 0
+
+
+@pytest.mark.parametrize("first", ["sweep", "message"])
+def test_sweep_and_buyer_message_in_each_order(shop_a: Shop, first: str) -> None:
+    agent = new_agent(shop_a, "race_agent")
+    (buyer,) = make_buyers(shop_a, 1)
+    conv = idle_active_conversation(shop_a, agent, buyer)
+    post = partial(post_buyer_message, buyer=buyer, text="我的快递到哪了")
+
+    if first == "sweep":  # the message waits for the sweep's lock, then finds the chat ended
+        swept, posted, blocked = in_order(auto_end_idle, post, holds=ROW_LOCK, second_blocks=True)
+        assert blocked, "the message never waited for the sweep's lock"
+    else:  # the sweep skips the row the message holds
+        posted, swept, _blocked = in_order(post, auto_end_idle, holds=ROW_LOCK, second_blocks=False)
+
+    assert isinstance(posted, Message), posted
+    conv.refresh_from_db()
+    if first == "sweep":
+        assert swept == 1 and conv.state == ConversationState.ENDED
+        assert posted.conversation_id != conv.pk  # a new session, with the robot
+        assert Conversation.objects.get(pk=posted.conversation_id).state == ConversationState.ROBOT
+    else:
+        assert swept == 0 and conv.state == ConversationState.ACTIVE
+        assert posted.conversation_id == conv.pk
+    assert load_matches_open_sessions(shop_a) == []
+
+
+def test_a_pull_holding_the_queue_head_leaves_the_other_agent_a_conflict(shop_a: Shop) -> None:
+    first, second = new_agent(shop_a, "puller1", online=False), new_agent(shop_a, "puller2", online=False)
+    routing_settings(shop_a)  # created before: else the second waits on the first's insert of it
+    (buyer,) = make_buyers(shop_a, 1)
+    conv = queued_conversation(shop_a, buyer)
+    won, lost, _blocked = in_order(
+        partial(pull_from_queue, agent=first, conversation=conv),
+        partial(pull_from_queue, agent=second, conversation=conv),
+        holds=ROW_LOCK,
+        second_blocks=False,
+    )
+    assert isinstance(won, Conversation) and won.agent_id == first.pk, won
+    assert isinstance(lost, Conflict), lost  # it ran, and skipped the claimed row
+    conv.refresh_from_db()
+    assert conv.agent_id == first.pk
+    assert conv.routing_decisions.filter(outcome="assigned").count() == 1
+    assert load_matches_open_sessions(shop_a) == []
+
+
+def test_a_sweep_holding_its_chats_leaves_the_second_sweep_nothing(shop_a: Shop) -> None:
+    agent = new_agent(shop_a, "idle", max_concurrent=10)
+    convs = [idle_active_conversation(shop_a, agent, b) for b in make_buyers(shop_a, 5)]
+    one, other, _blocked = in_order(auto_end_idle, auto_end_idle, holds=ROW_LOCK, second_blocks=False)
+    assert (one, other) == (5, 0)  # both ran; the second skipped every row the first had claimed
+    assert (
+        Conversation.objects.filter(pk__in=[c.pk for c in convs], state=ConversationState.ENDED).count() == 5
+    )
+    assert AgentState.objects.get(staff=agent).load == 0

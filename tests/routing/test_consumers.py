@@ -16,7 +16,7 @@ from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.core import signing
 from django.db import OperationalError
-from django.utils import timezone
+from django.db.models import F
 
 from backoffice.asgi import application
 from backoffice.models import Buyer, Shop, StaffAccount
@@ -454,16 +454,22 @@ async def test_presence_grace_then_offline(agent: StaffAccount) -> None:
     def status() -> str:
         return AgentState.objects.get(staff=agent).status
 
-    now = timezone.now()
-    assert await database_sync_to_async(presence.expire_presence)(now=now + timedelta(seconds=30)) == 0
+    def closed_ago(seconds: int) -> None:
+        """The last tab closed ``seconds`` earlier than it did, by the database clock that stamped it."""
+        gone = AgentState.objects.filter(staff=agent, disconnected_at__isnull=False)
+        gone.update(disconnected_at=F("disconnected_at") - timedelta(seconds=seconds))
+
+    await database_sync_to_async(closed_ago)(30)
+    assert await database_sync_to_async(presence.expire_presence)() == 0
     assert await database_sync_to_async(status)() == "online"  # a short drop reroutes nothing
     tab = await agent_socket(agent)
     await connect(tab)  # back within the grace period
-    assert await database_sync_to_async(presence.expire_presence)(now=now + timedelta(seconds=90)) == 0
+    await database_sync_to_async(closed_ago)(90)
+    assert await database_sync_to_async(presence.expire_presence)() == 0
     await tab.disconnect()
     await asyncio.sleep(0)
-    later = timezone.now() + timedelta(seconds=61)
-    assert await database_sync_to_async(presence.expire_presence)(now=later) == 1
+    await database_sync_to_async(closed_ago)(61)
+    assert await database_sync_to_async(presence.expire_presence)() == 1
     assert await database_sync_to_async(status)() == "offline"
 
 

@@ -127,7 +127,9 @@ def test_workbench_has_the_phrase_panel_and_links_the_admin_for_team_phrase_mana
     response = teammate_client.get("/workbench/")
     page = response.content.decode()
     assert 'id="phrase-panel"' in page and 'id="suggest-list"' in page
-    assert initial(response)["phrases_api"] == "/api/v1/phrases/"
+    assert {"name": "phrases", "data": {"api": "/api/v1/phrases/", "manage_team": False}} in initial(
+        response
+    )["panels"]
     assert 'id="phrase-admin"' not in page  # an agent cannot change team phrases
 
     supervisor = factories.staff(shop_a, "sup_a", "主管-老周", role=Role.CS_SUPERVISOR)

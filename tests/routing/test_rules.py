@@ -18,7 +18,7 @@ from backoffice import services as shop_services
 from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
 from backoffice.models import Buyer, Shop, StaffAccount
 from routing import services
-from routing.models import AgentGroup, Conversation, Rating, ReplyDelay, RoutingSettings
+from routing.models import AgentGroup, AgentState, Conversation, Rating, ReplyDelay, RoutingSettings
 from routing.services import Candidate, pick_agent
 from routing.tasks import auto_end_idle as auto_end_task
 from routing.tasks import route_stranded as route_stranded_task
@@ -53,8 +53,8 @@ def test_seed_example_idle_ratio_b_wins() -> None:
 
 def test_seed_example_through_the_pipeline(shop_a: Shop, make_agent: Agent) -> None:
     a, b = make_agent("A", 10), make_agent("B", 30)
-    services.AgentState.objects.filter(staff=a).update(load=2)
-    services.AgentState.objects.filter(staff=b).update(load=3)
+    AgentState.objects.filter(staff=a).update(load=2)
+    AgentState.objects.filter(staff=b).update(load=3)
     conv = ask(shop_a, "x")
     assert conv.agent_id == b.pk
     decision = conv.routing_decisions.get()
@@ -95,13 +95,14 @@ def test_returning_buyer_goes_to_last_agent_even_when_full(shop_a: Shop, make_ag
     first = ask(shop_a, "r")
     assert first.agent_id == last.pk
     services.end_conversation(conversation=first, reason="agent")
-    other = make_agent("other", 5)
-    ask(shop_a, "filler")  # takes last's only seat or other's; make last full either way
-    services.AgentState.objects.filter(staff=last).update(load=1)
+    assert ask(shop_a, "filler").agent_id == last.pk  # the only agent: their only seat is taken
+    other = make_agent("other", 5)  # free seats: without the rule, routing would choose them
     again = ask(shop_a, "r")
     assert again.agent_id == last.pk
     assert again.routing_decisions.get().rule == "returning_buyer"
-    assert other.pk != last.pk
+    assert AgentState.objects.get(staff=last).load == 2  # over the limit, as the rule allows
+    assert AgentState.objects.get(staff=other).load == 0
+    assert services.load_matches_open_sessions(shop_a) == []
 
 
 def test_returning_buyer_with_offline_agent_is_routed_normally(shop_a: Shop, make_agent: Agent) -> None:
@@ -121,7 +122,7 @@ def test_returning_window_is_72_hours(shop_a: Shop, make_agent: Agent) -> None:
     Conversation.objects.filter(pk=first.pk).update(
         ended_at=timezone.now() - timedelta(hours=73), assigned_at=timezone.now() - timedelta(hours=74)
     )
-    services.AgentState.objects.filter(staff=last).update(load=1)  # full
+    AgentState.objects.filter(staff=last).update(load=1)  # full
     other = make_agent("other")
     assert ask(shop_a, "r").agent_id == other.pk
 
@@ -568,7 +569,11 @@ def test_a_batch_follows_the_rules_of_single_messages_in_order(shop_a: Shop, mak
         (first.pk, 2, "一"), (second.pk, 1, "二"), (first.pk, 3, "三"),
     ]  # fmt: skip
     assert again is one
-    assert list(first.messages.values_list("seq", "client_msg_id")) == [(1, ""), (2, "x1"), (3, "x2")]
+    assert list(first.messages.order_by("seq").values_list("seq", "client_msg_id")) == [
+        (1, ""),
+        (2, "x1"),
+        (3, "x2"),
+    ]
     first.refresh_from_db()
     assert first.last_seq == 3 and first.waiting_since is not None  # the timer started again
     assert first.waiting_since == first.last_buyer_message_at
@@ -608,4 +613,4 @@ def test_a_message_to_an_offline_agent_goes_back_to_routing_once(shop_a: Shop, m
     assert conv.agent_id == online.pk and conv.state == "active"
     assert services.agent_state(gone).load == 0 and services.agent_state(online).load == 1
     assert conv.routing_decisions.count() == 2
-    assert list(conv.messages.values_list("seq", flat=True)) == [1, 2]
+    assert list(conv.messages.order_by("seq").values_list("seq", flat=True)) == [1, 2]

@@ -14,6 +14,9 @@
 
   const ChatCore = {};
 
+  /* Workbench panels of other apps register here by name (routing/panels.py): {attach(hooks) -> handle}. */
+  ChatCore.panels = {};
+
   /* The clock. Tests inject one: `window.__now = () => Date.now() + 4 * 60 * 1000`. */
   ChatCore.now = function () {
     return typeof window.__now === "function" ? Number(window.__now()) : Date.now();

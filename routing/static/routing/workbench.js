@@ -299,7 +299,7 @@
     panel.removeAttribute("aria-busy");
     const product = Number((panel.querySelector(".bp") || { dataset: {} }).dataset.product) || null;
     products.set(id, product);
-    phrases.changed(); // the product's linked phrases rank first
+    panelsChanged(); // e.g. the product's linked phrases rank first
   }
 
   function note(conversation, text, cls) {
@@ -396,7 +396,7 @@
     const input = $("input");
     if (sendMessage(input.value)) {
       input.value = "";
-      phrases.reset(); // a value set by script fires no input event
+      for (const panel of panels) if (panel.reset) panel.reset(); // a value set by script fires no input event
     }
   }
 
@@ -893,12 +893,12 @@
     }
     if (!event.altKey) return;
     const actions = {
+      ...panelKeys,
       KeyI: () => $("input").focus(),
       KeyT: openTransfer,
       KeyR: inviteRating,
       KeyP: () => !$("product-btn").disabled && openProducts(),
       KeyN: openProactive,
-      KeyQ: () => phrases.focusSearch(),
       Digit1: () => showTab("sessions"),
       Digit2: () => showTab("queue"),
       Digit3: () => showTab("history"),
@@ -910,16 +910,24 @@
     }
   });
 
-  // Quick phrases first: with a suggestion chosen, Enter uses it and Esc closes the list (preventDefault).
-  const phrases = window.PhraseUI.attach({
-    base: init.phrases_api,
-    strings: S,
-    request,
-    toast,
-    conversation: () => (selected !== null && !$("input").disabled ? selected : null),
-    productId: () => products.get(selected) || null,
-    send: sendMessage,
-  });
+  // The panels of other apps (routing/panels.py) attach before the reply box's own keys: with a phrase
+  // suggestion chosen, Enter uses it and Esc closes the list (preventDefault).
+  const panels = init.panels.map((panel) =>
+    C.panels[panel.name].attach({
+      data: panel.data,
+      strings: S,
+      request,
+      toast,
+      conversation: () => (selected !== null && !$("input").disabled ? selected : null),
+      productId: () => products.get(selected) || null,
+      send: sendMessage,
+    }),
+  );
+  const panelKeys = Object.assign({}, ...panels.map((panel) => panel.keys || {}));
+
+  function panelsChanged() {
+    for (const panel of panels) if (panel.changed) panel.changed();
+  }
 
   $("input").addEventListener("keydown", (event) => {
     if (event.defaultPrevented) return;
@@ -970,5 +978,5 @@
   }, 1000);
   socket.start();
   if (sessions.size) select(sessions.keys().next().value);
-  else phrases.changed();
+  else panelsChanged();
 })();

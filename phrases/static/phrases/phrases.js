@@ -1,4 +1,5 @@
-/* Quick phrases in the agent workbench (README "Quick phrases"; the API at /api/v1/phrases/).
+/* Quick phrases in the agent workbench (README "Quick phrases"; the API at /api/v1/phrases/): a workbench panel
+ * (routing/panels.py), registered as ChatCore.panels.phrases and attached by workbench.js.
  *
  * - In the reply box, "/" + code lists the phrases with that code; Enter sends the first (or the chosen) one.
  * - Other typing suggests phrases whose content or keywords match, in a small list that never gets in the
@@ -27,12 +28,14 @@
 
   /* hooks: request(method, url, body) -> {ok, status, data, error}; conversation() -> id or null when the
    * chat cannot be replied to; productId() -> the chat's source product id or null; send(text) -> bool;
-   * toast(text); strings. */
+   * toast(text); data (the panel's: api); strings. */
   function attach(hooks) {
     const S = hooks.strings;
-    const base = hooks.base;
+    const base = hooks.data.api;
     const input = $("input");
     const list = $("suggest-list");
+    input.setAttribute("aria-autocomplete", "list");
+    input.setAttribute("aria-controls", "suggest-list");
     let items = []; // suggestions shown, for `shownFor`
     let shownFor = null; // the input text the shown suggestions belong to
     let active = -1; // the suggestion the agent moved to with ↑/↓/Tab (-1: none, Enter sends the text)
@@ -460,12 +463,14 @@
         close();
         loadPanel();
       },
-      focusSearch() {
-        search.focus();
-        search.select();
+      keys: {
+        KeyQ() {
+          search.focus();
+          search.select();
+        },
       },
     };
   }
 
-  window.PhraseUI = { attach };
+  C.panels.phrases = { attach };
 })();

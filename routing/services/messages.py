@@ -1,0 +1,356 @@
+"""Messages and the reply timer: buyers' messages (group commit), agents' replies and cards, and the robot's
+and the system's messages. Persist first (one transaction, the conversation row locked, ``seq`` + 1), then
+broadcast after commit."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Case, F, Value, When
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from backoffice.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
+from backoffice.models import Buyer, Product, StaffAccount
+from routing import events
+from routing.models import (
+    AgentState,
+    AgentStatus,
+    Conversation,
+    ConversationState,
+    Message,
+    ReplyDelay,
+    SenderKind,
+)
+from routing.services.arrivals import back_to_routing, route_pending
+from routing.services.seats import open_for_update
+
+MAX_TEXT = 2000
+HISTORY_REPLY_WINDOW = timedelta(hours=72)
+
+
+def check_text(text: str) -> str:
+    if not text or not text.strip():
+        raise Invalid(_("A message cannot be empty."))
+    if len(text) > MAX_TEXT:
+        raise Invalid(_("A message is limited to %(max)d characters.") % {"max": MAX_TEXT})
+    return text
+
+
+def _stored_sends(convs: list[Conversation], client_msg_ids: list[str]) -> dict[tuple[int, str], Message]:
+    """(conversation id, client_msg_id) -> the message stored by an earlier send with that id: a resend
+    writes nothing and changes no timer. Sends without an id are never resends."""
+    wanted = {cid for cid in client_msg_ids if cid}
+    if not wanted:
+        return {}
+    by_id = {conv.pk: conv for conv in convs}
+    found = Message.objects.filter(conversation_id__in=by_id, client_msg_id__in=wanted).order_by()
+    stored = {}
+    for message in found:
+        message.conversation = by_id[message.conversation_id]
+        stored[message.conversation_id, message.client_msg_id] = message
+    return stored
+
+
+def append(
+    conv: Conversation,
+    *,
+    sender: str,
+    text: str,
+    agent: StaffAccount | None,
+    client_msg_id: str,
+    card: dict[str, Any] | None = None,
+    also: tuple[str, ...] = (),
+) -> Message:
+    """Store the next message of a locked conversation (seq + 1, saved with the fields named in ``also``
+    in one UPDATE), then broadcast it after commit."""
+    conv.last_seq += 1
+    conv.save(update_fields=["last_seq", *also])
+    message = Message.objects.create(
+        conversation=conv,
+        shop_id=conv.shop_id,
+        seq=conv.last_seq,
+        sender=sender,
+        agent=agent,
+        text=text,
+        card=card,
+        client_msg_id=client_msg_id,
+    )
+    events.publish(events.to_conversation(conv, events.message_event(message)))
+    return message
+
+
+# --- buyers ------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BuyerSend:
+    """One buyer message for ``post_buyer_messages``."""
+
+    buyer: Buyer
+    text: str
+    client_msg_id: str = ""
+
+
+def post_buyer_message(*, buyer: Buyer, text: str, client_msg_id: str = "") -> Message:
+    """A buyer's message: ``post_buyer_messages`` with one, its error raised."""
+    result = post_buyer_messages([BuyerSend(buyer, text, client_msg_id)])[0]
+    if isinstance(result, DomainError):
+        raise result
+    return result
+
+
+def post_buyer_messages(sends: Sequence[BuyerSend]) -> list[Message | DomainError]:
+    """Buyers' messages stored in one transaction, in order, each result in the place of its send.
+
+    This is group commit for the chat consumers: they hand over every buyer send waiting at that moment, so
+    the locks, the resend check, the insert, the update and the commit are paid once a batch rather than once
+    a message. The rules, per message:
+    - the reply timer starts at a message when it was stopped, and keeps running from the first unanswered
+      message otherwise;
+    - a buyer without an open conversation (a new buyer, or after the end) starts a new one, with the robot;
+    - a resend of a stored ``client_msg_id`` stores nothing, changes no timer and returns the stored message;
+    - a message to an offline agent who takes no offline routing sends the chat back to routing;
+    - an empty or too long text is returned as its error and stores nothing; the other sends go on.
+    """
+    results: dict[int, Message | DomainError] = {}
+    todo: list[int] = []
+    for i, send in enumerate(sends):
+        try:
+            check_text(send.text)
+        except DomainError as exc:
+            results[i] = exc
+        else:
+            todo.append(i)
+    if not todo:
+        return [results[i] for i in range(len(sends))]
+    with transaction.atomic():
+        convs = _lock_open_conversations([sends[i].buyer for i in todo])
+        stored = _stored_sends(list(convs.values()), [sends[i].client_msg_id for i in todo])
+        now = timezone.now()
+        new: list[tuple[Message, bool]] = []  # the message, and whether it started the reply timer
+        for i in todo:
+            send, conv = sends[i], convs[sends[i].buyer.pk]
+            if (conv.pk, send.client_msg_id) in stored:
+                results[i] = stored[conv.pk, send.client_msg_id]
+                continue
+            timer_started = conv.state == ConversationState.ACTIVE and conv.waiting_since is None
+            if timer_started:
+                conv.waiting_since = now
+            conv.last_buyer_message_at = now
+            conv.last_seq += 1
+            message = Message(
+                conversation=conv,
+                shop_id=conv.shop_id,
+                seq=conv.last_seq,
+                sender=SenderKind.BUYER,
+                text=send.text,
+                client_msg_id=send.client_msg_id,
+            )
+            if send.client_msg_id:
+                stored[conv.pk, send.client_msg_id] = message  # the same send twice in one batch
+            results[i] = message
+            new.append((message, timer_started))
+        Message.objects.bulk_create([message for message, _started in new])
+        _save_batch(new, now)
+        broadcast: list[tuple[str, events.Event]] = []  # published together: one hand-over after commit
+        for message, timer_started in new:
+            conv = message.conversation
+            broadcast += events.to_conversation(conv, events.message_event(message))
+            if timer_started:
+                timer = events.Timer(conversation=conv.pk, waiting_since=conv.waiting_since)
+                broadcast += events.to_conversation(conv, timer, buyer=False)
+        events.publish(broadcast)
+        changed = {message.conversation_id: message.conversation for message, _started in new}
+        rerouted = back_to_routing([conv for conv in changed.values() if _agent_gone(conv)])
+    for shop_id in sorted(rerouted):
+        route_pending(shop_id=shop_id)
+    return [results[i] for i in range(len(sends))]
+
+
+def _save_batch(new: list[tuple[Message, bool]], now: datetime) -> None:
+    """Write what a batch changed on its (locked) conversations in one UPDATE per distinct message count, not
+    one per conversation: ``last_seq`` goes up by the number of messages each got, and the reply timers that
+    started, started now. (Django's ``bulk_update`` builds a CASE per row and costs more than the database
+    work; every statement saved is a round trip off each message's latency.)"""
+    added = Counter(message.conversation_id for message, _started in new)
+    by_count: dict[int, list[int]] = {}
+    for conv_id, count in added.items():
+        by_count.setdefault(count, []).append(conv_id)
+    started = {message.conversation_id for message, timer_started in new if timer_started}
+    for count, ids in by_count.items():
+        changes: dict[str, Any] = {"last_seq": F("last_seq") + count, "last_buyer_message_at": now}
+        if timers := started.intersection(ids):
+            changes["waiting_since"] = Case(When(pk__in=timers, then=Value(now)), default=F("waiting_since"))
+        Conversation.objects.filter(pk__in=ids).update(**changes)
+
+
+def _lock_open_conversations(buyers: Sequence[Buyer]) -> dict[int, Conversation]:
+    """Buyer id -> the buyer's open conversation, row-locked in id order (with its agent's routing state,
+    unlocked). A buyer without one gets a new conversation with the robot; a conversation another process
+    opened for the buyer at the same moment is taken instead (the one-open-session constraint)."""
+
+    def locked(ids: list[int]) -> dict[int, Conversation]:
+        # Only what a batch reads: building whole conversation, account and state rows cost a fifth of it.
+        rows = open_for_update(ids).only(
+            "shop",
+            "buyer",
+            "state",
+            "agent",
+            "last_seq",
+            "waiting_since",
+            "last_buyer_message_at",
+            "agent__agent_state__status",
+            "agent__agent_state__routing",
+            "agent__agent_state__offline_routing",
+        )
+        return {conv.buyer_id: conv for conv in rows}
+
+    by_id = {buyer.pk: buyer for buyer in buyers}
+    convs = locked(sorted(by_id))
+    missing = [buyer for pk, buyer in sorted(by_id.items()) if pk not in convs]
+    if missing:
+        Conversation.objects.bulk_create(
+            [Conversation(shop_id=b.shop_id, buyer=b, state=ConversationState.ROBOT) for b in missing],
+            ignore_conflicts=True,
+        )
+        convs |= locked([buyer.pk for buyer in missing])
+    return convs
+
+
+def _agent_gone(conv: Conversation) -> bool:
+    """The chat's agent is offline and takes no offline routing, so a buyer's message sends the chat back to
+    routing. An agent without a routing state never came online: offline, routed (the defaults)."""
+    if conv.state != ConversationState.ACTIVE or conv.agent_id is None:
+        return False
+    state = getattr(conv.agent, "agent_state", None) or AgentState(staff_id=conv.agent_id)
+    return state.status == AgentStatus.OFFLINE and state.routing and not state.offline_routing
+
+
+# --- agents ------------------------------------------------------------------------------------------------
+
+
+def post_agent_message(
+    *,
+    agent: StaffAccount,
+    conversation: Conversation,
+    text: str,
+    client_msg_id: str = "",
+    card: dict[str, Any] | None = None,
+) -> Message:
+    """An agent's reply: stops the reply timer and stores the response delay (the first one separately).
+    Only the chat's agent may reply; an ended chat is repliable for 72 hours, not after."""
+    check_text(text)
+    if conversation.shop_id != agent.shop_id:
+        raise NotFound(_("No such conversation in this shop."))
+    with transaction.atomic():
+        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if conv.agent_id != agent.pk:
+            raise Forbidden(_("This chat is not yours."))
+        now = timezone.now()
+        if conv.state == ConversationState.ENDED:
+            if conv.ended_at is None or now - conv.ended_at > HISTORY_REPLY_WINDOW:
+                raise Invalid(_("This chat ended more than 72 hours ago and can no longer be replied to."))
+        elif conv.state != ConversationState.ACTIVE:
+            raise Conflict(_("This chat is not with an agent."))
+        if (earlier := _stored_sends([conv], [client_msg_id]).get((conv.pk, client_msg_id))) is not None:
+            return earlier
+        waited_from = conv.waiting_since if conv.state == ConversationState.ACTIVE else None
+        also: tuple[str, ...] = ()
+        seconds, first = 0.0, False
+        if waited_from is not None:  # the reply stops the timer, saved with the message's seq
+            seconds = (now - waited_from).total_seconds()
+            first = conv.first_response_seconds is None
+            conv.waiting_since = None
+            if first:
+                conv.first_response_seconds = seconds
+            also = ("waiting_since", "first_response_seconds")
+        message = append(
+            conv,
+            sender=SenderKind.AGENT,
+            text=text,
+            agent=agent,
+            client_msg_id=client_msg_id,
+            card=card,
+            also=also,
+        )
+        if waited_from is not None:
+            ReplyDelay.objects.create(
+                conversation=conv,
+                agent=agent,
+                waited_from=waited_from,
+                replied_at=now,
+                seconds=seconds,
+                is_first=first,
+            )
+            events.publish(
+                events.to_conversation(
+                    conv, events.Timer(conversation=conv.pk, waiting_since=None), buyer=False
+                )
+            )
+    return message
+
+
+def post_agent_card(
+    *, agent: StaffAccount, conversation: Conversation, kind: str, object_id: int, client_msg_id: str = ""
+) -> Message:
+    """The agent sends a product card (a product of the shop) into an active chat; the text carries the
+    product's title for clients and transcripts without cards."""
+    if kind != "product":
+        raise Invalid(_("Unknown card kind %(kind)s.") % {"kind": kind})
+    product = Product.objects.filter(pk=object_id, shop_id=agent.shop_id).first()
+    if product is None:
+        raise NotFound(_("No such product in this shop."))
+    card = {
+        "kind": "product",
+        "id": product.pk,
+        "title": product.title,
+        "price": str(product.price),
+        "image_url": product.image_url,
+        "url": product.url,
+    }
+    return post_agent_message(
+        agent=agent, conversation=conversation, text=product.title, client_msg_id=client_msg_id, card=card
+    )
+
+
+# --- the robot and the system ------------------------------------------------------------------------------
+
+
+def _post_unattended(
+    conversation: Conversation, *, sender: str, text: str, card: dict[str, Any] | None, client_msg_id: str
+) -> Message:
+    check_text(text)
+    with transaction.atomic():
+        conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
+        if conv.state == ConversationState.ENDED:
+            raise Conflict(_("This conversation has already ended."))
+        if (earlier := _stored_sends([conv], [client_msg_id]).get((conv.pk, client_msg_id))) is not None:
+            return earlier
+        return append(conv, sender=sender, text=text, agent=None, client_msg_id=client_msg_id, card=card)
+
+
+def post_robot_message(
+    *, conversation: Conversation, text: str, card: dict[str, Any] | None = None, client_msg_id: str = ""
+) -> Message:
+    """The robot speaks into an open conversation (marked as the robot's in every transcript). It touches no
+    reply timer: robot time never counts as a human's. A resend with the same ``client_msg_id`` stores
+    nothing new; an ended conversation gets nothing (409)."""
+    return _post_unattended(
+        conversation, sender=SenderKind.ROBOT, text=text, card=card, client_msg_id=client_msg_id
+    )
+
+
+def post_system_message(
+    *, conversation: Conversation, text: str, card: dict[str, Any] | None = None, client_msg_id: str = ""
+) -> Message:
+    """A system notice (a hand-over, an FAQ answer, a self-service card) into an open conversation, with the
+    robot's rules: no timer, idempotent on ``client_msg_id``, nothing into an ended conversation."""
+    return _post_unattended(
+        conversation, sender=SenderKind.SYSTEM, text=text, card=card, client_msg_id=client_msg_id
+    )
