@@ -315,3 +315,20 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class CacheStamp(models.Model):
+    """The version of one of a shop's per-process caches (``backoffice.text.StampedShopCache``; ``name``
+    says which: "phrases", the robot's knowledge base, ...): a new random stamp with every write that changes
+    what the cache holds. Processes keep the cache under the stamp they loaded it with and reload when it
+    differs."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=30)
+    stamp = models.CharField(max_length=32)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["shop", "name"], name="cache_stamp_per_shop")]
+
+    def __str__(self) -> str:
+        return f"{self.shop_id} {self.name}: {self.stamp}"

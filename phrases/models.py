@@ -171,15 +171,3 @@ class PhraseUse(models.Model):
 
     def __str__(self) -> str:
         return f"{self.staff_id} {self.phrase_id} {self.used_at}"
-
-
-class PhraseIndexStamp(models.Model):
-    """A shop's phrase-index version: a new random stamp with every write that changes what search matches
-    (texts, codes, groups, scopes, product links). Processes cache a shop's search index under the stamp
-    they loaded it with and reload when it differs; see ``phrases.index``."""
-
-    shop = models.OneToOneField(Shop, on_delete=models.CASCADE, primary_key=True, related_name="+")
-    stamp = models.CharField(max_length=32)
-
-    def __str__(self) -> str:
-        return f"{self.shop_id}: {self.stamp}"

@@ -13,9 +13,10 @@ Rules, each enforced here for every caller (API, admin, workbench):
   hides the team one (other agents still get the team phrase).
 - **Content** is 1-1,000 characters of plain text, stored verbatim (``<script>`` stays text; whoever renders
   HTML escapes it, as Django templates do).
-- **Matching** compares ``normalize()``d text: NFKC (full-width to half-width), traditional to simplified
-  Chinese (OpenCC t2s), case-folded. Every whitespace-separated part of a query must occur somewhere in the
-  content or keywords, so Chinese needs no spaces ("发货" finds "今天发货哦", "發貨" finds it too).
+- **Matching** compares ``normalize()``d text (``backoffice.text``, shared with the robot): NFKC
+  (full-width to half-width), traditional to simplified Chinese (OpenCC t2s), case-folded. Every
+  whitespace-separated part of a query must occur somewhere in the content or keywords, so Chinese needs no
+  spaces ("发货" finds "今天发货哦", "發貨" finds it too).
 - **Ranking.** "/" + code: the exact code first, then phrases linked to the conversation's product, then by
   code. Plain text and the searchable list: phrases linked to the conversation's product first, then the
   most used, then the oldest.
@@ -28,7 +29,6 @@ always lock the shop's stamp row before any phrase row (one lock order, no deadl
 
 from __future__ import annotations
 
-import functools
 import heapq
 import re
 import unicodedata
@@ -45,6 +45,7 @@ from django.utils.translation import gettext as _
 from backoffice.access import Right, has_right
 from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
 from backoffice.models import Order, Product, StaffAccount
+from backoffice.text import normalize
 from phrases import index, spreadsheet
 from phrases.library import SCENARIO_LABELS, TEMPLATES, Template
 from phrases.models import (
@@ -72,18 +73,6 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 # --- text ------------------------------------------------------------------------------------------------
-
-
-@functools.cache
-def _t2s() -> Any:
-    from opencc import OpenCC
-
-    return OpenCC("t2s")
-
-
-def normalize(text: str) -> str:
-    """The matching form of a text: NFKC, traditional to simplified Chinese, case-folded."""
-    return str(_t2s().convert(unicodedata.normalize("NFKC", text))).casefold()
 
 
 def split_keywords(keywords: str | Iterable[str]) -> list[str]:

@@ -474,3 +474,21 @@ def test_openapi_lists_the_routing_paths(client: Client) -> None:
     assert {f"/api/v1/routing/{p}" for p in expected} <= set(schema["paths"])
     operation = schema["paths"]["/api/v1/routing/settings"]["put"]
     assert operation["tags"] == ["routing"] and operation["summary"] and operation["description"]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/me/reception-limit", "/api/v1/routing/me/limit"])
+def test_both_ways_to_set_my_limit_serve_the_queue_at_once(
+    shop_a: Shop, teammate: StaffAccount, teammate_client: Client, owner_offline: StaffAccount, path: str
+) -> None:
+    StaffAccount.objects.filter(pk=teammate.pk).update(max_concurrent=1)
+    online(teammate)
+    chat(shop_a, "first")
+    waiting = chat(shop_a, "second")
+    assert waiting.state == ConversationState.QUEUED
+
+    response = api_call(teammate_client, "put", path, {"limit": 2})
+
+    assert response.status_code == 200, response.content
+    waiting.refresh_from_db()
+    assert (waiting.state, waiting.agent_id) == (ConversationState.ACTIVE, teammate.pk)
+    assert StaffAccount.objects.get(pk=teammate.pk).max_concurrent == 2

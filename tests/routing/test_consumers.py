@@ -6,27 +6,29 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.core import signing
-from django.db import OperationalError
+from django.db import OperationalError, transaction
 from django.db.models import F
 
 from backoffice.asgi import application
+from backoffice.events import Event, publish, shop_agents_group
 from backoffice.models import Buyer, Shop, StaffAccount
 from routing import presence, services, tokens
-from routing.models import AgentState, Conversation, Message
+from routing.models import AgentState, ArrivalReason, Conversation, Message
+from routing.reception import Received, receiver
 from tests.backoffice import factories
 from tests.conftest import login_client
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("layer")]
-TIMEOUT = 5
+TIMEOUT = 30  # a safety net for a busy machine: every wait ends on the frame it waits for
 
 
 def use_layer(settings: Any, backend: str, redis_url: str) -> None:
@@ -506,3 +508,97 @@ async def test_a_percent_encoded_token_and_the_product_the_buyer_came_from(
     conv = await database_sync_to_async(Conversation.objects.get)(pk=second["conversation"])
     assert conv.source_product_id is None  # another shop's product is ignored
     await ws.disconnect()
+
+
+# --- the reception hook ------------------------------------------------------------------------------------
+
+
+def robot_for_tests(received: Sequence[Received]) -> list[Exception | None]:
+    """A receiver as the robot app will fill the hook with: it answers each message itself, and hands the
+    chat to a human (with the conversation's intent and the reason) when the buyer asks for one."""
+    results: list[Exception | None] = []
+    for item in received:
+        if "转人工" in item.message.text:
+            arrival = services.Arrival(item.buyer, item.source_product, "refund", ArrivalReason.BUYER_ASKED)
+            results += services.hand_over([arrival])
+            continue
+        services.post_robot_message(
+            conversation=item.message.conversation,
+            text=f"您好，关于「{item.message.text}」我来帮您查",
+            client_msg_id=f"robot-{item.message.pk}",
+        )
+        results.append(None)
+    return results
+
+
+@pytest.fixture
+def robot_reception(settings: Any) -> Iterator[None]:
+    settings.ROUTING_RECEPTION = "tests.routing.test_consumers.robot_for_tests"
+    receiver.cache_clear()
+    yield
+    receiver.cache_clear()
+
+
+@pytest.mark.usefixtures("robot_reception")
+async def test_the_reception_hook_lets_the_robot_answer_then_hand_over(
+    agent: StaffAccount, buyer: Buyer
+) -> None:
+    agent_ws = await agent_socket(agent)
+    await connect(agent_ws)
+    buyer_ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
+    await connect(buyer_ws)
+
+    await buyer_ws.send_json_to({"type": "send", "client_msg_id": "b-1", "text": "在吗"})
+    ack = await until(buyer_ws, "ack")
+    answer = await until(buyer_ws, "message", sender="robot")
+    assert (answer["seq"], answer["agent_name"]) == (2, None)
+    conv = await database_sync_to_async(Conversation.objects.get)(pk=ack["conversation"])
+    assert conv.state == "robot" and conv.agent_id is None  # the robot kept the chat: nobody was assigned
+
+    await buyer_ws.send_json_to({"type": "send", "client_msg_id": "b-2", "text": "转人工"})
+    assigned = await until(agent_ws, "assigned", conversation=conv.pk)
+    assert assigned["agent_id"] == agent.pk
+    conv = await database_sync_to_async(Conversation.objects.get)(pk=conv.pk)
+    assert (conv.state, conv.intent, conv.handoff_reason) == ("active", "refund", "buyer_asked")
+    await agent_ws.send_json_to({"type": "resume", "after": {str(conv.pk): 0}})
+    replayed = [f for f in await frames_until(agent_ws, "resumed") if f["type"] == "message"]
+    assert [(f["sender"], f["text"]) for f in replayed] == [
+        ("buyer", "在吗"),
+        ("robot", "您好，关于「在吗」我来帮您查"),  # the agent sees the robot's part, marked as the robot's
+        ("buyer", "转人工"),
+    ]
+    await agent_ws.disconnect()
+    await buyer_ws.disconnect()
+
+
+async def test_without_a_robot_the_first_message_goes_to_a_human_with_that_reason(
+    agent: StaffAccount, buyer: Buyer
+) -> None:
+    buyer_ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
+    await connect(buyer_ws)
+    await buyer_ws.send_json_to({"type": "send", "client_msg_id": "b-1", "text": "你好"})
+    ack = await until(buyer_ws, "ack")
+    await until(buyer_ws, "assigned")
+    conv = await database_sync_to_async(Conversation.objects.get)(pk=ack["conversation"])
+    assert (conv.state, conv.agent_id, conv.handoff_reason) == ("active", agent.pk, "no_robot")
+    await buyer_ws.disconnect()
+
+
+class ShippingAlert(Event):
+    """An event of another app (the shop operations' deadline alerts will be like it)."""
+
+    type: Literal["shipping_alert"] = "shipping_alert"
+    order: str
+
+
+async def test_events_of_any_app_reach_the_agents_tabs_after_commit(agent: StaffAccount) -> None:
+    agent_ws = await agent_socket(agent)
+    await connect(agent_ws)
+
+    def alert() -> None:
+        with transaction.atomic():
+            publish([(shop_agents_group(agent.shop_id), ShippingAlert(order="6930001"))])
+
+    await database_sync_to_async(alert)()
+    assert await until(agent_ws, "shipping_alert") == {"type": "shipping_alert", "order": "6930001"}
+    await agent_ws.disconnect()

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 import time_machine
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from django.utils import timezone
 
@@ -20,6 +21,7 @@ from backoffice import services as backoffice_services
 from backoffice.models import Buyer, Role, Shop, StaffAccount
 from routing import services
 from routing.models import Conversation, ConversationState
+from routing.panels import Panel, panel_functions
 from routing.tokens import buyer_from_token, buyer_token
 from tests.backoffice import factories
 from tests.conftest import PASSWORD, login_client
@@ -445,3 +447,51 @@ def test_page_endpoints_need_the_im_permission(shop_a: Shop) -> None:
     client = login_client(factories.staff(shop_a, "ops_a", "运营-阿杰", role=Role.OPERATIONS, im=False))
     for path in ("conversations", "agents", "products"):
         assert get(client, path).status_code == 403, path
+
+
+# --- panels of other apps ----------------------------------------------------------------------------------
+
+
+def assist_panel(request: Any, staff: StaffAccount) -> Panel | None:
+    """A panel as the robot's assist mode will add one: routing's templates do not change for it."""
+    if staff.role == Role.OWNER:
+        return None  # a panel may stay out
+    return Panel(
+        name="assist",
+        help_template="phrases/_workbench_help.html",
+        scripts=("robot/assist.js",),
+        styles=("robot/assist.css",),
+        data={"api": "/api/v1/robot/"},
+        strings={"assist_title": "智能辅助"},
+    )
+
+
+@pytest.fixture
+def with_assist_panel(settings: Any) -> Any:
+    settings.WORKBENCH_PANELS = [*settings.WORKBENCH_PANELS, "tests.routing.test_pages.assist_panel"]
+    panel_functions.cache_clear()
+    yield
+    panel_functions.cache_clear()
+
+
+@pytest.mark.usefixtures("with_assist_panel")
+def test_another_app_adds_a_workbench_panel_through_the_setting(teammate_client: Client) -> None:
+    response = teammate_client.get("/workbench/")
+    page = response.content.decode()
+    data = initial(response)
+    assert [panel["name"] for panel in data["panels"]] == ["phrases", "assist"]
+    assert data["panels"][1]["data"] == {"api": "/api/v1/robot/"}
+    assert data["strings"]["assist_title"] == "智能辅助" and data["strings"]["phrase_team"]
+    assert page.index("robot/assist.js") < page.index("routing/workbench.js")  # before the workbench script
+    assert "robot/assist.css" in page and 'id="phrase-panel"' in page
+
+
+@pytest.mark.usefixtures("with_assist_panel")
+def test_a_panel_stays_out_when_it_says_so_and_may_not_take_another_panels_strings(
+    owner_client: Client, teammate_client: Client, settings: Any
+) -> None:
+    assert [panel["name"] for panel in initial(owner_client.get("/workbench/"))["panels"]] == ["phrases"]
+    settings.WORKBENCH_PANELS = [*settings.WORKBENCH_PANELS, "phrases.workbench.panel"]
+    panel_functions.cache_clear()
+    with pytest.raises(ImproperlyConfigured, match="phrase_team"):
+        teammate_client.get("/workbench/")

@@ -340,7 +340,7 @@ def test_stranded_arrivals_are_routed_by_the_beat_task(shop_a: Shop, make_agent:
 
 
 def test_a_queue_no_drain_served_is_served_by_the_beat_task(shop_a: Shop, make_agent: Agent) -> None:
-    """A limit raised where routing is not told (the admin, the backoffice API) frees seats nobody fills."""
+    """A limit raised with no drain after it (the process died between the two) frees seats nobody fills."""
     agent = make_agent("full", max_concurrent=1)
     ask(shop_a, "first")
     queued = ask(shop_a, "second")
