@@ -2,7 +2,8 @@
 
 ``ShopScopedAdmin`` applies the tenant scope in one place: the changelist queryset, foreign-key and
 many-to-many choices, and object URLs (another shop's id is a 404, not the stock admin redirect).
-Writes go through ``backoffice.services``.
+Writes go through the services: ``ServiceWritesMixin`` (used by every app's admin that writes) makes
+``save_form`` the one write and gives the forms the request's account, for the services' checks.
 """
 
 from __future__ import annotations
@@ -74,6 +75,26 @@ class ShopScopedAdmin(admin.ModelAdmin):
         return filters
 
 
+class ServiceWritesMixin:
+    """An admin whose writes are service calls: the subclass's ``save_form`` calls the service and returns
+    what it saved, and Django's own ``save_model`` / ``save_related`` write nothing. Its forms know the
+    request (``form.request``), the request's account (``form.actor``) and the shop the object belongs to
+    (``form.shop``: the object's, or the current one for a new object), so that their ``clean`` can run the
+    services' checks and a refused write shows on the form."""
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form_class = super().get_form(request, obj, change=change, **kwargs)  # type: ignore[misc]
+        shop = getattr(obj, "shop", None) if obj is not None else current_shop(request)
+        bound = {"request": request, "actor": getattr(request, "staff", None), "shop": shop}
+        return type(form_class.__name__, (form_class,), bound)
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        """Saved by ``save_form`` through the services."""
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        """Related rows are written by the services."""
+
+
 class ReadOnlyAdmin(ShopScopedAdmin):
     """Commerce data arrives through the integration API; in admin it is visible, never edited."""
 
@@ -100,7 +121,7 @@ class ShopCreationForm(forms.ModelForm):
 
 
 @admin.register(Shop)
-class ShopAdmin(ShopScopedAdmin):
+class ShopAdmin(ServiceWritesMixin, ShopScopedAdmin):
     list_display = ["name", "manager_name", "reception_cap", "created_at"]
     search_fields = ["name"]
 
@@ -137,12 +158,6 @@ class ShopAdmin(ShopScopedAdmin):
         Shop.objects.filter(pk=shop.pk).update(name=form.cleaned_data["name"])
         return services.set_reception_cap(shop=shop, cap=form.cleaned_data["reception_cap"])
 
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        """Saved by ``save_form`` through the services."""
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        """Nothing related is edited here."""
-
 
 # --- staff accounts ----------------------------------------------------------------------------------------
 
@@ -162,8 +177,9 @@ class StaffAccountForm(forms.ModelForm):
         fields = ["display_name", "role", "im_enabled", "is_active", "rights"]
         widgets = {"rights": forms.CheckboxSelectMultiple}
 
+    shop: Shop | None = None  # set by ServiceWritesMixin.get_form
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self.shop: Shop | None = kwargs.pop("shop", None)
         super().__init__(*args, **kwargs)
         self.fields["rights"].queryset = services.grantable_rights()  # type: ignore[attr-defined]
         self.fields["rights"].label_from_instance = lambda perm: perm.name  # type: ignore[attr-defined]
@@ -200,7 +216,7 @@ class StaffAccountForm(forms.ModelForm):
 
 
 @admin.register(StaffAccount)
-class StaffAccountAdmin(ShopScopedAdmin):
+class StaffAccountAdmin(ServiceWritesMixin, ShopScopedAdmin):
     form = StaffAccountForm
     list_display = ["display_name", "login_name", "role", "im_enabled", "is_active", "max_concurrent"]
     list_filter = ["role", "im_enabled", "is_active"]
@@ -212,17 +228,6 @@ class StaffAccountAdmin(ShopScopedAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         return super().get_queryset(request).select_related("user", "shop")
-
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-        shop = obj.shop if obj is not None else current_shop(request)
-
-        class ShopBoundForm(form_class):  # type: ignore[misc, valid-type]
-            def __init__(self, *args: Any, **kw: Any) -> None:
-                kw["shop"] = shop
-                super().__init__(*args, **kw)
-
-        return ShopBoundForm
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
@@ -266,12 +271,6 @@ class StaffAccountAdmin(ShopScopedAdmin):
             is_active=data.get("is_active", staff.is_active),
             rights=data["rights"],
         )
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        """Saved by ``save_form`` through the services."""
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        """Rights are set by the services."""
 
 
 # --- commerce data (read-only) -----------------------------------------------------------------------------
@@ -330,7 +329,7 @@ class ApiKeyForm(ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(ShopScopedAdmin):
+class ApiKeyAdmin(ServiceWritesMixin, ShopScopedAdmin):
     form = ApiKeyForm
     list_display = ["name", "prefix", "created_at", "last_used_at", "revoked_at"]
     readonly_fields = ["prefix", "created_at", "last_used_at", "revoked_at"]
@@ -358,12 +357,6 @@ class ApiKeyAdmin(ShopScopedAdmin):
             request, _("New API key (shown only this once, copy it now): %(key)s") % {"key": raw}
         )
         return key
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        """Saved by ``save_form`` through the services."""
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        """A key has nothing related."""
 
     def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
         return HttpResponseRedirect("../")

@@ -22,7 +22,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.access import Right, request_has_right
-from backoffice.admin import ShopScopedAdmin, current_shop
+from backoffice.admin import ServiceWritesMixin, ShopScopedAdmin, current_shop
 from backoffice.errors import DomainError
 from backoffice.models import ShopQuerySet, StaffAccount
 from phrases import services
@@ -45,7 +45,7 @@ def form_error(form: forms.BaseForm, exc: DomainError) -> ValidationError:
     return ValidationError(exc.message)
 
 
-class TeamPhraseAdmin(ShopScopedAdmin):
+class TeamPhraseAdmin(ServiceWritesMixin, ShopScopedAdmin):
     """Team rows only; the team-phrase right (the owner has it) opens the pages."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
@@ -68,23 +68,6 @@ class TeamPhraseAdmin(ShopScopedAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return self.has_change_permission(request)
-
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-        actor = current_staff(request)
-
-        class ActorBoundForm(form_class):  # type: ignore[misc, valid-type]
-            def __init__(self, *args: Any, **kw: Any) -> None:
-                super().__init__(*args, **kw)
-                self.actor = actor
-
-        return ActorBoundForm
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        """Linked products are set by the services."""
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        """Saved by ``save_form`` through the services."""
 
 
 # --- phrases -----------------------------------------------------------------------------------------------

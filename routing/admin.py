@@ -9,11 +9,12 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db.models import Count
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.access import Right, request_has_right
-from backoffice.admin import ShopScopedAdmin, current_shop
+from backoffice.admin import ServiceWritesMixin, ShopScopedAdmin, current_shop
 from backoffice.errors import DomainError
 from backoffice.models import OrderStatus, StaffAccount
 from routing import config
@@ -27,7 +28,7 @@ def actor(request: HttpRequest) -> StaffAccount:
     return staff
 
 
-class RoutingAdmin(ShopScopedAdmin):
+class RoutingAdmin(ServiceWritesMixin, ShopScopedAdmin):
     """Visible and editable with the routing right only; a domain error becomes a form error."""
 
     def _may(self, request: HttpRequest) -> bool:
@@ -48,23 +49,8 @@ class RoutingAdmin(ShopScopedAdmin):
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
-        form_class = super().get_form(request, obj, change=change, **kwargs)
-
-        class Bound(form_class):  # type: ignore[misc, valid-type]
-            pass
-
-        Bound.request = request
-        return Bound
-
     def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
         return form.saved  # written by the service when the form was validated
-
-    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
-        """Saved by the form's service call."""
-
-    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
-        """Saved by ``save_form``."""
 
 
 class ServiceForm(forms.ModelForm):
@@ -111,9 +97,12 @@ class AgentGroupAdmin(RoutingAdmin):
     list_display = ["name", "member_count", "created_at"]
     actions = ["delete_groups"]
 
-    @admin.display(description=_("members"))
-    def member_count(self, obj: AgentGroup) -> int:
-        return obj.members.count()
+    def get_queryset(self, request: HttpRequest) -> Any:
+        return super().get_queryset(request).annotate(member_count=Count("members"))
+
+    @admin.display(description=_("members"), ordering="member_count")
+    def member_count(self, obj: Any) -> int:
+        return int(obj.member_count)
 
     @admin.action(description=_("Delete the selected groups (members stay, without a group)"))
     def delete_groups(self, request: HttpRequest, queryset: Any) -> None:
@@ -148,7 +137,7 @@ class AgentStateAdmin(RoutingAdmin):
         return f"{obj.load} / {obj.staff.max_concurrent}"
 
     def get_queryset(self, request: HttpRequest) -> Any:
-        return super().get_queryset(request).select_related("staff", "group")
+        return super().get_queryset(request).select_related("staff__shop", "group")
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ["staff", "status", "load"] if obj is not None else ["status", "load"]
