@@ -38,19 +38,20 @@ def current_shop(request: HttpRequest) -> Shop | None:
     return getattr(request, "shop", None)
 
 
-class ShopScopedAdmin(admin.ModelAdmin):
+class ShopScopedAdmin(admin.ModelAdmin[Any]):
     """Tenant scope for a shop-owned model: superusers see all shops, everyone else their current shop."""
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         qs = super().get_queryset(request)
         if request.user.is_superuser:
             return qs
-        return qs.for_shop(current_shop(request))  # type: ignore[attr-defined]
+        scoped: QuerySet[Any] = qs.for_shop(current_shop(request))  # type: ignore[attr-defined]
+        return scoped
 
     def _scope_choices(self, request: HttpRequest, model: type[models.Model], kwargs: dict[str, Any]) -> None:
         if request.user.is_superuser or not hasattr(model._default_manager, "for_shop"):
             return
-        kwargs["queryset"] = model._default_manager.for_shop(current_shop(request))  # type: ignore[attr-defined]
+        kwargs["queryset"] = model._default_manager.for_shop(current_shop(request))
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         self._scope_choices(request, db_field.related_model, kwargs)
@@ -111,7 +112,7 @@ class ReadOnlyAdmin(ShopScopedAdmin):
 # --- shop --------------------------------------------------------------------------------------------------
 
 
-class ShopCreationForm(forms.ModelForm):
+class ShopCreationForm(forms.ModelForm[Shop]):
     owner_login = forms.CharField(label=_("owner login"), max_length=150)
     owner_password = forms.CharField(label=_("owner password"), widget=forms.PasswordInput, required=False)
 
@@ -162,7 +163,7 @@ class ShopAdmin(ServiceWritesMixin, ShopScopedAdmin):
 # --- staff accounts ----------------------------------------------------------------------------------------
 
 
-class StaffAccountForm(forms.ModelForm):
+class StaffAccountForm(forms.ModelForm[StaffAccount]):
     login = forms.CharField(
         label=_("login"),
         max_length=150,
@@ -289,7 +290,7 @@ class ProductAdmin(ReadOnlyAdmin):
     search_fields = ["title", "platform_id"]
 
 
-class OrderItemInline(admin.TabularInline):
+class OrderItemInline(admin.TabularInline[OrderItem, Order]):
     model = OrderItem
     fields = readonly_fields = ("title", "product", "quantity", "unit_price")
     extra = 0
@@ -299,7 +300,7 @@ class OrderItemInline(admin.TabularInline):
         return False
 
 
-class AddressChangeInline(admin.TabularInline):
+class AddressChangeInline(admin.TabularInline[AddressChange, Order]):
     model = AddressChange
     fields = readonly_fields = ("changed_at", "old_address", "new_address")
     extra = 0
@@ -322,7 +323,7 @@ class OrderAdmin(ReadOnlyAdmin):
 # --- API keys ----------------------------------------------------------------------------------------------
 
 
-class ApiKeyForm(ModelForm):
+class ApiKeyForm(ModelForm[ApiKey]):
     class Meta:
         model = ApiKey
         fields = ["name"]

@@ -1,6 +1,7 @@
 """ASGI entry point for daphne: HTTP through Django, WebSockets through the chat consumers of routing."""
 
 import os
+from typing import Any
 
 from django.core.asgi import get_asgi_application
 
@@ -14,9 +15,10 @@ from django.urls import path  # noqa: E402
 
 from routing.consumers import AgentConsumer, BuyerConsumer  # noqa: E402
 
-websocket_urlpatterns = [
-    path("ws/agent/", AgentConsumer.as_asgi()),
-    path("ws/buyer/", BuyerConsumer.as_asgi()),
+# Consumers are ASGI applications, which django-stubs' path() (typed for views) does not know.
+websocket_urlpatterns: list[Any] = [
+    path("ws/agent/", AgentConsumer.as_asgi()),  # type: ignore[arg-type]
+    path("ws/buyer/", BuyerConsumer.as_asgi()),  # type: ignore[arg-type]
 ]
 
 application = ProtocolTypeRouter(

@@ -79,7 +79,7 @@ class Publisher:
         self.loop.run_until_complete(self._drain())
 
     async def _drain(self) -> None:
-        clients: dict[str, Redis] = {}
+        clients: dict[str, Redis[bytes]] = {}
         while True:
             # Every batch waiting now goes out in one round, in publish order.
             sends = await self.pending.get()
@@ -96,7 +96,7 @@ class Publisher:
         self.loop.call_soon_threadsafe(self.pending.put_nowait, batch)
 
 
-async def _publish_round(clients: dict[str, Redis], sends: list[tuple[str, dict[str, Any]]]) -> None:
+async def _publish_round(clients: dict[str, Redis[bytes]], sends: list[tuple[str, dict[str, Any]]]) -> None:
     """Publish (group, payload) pairs in order, as one Redis pipeline: one round trip however many there are.
 
     With channels_redis' pub/sub layer on one Redis (our settings), ``group_send`` is one PUBLISH on the

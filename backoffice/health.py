@@ -11,7 +11,7 @@ from django.db import connection
 from backoffice.celery import app as celery_app
 
 
-def redis_client() -> redis.Redis:
+def redis_client() -> redis.Redis[bytes]:
     if settings.REDIS_URL:
         return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
     return redis.Redis(

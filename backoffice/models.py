@@ -6,7 +6,7 @@ Every shop-owned model has a ``ShopQuerySet`` so that tenant scope is applied in
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self, TypeVar
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -17,10 +17,13 @@ if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 
-class ShopQuerySet(models.QuerySet):
+_M = TypeVar("_M", bound=models.Model)
+
+
+class ShopQuerySet(models.QuerySet[_M]):
     """Tenant scope. ``shop_path`` on the model says how a row reaches its shop."""
 
-    def for_shop(self, shop: Shop | None) -> ShopQuerySet:
+    def for_shop(self, shop: Shop | None) -> Self:
         if shop is None:
             return self.none()
         path: str = getattr(self.model, "shop_path", "shop")

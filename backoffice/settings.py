@@ -11,10 +11,13 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.env import env_bool, env_int, env_list, env_str
+
+django_stubs_ext.monkeypatch()  # ModelAdmin[...] and ModelForm[...] at run time, as mypy --strict wants them
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))

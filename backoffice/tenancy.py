@@ -25,7 +25,7 @@ SESSION_KEY = "current_shop_id"
 M = TypeVar("M", bound=models.Model)
 
 
-def active_accounts(user: Any) -> ShopQuerySet:
+def active_accounts(user: Any) -> ShopQuerySet[StaffAccount]:
     if not getattr(user, "is_authenticated", False):
         return StaffAccount.objects.none()
     return StaffAccount.objects.filter(user=user, is_active=True).select_related("shop").order_by("shop_id")

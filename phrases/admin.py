@@ -73,7 +73,7 @@ class TeamPhraseAdmin(ServiceWritesMixin, ShopScopedAdmin):
 # --- phrases -----------------------------------------------------------------------------------------------
 
 
-class PhraseForm(forms.ModelForm):
+class PhraseForm(forms.ModelForm[Phrase]):
     keywords = forms.CharField(
         label=_("keywords"), required=False, help_text=_("Separated by commas, for example: 发货,快递")
     )
@@ -113,7 +113,7 @@ class TeamGroupFilter(admin.SimpleListFilter):
     parameter_name = "group"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Any:
-        groups: ShopQuerySet = PhraseGroup.objects.team()
+        groups: ShopQuerySet[PhraseGroup] = PhraseGroup.objects.team()
         if not request.user.is_superuser:
             groups = groups.for_shop(current_shop(request))
         return [(str(g.pk), g.name) for g in groups]
@@ -243,7 +243,7 @@ class ImportForm(forms.Form):
 # --- groups ------------------------------------------------------------------------------------------------
 
 
-class GroupForm(forms.ModelForm):
+class GroupForm(forms.ModelForm[PhraseGroup]):
     actor: StaffAccount | None
 
     class Meta:
@@ -276,7 +276,8 @@ class PhraseGroupAdmin(TeamPhraseAdmin):
     search_fields = ["name"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
-        return super().get_queryset(request).annotate(phrase_count=Count("phrases"))
+        counted: QuerySet[Any] = super().get_queryset(request).annotate(phrase_count=Count("phrases"))
+        return counted
 
     @admin.display(description=_("phrases"), ordering="phrase_count")
     def phrase_count(self, obj: Any) -> int:

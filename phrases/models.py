@@ -10,11 +10,15 @@ case-folded); it is written by the services together with the content, never edi
 
 from __future__ import annotations
 
+from typing import Self, TypeVar
+
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.models import Product, Shop, ShopQuerySet, StaffAccount
+
+_M = TypeVar("_M", bound=models.Model)
 
 MAX_CONTENT = 1000
 MAX_CODE = 20
@@ -22,17 +26,17 @@ MAX_GROUP_NAME = 30
 MAX_KEYWORDS = 200
 
 
-class ScopedQuerySet(ShopQuerySet):
+class ScopedQuerySet(ShopQuerySet[_M]):
     """Shop scope plus the team/personal rule shared by phrases and their groups."""
 
-    def visible_to(self, staff: StaffAccount) -> ScopedQuerySet:
+    def visible_to(self, staff: StaffAccount) -> Self:
         """The shop's team rows and the account's own personal rows; nobody else's."""
-        return self.for_shop(staff.shop).filter(Q(owner__isnull=True) | Q(owner=staff))  # type: ignore[return-value]
+        return self.for_shop(staff.shop).filter(Q(owner__isnull=True) | Q(owner=staff))
 
-    def team(self) -> ScopedQuerySet:
+    def team(self) -> Self:
         return self.filter(owner__isnull=True)
 
-    def personal(self, staff: StaffAccount) -> ScopedQuerySet:
+    def personal(self, staff: StaffAccount) -> Self:
         return self.filter(owner=staff)
 
 

@@ -237,14 +237,15 @@ def delete_group(*, actor: StaffAccount, group: PhraseGroup) -> None:
 
 def _group_named(*, shop_id: int, owner: StaffAccount | None, name: str) -> PhraseGroup:
     """The scope's group called ``name``, created when missing (safe against a concurrent create)."""
-    existing = _in_scope(PhraseGroup, shop_id, owner).filter(name=name).first()
+    groups: QuerySet[PhraseGroup] = _in_scope(PhraseGroup, shop_id, owner)
+    existing = groups.filter(name=name).first()
     if existing is not None:
         return existing
     try:
         with transaction.atomic():
             return PhraseGroup.objects.create(shop_id=shop_id, owner=owner, name=name)
     except IntegrityError:
-        return _in_scope(PhraseGroup, shop_id, owner).get(name=name)
+        return groups.get(name=name)
 
 
 # --- phrases ---------------------------------------------------------------------------------------------
@@ -789,20 +790,30 @@ def import_phrases(*, actor: StaffAccount, scope: str, filename: str, data: byte
         raise _invalid("file", _("The file has no phrases below its header row."))
     if len(rows) > MAX_IMPORT_ROWS:
         raise _invalid("file", _("A file holds at most %(max)d phrases.") % {"max": MAX_IMPORT_ROWS})
+    valid = _checked_rows(rows)
+    with transaction.atomic():
+        index.changed(actor.shop_id)
+        return _write_rows(actor, owner, valid)
 
+
+_ROW_CLEANERS: dict[str, Any] = {
+    "group": lambda v: clean_group_name(v) if v.strip() else "",
+    "code": clean_code,
+    "content": clean_content,
+    "keywords": clean_keywords,
+}
+
+
+def _checked_rows(rows: Sequence[tuple[int, Mapping[str, str]]]) -> list[tuple[str, PhraseFields]]:
+    """Every row cleaned: (group name, fields) per row, or Invalid listing every bad row (a code may appear
+    on one row only)."""
     errors: list[dict[str, Any]] = []
-    valid: list[tuple[int, str, PhraseFields]] = []
+    valid: list[tuple[str, PhraseFields]] = []
     first_row_of_code: dict[str, int] = {}
-    cleaners: dict[str, Any] = {
-        "group": lambda v: clean_group_name(v) if v.strip() else "",
-        "code": clean_code,
-        "content": clean_content,
-        "keywords": clean_keywords,
-    }
     for number, record in rows:
         checked: dict[str, str] = {}
         row_errors: list[dict[str, Any]] = []
-        for column, clean in cleaners.items():
+        for column, clean in _ROW_CLEANERS.items():
             try:
                 checked[column] = clean(record[column])
             except Invalid as exc:
@@ -818,50 +829,54 @@ def import_phrases(*, actor: StaffAccount, scope: str, filename: str, data: byte
             first_row_of_code[code] = number
         errors.extend(row_errors)
         if not row_errors:
-            fields = PhraseFields(checked["content"], code, checked["keywords"], None, [])
-            valid.append((number, checked["group"], fields))
+            valid.append(
+                (checked["group"], PhraseFields(checked["content"], code, checked["keywords"], None, []))
+            )
     if errors:
         raise Invalid(
             _("%(n)d row(s) of the file are invalid; nothing was imported.")
             % {"n": len({e["row"] for e in errors})},
             errors=errors,
         )
+    return valid
 
+
+def _write_rows(
+    actor: StaffAccount, owner: StaffAccount | None, rows: list[tuple[str, PhraseFields]]
+) -> ImportResult:
+    """Create or update each checked row's phrase in the scope (its phrases locked), groups by name."""
     created = updated = unchanged = 0
-    with transaction.atomic():
-        index.changed(actor.shop_id)
-        existing = list(_in_scope(Phrase, actor.shop_id, owner).select_for_update())
-        by_code_ = {p.code: p for p in existing if p.code}
-        by_text = {p.content: p for p in existing}
-        groups: dict[str, PhraseGroup] = {}
-        for _number, group_name, fields in valid:
-            group = None
-            if group_name:
-                if group_name not in groups:
-                    groups[group_name] = _group_named(shop_id=actor.shop_id, owner=owner, name=group_name)
-                group = groups[group_name]
-            phrase = by_code_.get(fields.code) if fields.code else by_text.get(fields.content)
-            if phrase is None:
-                phrase = _save(
-                    Phrase(shop_id=actor.shop_id, owner=owner, created_by=actor),
-                    PhraseFields(fields.content, fields.code, fields.keywords, group, []),
-                    products=False,
-                )
-                by_text[phrase.content] = phrase
-                if phrase.code:
-                    by_code_[phrase.code] = phrase
-                created += 1
-            elif (phrase.content, phrase.code, phrase.keywords, phrase.group_id) == (
-                fields.content,
-                fields.code or phrase.code,
-                fields.keywords,
-                group.pk if group else None,
-            ):
-                unchanged += 1
-            else:
-                code = fields.code or phrase.code
-                _save(phrase, PhraseFields(fields.content, code, fields.keywords, group, []), products=False)
-                updated += 1
+    existing = list(_in_scope(Phrase, actor.shop_id, owner).select_for_update())
+    by_code = {p.code: p for p in existing if p.code}
+    by_text = {p.content: p for p in existing}
+    groups: dict[str, PhraseGroup] = {}
+    for group_name, fields in rows:
+        if group_name and group_name not in groups:
+            groups[group_name] = _group_named(shop_id=actor.shop_id, owner=owner, name=group_name)
+        group = groups.get(group_name)
+        phrase = by_code.get(fields.code) if fields.code else by_text.get(fields.content)
+        if phrase is None:
+            phrase = _save(
+                Phrase(shop_id=actor.shop_id, owner=owner, created_by=actor),
+                PhraseFields(fields.content, fields.code, fields.keywords, group, []),
+                products=False,
+            )
+            by_text[phrase.content] = phrase
+            if phrase.code:
+                by_code[phrase.code] = phrase
+            created += 1
+            continue
+        code = fields.code or phrase.code
+        if (phrase.content, phrase.code, phrase.keywords, phrase.group_id) == (
+            fields.content,
+            code,
+            fields.keywords,
+            group.pk if group else None,
+        ):
+            unchanged += 1
+        else:
+            _save(phrase, PhraseFields(fields.content, code, fields.keywords, group, []), products=False)
+            updated += 1
     return ImportResult(created=created, updated=updated, unchanged=unchanged)
 
 

@@ -22,7 +22,7 @@ from routing.models import AgentGroup, AgentState, RoutingSettings
 
 
 def actor(request: HttpRequest) -> StaffAccount:
-    staff = getattr(request, "staff", None)
+    staff: StaffAccount | None = getattr(request, "staff", None)
     if staff is None:
         raise DomainError(str(_("Open a shop first.")))
     return staff
@@ -53,7 +53,7 @@ class RoutingAdmin(ServiceWritesMixin, ShopScopedAdmin):
         return form.saved  # written by the service when the form was validated
 
 
-class ServiceForm(forms.ModelForm):
+class ServiceForm(forms.ModelForm[Any]):
     """Runs the config service when the form is validated, so that a domain error shows on the form and
     nothing is written."""
 
@@ -119,9 +119,13 @@ class AgentStateForm(ServiceForm):
     def save_with_service(self) -> Any:
         data = self.cleaned_data
         return config.configure_agent_routing(
-            actor=actor(self.request), staff=data.get("staff") or self.instance.staff, group=data["group"],
-            weight=data["weight"], routing=data["routing"], offline_routing=data["offline_routing"],
-        )  # fmt: skip
+            actor=actor(self.request),
+            staff=data.get("staff") or self.instance.staff,
+            group=data["group"],
+            weight=data["weight"],
+            routing=data["routing"],
+            offline_routing=data["offline_routing"],
+        )
 
 
 @admin.register(AgentState)
@@ -147,9 +151,13 @@ class RoutingSettingsForm(ServiceForm):
     class Meta:
         model = RoutingSettings
         fields = [
-            "queue_order", "no_queue", "new_buyer_priority", "offline_routing", "pool_holder",
+            "queue_order",
+            "no_queue",
+            "new_buyer_priority",
+            "offline_routing",
+            "pool_holder",
             "owner_routes_in_simple_mode",
-        ]  # fmt: skip
+        ]
 
     def save_with_service(self) -> Any:
         data = dict(self.cleaned_data)

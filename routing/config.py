@@ -44,33 +44,37 @@ def update_routing_settings(*, actor: StaffAccount, **changes: Any) -> RoutingSe
 
     with transaction.atomic():
         settings = lock_routing_settings(actor.shop_id)
-
         if "queue_order" in changes:
-            order = changes["queue_order"]
-            if order not in QueueOrder.values:
-                raise Invalid(
-                    _("The queue order must be fifo or lifo."),
-                    errors=[{"field": "queue_order", "message": "fifo|lifo"}],
-                )
-            if order != settings.queue_order and not actor.is_owner:
-                raise Forbidden(_("Only the shop owner can change the queue order."))
-            changes["queue_order"] = str(QueueOrder(order))
-
+            changes["queue_order"] = _checked_queue_order(actor, settings, changes["queue_order"])
         if changes.get("pool_holder_id") is not None:
-            holder = StaffAccount.objects.for_shop(actor.shop).filter(pk=changes["pool_holder_id"]).first()
-            if holder is None:
-                raise NotFound(_("No such staff account in this shop."))
-            if not holder.is_active:
-                raise Invalid(
-                    _("A disabled account cannot hold the message pool."),
-                    errors=[{"field": "pool_holder_id", "message": "disabled"}],
-                )
-
+            _check_pool_holder(actor, changes["pool_holder_id"])
         for field, value in changes.items():
             setattr(settings, field, value)
         if changes:
             settings.save(update_fields=[name.removesuffix("_id") for name in changes])
     return settings
+
+
+def _checked_queue_order(actor: StaffAccount, settings: RoutingSettings, order: Any) -> str:
+    if order not in QueueOrder.values:
+        raise Invalid(
+            _("The queue order must be fifo or lifo."),
+            errors=[{"field": "queue_order", "message": "fifo|lifo"}],
+        )
+    if order != settings.queue_order and not actor.is_owner:
+        raise Forbidden(_("Only the shop owner can change the queue order."))
+    return str(QueueOrder(order))
+
+
+def _check_pool_holder(actor: StaffAccount, holder_id: int) -> None:
+    holder = StaffAccount.objects.for_shop(actor.shop).filter(pk=holder_id).first()
+    if holder is None:
+        raise NotFound(_("No such staff account in this shop."))
+    if not holder.is_active:
+        raise Invalid(
+            _("A disabled account cannot hold the message pool."),
+            errors=[{"field": "pool_holder_id", "message": "disabled"}],
+        )
 
 
 ORDER_STATES = {*OrderStatus.values, "none"}
@@ -89,8 +93,10 @@ def save_group(*, actor: StaffAccount, group: AgentGroup, products: Iterable[Pro
     if not isinstance(group.crowd, dict) or not all(
         isinstance(v, list) and all(isinstance(x, str | int) for x in v) for v in group.crowd.values()
     ):
-        raise Invalid(_('The crowd scope maps a tag to a list of values, e.g. {"level": ["金卡"]}.'),
-                      errors=[{"field": "crowd"}])  # fmt: skip
+        raise Invalid(
+            _('The crowd scope maps a tag to a list of values, e.g. {"level": ["金卡"]}.'),
+            errors=[{"field": "crowd"}],
+        )
     if not isinstance(group.intents, list) or not all(isinstance(i, str) for i in group.intents):
         raise Invalid(_("The intent scope is a list of intent names."), errors=[{"field": "intents"}])
     unknown = set(group.order_states) - ORDER_STATES if isinstance(group.order_states, list) else {"?"}
@@ -118,9 +124,14 @@ def delete_group(*, actor: StaffAccount, group: AgentGroup) -> None:
 
 
 def configure_agent_routing(
-    *, actor: StaffAccount, staff: StaffAccount, group: AgentGroup | None, weight: int, routing: bool,
+    *,
+    actor: StaffAccount,
+    staff: StaffAccount,
+    group: AgentGroup | None,
+    weight: int,
+    routing: bool,
     offline_routing: bool,
-) -> AgentState:  # fmt: skip
+) -> AgentState:
     """A supervisor sets an agent's group, weight, routing participation and offline-routing listing."""
     require_right(actor, Right.MANAGE_ROUTING)
     if staff.shop_id != actor.shop_id:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import time
 import weakref
+from collections.abc import Mapping
 from typing import Any, cast
 from urllib.parse import parse_qs
 
@@ -187,7 +188,7 @@ def _ack(message: Message) -> dict[str, Any]:
 # --- agent -------------------------------------------------------------------------------------------------
 
 
-def _agent_of(scope: dict[str, Any]) -> tuple[StaffAccount | None, int]:
+def _agent_of(scope: Mapping[str, Any]) -> tuple[StaffAccount | None, int]:
     """The session's current account and the close code when it may not chat (4401 / 4403)."""
     user = scope.get("user")
     if user is None or not user.is_authenticated:
@@ -207,7 +208,9 @@ def _agent_conversations(staff: StaffAccount, ids: list[int]) -> dict[int, int]:
 
 
 def _conversation_of_agent(staff: StaffAccount, conv_id: int | None) -> Conversation:
-    conv = Conversation.objects.for_shop(staff.shop).filter(pk=conv_id).first()
+    conv = (
+        Conversation.objects.for_shop(staff.shop).filter(pk=conv_id).first() if conv_id is not None else None
+    )
     if conv is None:
         raise NotFound(_("No such conversation in this shop."))
     return conv
@@ -272,7 +275,7 @@ class AgentConsumer(ChatConsumer):
 # --- buyer -------------------------------------------------------------------------------------------------
 
 
-def _buyer_of(scope: dict[str, Any]) -> Buyer | None:
+def _buyer_of(scope: Mapping[str, Any]) -> Buyer | None:
     token = parse_qs(scope.get("query_string", b"").decode()).get("token", [""])[0]
     return buyer_from_token(token) if token else None
 
@@ -288,19 +291,25 @@ def _buyer_hello(buyer: Buyer) -> dict[str, Any]:
     if conv is not None:
         position, wait = services.queue_position(conv)
         open_conv = {
-            "id": conv.pk, "state": conv.state, "last_seq": conv.last_seq,
+            "id": conv.pk,
+            "state": conv.state,
+            "last_seq": conv.last_seq,
             "agent_name": conv.agent.display_name if conv.agent_id and conv.agent else None,
-            "position": position, "wait_seconds": wait,
-        }  # fmt: skip
+            "position": position,
+            "wait_seconds": wait,
+        }
     target = services.rating_target(buyer)
     rating = None
     if target is not None and target.agent is not None:
         stars = target.rating.stars if hasattr(target, "rating") else None
         rating = {"conversation": target.pk, "agent_name": target.agent.display_name, "stars": stars}
     return {
-        "type": "hello", "buyer_id": buyer.pk, "shop": buyer.shop.name, "conversation": open_conv,
+        "type": "hello",
+        "buyer_id": buyer.pk,
+        "shop": buyer.shop.name,
+        "conversation": open_conv,
         "rating": rating,
-    }  # fmt: skip
+    }
 
 
 def _buyer_sends(sends: list[tuple[Buyer, Send]]) -> list[Message | Exception]:
@@ -319,7 +328,7 @@ def _buyer_sends(sends: list[tuple[Buyer, Send]]) -> list[Message | Exception]:
     ]
     if not robot:
         return results
-    wanted = {sends[i][1].product for i in robot} - {None}
+    wanted = {pid for i in robot if (pid := sends[i][1].product) is not None}
     products = {p.pk: p for p in Product.objects.filter(pk__in=wanted)} if wanted else {}
     received = []
     for i in robot:

@@ -380,10 +380,16 @@ class RoutingDecision(models.Model):
         """The candidates with names and idle ratios. They are stored compactly (a trace is written for
         every decision, and a live-stream burst writes thousands a minute)."""
         return [
-            {"staff_id": staff_id, "name": names.get(staff_id, ""), "load": load, "max": max_,
-             "idle_ratio": round((max_ - load) / max_, 4), "weight": weight}
+            {
+                "staff_id": staff_id,
+                "name": names.get(staff_id, ""),
+                "load": load,
+                "max": max_,
+                "idle_ratio": round((max_ - load) / max_, 4),
+                "weight": weight,
+            }
             for staff_id, load, max_, weight in self.candidates
-        ]  # fmt: skip
+        ]
 
 
 class Transfer(models.Model):

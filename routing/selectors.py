@@ -107,9 +107,7 @@ def colleagues(staff: StaffAccount) -> list[dict[str, Any]]:
         .exclude(pk=staff.pk)
         .order_by("display_name", "pk")
     )
-    status = dict(
-        AgentState.objects.filter(staff__in=accounts).values_list("staff_id", "status")
-    )  # fmt: skip
+    status = dict(AgentState.objects.filter(staff__in=accounts).values_list("staff_id", "status"))
     return [
         {"id": a.pk, "name": a.display_name, "status": status.get(a.pk, "offline")}
         for a in accounts.only("pk", "display_name")

@@ -28,6 +28,7 @@ from routing.services.batch import assign, decision, write_batch
 from routing.services.drain import ROUTING_BATCH, drain_queue
 from routing.services.rules import (
     BuyerContext,
+    Candidate,
     GroupRule,
     Pick,
     decision_rule,
@@ -119,6 +120,27 @@ def _pool_holder(shop_id: int, settings: RoutingSettings) -> int:
 # --- the pipeline ------------------------------------------------------------------------------------------
 
 
+@dataclass
+class _Batch:
+    """What a routing batch reads once for all its conversations (agents locked, their loads counted in
+    memory as the batch hands out seats)."""
+
+    shop_id: int
+    settings: RoutingSettings
+    now: datetime
+    agents: dict[int, Candidate]
+    groups: list[AgentGroup]
+    scopes: dict[int, set[int]]
+    returning: dict[int, int]
+    new_buyers: set[int]
+    order_states: dict[int, str]
+    holder_id: int | None = None
+
+    @property
+    def include_owner(self) -> bool:
+        return bool(self.groups) or self.settings.owner_routes_in_simple_mode
+
+
 def route_batch(shop_id: int, settings: RoutingSettings, convs: list[Conversation]) -> list[RoutingDecision]:
     """The routing pipeline for conversations locked by the caller, who also holds the settings lock.
 
@@ -131,106 +153,111 @@ def route_batch(shop_id: int, settings: RoutingSettings, convs: list[Conversatio
     and traces in one statement each.
     """
     now = timezone.now()
-    agents = load_agents(shop_id, lock=True)
-    before = {a.staff_id: a.load for a in agents.values()}
     groups = list(AgentGroup.objects.filter(shop_id=shop_id).prefetch_related("products"))
-    scopes = {g.pk: {p.pk for p in g.products.all()} for g in groups}
-    include_owner = bool(groups) or settings.owner_routes_in_simple_mode
-    returning = _returning_agents(convs, now)
     buyers = [c.buyer for c in convs]
-    new_buyers = _new_buyers(buyers, now) if settings.new_buyer_priority else set()
-    order_states = _latest_order_states([b.pk for b in buyers]) if groups else {}
-    holder_id: int | None = None
-
-    decisions = []
-    for conv in sorted(convs, key=lambda c: (c.buyer_id not in new_buyers, c.pk)):
-        note = ""
-        back = agents.get(returning.get(conv.buyer_id, 0))
-        if back is not None:
-            if back.routable:
-                back.load += 1  # even when full
-                assign(conv, back.staff_id, now=now)
-                decisions.append(
-                    decision(
-                        conv,
-                        rule=DecisionRule.RETURNING_BUYER,
-                        outcome=DecisionOutcome.ASSIGNED,
-                        winner=back.staff_id,
-                    )
-                )
-                continue
-            note = (
-                f"returning buyer's agent {back.name} is {back.status if not back.online else 'not routable'}"
-            )
-        if conv.buyer_id in new_buyers:
-            conv.priority = True
-        ctx = BuyerContext(
-            tags=conv.buyer.tags or {},
-            product_id=conv.source_product_id,
-            intent=conv.intent,
-            order_state=order_states.get(conv.buyer_id, "none"),
-        )
-        matched, group_rule = select_groups(groups, scopes, ctx)
-        conv.group = matched[0] if matched else None
-        group_ids = {g.pk for g in matched} if matched else None
-        pool, fallback = pool_of(agents, group_ids=group_ids, include_owner=include_owner)
-        if pool:
-            if fallback:
-                group_rule = GroupRule.ANY_ONLINE
-            chosen, pick = pick_agent([c for c in pool if c.load < c.max]), Pick.IDLE_RATIO
-            if chosen is None and settings.no_queue:
-                chosen, pick = pick_agent(pool), Pick.NO_QUEUE
-            if chosen is None:
-                conv.state, conv.queued_at, pick = ConversationState.QUEUED, now, Pick.ALL_FULL
-            decisions.append(
-                decision(
-                    conv,
-                    rule=decision_rule(group_rule, pick),
-                    outcome=DecisionOutcome.ASSIGNED if chosen else DecisionOutcome.QUEUED,
-                    winner=chosen.staff_id if chosen else None,
-                    candidates=pool,
-                    group=conv.group,
-                    note=note,
-                )
-            )
-            if chosen is not None:
-                chosen.load += 1  # after the trace: it shows the load the choice was made on
-                assign(conv, chosen.staff_id, now=now)
-            continue
-        # 6. Everyone offline: spread evenly over the offline-routing list, else the message pool.
-        listed = [a for a in agents.values() if settings.offline_routing and a.offline_listed and a.can_chat]
-        if listed:
-            chosen = spread_evenly(listed)
-            decisions.append(
-                decision(
-                    conv,
-                    rule=DecisionRule.OFFLINE_ROUTING,
-                    outcome=DecisionOutcome.ASSIGNED,
-                    winner=chosen.staff_id,
-                    candidates=listed,
-                    note=note,
-                )
-            )
-            chosen.load += 1
-            assign(conv, chosen.staff_id, now=now)
-            continue
-        if holder_id is None:
-            holder_id = _pool_holder(shop_id, settings)
-        conv.state = ConversationState.POOL
-        conv.agent_id = holder_id
-        conv.queued_at = now
-        decisions.append(
-            decision(
-                conv,
-                rule=DecisionRule.MESSAGE_POOL,
-                outcome=DecisionOutcome.POOL,
-                winner=holder_id,
-                note=note,
-            )
-        )
-
-    write_batch(shop_id, settings, convs, agents, before, decisions)
+    batch = _Batch(
+        shop_id=shop_id,
+        settings=settings,
+        now=now,
+        agents=load_agents(shop_id, lock=True),
+        groups=groups,
+        scopes={g.pk: {p.pk for p in g.products.all()} for g in groups},
+        returning=_returning_agents(convs, now),
+        new_buyers=_new_buyers(buyers, now) if settings.new_buyer_priority else set(),
+        order_states=_latest_order_states([b.pk for b in buyers]) if groups else {},
+    )
+    before = {a.staff_id: a.load for a in batch.agents.values()}
+    decisions = [
+        _route_one(batch, conv)
+        for conv in sorted(convs, key=lambda c: (c.buyer_id not in batch.new_buyers, c.pk))
+    ]
+    write_batch(shop_id, settings, convs, batch.agents, before, decisions)
     return decisions
+
+
+def _route_one(batch: _Batch, conv: Conversation) -> RoutingDecision:
+    """Steps 1-6 for one conversation: its decision, with the conversation's fields and the loads set."""
+    note = ""
+    back = batch.agents.get(batch.returning.get(conv.buyer_id, 0))
+    if back is not None:
+        if back.routable:
+            back.load += 1  # even when full
+            assign(conv, back.staff_id, now=batch.now)
+            return decision(
+                conv,
+                rule=DecisionRule.RETURNING_BUYER,
+                outcome=DecisionOutcome.ASSIGNED,
+                winner=back.staff_id,
+            )
+        note = f"returning buyer's agent {back.name} is {back.status if not back.online else 'not routable'}"
+    if conv.buyer_id in batch.new_buyers:
+        conv.priority = True
+    ctx = BuyerContext(
+        tags=conv.buyer.tags or {},
+        product_id=conv.source_product_id,
+        intent=conv.intent,
+        order_state=batch.order_states.get(conv.buyer_id, "none"),
+    )
+    matched, group_rule = select_groups(batch.groups, batch.scopes, ctx)
+    conv.group = matched[0] if matched else None
+    group_ids = {g.pk for g in matched} if matched else None
+    pool, fallback = pool_of(batch.agents, group_ids=group_ids, include_owner=batch.include_owner)
+    if pool:
+        return _pick_or_queue(batch, conv, pool, GroupRule.ANY_ONLINE if fallback else group_rule, note)
+    return _offline(batch, conv, note)
+
+
+def _pick_or_queue(
+    batch: _Batch, conv: Conversation, pool: list[Candidate], group_rule: GroupRule, note: str
+) -> RoutingDecision:
+    """4-5: the best agent with a free seat; everyone full: the best saturated one in no-queue mode, else
+    the queue."""
+    chosen, pick = pick_agent([c for c in pool if c.load < c.max]), Pick.IDLE_RATIO
+    if chosen is None and batch.settings.no_queue:
+        chosen, pick = pick_agent(pool), Pick.NO_QUEUE
+    if chosen is None:
+        conv.state, conv.queued_at, pick = ConversationState.QUEUED, batch.now, Pick.ALL_FULL
+    made = decision(
+        conv,
+        rule=decision_rule(group_rule, pick),
+        outcome=DecisionOutcome.ASSIGNED if chosen else DecisionOutcome.QUEUED,
+        winner=chosen.staff_id if chosen else None,
+        candidates=pool,
+        group=conv.group,
+        note=note,
+    )
+    if chosen is not None:
+        chosen.load += 1  # after the trace: it shows the load the choice was made on
+        assign(conv, chosen.staff_id, now=batch.now)
+    return made
+
+
+def _offline(batch: _Batch, conv: Conversation, note: str) -> RoutingDecision:
+    """6. Everyone offline: spread evenly over the offline-routing list, else the message pool."""
+    listed = [
+        a for a in batch.agents.values() if batch.settings.offline_routing and a.offline_listed and a.can_chat
+    ]
+    if listed:
+        chosen = spread_evenly(listed)
+        made = decision(
+            conv,
+            rule=DecisionRule.OFFLINE_ROUTING,
+            outcome=DecisionOutcome.ASSIGNED,
+            winner=chosen.staff_id,
+            candidates=listed,
+            note=note,
+        )
+        chosen.load += 1
+        assign(conv, chosen.staff_id, now=batch.now)
+        return made
+    if batch.holder_id is None:
+        batch.holder_id = _pool_holder(batch.shop_id, batch.settings)
+    conv.state = ConversationState.POOL
+    conv.agent_id = batch.holder_id
+    conv.queued_at = batch.now
+    return decision(
+        conv, rule=DecisionRule.MESSAGE_POOL, outcome=DecisionOutcome.POOL, winner=batch.holder_id, note=note
+    )
 
 
 def route_pending(*, shop_id: int, batch: int = ROUTING_BATCH) -> int:

@@ -127,50 +127,67 @@ def post_buyer_messages(sends: Sequence[BuyerSend]) -> list[Message | DomainErro
             results[i] = exc
         else:
             todo.append(i)
-    if not todo:
-        return [results[i] for i in range(len(sends))]
-    with transaction.atomic():
-        convs = _lock_open_conversations([sends[i].buyer for i in todo])
-        stored = _stored_sends(list(convs.values()), [sends[i].client_msg_id for i in todo])
-        now = timezone.now()
-        new: list[tuple[Message, bool]] = []  # the message, and whether it started the reply timer
-        for i in todo:
-            send, conv = sends[i], convs[sends[i].buyer.pk]
-            if (conv.pk, send.client_msg_id) in stored:
-                results[i] = stored[conv.pk, send.client_msg_id]
-                continue
-            timer_started = conv.state == ConversationState.ACTIVE and conv.waiting_since is None
-            if timer_started:
-                conv.waiting_since = now
-            conv.last_buyer_message_at = now
-            conv.last_seq += 1
-            message = Message(
-                conversation=conv,
-                shop_id=conv.shop_id,
-                seq=conv.last_seq,
-                sender=SenderKind.BUYER,
-                text=send.text,
-                client_msg_id=send.client_msg_id,
+    rerouted: set[int] = set()
+    if todo:
+        with transaction.atomic():
+            convs = _lock_open_conversations([sends[i].buyer for i in todo])
+            stored = _stored_sends(list(convs.values()), [sends[i].client_msg_id for i in todo])
+            now = timezone.now()
+            new = _next_messages(
+                [(i, sends[i], convs[sends[i].buyer.pk]) for i in todo], stored, now, results
             )
-            if send.client_msg_id:
-                stored[conv.pk, send.client_msg_id] = message  # the same send twice in one batch
-            results[i] = message
-            new.append((message, timer_started))
-        Message.objects.bulk_create([message for message, _started in new])
-        _save_batch(new, now)
-        broadcast: list[tuple[str, events.Event]] = []  # published together: one hand-over after commit
-        for message, timer_started in new:
-            conv = message.conversation
-            broadcast += events.to_conversation(conv, events.message_event(message))
-            if timer_started:
-                timer = events.Timer(conversation=conv.pk, waiting_since=conv.waiting_since)
-                broadcast += events.to_conversation(conv, timer, buyer=False)
-        events.publish(broadcast)
-        changed = {message.conversation_id: message.conversation for message, _started in new}
-        rerouted = back_to_routing([conv for conv in changed.values() if _agent_gone(conv)])
+            Message.objects.bulk_create([message for message, _started in new])
+            _save_batch(new, now)
+            events.publish(_message_events(new))  # published together: one hand-over after commit
+            changed = {message.conversation_id: message.conversation for message, _started in new}
+            rerouted = back_to_routing([conv for conv in changed.values() if _agent_gone(conv)])
     for shop_id in sorted(rerouted):
         route_pending(shop_id=shop_id)
     return [results[i] for i in range(len(sends))]
+
+
+def _next_messages(
+    todo: list[tuple[int, BuyerSend, Conversation]],
+    stored: dict[tuple[int, str], Message],
+    now: datetime,
+    results: dict[int, Message | DomainError],
+) -> list[tuple[Message, bool]]:
+    """The unsaved messages of the sends (index, send, its locked conversation) in order, each with whether
+    it started the reply timer; a resend's result is the stored message. ``results`` gets each one."""
+    new: list[tuple[Message, bool]] = []
+    for i, send, conv in todo:
+        if (conv.pk, send.client_msg_id) in stored:
+            results[i] = stored[conv.pk, send.client_msg_id]
+            continue
+        timer_started = conv.state == ConversationState.ACTIVE and conv.waiting_since is None
+        if timer_started:
+            conv.waiting_since = now
+        conv.last_buyer_message_at = now
+        conv.last_seq += 1
+        message = Message(
+            conversation=conv,
+            shop_id=conv.shop_id,
+            seq=conv.last_seq,
+            sender=SenderKind.BUYER,
+            text=send.text,
+            client_msg_id=send.client_msg_id,
+        )
+        if send.client_msg_id:
+            stored[conv.pk, send.client_msg_id] = message  # the same send twice in one batch
+        results[i] = message
+        new.append((message, timer_started))
+    return new
+
+
+def _message_events(new: list[tuple[Message, bool]]) -> list[tuple[str, events.Event]]:
+    sends: list[tuple[str, events.Event]] = []
+    for message, timer_started in new:
+        conv = message.conversation
+        sends += events.to_conversation(conv, events.message_event(message))
+        if timer_started:
+            timer = events.Timer(conversation=conv.pk, waiting_since=conv.waiting_since)
+            sends += events.to_conversation(conv, timer, buyer=False)
+    return sends
 
 
 def _save_batch(new: list[tuple[Message, bool]], now: datetime) -> None:

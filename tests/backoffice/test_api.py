@@ -225,9 +225,11 @@ def test_me_describes_the_current_account(teammate_client: Client, teammate: Sta
 def test_agent_sets_own_reception_limit_within_the_shop_cap(
     teammate_client: Client, teammate: StaffAccount
 ) -> None:
-    put = lambda limit: teammate_client.put(  # noqa: E731
-        "/api/v1/me/reception-limit", json.dumps({"limit": limit}), content_type="application/json"
-    )
+    def put(limit: int) -> Any:
+        return teammate_client.put(
+            "/api/v1/me/reception-limit", json.dumps({"limit": limit}), content_type="application/json"
+        )
+
     assert put(50).status_code == 200
     assert put(51).status_code == 422
     assert put(0).status_code == 422

@@ -20,9 +20,9 @@ def celery_broker(redis_url: str) -> str:
 def broker(redis_url: str, settings: Any) -> Iterator[str]:
     settings.REDIS_URL = redis_url
     previous = celery_app.conf.broker_url
-    celery_app.conf.broker_url = celery_broker(redis_url)
+    celery_app.conf.update(broker_url=celery_broker(redis_url))
     yield redis_url
-    celery_app.conf.broker_url = previous
+    celery_app.conf.update(broker_url=previous)
 
 
 @pytest.fixture

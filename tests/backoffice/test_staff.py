@@ -67,8 +67,11 @@ def test_owner_edits_and_disables_a_sub_account(teammate: StaffAccount, owner_cl
     assert response.status_code == 302
     teammate.refresh_from_db()
     assert (teammate.display_name, teammate.role, teammate.im_enabled, teammate.is_active) == (
-        "售前-小美美", "cs_supervisor", False, False
-    )  # fmt: skip
+        "售前-小美美",
+        "cs_supervisor",
+        False,
+        False,
+    )
     # A disabled account's person (with no other shop) can no longer sign in or use the console.
     assert not Client().login(username="agent_a", password=PASSWORD)
     assert login_client(teammate).get("/api/v1/me").status_code == 401  # signed out: no active account
@@ -117,9 +120,14 @@ def test_limit_is_bounded_by_the_shop_cap_up_to_500(teammate: StaffAccount) -> N
 def test_only_fine_grained_rights_can_be_granted(shop_a: Shop) -> None:
     with pytest.raises(Invalid):
         services.create_staff_account(
-            shop=shop_a, login="sneaky", password=PASSWORD, display_name="x", role="agent", im_enabled=False,
+            shop=shop_a,
+            login="sneaky",
+            password=PASSWORD,
+            display_name="x",
+            role="agent",
+            im_enabled=False,
             rights=[Permission.objects.get(codename="add_user")],
-        )  # fmt: skip
+        )
 
 
 @pytest.mark.parametrize(
@@ -214,7 +222,11 @@ def test_home_links_the_workbench_for_im_accounts_only(
     assert "/workbench/" in login_client(teammate).get("/").text
     assert "/demo/" not in login_client(teammate).get("/").text  # the demo picker is a development tool
     no_im = services.create_staff_account(
-        shop=shop_a, login="ops", password="x-long-password-1", display_name="运营", role="operations",
+        shop=shop_a,
+        login="ops",
+        password="x-long-password-1",
+        display_name="运营",
+        role="operations",
         im_enabled=False,
-    )  # fmt: skip
+    )
     assert "/workbench/" not in login_client(no_im).get("/").text

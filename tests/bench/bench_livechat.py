@@ -211,8 +211,9 @@ async def send_paced(
         await ws.send(frames[cid])
 
 
-async def drive(endpoints: Sequence[Endpoint], rss_kb: Callable[[], int],
-                stop_servers: Callable[[], Awaitable[None]]) -> Result:  # fmt: skip
+async def drive(
+    endpoints: Sequence[Endpoint], rss_kb: Callable[[], int], stop_servers: Callable[[], Awaitable[None]]
+) -> Result:
     """Open every pair, send, wait for the deliveries, stop the servers, then close the sockets (so that a
     stopped daphne runs no disconnect handlers: no presence writes, no tasks queued)."""
     result = Result()
@@ -292,8 +293,12 @@ def run_relay(pairs: Sequence[tuple[int, Buyer, StaffAccount]], logs: Path, pers
     """The bare relay; with ``persist`` it commits each message to PostgreSQL before relaying it."""
     port = free_port()
     env = {**os.environ, "RELAY_DATABASE_URL": served_database_url()} if persist else dict(os.environ)
-    relay = start_server([str(ROOT / "tests/bench/livechat_relay.py"), str(port)], port, env,
-                         logs / ("relay-persist.log" if persist else "relay.log"))  # fmt: skip
+    relay = start_server(
+        [str(ROOT / "tests/bench/livechat_relay.py"), str(port)],
+        port,
+        env,
+        logs / ("relay-persist.log" if persist else "relay.log"),
+    )
     base = f"ws://127.0.0.1:{port}"
     endpoints = [
         Endpoint(conv, f"{base}/buyer/{conv}", f"{base}/agent/{conv}", f"http://127.0.0.1:{port}")
@@ -353,9 +358,13 @@ def setup_pairs(shop: Shop, owner: StaffAccount, n: int) -> list[tuple[int, Buye
     services.set_agent_status(staff=owner, status="offline")
     for i in range(n):
         staff = backoffice_services.create_staff_account(
-            shop=shop, login=f"chat{i}", password=PASSWORD, display_name=f"客服{i}", role=Role.AGENT,
+            shop=shop,
+            login=f"chat{i}",
+            password=PASSWORD,
+            display_name=f"客服{i}",
+            role=Role.AGENT,
             im_enabled=True,
-        )  # fmt: skip
+        )
         StaffAccount.objects.filter(pk=staff.pk).update(max_concurrent=1)
         services.set_agent_status(staff=staff, status="online")
     records = [{"platform_id": f"chat-b{i}", "nickname": f"买家{i}"} for i in range(n)]
@@ -390,8 +399,11 @@ def report(
     s50, r50 = percentile(stack.latencies, 50), percentile(relay.latencies, 50)
     s99, r99 = percentile(stack.latencies, 99), percentile(relay.latencies, 99)
 
-    def row(name: str, pick: Callable[[Result], str], ratio_of: tuple[float, float] | None = None,
-            ) -> tuple[str, str, str, str, str]:  # fmt: skip
+    def row(
+        name: str,
+        pick: Callable[[Result], str],
+        ratio_of: tuple[float, float] | None = None,
+    ) -> tuple[str, str, str, str, str]:
         return (name, pick(stack), pick(relay), ratio(*ratio_of) if ratio_of else "", pick(persisted))
 
     header = ("metric", f"daphne stack ({DAPHNES} proc)", "bare relay", "ratio", "relay + PG commit")
@@ -401,18 +413,25 @@ def report(
         row("p99 buyer->agent", lambda r: ms(percentile(r.latencies, 99)), (s99, r99)),
         row("max buyer->agent", lambda r: ms(max(r.latencies, default=0))),
         row("mean buyer->agent", lambda r: ms(statistics.fmean(r.latencies or [0]))),
-        row("p50 / p99 buyer->ack", lambda r: f"{ms(percentile(r.ack_latencies, 50))} / "
-                                              f"{ms(percentile(r.ack_latencies, 99))}"),
+        row(
+            "p50 / p99 buyer->ack",
+            lambda r: f"{ms(percentile(r.ack_latencies, 50))} / {ms(percentile(r.ack_latencies, 99))}",
+        ),
         row("lost", lambda r: str(r.lost)),
         row("duplicated", lambda r: str(r.duplicated)),
-        row("RSS/connection", lambda r: f"{r.rss_per_socket_kb:,.1f} kB",
-            (stack.rss_per_socket_kb, relay.rss_per_socket_kb)),
-        row("RSS before -> after",
-            lambda r: f"{r.rss_before_kb / 1024:,.0f} -> {r.rss_after_kb / 1024:,.0f} MB"),
+        row(
+            "RSS/connection",
+            lambda r: f"{r.rss_per_socket_kb:,.1f} kB",
+            (stack.rss_per_socket_kb, relay.rss_per_socket_kb),
+        ),
+        row(
+            "RSS before -> after",
+            lambda r: f"{r.rss_before_kb / 1024:,.0f} -> {r.rss_after_kb / 1024:,.0f} MB",
+        ),
         row("sent / acked / delivered", lambda r: f"{len(r.sent)} / {len(r.acked)} / {len(r.received)}"),
         row("throttled (resent)", lambda r: str(r.throttled)),
         row(f"connect {2 * PAIRS - 2} sockets", lambda r: f"{r.connect_seconds:.1f} s"),
-    ]  # fmt: skip
+    ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
@@ -438,11 +457,17 @@ def report(
         (f"throughput ratio >= {TARGET_THROUGHPUT}", tput >= TARGET_THROUGHPUT, f"{tput:.3f}"),
         (f"p99 ratio < {TARGET_P99:g}", p99 < TARGET_P99, f"{p99:,.2f}"),
         ("zero lost (daphne / relay)", stack.lost == 0 and relay.lost == 0, f"{stack.lost} / {relay.lost}"),
-        ("zero duplicated (daphne / relay)", stack.duplicated == 0 and relay.duplicated == 0,
-         f"{stack.duplicated} / {relay.duplicated}"),
-        (f"for reference, p99 of daphne / relay + PG commit < {TARGET_P99:g}", vs_persisted < TARGET_P99,
-         f"{vs_persisted:,.2f}"),
-    ]  # fmt: skip
+        (
+            "zero duplicated (daphne / relay)",
+            stack.duplicated == 0 and relay.duplicated == 0,
+            f"{stack.duplicated} / {relay.duplicated}",
+        ),
+        (
+            f"for reference, p99 of daphne / relay + PG commit < {TARGET_P99:g}",
+            vs_persisted < TARGET_P99,
+            f"{vs_persisted:,.2f}",
+        ),
+    ]
 
 
 @pytest.mark.django_db(transaction=True)

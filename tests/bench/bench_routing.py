@@ -296,10 +296,20 @@ def test_routing_benchmark(
 
     header = ("metric", "routing burst", "raw claim", "burst/raw", "request_human e2e")
     rows = [
-        ("decisions or claims /s", f"{burst_rate:,.0f}", f"{raw_rate:,.0f}", f"{ratio:.3f}",
-         f"{e2e_rate:,.0f}"),
-        ("assignments /s", f"{result['assigned'] / burst_wall:,.0f}", "", "",
-         f"{e2e_result['assigned'] / e2e_wall:,.0f}"),
+        (
+            "decisions or claims /s",
+            f"{burst_rate:,.0f}",
+            f"{raw_rate:,.0f}",
+            f"{ratio:.3f}",
+            f"{e2e_rate:,.0f}",
+        ),
+        (
+            "assignments /s",
+            f"{result['assigned'] / burst_wall:,.0f}",
+            "",
+            "",
+            f"{e2e_result['assigned'] / e2e_wall:,.0f}",
+        ),
         ("p50 decision / claim / call", ms(lat(burst, 50)), ms(lat(raw, 50)), "", ms(lat(e2e, 50))),
         ("p99 decision / claim / call", ms(lat(burst, 99)), ms(lat(raw, 99)), "", ms(lat(e2e, 99))),
         ("p50 from burst start", ms(lat(burst, 50, True)), ms(lat(raw, 50, True)), burst_ratio(50), ""),
@@ -307,7 +317,7 @@ def test_routing_benchmark(
         ("mean decision / claim / call", mean(burst), mean(raw), "", mean(e2e)),
         ("wall time", f"{burst_wall:.2f} s", f"{raw_wall:.2f} s", "", f"{e2e_wall:.2f} s"),
         ("ops", f"{len(buyers)}", f"{raw_claimed}", "", f"{len(e2e_buyers)}"),
-    ]  # fmt: skip
+    ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:

@@ -82,9 +82,16 @@ async def handler(ws: ServerConnection) -> None:
         seq, cid = last_seq[pair], frame["client_msg_id"]
         ack = {"type": "ack", "client_msg_id": cid, "conversation": int(pair), "id": seq, "seq": seq}
         event = json.dumps(
-            {"type": "message", "conversation": int(pair), "seq": seq, "sender": "buyer",
-             "text": frame["text"], "client_msg_id": cid}, ensure_ascii=False,
-        )  # fmt: skip
+            {
+                "type": "message",
+                "conversation": int(pair),
+                "seq": seq,
+                "sender": "buyer",
+                "text": frame["text"],
+                "client_msg_id": cid,
+            },
+            ensure_ascii=False,
+        )
         if store is not None:
             await store.save(pair, seq, cid, frame["text"])
         await ws.send(json.dumps(ack))

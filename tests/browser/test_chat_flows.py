@@ -140,9 +140,14 @@ def test_a_repeated_assigned_event_keeps_the_rows_preview_and_unread_count(
     expect(row.locator('[data-field="unread"]')).to_have_text("1")
 
     again = events.Assigned(
-        conversation=conv.pk, agent_id=agent.pk, agent_name=agent.display_name, buyer_id=buyer.pk,
-        buyer_name=buyer.nickname, rule="simple_mode/idle_ratio", waiting_since=conv.waiting_since,
-    )  # fmt: skip
+        conversation=conv.pk,
+        agent_id=agent.pk,
+        agent_name=agent.display_name,
+        buyer_id=buyer.pk,
+        buyer_name=buyer.nickname,
+        rule="simple_mode/idle_ratio",
+        waiting_since=conv.waiting_since,
+    )
     busy = events.Status(status="busy", limit=agent.max_concurrent)  # shows when the page has both
     sockets[-1].send(again.model_dump_json())
     sockets[-1].send(busy.model_dump_json())

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
-from django.utils import timezone
 from playwright.sync_api import expect
 
 from backoffice.models import Shop, StaffAccount
@@ -47,7 +47,9 @@ def test_slash_code_and_enter_sends_the_phrase_filled_from_the_conversation(
     new_context: Any, shop_a: Shop, owner: StaffAccount, agent: StaffAccount
 ) -> None:
     phrase = team(owner, SHIP, code="fh", keywords=["发货"])
-    factories.order(shop_a, "O-FH-1", "fh1", ship_by=timezone.make_aware(datetime(2025, 6, 18, 16)))
+    factories.order(
+        shop_a, "O-FH-1", "fh1", ship_by=datetime(2025, 6, 18, 16, tzinfo=ZoneInfo("Asia/Shanghai"))
+    )
     workbench, chat = chat_with_agent(new_context, shop_a, agent, "fh1", "小王")
     box = workbench.locator("#input")
 

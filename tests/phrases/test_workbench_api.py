@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -35,7 +36,7 @@ def phrase(owner: StaffAccount) -> Phrase:
 def test_use_fills_the_variables_from_the_conversation(
     teammate_client: Client, teammate: StaffAccount, shop_a: Shop, phrase: Phrase
 ) -> None:
-    ship_by = timezone.make_aware(datetime(2025, 6, 18, 16, 0))
+    ship_by = datetime(2025, 6, 18, 16, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # the shop's time zone
     factories.order(shop_a, "6930001", "w1", created_at=timezone.now(), ship_by=ship_by)
     factories.order(shop_a, "6930000", "w1", created_at=timezone.now() - timedelta(days=9))
     cup = factories.product(shop_a, "p9", "北欧风陶瓷马克杯")

@@ -16,14 +16,24 @@ _counter = {"n": 0}
 @pytest.fixture
 def make_agent(shop_a: Shop) -> Callable[..., StaffAccount]:
     def build(
-        name: str, max_concurrent: int = 5, status: str = "online", group: AgentGroup | None = None,
-        weight: int = 1, routing: bool = True, shop: Shop | None = None, offline_routing: bool = False,
-    ) -> StaffAccount:  # fmt: skip
+        name: str,
+        max_concurrent: int = 5,
+        status: str = "online",
+        group: AgentGroup | None = None,
+        weight: int = 1,
+        routing: bool = True,
+        shop: Shop | None = None,
+        offline_routing: bool = False,
+    ) -> StaffAccount:
         _counter["n"] += 1
         staff = shop_services.create_staff_account(
-            shop=shop or shop_a, login=f"agent{_counter['n']}_{name}", password=PASSWORD, display_name=name,
-            role="agent", im_enabled=True,
-        )  # fmt: skip
+            shop=shop or shop_a,
+            login=f"agent{_counter['n']}_{name}",
+            password=PASSWORD,
+            display_name=name,
+            role="agent",
+            im_enabled=True,
+        )
         StaffAccount.objects.filter(pk=staff.pk).update(max_concurrent=max_concurrent)
         staff.refresh_from_db()
         services.configure_agent(

@@ -69,7 +69,7 @@ def buyer_socket(token: str) -> WebsocketCommunicator:
 async def connect(comm: WebsocketCommunicator) -> dict[str, Any]:
     connected, code = await comm.connect(timeout=TIMEOUT)
     assert connected, code
-    hello = await comm.receive_json_from(timeout=TIMEOUT)
+    hello: dict[str, Any] = await comm.receive_json_from(timeout=TIMEOUT)
     assert hello["type"] == "hello"
     return hello
 
@@ -77,7 +77,7 @@ async def connect(comm: WebsocketCommunicator) -> dict[str, Any]:
 async def until(comm: WebsocketCommunicator, kind: str, **match: Any) -> dict[str, Any]:
     """The next frame of ``kind`` (and matching fields), skipping others."""
     while True:
-        frame = await comm.receive_json_from(timeout=TIMEOUT)
+        frame: dict[str, Any] = await comm.receive_json_from(timeout=TIMEOUT)
         if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
             return frame
 

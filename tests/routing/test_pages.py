@@ -48,7 +48,8 @@ def initial(response: Any) -> dict[str, Any]:
         r'<script id="wb-initial" type="application/json">(.*?)</script>', response.content.decode()
     )
     assert match, "the workbench has no initial JSON"
-    return json.loads(match.group(1))
+    data: dict[str, Any] = json.loads(match.group(1))
+    return data
 
 
 @pytest.fixture

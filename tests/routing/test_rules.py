@@ -555,19 +555,23 @@ def test_a_batch_follows_the_rules_of_single_messages_in_order(shop_a: Shop, mak
     services.post_agent_message(agent=agent, conversation=first, text="您好")  # stops the reply timer
     newcomer = factories.buyer(shop_a, "b3", "新买家")
     send = services.BuyerSend
-    results = services.post_buyer_messages([
-        send(first.buyer, "一", "x1"),
-        send(second.buyer, "二", "y1"),
-        send(first.buyer, "三", "x2"),
-        send(first.buyer, "一", "x1"),  # the same send twice in one batch
-        send(second.buyer, "   "),  # empty: its error, the others go on
-        send(newcomer, "<script>alert(1)</script>", "z1"),
-    ])  # fmt: skip
+    results = services.post_buyer_messages(
+        [
+            send(first.buyer, "一", "x1"),
+            send(second.buyer, "二", "y1"),
+            send(first.buyer, "三", "x2"),
+            send(first.buyer, "一", "x1"),  # the same send twice in one batch
+            send(second.buyer, "   "),  # empty: its error, the others go on
+            send(newcomer, "<script>alert(1)</script>", "z1"),
+        ]
+    )
     one, two, three, again, empty, new = results
     assert isinstance(empty, Invalid)
     assert [(m.conversation_id, m.seq, m.text) for m in (one, two, three)] == [  # type: ignore[union-attr]
-        (first.pk, 2, "一"), (second.pk, 1, "二"), (first.pk, 3, "三"),
-    ]  # fmt: skip
+        (first.pk, 2, "一"),
+        (second.pk, 1, "二"),
+        (first.pk, 3, "三"),
+    ]
     assert again is one
     assert list(first.messages.order_by("seq").values_list("seq", "client_msg_id")) == [
         (1, ""),

