@@ -7,7 +7,10 @@ stored in such chats, in order; the robot app points the setting at its own rece
 hands every such chat to a human at its first message: no robot.
 
 A receiver returns one entry per message: None, or the error that kept that message from being received
-(the messages are committed already, so it becomes that send's result and the others go on).
+(the messages are committed already, so it becomes that send's result and the others go on). A buyer's
+resend of a stored message reaches the receiver again, so it must be idempotent: answer with a
+``client_msg_id`` derived from the message (``f"robot-{message.pk}"``), and a hand-over of a chat already
+routed changes nothing.
 """
 
 from __future__ import annotations
