@@ -1,16 +1,24 @@
 """Browser tests: Playwright driving Debian's Chromium against a real daphne server (HTTP + WebSocket) that
 serves the test database. pytest-django's ``live_server`` is WSGI only, so the server is a daphne subprocess
 (``tests.live``) pointed at the database pytest-django created; the tests use
-``django_db(transaction=True)`` so that what they create is committed and visible to it."""
+``django_db(transaction=True)`` so that what they create is committed and visible to it.
+
+After each test, before pytest-django flushes the tables, the server is left with nothing to do
+(``new_context``, ``server_released``)."""
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
+from contextlib import suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis as redis_lib
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
 from backoffice import services as shop_services
@@ -19,7 +27,15 @@ from routing import services
 from routing.tokens import buyer_token
 from tests.backoffice import factories
 from tests.conftest import PASSWORD, login_client
-from tests.live import daphne, server_env, unique_prefix
+from tests.live import (
+    SAFETY_TIMEOUT,
+    application_name,
+    daphne,
+    release_database,
+    server_env,
+    unique_prefix,
+    wait_until,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -50,11 +66,48 @@ def browser() -> Iterator[Any]:
         chromium.close()
 
 
+@dataclass(frozen=True)
+class LiveServer:
+    url: str
+    prefix: str  # of its channel-layer names; its database connections are ``application_name(prefix)``
+
+
 @pytest.fixture(scope="package")
-def live_url(django_db_setup: Any) -> Iterator[str]:
+def live_server_process(django_db_setup: Any) -> Iterator[LiveServer]:
     """One daphne server for the browser tests, on the test database, with its own channel-layer prefix."""
-    with daphne(server_env(unique_prefix())) as (host, _process):
-        yield f"http://{host}"
+    prefix = unique_prefix()
+    with daphne(server_env(prefix)) as (host, _process):
+        yield LiveServer(f"http://{host}", prefix)
+
+
+@pytest.fixture(scope="package")
+def live_url(live_server_process: LiveServer) -> str:
+    return live_server_process.url
+
+
+@pytest.fixture
+def server_released(transactional_db: None, live_server_process: LiveServer) -> Iterator[None]:
+    """At teardown, once ``new_context`` has closed the browser contexts (it depends on this fixture, so it
+    tears down first) and before pytest-django flushes the tables (this depends on ``transactional_db``, so
+    it tears down before the flush): the server has nothing left to do with the database.
+
+    A closed page's sockets are not gone at once for the server: each consumer still handles the frames it
+    had received, then runs its disconnect (a workbench's writes the agent's presence, routing/presence.py).
+    A consumer that has finished has unsubscribed its channel-layer names (Redis pub/sub), so no channel
+    of the server's prefix left means every consumer is done. Then
+    ``release_database`` waits until the server's connections are idle and terminates them: the TRUNCATE
+    cannot wait on, or deadlock with, a statement or a transaction of the server's. The server reconnects
+    on its next request."""
+    yield
+    pattern = live_server_process.prefix + "*"
+    try:
+        with redis_lib.Redis.from_url(os.environ["REDIS_URL"]) as channels:
+            wait_until(
+                lambda: not channels.pubsub_channels(pattern),
+                lambda: f"the live server's consumers still run: {channels.pubsub_channels(pattern)}",
+            )
+    finally:
+        release_database(application_name(live_server_process.prefix))
 
 
 @pytest.fixture
@@ -74,23 +127,62 @@ def watch(page_errors: list[str]) -> Any:
     return attach
 
 
-@pytest.fixture
-def new_context(browser: Any, live_url: str, watch: Any) -> Iterator[Any]:
-    """Browser contexts (separate cookie jars: a buyer and an agent), closed after the test."""
-    contexts: list[Any] = []
+class Requests:
+    """A browser context's HTTP requests still waiting for their response (Playwright's request events)."""
 
-    def make(staff: StaffAccount | None = None) -> Any:
-        context = watch(browser.new_context(base_url=live_url, locale="zh-CN", timezone_id="Asia/Shanghai"))
+    def __init__(self, context: Any) -> None:
+        self.context = context
+        self.pending: set[Any] = set()
+        context.on("request", self.sent)
+        context.on("response", self.answered)
+        context.on("requestfailed", self.answered)
+
+    def sent(self, request: Any) -> None:
+        self.pending.add(request)
+
+    def answered(self, request_or_response: Any) -> None:
+        self.pending.discard(getattr(request_or_response, "request", request_or_response))
+
+    def settle(self) -> None:
+        """Refuse any new request and wait until those sent have their response: the server is done with
+        them before the context closes (Django sends a response's head once the view has returned and the
+        middleware has saved the session). Not the end of the body: a page need not read it, and then
+        Playwright never sees it finish."""
+        self.context.route("**/*", lambda route: route.abort())
+        deadline = time.monotonic() + SAFETY_TIMEOUT
+        while self.pending:
+            if time.monotonic() > deadline:
+                urls = [request.url for request in self.pending]
+                raise AssertionError(f"no response after {SAFETY_TIMEOUT:.0f} s to {urls}")
+            # Each response wakes this up; a request that fails instead (refused, aborted) wakes nothing,
+            # so the set is looked at again every 100 ms.
+            with suppress(PlaywrightTimeoutError):
+                self.context.wait_for_event("response", timeout=100)
+
+
+@pytest.fixture
+def new_context(browser: Any, live_url: str, watch: Any, server_released: None) -> Iterator[Any]:
+    """Browser contexts (separate cookie jars: a buyer and an agent) on the live server, or on
+    ``base_url``. After the test, they send no new request and get the responses to those sent, then
+    they are closed (``server_released`` then waits for the server to see their sockets close)."""
+    contexts: list[Requests] = []
+
+    def make(staff: StaffAccount | None = None, *, base_url: str = live_url) -> Any:
+        context = watch(browser.new_context(base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai"))
         context.set_default_timeout(10_000)
         if staff is not None:
             cookie = login_client(staff).cookies["sessionid"].value
-            context.add_cookies([{"name": "sessionid", "value": cookie, "url": live_url}])
-        contexts.append(context)
+            context.add_cookies([{"name": "sessionid", "value": cookie, "url": base_url}])
+        contexts.append(Requests(context))
         return context
 
     yield make
-    for context in contexts:
-        context.close()
+    try:
+        for requests in contexts:
+            requests.settle()
+    finally:
+        for requests in contexts:
+            requests.context.close()
 
 
 # --- people and pages --------------------------------------------------------------------------------------

@@ -252,7 +252,7 @@ def test_keyboard_moves_between_chats_and_focuses_the_input(
 
 
 def test_buyer_page_reconnects_resumes_and_resends_what_was_not_acked(
-    browser: Any, watch: Any, shop_a: Shop, agent: StaffAccount, monkeypatch: pytest.MonkeyPatch
+    new_context: Any, shop_a: Shop, agent: StaffAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The server goes away (a crash or a deploy) and comes back on the same address: the page reconnects
     with backoff, resumes (getting the reply written meanwhile) and resends the unacked message once."""
@@ -260,9 +260,7 @@ def test_buyer_page_reconnects_resumes_and_resends_what_was_not_acked(
     monkeypatch.setattr(live, "free_port", lambda: port)
     env = live.server_env(live.unique_prefix())
     buyer = factories.buyer(shop_a, "lr1", "会飞的兔子")
-    context = watch(browser.new_context(base_url=f"http://127.0.0.1:{port}", locale="zh-CN"))
-    context.set_default_timeout(10_000)
-    chat = context.new_page()
+    chat = new_context(base_url=f"http://127.0.0.1:{port}").new_page()
     mine = chat.locator("#transcript .msg.mine")
     with live.daphne(env):
         chat.goto(f"/chat/{shop_a.pk}/?token={buyer_token(buyer)}")
@@ -287,4 +285,3 @@ def test_buyer_page_reconnects_resumes_and_resends_what_was_not_acked(
         "稍等，我查一下",
         "断网时发的",
     ]
-    context.close()
