@@ -3,8 +3,10 @@ serves the test database. pytest-django's ``live_server`` is WSGI only, so the s
 (``tests.live``) pointed at the database pytest-django created; the tests use
 ``django_db(transaction=True)`` so that what they create is committed and visible to it.
 
-After each test, before pytest-django flushes the tables, the server is left with nothing to do
-(``new_context``, ``server_released``)."""
+Waits are on what the page or the server shows (``expect``, a response, a socket frame); Playwright's
+timeouts are a safety net for a busy machine (``SAFETY_TIMEOUT_MS``), not a measure of the time a step
+should take. After each test, before pytest-django flushes the tables, the server is left with nothing to
+do (``new_context``, ``server_released``)."""
 
 from __future__ import annotations
 
@@ -38,6 +40,10 @@ from tests.live import (
 )
 
 CHROMIUM = "/usr/bin/chromium"
+SAFETY_TIMEOUT_MS = int(SAFETY_TIMEOUT * 1000)
+# Every action, navigation and ``expect`` waits up to this for its event (Playwright's own defaults, 30 s for
+# actions and 5 s for ``expect``, are pass/fail criteria on a machine busy with other work).
+expect.set_options(timeout=SAFETY_TIMEOUT_MS)
 
 # Playwright's sync API drives its event loop from the test's thread, which makes Django believe it is called
 # from async code; the tests' ORM calls are plain synchronous calls between browser steps.
@@ -169,7 +175,7 @@ def new_context(browser: Any, live_url: str, watch: Any, server_released: None) 
 
     def make(staff: StaffAccount | None = None, *, base_url: str = live_url) -> Any:
         context = watch(browser.new_context(base_url=base_url, locale="zh-CN", timezone_id="Asia/Shanghai"))
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(SAFETY_TIMEOUT_MS)
         if staff is not None:
             cookie = login_client(staff).cookies["sessionid"].value
             context.add_cookies([{"name": "sessionid", "value": cookie, "url": base_url}])
@@ -183,6 +189,28 @@ def new_context(browser: Any, live_url: str, watch: Any, server_released: None) 
     finally:
         for requests in contexts:
             requests.context.close()
+
+
+# An init script: the type of every frame the page's sockets receive, in ``window.__frames``, for a test to
+# wait on one that changes nothing on the page (``page.wait_for_function("window.__frames.includes(...)")``).
+FRAMES = """
+(() => {
+  const frames = (window.__frames = []);
+  const Native = window.WebSocket;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener("message", (event) => {
+        try {
+          frames.push(JSON.parse(event.data).type);
+        } catch (e) {
+          /* not JSON */
+        }
+      });
+    }
+  };
+})();
+"""
 
 
 # --- people and pages --------------------------------------------------------------------------------------

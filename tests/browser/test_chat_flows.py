@@ -16,7 +16,14 @@ from routing.models import Conversation, ConversationState, Message, Rating
 from routing.tokens import buyer_token
 from tests import live
 from tests.backoffice import factories
-from tests.browser.conftest import open_chat, open_workbench, requires_chromium, requires_live_stack
+from tests.browser.conftest import (
+    FRAMES,
+    SAFETY_TIMEOUT_MS,
+    open_chat,
+    open_workbench,
+    requires_chromium,
+    requires_live_stack,
+)
 
 pytestmark = [requires_live_stack, requires_chromium, pytest.mark.django_db(transaction=True)]
 
@@ -109,9 +116,10 @@ def test_the_rating_sheet_opens_when_the_agent_ends_an_unrated_chat(
     conv = Conversation.objects.get(buyer__platform_id="lr1")
     assert conv.state == ConversationState.ENDED and Rating.objects.get(conversation=conv).stars == 5
 
-    # Back on the page later: the menu still rates that chat, with its stars.
+    # Back on the page later: the menu still rates that chat, with its stars (from the server's hello).
+    chat.add_init_script(FRAMES)
     chat.reload()
-    expect(chat.locator("#conn-state")).to_have_attribute("data-state", "open")
+    chat.wait_for_function("window.__frames.includes('hello')")
     chat.locator("#menu-btn").click()
     chat.locator("#menu-rate").click()
     expect(chat.locator("#rate-title")).to_contain_text("售前-小美")
@@ -122,23 +130,11 @@ def test_a_repeated_assigned_event_keeps_the_rows_preview_and_unread_count(
     new_context: Any, shop_a: Shop, agent: StaffAccount
 ) -> None:
     """Events are hints that may come twice (a redelivery, a frame late after a resume): an ``assigned`` for a
-    chat already listed must not blank what its row shows. The test relays the page's socket and adds one."""
+    chat already listed must not blank what its row shows. The test relays the page's socket and adds one
+    after the server's hello (whose status would otherwise overwrite the added one)."""
     buyer = factories.buyer(shop_a, "la1", "爱跑步的小狗")
     conv, _decision = services.request_human(buyer=buyer)
     services.post_buyer_message(buyer=buyer, text="这件有M码吗", client_msg_id="p1")
-    sockets: list[Any] = []
-
-    def relay(ws: Any) -> None:
-        ws.connect_to_server()  # frames pass both ways as they are
-        sockets.append(ws)
-
-    workbench = new_context(agent).new_page()
-    workbench.route_web_socket(re.compile(r"/ws/agent/"), relay)
-    workbench.goto("/workbench/")
-    row = workbench.locator("#session-list li.session")
-    expect(row.locator('[data-field="preview"]')).to_have_text("这件有M码吗")
-    expect(row.locator('[data-field="unread"]')).to_have_text("1")
-
     again = events.Assigned(
         conversation=conv.pk,
         agent_id=agent.pk,
@@ -149,8 +145,22 @@ def test_a_repeated_assigned_event_keeps_the_rows_preview_and_unread_count(
         waiting_since=conv.waiting_since,
     )
     busy = events.Status(status="busy", limit=agent.max_concurrent)  # shows when the page has both
-    sockets[-1].send(again.model_dump_json())
-    sockets[-1].send(busy.model_dump_json())
+
+    def relay(ws: Any) -> None:
+        server = ws.connect_to_server()  # the page's frames pass as they are; the server's through to_page
+
+        def to_page(message: str | bytes) -> None:
+            ws.send(message)
+            if json.loads(message).get("type") == "hello":
+                ws.send(again.model_dump_json())
+                ws.send(busy.model_dump_json())
+
+        server.on_message(to_page)
+
+    workbench = new_context(agent).new_page()
+    workbench.route_web_socket(re.compile(r"/ws/agent/"), relay)
+    workbench.goto("/workbench/")
+    row = workbench.locator("#session-list li.session")
     expect(workbench.locator("#status-select")).to_have_value("busy")
     expect(row).to_have_count(1)
     expect(row.locator('[data-field="preview"]')).to_have_text("这件有M码吗")
@@ -276,7 +286,9 @@ def test_buyer_page_reconnects_resumes_and_resends_what_was_not_acked(
     services.post_agent_message(agent=agent, conversation=conv, text="稍等，我查一下", client_msg_id="a1")
 
     with live.daphne(env):
-        expect(chat.locator("#conn-state")).to_have_attribute("data-state", "open", timeout=30_000)
+        # The page tries again after its backoff (up to 30 s, chat-core.js MAX_BACKOFF_MS), then connects.
+        reconnected = expect(chat.locator("#conn-state"))
+        reconnected.to_have_attribute("data-state", "open", timeout=30_000 + SAFETY_TIMEOUT_MS)
         expect(mine.last.locator(".state")).to_have_attribute("data-state", "acked")
         expect(chat.locator("#transcript .msg.theirs .text")).to_have_text(["稍等，我查一下"])
         expect(mine.locator(".text")).to_have_text(["第一条", "断网时发的"])
