@@ -46,9 +46,9 @@ def normalize(text: str) -> str:
 
 
 class StampedShopCache(Generic[T]):
-    """One index per shop, built by ``load(shop_id, stamp)`` and kept while the shop's stamp is unchanged."""
+    """One index per shop, built by ``load(shop_id)`` and kept while the shop's stamp is unchanged."""
 
-    def __init__(self, name: str, load: Callable[[int, str | None], T], *, max_shops: int = 64) -> None:
+    def __init__(self, name: str, load: Callable[[int], T], *, max_shops: int = 64) -> None:
         self.name = name
         self.load = load
         self.max_shops = max_shops
@@ -73,7 +73,7 @@ class StampedShopCache(Generic[T]):
             if cached is not None and cached[0] == stamp:
                 self._shops.move_to_end(shop_id)
                 return cached[1], False
-        index = self.load(shop_id, stamp)  # the stamp was read first: a write in between only forces a reload
+        index = self.load(shop_id)  # the stamp was read first: a write in between only forces a reload
         if stamp is not None:
             with self._lock:
                 self._shops[shop_id] = (stamp, index)

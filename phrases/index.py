@@ -53,7 +53,6 @@ class Entry:
 @dataclass
 class ShopIndex:
     shop_id: int
-    stamp: str | None
     team: list[Entry]
     personal: dict[int, list[Entry]]  # owner id -> their phrases
     linked: dict[int, frozenset[int]]  # product id -> ids of phrases linked to it
@@ -109,7 +108,7 @@ def shop_index(shop_id: int) -> ShopIndex:
     return index
 
 
-def _load(shop_id: int, stamp: str | None) -> ShopIndex:
+def _load(shop_id: int) -> ShopIndex:
     checked_at = timezone.now()
     team: list[Entry] = []
     personal: dict[int, list[Entry]] = {}
@@ -138,7 +137,6 @@ def _load(shop_id: int, stamp: str | None) -> ShopIndex:
         products.setdefault(phrase_id, []).append(product_id)
     return ShopIndex(
         shop_id=shop_id,
-        stamp=stamp,
         team=team,
         personal=personal,
         linked={k: frozenset(v) for k, v in links.items()},

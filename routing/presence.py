@@ -13,14 +13,13 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F, QuerySet
 from django.db.models.functions import Greatest, Now
 
 from backoffice.models import StaffAccount
 from routing.models import AgentState, AgentStatus
 from routing.services import agent_state
-from routing.services.agents import publish_status, record_status
+from routing.services.agents import claim_status, publish_status
 
 
 def connected(staff: StaffAccount) -> AgentState:
@@ -54,10 +53,7 @@ def expire_presence() -> int:
     each agent offline once. Only the claimed agents get the status change recorded and published."""
     count = 0
     for state in _gone().select_related("staff").order_by("staff_id"):
-        with transaction.atomic():
-            claimed = _gone().filter(pk=state.pk).update(status=AgentStatus.OFFLINE, status_changed_at=Now())
-            if claimed:
-                record_status(state.staff_id, state.shop_id, AgentStatus.OFFLINE)
-                publish_status(state.staff, AgentStatus.OFFLINE)
-        count += claimed
+        if claim_status(_gone().filter(pk=state.pk), state.staff, AgentStatus.OFFLINE):
+            publish_status(state.staff, AgentStatus.OFFLINE)
+            count += 1
     return count

@@ -4,6 +4,7 @@ limit and routing configuration. Coming online and a raised limit serve the queu
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.db.models.functions import Now
 from django.utils.translation import gettext as _
 
@@ -21,9 +22,15 @@ def publish_status(staff: StaffAccount, status: str) -> None:
     events.publish([(events.agent_group(staff.pk), events.Status(status=status, limit=staff.max_concurrent))])
 
 
-def record_status(staff_id: int, shop_id: int, status: str) -> None:
-    """The status history the reports read (online and busy time, agents online per hour)."""
-    AgentStatusChange.objects.create(staff_id=staff_id, shop_id=shop_id, status=status)
+def claim_status(claim: QuerySet[AgentState], staff: StaffAccount, status: str) -> bool:
+    """Set ``status`` on the agent's row if ``claim`` (a filter of it) still matches, in one conditional
+    UPDATE on the database clock, and record the change with its time for the reports (online and busy
+    time, agents online per hour). Whether it changed."""
+    with transaction.atomic():
+        changed = claim.update(status=status, status_changed_at=Now()) > 0
+        if changed:
+            AgentStatusChange.objects.create(staff_id=staff.pk, shop_id=staff.shop_id, status=status)
+    return changed
 
 
 def set_agent_status(*, staff: StaffAccount, status: str) -> AgentState:
@@ -34,14 +41,7 @@ def set_agent_status(*, staff: StaffAccount, status: str) -> AgentState:
     if status == AgentStatus.ONLINE and not staff.im_enabled:
         raise Forbidden(_("This account has no IM permission."))
     state = agent_state(staff)
-    with transaction.atomic():
-        changed = (
-            AgentState.objects.filter(pk=state.pk)
-            .exclude(status=status)
-            .update(status=status, status_changed_at=Now())
-        )
-        if changed:
-            record_status(staff.pk, staff.shop_id, status)
+    claim_status(AgentState.objects.filter(pk=state.pk).exclude(status=status), staff, status)
     publish_status(staff, status)
     if status == AgentStatus.ONLINE:
         drain_queue(shop=staff.shop)

@@ -128,14 +128,17 @@ def active_counts(shop_id: int) -> dict[int, int]:
     return {agent_id: n for agent_id, n in rows if agent_id is not None}
 
 
+def _drifted(loads: dict[int, int], shop_id: int) -> list[tuple[int, int, int]]:
+    """Of the agents' loads (staff id -> seats counted), those that differ from the agents' active chats:
+    (staff_id, load, active)."""
+    active = active_counts(shop_id)
+    return [(s, load, active.get(s, 0)) for s, load in loads.items() if load != active.get(s, 0)]
+
+
 def load_matches_open_sessions(shop: Shop) -> list[tuple[int, int, int]]:
     """Agents whose seat count differs from their active chats: (staff_id, load, active)."""
-    active = active_counts(shop.pk)
-    return [
-        (s.staff_id, s.load, active.get(s.staff_id, 0))
-        for s in AgentState.objects.for_shop(shop).order_by("staff_id")
-        if s.load != active.get(s.staff_id, 0)
-    ]
+    loads = AgentState.objects.for_shop(shop).order_by("staff_id").values_list("staff_id", "load")
+    return _drifted(dict(loads), shop.pk)
 
 
 def reconcile_loads(shop_id: int) -> list[tuple[int, int, int]]:
@@ -145,8 +148,7 @@ def reconcile_loads(shop_id: int) -> list[tuple[int, int, int]]:
     with transaction.atomic():
         lock_routing_settings(shop_id)
         agents = load_agents(shop_id, lock=True)
-        active = active_counts(shop_id)
-        fixed = [(s, a.load, active.get(s, 0)) for s, a in agents.items() if a.load != active.get(s, 0)]
+        fixed = _drifted({s: a.load for s, a in agents.items()}, shop_id)
         for staff_id, old, new in fixed:
             AgentState.objects.filter(staff_id=staff_id).update(load=new)
             logger.warning(

@@ -299,7 +299,7 @@
     panel.removeAttribute("aria-busy");
     const product = Number((panel.querySelector(".bp") || { dataset: {} }).dataset.product) || null;
     products.set(id, product);
-    panelsChanged(); // e.g. the product's linked phrases rank first
+    panelsDo("changed"); // e.g. the product's linked phrases rank first
   }
 
   function note(conversation, text, cls) {
@@ -396,7 +396,7 @@
     const input = $("input");
     if (sendMessage(input.value)) {
       input.value = "";
-      for (const panel of panels) if (panel.reset) panel.reset(); // a value set by script fires no input event
+      panelsDo("reset"); // a value set by script fires no input event
     }
   }
 
@@ -925,8 +925,9 @@
   );
   const panelKeys = Object.assign({}, ...panels.map((panel) => panel.keys || {}));
 
-  function panelsChanged() {
-    for (const panel of panels) if (panel.changed) panel.changed();
+  /* Tell every panel: "changed" (another chat, or its product, is shown) or "reset" (the reply box emptied). */
+  function panelsDo(method) {
+    for (const panel of panels) if (panel[method]) panel[method]();
   }
 
   $("input").addEventListener("keydown", (event) => {
@@ -978,5 +979,5 @@
   }, 1000);
   socket.start();
   if (sessions.size) select(sessions.keys().next().value);
-  else panelsChanged();
+  else panelsDo("changed");
 })();
