@@ -83,13 +83,32 @@ TEMPLATES = [
 
 DATABASE_URL = env_str("DATABASE_URL")
 if DATABASE_URL:
-    # Persistent connections (checked before reuse): the chat consumers run an ORM call per frame, and a new
-    # PostgreSQL connection each time costs more than the call (measured by tests/bench/bench_livechat.py).
-    DATABASES = {
-        "default": dj_database_url.parse(
-            DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
-        )
-    }
+    # Daphne runs every HTTP request on a thread of its own, so a persistent connection (CONN_MAX_AGE) is
+    # never reused there: each request left one behind until PostgreSQL refused new clients. Web processes
+    # take their connections from psycopg's pool instead (Django's OPTIONS["pool"]): at most DB_POOL_MAX per
+    # process, handed back at the end of each request and each consumer call, and checked as it is taken
+    # (a connection PostgreSQL closed, by a restart or pg_terminate_backend, is replaced instead of failing
+    # the request; backoffice/dbpool.py). Celery workers run one task after another on one thread: they
+    # keep one persistent connection, checked before reuse (``runall`` starts them with DB_POOL=0; so
+    # should any other way of starting them).
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+    if env_bool("DB_POOL", True):
+        from backoffice import dbpool
+
+        dbpool.install()  # the pool's check as it hands a connection out: no round trip when healthy
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: the pool's check (dbpool.py)
+        DATABASES["default"]["OPTIONS"] = {
+            **DATABASES["default"].get("OPTIONS", {}),
+            "pool": {
+                "min_size": env_int("DB_POOL_MIN", 2),
+                "max_size": env_int("DB_POOL_MAX", 20),
+                "timeout": env_int("DB_POOL_TIMEOUT", 10),  # seconds a request waits for a free connection
+            },
+        }
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES = {
         "default": {

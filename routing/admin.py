@@ -155,7 +155,9 @@ class RoutingSettingsForm(ServiceForm):
             "no_queue",
             "new_buyer_priority",
             "offline_routing",
+            "offline_mode",
             "pool_holder",
+            "pool_auto_drain",
             "owner_routes_in_simple_mode",
         ]
 
@@ -170,7 +172,15 @@ class RoutingSettingsForm(ServiceForm):
 @admin.register(RoutingSettings)
 class RoutingSettingsAdmin(RoutingAdmin):
     form = RoutingSettingsForm
-    list_display = ["__str__", "queue_order", "no_queue", "new_buyer_priority", "offline_routing"]
+    list_display = [
+        "__str__",
+        "queue_order",
+        "no_queue",
+        "new_buyer_priority",
+        "offline_routing",
+        "offline_mode",
+        "pool_auto_drain",
+    ]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         # One per shop, created on first use; the add form only appears before that.

@@ -34,6 +34,7 @@ from routing.models import (
     Conversation,
     EndReason,
     Message,
+    OfflineMode,
     QueueOrder,
     RoutingSettings,
 )
@@ -105,7 +106,30 @@ class QueuedOut(Schema):
 
 
 class PullIn(Schema, extra="forbid"):
-    conversation_id: int | None = Field(None, description="a given queued chat; omitted: the queue head")
+    conversation_id: int | None = Field(
+        None,
+        description="a given queued or message-pool chat; omitted: the queue head (else the oldest "
+        "message-pool chat)",
+    )
+
+
+class PooledOut(Schema):
+    id: int
+    buyer_id: int
+    buyer_nickname: str
+    group_id: int | None
+    holder_id: int | None = Field(description="the account holding it (service assistant or owner)")
+    pooled_at: datetime | None = Field(description="when it was left in the pool")
+    last_buyer_message_at: datetime | None
+
+
+class ReassignIn(Schema, extra="forbid"):
+    to_agent_id: int
+
+
+class ReassignedOut(Schema):
+    assigned: int = Field(description="chats handed out")
+    left: int = Field(description="chats still in the pool (no free seat in their group)")
 
 
 class TransferIn(Schema, extra="forbid"):
@@ -145,7 +169,12 @@ class SettingsOut(Schema):
     no_queue: bool
     new_buyer_priority: bool
     offline_routing: bool
+    offline_mode: str = Field(
+        description="everyone offline and nobody on the offline-routing list: queue (until an agent comes "
+        "online; the default) | pool (the message pool)"
+    )
     pool_holder_id: int | None = Field(description="message-pool holder; null: the owner")
+    pool_auto_drain: bool = Field(description="message-pool chats go to agents as seats come free")
     owner_routes_in_simple_mode: bool = Field(description="the owner receives chats when there are no groups")
 
 
@@ -154,7 +183,9 @@ class SettingsIn(Schema, extra="forbid"):
     no_queue: bool | None = None
     new_buyer_priority: bool | None = None
     offline_routing: bool | None = None
+    offline_mode: OfflineMode | None = Field(None, description="queue | pool")
     pool_holder_id: int | None = Field(None, description="a staff account of the shop; null clears it")
+    pool_auto_drain: bool | None = None
     owner_routes_in_simple_mode: bool | None = None
 
 
@@ -163,8 +194,9 @@ class CandidateOut(Schema):
     name: str
     load: int
     max: int
-    idle_ratio: float = Field(description="(max - load) / max; the highest wins")
-    weight: int = Field(description="draws among equally idle agents")
+    idle_ratio: float = Field(description="(max - load) / max")
+    weight: int
+    share: float = Field(description="load / (max x weight): the lowest wins, ties at random")
 
 
 class DecisionOut(Schema):
@@ -273,9 +305,10 @@ def queue(request: HttpRequest) -> list[dict[str, Any]]:
 @router.post(
     "/queue/pull",
     response=responses(ConversationOut, 404, 409, 422),
-    summary="Take a chat from the queue",
-    description="A given queued chat, or the head of the queue; needs a free seat (422). A chat that is no "
-    "longer queued (someone else took it) is a 409.",
+    summary="Take a chat from the queue or the message pool",
+    description="A given queued or message-pool chat, or the head of the queue (the oldest message-pool chat "
+    "when the queue is empty); needs a free seat (422). A chat that is no longer waiting (someone else took "
+    "it) is a 409.",
 )
 def pull(request: HttpRequest, body: PullIn) -> Conversation:
     staff = im_staff(request)
@@ -283,6 +316,70 @@ def pull(request: HttpRequest, body: PullIn) -> Conversation:
     if body.conversation_id is not None:
         wanted = conversation_of_shop(staff, body.conversation_id)
     return services.pull_from_queue(agent=staff, conversation=wanted)
+
+
+# --- message pool ------------------------------------------------------------------------------------------
+
+
+def _pool_keeper(request: HttpRequest) -> StaffAccount:
+    """A supervisor or the account holding the shop's message pool (403 for anyone else)."""
+    staff = im_staff(request)
+    services.require_pool_keeper(
+        staff, services.pool_holder(staff.shop_id, services.routing_settings(staff.shop))
+    )
+    return staff
+
+
+@router.get(
+    "/pool",
+    response=responses(list[PooledOut]),
+    summary="The shop's message pool",
+    description="Chats left while everyone was offline (offline mode pool), oldest first. For the pool's "
+    "holder and supervisors (403 otherwise).",
+)
+def pool(request: HttpRequest) -> list[dict[str, Any]]:
+    staff = _pool_keeper(request)
+    return [
+        {
+            "id": conv.pk,
+            "buyer_id": conv.buyer_id,
+            "buyer_nickname": conv.buyer.nickname,
+            "group_id": conv.group_id,
+            "holder_id": conv.agent_id,
+            "pooled_at": conv.queued_at,
+            "last_buyer_message_at": conv.last_buyer_message_at,
+        }
+        for conv in services.pool_in_order(staff.shop).select_related("buyer")
+    ]
+
+
+@router.post(
+    "/pool/{conversation_id}/reassign",
+    response=responses(ConversationOut, 404, 409, 422),
+    summary="Give a message-pool chat to an agent",
+    description="By the pool's holder or a supervisor (403 otherwise). The agent must be online (422), and "
+    "may be at their limit (the person handing it out decides). A chat no longer in the pool is a 409.",
+)
+def reassign_one(request: HttpRequest, conversation_id: int, body: ReassignIn) -> Conversation:
+    staff = im_staff(request)
+    conv = conversation_of_shop(staff, conversation_id)
+    to_agent = get_for_shop_or_404(
+        StaffAccount.objects.select_related("shop"), staff.shop, pk=body.to_agent_id
+    )
+    return services.reassign_from_pool(conversation=conv, to_agent=to_agent, by=staff)
+
+
+@router.post(
+    "/pool/reassign",
+    response=responses(ReassignedOut),
+    summary="Hand out the whole message pool",
+    description="Oldest first, each chat to the online agent of its group with the lowest load / (limit x "
+    "weight) and a free seat; what finds no free seat stays. By the pool's holder or a supervisor (403).",
+)
+def reassign_all(request: HttpRequest) -> dict[str, int]:
+    staff = _pool_keeper(request)
+    assigned = services.reassign_pool(shop=staff.shop, by=staff)
+    return {"assigned": assigned, "left": services.pool_in_order(staff.shop).count()}
 
 
 # --- conversations -----------------------------------------------------------------------------------------
@@ -431,8 +528,9 @@ class ProductCardOut(Schema):
     "/conversations",
     response=responses(list[SessionOut], 422),
     summary="My sessions",
-    description="``scope=active``: my chats in progress, in assignment order; ``scope=history``: my chats "
-    "ended in the last 72 hours, newest first. With the reply timer and the unread count.",
+    description="``scope=active``: my chats in progress, in assignment order, then the message-pool chats I "
+    "hold (``state`` pool: I am the pool's holder); ``scope=history``: my chats ended in the last 72 hours, "
+    "newest first. With the reply timer and the unread count.",
 )
 def my_conversations(
     request: HttpRequest, scope: Literal["active", "history"] = "active"

@@ -1,5 +1,6 @@
 """Routing configuration of a shop: settings (queue order, no-queue mode, new-buyer priority, offline
-routing, pool holder), agent groups with their scope, and each agent's group, weight, routing participation
+routing, where chats go when everyone is offline, pool holder and automatic pool draining), agent groups
+with their scope, and each agent's group, weight, routing participation
 and place on the offline-routing list. Every write here needs the right ``Right.MANAGE_ROUTING``
 (``backoffice.access.has_right``: the owner, the administrator and CS-supervisor roles by default, and any
 account the owner grants it to).
@@ -21,16 +22,22 @@ from django.utils.translation import gettext as _
 from backoffice.access import Right, require_right
 from backoffice.errors import Forbidden, Invalid, NotFound
 from backoffice.models import OrderStatus, Product, StaffAccount
-from routing.models import AgentGroup, AgentState, QueueOrder, RoutingSettings
+from routing.models import AgentGroup, AgentState, OfflineMode, QueueOrder, RoutingSettings
 from routing.services import configure_agent, lock_routing_settings
 
-FLAGS = ("no_queue", "new_buyer_priority", "offline_routing", "owner_routes_in_simple_mode")
-EDITABLE = frozenset({"queue_order", "pool_holder_id", *FLAGS})
+FLAGS = (
+    "no_queue",
+    "new_buyer_priority",
+    "offline_routing",
+    "owner_routes_in_simple_mode",
+    "pool_auto_drain",
+)
+EDITABLE = frozenset({"queue_order", "offline_mode", "pool_holder_id", *FLAGS})
 
 
 def update_routing_settings(*, actor: StaffAccount, **changes: Any) -> RoutingSettings:
-    """Apply ``changes`` (any of queue_order, no_queue, new_buyer_priority, offline_routing, pool_holder_id)
-    to the actor's shop; fields not given stay as they are. All-or-nothing."""
+    """Apply ``changes`` (any of ``EDITABLE``) to the actor's shop; fields not given stay as they are.
+    All-or-nothing."""
     unknown = sorted(set(changes) - EDITABLE)
     if unknown:
         raise Invalid(
@@ -46,6 +53,11 @@ def update_routing_settings(*, actor: StaffAccount, **changes: Any) -> RoutingSe
         settings = lock_routing_settings(actor.shop_id)
         if "queue_order" in changes:
             changes["queue_order"] = _checked_queue_order(actor, settings, changes["queue_order"])
+        if "offline_mode" in changes and changes["offline_mode"] not in OfflineMode.values:
+            raise Invalid(
+                _("The offline mode must be queue or pool."),
+                errors=[{"field": "offline_mode", "message": "queue|pool"}],
+            )
         if changes.get("pool_holder_id") is not None:
             _check_pool_holder(actor, changes["pool_holder_id"])
         for field, value in changes.items():

@@ -40,6 +40,7 @@ class Assigned(Event):
     buyer_name: str
     rule: str
     waiting_since: datetime | None
+    state: Literal["active", "pool"] = "active"  # pool: a message-pool chat, to its holder only
 
 
 class Queued(Event):

@@ -123,6 +123,16 @@ class QueueOrder(models.TextChoices):
     LIFO = "lifo", _("Last queued, first served")
 
 
+class OfflineMode(models.TextChoices):
+    """Where a chat goes when every agent is offline and no offline-routing agent takes it. The seeds
+    differ: Kuaishou (004) and Douyin (000) queue it until an agent comes online, Taobao (003) leaves it in
+    the message pool for the service assistant to hand out the next day. The queue is the default: it
+    reaches the first agent online without anyone having to remember the pool."""
+
+    QUEUE = "queue", _("Queue until an agent comes online")
+    POOL = "pool", _("The message pool (service assistant or owner)")
+
+
 class RoutingSettings(models.Model):
     shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="routing_settings")
     queue_order = models.CharField(
@@ -131,6 +141,16 @@ class RoutingSettings(models.Model):
     no_queue = models.BooleanField(_("no-queue mode"), default=False)
     new_buyer_priority = models.BooleanField(_("new-buyer priority entry"), default=False)
     offline_routing = models.BooleanField(_("offline routing"), default=False)
+    offline_mode = models.CharField(
+        _("when everyone is offline"),
+        max_length=5,
+        choices=OfflineMode.choices,
+        default=OfflineMode.QUEUE,
+        help_text=_("After the offline-routing list (when it is on and has someone)."),
+    )
+    pool_auto_drain = models.BooleanField(
+        _("give message-pool chats to agents as they come online"), default=False
+    )
     pool_holder = models.ForeignKey(
         StaffAccount,
         on_delete=models.SET_NULL,
@@ -163,7 +183,7 @@ class ConversationState(models.TextChoices):
 class EndReason(models.TextChoices):
     AGENT = "agent", _("Ended by the agent")
     BUYER = "buyer", _("Ended by the buyer")
-    AUTO = "auto", _("Auto-ended (15 minutes without a buyer message)")
+    AUTO = "auto", _("Auto-ended (answered, then 15 minutes without a buyer message)")
 
 
 class ArrivalReason(models.TextChoices):
@@ -209,6 +229,12 @@ class Conversation(models.Model):
     waiting_since = models.DateTimeField(
         null=True, blank=True, help_text="reply timer: since when the buyer waits for a human reply"
     )
+    silent_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="auto-end clock: the shop's last message to a buyer who has been answered; null while the "
+        "buyer waits for a reply (an unanswered buyer is never auto-ended)",
+    )
     first_response_seconds = models.FloatField(null=True, blank=True)
     last_seq = models.PositiveIntegerField(default=0)
 
@@ -216,11 +242,11 @@ class Conversation(models.Model):
 
     class Meta:
         indexes = [
-            # auto-end sweep: active sessions by last buyer message
+            # auto-end sweep: answered active sessions by the time the buyer went silent
             models.Index(
-                fields=["last_buyer_message_at"],
-                name="conv_active_by_last_msg",
-                condition=models.Q(state="active"),
+                fields=["silent_since"],
+                name="conv_active_by_silence",
+                condition=models.Q(state="active", silent_since__isnull=False),
             ),
             # queue heads per shop and group
             models.Index(
@@ -318,36 +344,41 @@ class DecisionOutcome(models.TextChoices):
 
 class DecisionRule(models.TextChoices):
     """The rule that decided, one value per path through the pipeline (reports group by it). Automatic
-    routing is "<how the group was chosen>/<how the agent was>": idle_ratio (the highest idle ratio, ties by
-    weight), no_queue (everyone full, no-queue mode: the best saturated agent), all_full (queued)."""
+    routing is "<how the group was chosen>/<how the agent was>": idle_ratio (the lowest load / (limit x
+    weight), which with equal weights is the highest idle ratio; ties at random), no_queue (everyone full,
+    no-queue mode: the best saturated agent), all_full (queued)."""
 
     RETURNING_BUYER = "returning_buyer", _("Returning buyer: their agent of the last 72 hours")
-    CROWD = "group_by_crowd/idle_ratio", _("Crowd group, highest idle ratio")
+    CROWD = "group_by_crowd/idle_ratio", _("Crowd group, lowest weighted load")
     CROWD_NO_QUEUE = "group_by_crowd/no_queue", _("Crowd group, all full, no-queue mode")
     CROWD_ALL_FULL = "group_by_crowd/all_full", _("Crowd group, all full: queued")
-    PRODUCT = "group_by_product/idle_ratio", _("Product group, highest idle ratio")
+    PRODUCT = "group_by_product/idle_ratio", _("Product group, lowest weighted load")
     PRODUCT_NO_QUEUE = "group_by_product/no_queue", _("Product group, all full, no-queue mode")
     PRODUCT_ALL_FULL = "group_by_product/all_full", _("Product group, all full: queued")
-    INTENT = "group_by_intent/idle_ratio", _("Intent group, highest idle ratio")
+    INTENT = "group_by_intent/idle_ratio", _("Intent group, lowest weighted load")
     INTENT_NO_QUEUE = "group_by_intent/no_queue", _("Intent group, all full, no-queue mode")
     INTENT_ALL_FULL = "group_by_intent/all_full", _("Intent group, all full: queued")
-    ORDER_STATE = "group_by_order_state/idle_ratio", _("Order-state group, highest idle ratio")
+    ORDER_STATE = "group_by_order_state/idle_ratio", _("Order-state group, lowest weighted load")
     ORDER_STATE_NO_QUEUE = "group_by_order_state/no_queue", _("Order-state group, all full, no-queue mode")
     ORDER_STATE_ALL_FULL = "group_by_order_state/all_full", _("Order-state group, all full: queued")
-    DEFAULT = "group_default/idle_ratio", _("Default group, highest idle ratio")
+    DEFAULT = "group_default/idle_ratio", _("Default group, lowest weighted load")
     DEFAULT_NO_QUEUE = "group_default/no_queue", _("Default group, all full, no-queue mode")
     DEFAULT_ALL_FULL = "group_default/all_full", _("Default group, all full: queued")
-    SIMPLE = "simple_mode/idle_ratio", _("Simple mode, highest idle ratio")
+    SIMPLE = "simple_mode/idle_ratio", _("Simple mode, lowest weighted load")
     SIMPLE_NO_QUEUE = "simple_mode/no_queue", _("Simple mode, all full, no-queue mode")
     SIMPLE_ALL_FULL = "simple_mode/all_full", _("Simple mode, all full: queued")
     ANY_ONLINE = "any_online_agent/idle_ratio", _("Nobody of the group online: any online agent")
     ANY_ONLINE_NO_QUEUE = "any_online_agent/no_queue", _("Any online agent, all full, no-queue mode")
     ANY_ONLINE_ALL_FULL = "any_online_agent/all_full", _("Any online agent, all full: queued")
+    NONE_ONLINE = "none_online", _("Nobody online, agents busy: queued")
     OFFLINE_ROUTING = "offline_routing", _("Everyone offline: the offline-routing list")
+    OFFLINE_QUEUE = "offline_queue", _("Everyone offline: queued until an agent comes online")
     MESSAGE_POOL = "message_pool", _("Everyone offline: the message pool")
     QUEUE_DRAIN = "queue_drain/idle_ratio", _("From the queue: a seat came free")
+    POOL_DRAIN = "pool_drain/idle_ratio", _("From the message pool: an agent came online")
     PULLED_FROM_QUEUE = "pulled_from_queue", _("Taken from the queue by the agent")
-    POOL_REASSIGNED = "pool_reassigned", _("Given from the message pool by a supervisor")
+    POOL_REASSIGNED = "pool_reassigned", _("Given from the message pool by a supervisor or its holder")
+    PULLED_FROM_POOL = "pulled_from_pool", _("Taken from the message pool by the agent")
     PROACTIVE = "proactive", _("Proactive chat opened by the agent")
     TRANSFER = "transfer", _("Transferred")
     TRANSFER_FORCED = "transfer_forced", _("Transferred over the limit by a supervisor")
@@ -377,8 +408,9 @@ class RoutingDecision(models.Model):
         return f"{self.rule} -> {self.outcome}"
 
     def candidate_details(self, names: dict[int, str]) -> list[dict[str, Any]]:
-        """The candidates with names and idle ratios. They are stored compactly (a trace is written for
-        every decision, and a live-stream burst writes thousands a minute)."""
+        """The candidates with names, idle ratios and shares (``Candidate.share``). They are stored
+        compactly (a trace is written for every decision, and a live-stream burst writes thousands a
+        minute)."""
         return [
             {
                 "staff_id": staff_id,
@@ -387,6 +419,7 @@ class RoutingDecision(models.Model):
                 "max": max_,
                 "idle_ratio": round((max_ - load) / max_, 4),
                 "weight": weight,
+                "share": round(load / (max_ * weight), 4),
             }
             for staff_id, load, max_, weight in self.candidates
         ]

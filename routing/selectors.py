@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -54,9 +54,12 @@ def _with_session_fields(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
 
 
 def active_sessions(staff: StaffAccount) -> QuerySet[Conversation]:
-    """The agent's chats in progress, in the order they were assigned (a stable list to move through)."""
-    qs = Conversation.objects.for_shop(staff.shop).filter(agent=staff, state=ConversationState.ACTIVE)
-    return _with_session_fields(qs).order_by("assigned_at", "pk")
+    """The agent's chats in progress, in the order they were assigned (a stable list to move through), then
+    the message-pool chats the account holds (the service assistant's or owner's), oldest first."""
+    qs = Conversation.objects.for_shop(staff.shop).filter(
+        agent=staff, state__in=[ConversationState.ACTIVE, ConversationState.POOL]
+    )
+    return _with_session_fields(qs).order_by(F("assigned_at").asc(nulls_last=True), "queued_at", "pk")
 
 
 def history_sessions(staff: StaffAccount) -> QuerySet[Conversation]:

@@ -88,6 +88,13 @@ def _workbench_strings() -> dict[str, str]:
         "rating_invited": _("Rating invitation sent."),
         "rated": _("The buyer rated %(stars)s stars."),
         "transferred_away": _("Transferred to %(name)s."),
+        "transfer": _("Transfer"),
+        "hand_out": _("Hand out"),
+        "pool_tag": _("[Pool]"),
+        "pool_note": _(
+            "In the message pool: your reply is sent, the chat stays here until it is handed out."
+        ),
+        "handed_out": _("%(assigned)s chats handed out, %(left)s left in the pool (no free seat)."),
         "transferred_in": _("Transferred to you. Note: %(note)s"),
         "new_chat": _("New chat: %(name)s"),
         "new_message": _("New message from %(name)s"),

@@ -137,7 +137,7 @@ def wait_until(
         time.sleep(0.02)
 
 
-def _monitor() -> psycopg.Connection[Any]:
+def monitor() -> psycopg.Connection[Any]:
     """A connection of our own to the test database: it works in a package fixture's teardown too, where
     pytest-django blocks the ORM, and leaves the test's connection alone."""
     settings = connection.settings_dict
@@ -165,10 +165,10 @@ def release_database(name: str, timeout: float = SAFETY_TIMEOUT) -> None:
     """Make sure the connections of server ``name`` (``application_name``) hold no lock and can take none
     before the caller touches the tables: wait until none of them runs a statement or has a transaction
     open, then terminate them (``pg_terminate_backend``) and wait until they are gone. A running server
-    opens new ones on its next request: its settings check a persistent connection before using it
-    (``CONN_HEALTH_CHECKS``). Connections still busy after ``timeout`` s are terminated all the same (the
+    opens new ones on its next request: its connection pool checks a connection as it hands it out
+    (settings.py). Connections still busy after ``timeout`` s are terminated all the same (the
     flush after this must not wait on them), then reported."""
-    with _monitor() as db:
+    with monitor() as db:
         seen: list[tuple[int, str, str]] = []
 
         def idle() -> bool:

@@ -45,7 +45,15 @@ from routing.services.arrivals import (
     route_stranded,
 )
 from routing.services.batch import routing_trace
-from routing.services.drain import ROUTING_BATCH, drain_queue, pull_from_queue, reassign_from_pool
+from routing.services.drain import (
+    ROUTING_BATCH,
+    drain_queue,
+    pool_holder,
+    pull_from_queue,
+    reassign_from_pool,
+    reassign_pool,
+    require_pool_keeper,
+)
 from routing.services.messages import (
     HISTORY_REPLY_WINDOW,
     MAX_TEXT,
@@ -57,7 +65,7 @@ from routing.services.messages import (
     post_robot_message,
     post_system_message,
 )
-from routing.services.queue import DEFAULT_HANDLE_SECONDS, queue_in_order, queue_position
+from routing.services.queue import DEFAULT_HANDLE_SECONDS, pool_in_order, queue_in_order, queue_position
 from routing.services.ratings import RATING_WINDOW, invite_rating, rate, rateable, rating_target
 from routing.services.rules import BuyerContext, Candidate, pick_agent, select_groups
 from routing.services.seats import (
@@ -103,6 +111,8 @@ __all__ = [
     "load_matches_open_sessions",
     "lock_routing_settings",
     "pick_agent",
+    "pool_holder",
+    "pool_in_order",
     "post_agent_card",
     "post_agent_message",
     "post_buyer_message",
@@ -116,8 +126,10 @@ __all__ = [
     "rateable",
     "rating_target",
     "reassign_from_pool",
+    "reassign_pool",
     "reconcile_loads",
     "request_human",
+    "require_pool_keeper",
     "route_pending",
     "route_stranded",
     "routing_settings",

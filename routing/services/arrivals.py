@@ -13,7 +13,7 @@ from django.db.models import Count, Q
 from django.db.models.functions import Now
 from django.utils import timezone
 
-from backoffice.models import Buyer, Order, Product, Role, Shop, StaffAccount
+from backoffice.models import Buyer, Order, Product, Shop
 from routing.models import (
     AgentGroup,
     ArrivalReason,
@@ -21,11 +21,12 @@ from routing.models import (
     ConversationState,
     DecisionOutcome,
     DecisionRule,
+    OfflineMode,
     RoutingDecision,
     RoutingSettings,
 )
 from routing.services.batch import assign, decision, write_batch
-from routing.services.drain import ROUTING_BATCH, drain_queue
+from routing.services.drain import ROUTING_BATCH, drain_queue, pool_holder
 from routing.services.rules import (
     BuyerContext,
     Candidate,
@@ -107,16 +108,6 @@ def _returning_agents(convs: list[Conversation], now: datetime) -> dict[int, int
     return agents
 
 
-def _pool_holder(shop_id: int, settings: RoutingSettings) -> int:
-    """The service-assistant account holding the message pool; the owner if none is set or it is disabled."""
-    if (
-        settings.pool_holder_id
-        and StaffAccount.objects.filter(pk=settings.pool_holder_id, is_active=True).exists()
-    ):
-        return settings.pool_holder_id
-    return StaffAccount.objects.get(shop_id=shop_id, role=Role.OWNER).pk
-
-
 # --- the pipeline ------------------------------------------------------------------------------------------
 
 
@@ -145,8 +136,9 @@ def route_batch(shop_id: int, settings: RoutingSettings, convs: list[Conversatio
     """The routing pipeline for conversations locked by the caller, who also holds the settings lock.
 
     1 returning buyer (online agent of the last 72 h, even when full) -> 2 new-buyer priority ->
-    3 group selection -> 4 agent selection by idle ratio and weight -> 5 queue (or no-queue mode) ->
-    6 offline handling (offline-routing list, else the message pool).
+    3 group selection -> 4 agent selection (lowest load / (limit x weight)) -> 5 queue (or no-queue mode),
+    also when nobody is online but some are busy -> 6 everyone offline: the offline-routing list, else the
+    shop's offline mode (queue until someone comes online, or the message pool).
 
     The shop's agent rows are locked and their loads read once; each decision updates the loads in memory,
     so the next one in the batch sees the seats already taken, and the batch writes conversations, loads
@@ -204,7 +196,21 @@ def _route_one(batch: _Batch, conv: Conversation) -> RoutingDecision:
     pool, fallback = pool_of(batch.agents, group_ids=group_ids, include_owner=batch.include_owner)
     if pool:
         return _pick_or_queue(batch, conv, pool, GroupRule.ANY_ONLINE if fallback else group_rule, note)
+    present, _fallback = pool_of(
+        batch.agents, group_ids=group_ids, include_owner=batch.include_owner, present=True
+    )
+    if present:  # busy agents are at their desks: the buyer queues (seed 000), in the chat's group
+        return _queue(batch, conv, DecisionRule.NONE_ONLINE, present, note)
     return _offline(batch, conv, note)
+
+
+def _queue(
+    batch: _Batch, conv: Conversation, rule: DecisionRule, candidates: list[Candidate], note: str
+) -> RoutingDecision:
+    conv.state, conv.queued_at = ConversationState.QUEUED, batch.now
+    return decision(
+        conv, rule=rule, outcome=DecisionOutcome.QUEUED, candidates=candidates, group=conv.group, note=note
+    )
 
 
 def _pick_or_queue(
@@ -233,7 +239,8 @@ def _pick_or_queue(
 
 
 def _offline(batch: _Batch, conv: Conversation, note: str) -> RoutingDecision:
-    """6. Everyone offline: spread evenly over the offline-routing list, else the message pool."""
+    """6. Everyone offline: spread evenly over the offline-routing list, else the shop's offline mode: the
+    queue until an agent comes online (the default), or the message pool."""
     listed = [
         a for a in batch.agents.values() if batch.settings.offline_routing and a.offline_listed and a.can_chat
     ]
@@ -250,8 +257,10 @@ def _offline(batch: _Batch, conv: Conversation, note: str) -> RoutingDecision:
         chosen.load += 1
         assign(conv, chosen.staff_id, now=batch.now)
         return made
+    if batch.settings.offline_mode == OfflineMode.QUEUE:
+        return _queue(batch, conv, DecisionRule.OFFLINE_QUEUE, [], note)
     if batch.holder_id is None:
-        batch.holder_id = _pool_holder(batch.shop_id, batch.settings)
+        batch.holder_id = pool_holder(batch.shop_id, batch.settings)
     conv.state = ConversationState.POOL
     conv.agent_id = batch.holder_id
     conv.queued_at = batch.now

@@ -24,16 +24,27 @@ from routing.models import (
 from routing.services.queue import queue_updates
 from routing.services.rules import Candidate
 
-ASSIGN_FIELDS = ["state", "agent_id", "assigned_at", "queued_at", "waiting_since", "group_id", "priority"]
+ASSIGN_FIELDS = [
+    "state",
+    "agent_id",
+    "assigned_at",
+    "queued_at",
+    "waiting_since",
+    "silent_since",
+    "group_id",
+    "priority",
+]
 
 
 def assign(conv: Conversation, staff_id: int, *, now: datetime) -> None:
-    """Set the assignment fields (the caller saves): the reply timer starts at assignment. ``queued_at``
-    stays: the queue wait is ``assigned_at - queued_at`` (reports)."""
+    """Set the assignment fields (the caller saves): the reply timer starts at assignment, and the buyer
+    waits for an answer (no auto-end until then). ``queued_at`` stays: the queue wait is
+    ``assigned_at - queued_at`` (reports)."""
     conv.state = ConversationState.ACTIVE
     conv.agent_id = staff_id
     conv.assigned_at = now
     conv.waiting_since = now
+    conv.silent_since = None
 
 
 def decision(
@@ -77,6 +88,22 @@ def assigned_event(conv: Conversation, rule: str, agent_name: str) -> list[tuple
     return events.to_conversation(conv, event)
 
 
+def pooled_event(conv: Conversation, holder_name: str) -> tuple[str, events.Event]:
+    """The message-pool holder's tabs learn of a chat left in the pool (the buyer is told nothing: nobody
+    serves them yet)."""
+    event = events.Assigned(
+        conversation=conv.pk,
+        agent_id=conv.agent_id or 0,
+        agent_name=holder_name,
+        buyer_id=conv.buyer_id,
+        buyer_name=conv.buyer.nickname,
+        rule=DecisionRule.MESSAGE_POOL,
+        waiting_since=None,
+        state="pool",
+    )
+    return events.agent_group(conv.agent_id or 0), event
+
+
 def write_batch(
     shop_id: int,
     settings: RoutingSettings,
@@ -111,6 +138,11 @@ def write_batch(
         for send in assigned_event(
             d.conversation, d.rule, agents[d.winner_id].name if d.winner_id in agents else ""
         )
+    ]
+    sends += [
+        pooled_event(d.conversation, agents[d.winner_id].name if d.winner_id in agents else "")
+        for d in decisions
+        if d.outcome == DecisionOutcome.POOL
     ]
     joined = {d.conversation_id for d in decisions if d.outcome == DecisionOutcome.QUEUED}
     if queue_moved:

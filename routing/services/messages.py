@@ -163,6 +163,7 @@ def _next_messages(
         if timer_started:
             conv.waiting_since = now
         conv.last_buyer_message_at = now
+        conv.silent_since = None  # the buyer spoke: no auto-end before the next answer
         conv.last_seq += 1
         message = Message(
             conversation=conv,
@@ -201,7 +202,11 @@ def _save_batch(new: list[tuple[Message, bool]], now: datetime) -> None:
         by_count.setdefault(count, []).append(conv_id)
     started = {message.conversation_id for message, timer_started in new if timer_started}
     for count, ids in by_count.items():
-        changes: dict[str, Any] = {"last_seq": F("last_seq") + count, "last_buyer_message_at": now}
+        changes: dict[str, Any] = {
+            "last_seq": F("last_seq") + count,
+            "last_buyer_message_at": now,
+            "silent_since": None,
+        }
         if timers := started.intersection(ids):
             changes["waiting_since"] = Case(When(pk__in=timers, then=Value(now)), default=F("waiting_since"))
         Conversation.objects.filter(pk__in=ids).update(**changes)
@@ -252,6 +257,16 @@ def _agent_gone(conv: Conversation) -> bool:
 # --- agents ------------------------------------------------------------------------------------------------
 
 
+def _check_repliable(conv: Conversation, agent: StaffAccount, now: datetime) -> None:
+    if conv.agent_id != agent.pk:
+        raise Forbidden(_("This chat is not yours."))
+    if conv.state == ConversationState.ENDED:
+        if conv.ended_at is None or now - conv.ended_at > HISTORY_REPLY_WINDOW:
+            raise Invalid(_("This chat ended more than 72 hours ago and can no longer be replied to."))
+    elif conv.state not in (ConversationState.ACTIVE, ConversationState.POOL):
+        raise Conflict(_("This chat is not with an agent."))
+
+
 def post_agent_message(
     *,
     agent: StaffAccount,
@@ -261,24 +276,22 @@ def post_agent_message(
     card: dict[str, Any] | None = None,
 ) -> Message:
     """An agent's reply: stops the reply timer and stores the response delay (the first one separately).
-    Only the chat's agent may reply; an ended chat is repliable for 72 hours, not after."""
+    Only the chat's agent may reply (the holder of a message-pool chat too: its reply times nothing, the
+    chat stays in the pool until it is handed out); an ended chat is repliable for 72 hours, not after."""
     check_text(text)
     if conversation.shop_id != agent.shop_id:
         raise NotFound(_("No such conversation in this shop."))
     with transaction.atomic():
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
-        if conv.agent_id != agent.pk:
-            raise Forbidden(_("This chat is not yours."))
         now = timezone.now()
-        if conv.state == ConversationState.ENDED:
-            if conv.ended_at is None or now - conv.ended_at > HISTORY_REPLY_WINDOW:
-                raise Invalid(_("This chat ended more than 72 hours ago and can no longer be replied to."))
-        elif conv.state != ConversationState.ACTIVE:
-            raise Conflict(_("This chat is not with an agent."))
+        _check_repliable(conv, agent, now)
         if (earlier := _stored_sends([conv], [client_msg_id]).get((conv.pk, client_msg_id))) is not None:
             return earlier
         waited_from = conv.waiting_since if conv.state == ConversationState.ACTIVE else None
         also: tuple[str, ...] = ()
+        if conv.state == ConversationState.ACTIVE:  # answered: the auto-end clock runs from here
+            conv.silent_since = now
+            also = ("silent_since",)
         seconds, first = 0.0, False
         if waited_from is not None:  # the reply stops the timer, saved with the message's seq
             seconds = (now - waited_from).total_seconds()
@@ -286,7 +299,7 @@ def post_agent_message(
             conv.waiting_since = None
             if first:
                 conv.first_response_seconds = seconds
-            also = ("waiting_since", "first_response_seconds")
+            also = (*also, "waiting_since", "first_response_seconds")
         message = append(
             conv,
             sender=SenderKind.AGENT,

@@ -30,6 +30,13 @@ def queue_in_order(shop: Shop, settings: RoutingSettings | None = None) -> Query
     )
 
 
+def pool_in_order(shop: Shop) -> QuerySet[Conversation]:
+    """The shop's message-pool chats, oldest first (the order they are handed out)."""
+    return (
+        Conversation.objects.for_shop(shop).filter(state=ConversationState.POOL).order_by("queued_at", "pk")
+    )
+
+
 def wait_estimator(
     shop: Shop, agents: dict[int, Candidate] | None = None
 ) -> Callable[[int, int | None], int]:

@@ -39,9 +39,20 @@ class Candidate:
         return self.online and self.routing and self.can_chat
 
     @property
+    def present(self) -> bool:
+        """Online or busy (忙碌: at the desk, taking no new chats for now), taking part in routing and allowed
+        to chat: a chat for them queues until they can take it, it does not go the offline way."""
+        return self.status != AgentStatus.OFFLINE and self.routing and self.can_chat
+
+    @property
     def idle_ratio(self) -> float:
         """空闲率 = (max - current) / max; negative when over the limit."""
         return (self.max - self.load) / self.max
+
+    @property
+    def share(self) -> float:
+        """load / (max x weight): how full the agent is for their weight; the lowest takes the next chat."""
+        return self.load / (self.max * self.weight)
 
     def trace(self) -> list[int]:
         """The compact trace entry (see ``RoutingDecision.candidates``)."""
@@ -49,17 +60,17 @@ class Candidate:
 
 
 def pick_agent(candidates: list[Candidate], rng: random.Random | None = None) -> Candidate | None:
-    """Highest idle ratio wins (seed: A 10/2 = 80% vs B 30/3 = 90% -> B). Agents tied on the highest idle
-    ratio are drawn at random with probability proportional to their weight: weight 3 vs 1 -> 75% / 25%.
+    """The lowest ``load / (max x weight)`` wins; ties are drawn at random.
 
-    The idle ratio comes first because it is the platforms' documented rule; the weight decides among equally
-    idle agents, which with equal limits is the common case (everyone at 0, then moving in steps of 1/max).
+    One rule for both seeds' rules: with equal weights it is exactly the highest idle ratio, since
+    ``load / max = 1 - idle ratio`` (seed: A 2 of 10 = 80% idle vs B 3 of 30 = 90% idle -> B); with
+    equal limits, weights 3 and 1 get 3 and 1 of every 4 chats while chats are open
+    (权重值越大的客服，分给他的人越多).
     """
     if not candidates:
         return None
-    best = max(c.idle_ratio for c in candidates)
-    top = [c for c in candidates if abs(c.idle_ratio - best) < 1e-9]
-    return (rng or _rng).choices(top, weights=[c.weight for c in top], k=1)[0]
+    best = min(c.share for c in candidates)
+    return (rng or _rng).choice([c for c in candidates if abs(c.share - best) < 1e-9])
 
 
 def spread_evenly(listed: list[Candidate], rng: random.Random | None = None) -> Candidate:
@@ -69,27 +80,28 @@ def spread_evenly(listed: list[Candidate], rng: random.Random | None = None) -> 
 
 
 def routable(
-    agents: dict[int, Candidate], *, group_ids: set[int] | None, include_owner: bool
+    agents: dict[int, Candidate], *, group_ids: set[int] | None, include_owner: bool, present: bool = False
 ) -> list[Candidate]:
-    """Online routing agents that may chat, of the given groups (None: any group). The owner takes part in
-    simple mode only when the shop keeps the default (owner_routes_in_simple_mode)."""
+    """Online routing agents that may chat (``present``: online or busy), of the given groups (None: any
+    group). The owner takes part in simple mode only when the shop keeps the default
+    (owner_routes_in_simple_mode)."""
     return [
         a
         for a in agents.values()
-        if a.routable
+        if (a.present if present else a.routable)
         and (a.group_id in group_ids if group_ids is not None else include_owner or not a.is_owner)
     ]
 
 
 def pool_of(
-    agents: dict[int, Candidate], *, group_ids: set[int] | None, include_owner: bool
+    agents: dict[int, Candidate], *, group_ids: set[int] | None, include_owner: bool, present: bool = False
 ) -> tuple[list[Candidate], bool]:
-    """The routable agents of the chat's groups; when those have nobody online, any other online agent
-    (Taobao: 其他任一在线客服). Also whether that fallback was taken."""
-    pool = routable(agents, group_ids=group_ids, include_owner=include_owner)
+    """The routable (``present``: online or busy) agents of the chat's groups; when those have nobody, any
+    other such agent (Taobao: 其他任一在线客服). Also whether that fallback was taken."""
+    pool = routable(agents, group_ids=group_ids, include_owner=include_owner, present=present)
     if pool or group_ids is None:
         return pool, False
-    return routable(agents, group_ids=None, include_owner=include_owner), True
+    return routable(agents, group_ids=None, include_owner=include_owner, present=present), True
 
 
 @dataclass

@@ -69,10 +69,11 @@ def start_proactive(*, agent: StaffAccount, buyer: Buyer) -> Conversation:
         now = timezone.now()
         conv = open_conv or Conversation(shop_id=agent.shop_id, buyer=buyer)
         conv.proactive = open_conv is None
-        conv.last_buyer_message_at = now  # the 15-minute auto-end clock starts when the agent opens the chat
+        conv.last_buyer_message_at = now
         conv.save()
         assign(conv, agent.pk, now=now)
         conv.waiting_since = None  # nobody is waiting for a reply: the agent speaks first
+        conv.silent_since = now  # the 15-minute auto-end clock starts when the agent opens the chat
         conv.save(update_fields=[*ASSIGN_FIELDS, "last_buyer_message_at", "proactive"])
         decide(conv, rule=DecisionRule.PROACTIVE, outcome=DecisionOutcome.ASSIGNED, winner=agent.pk)
         events.publish(assigned_event(conv, DecisionRule.PROACTIVE, agent.display_name))
@@ -164,18 +165,19 @@ def end_conversation(
 
 
 def auto_end_idle(*, batch: int = 500) -> int:
-    """Auto-end: active chats whose last buyer message is older than 15 minutes by the database clock.
-    Agent silence never ends a chat. Rows are claimed with SKIP LOCKED and rechecked under the lock, so a
-    buyer message being written (which holds the row) is never ended, and two sweeps end each chat once.
-    Seats are given back in staff order; a load that drifted below its chats stops at 0 and is logged
-    (``release_seats``) instead of failing the sweep for every shop."""
+    """Auto-end (seed 000 §4.1.8): an active chat whose buyer was answered and then sent nothing for 15
+    minutes, by the database clock (``silent_since``: the shop's last message to an answered buyer). A buyer
+    still waiting for a reply is never ended, however long the agent takes. Rows are claimed with SKIP
+    LOCKED and rechecked under the lock, so a buyer message being written (which holds the row) is never
+    ended, and two sweeps end each chat once. Seats are given back in staff order; a load that drifted below
+    its chats stops at 0 and is logged (``release_seats``) instead of failing the sweep for every shop."""
     ended = 0
     shops: set[int] = set()
     while True:
         with transaction.atomic():
             rows = list(
                 Conversation.objects.filter(
-                    state=ConversationState.ACTIVE, last_buyer_message_at__lt=Now() - AUTO_END_AFTER
+                    state=ConversationState.ACTIVE, silent_since__lt=Now() - AUTO_END_AFTER
                 )
                 .select_for_update(skip_locked=True)
                 .values_list("pk", "agent_id", "shop_id", "buyer_id")[:batch]
@@ -184,7 +186,11 @@ def auto_end_idle(*, batch: int = 500) -> int:
                 break
             ids = [pk for pk, _a, _s, _b in rows]
             Conversation.objects.filter(pk__in=ids).update(
-                state=ConversationState.ENDED, ended_at=Now(), end_reason=EndReason.AUTO, waiting_since=None
+                state=ConversationState.ENDED,
+                ended_at=Now(),
+                end_reason=EndReason.AUTO,
+                waiting_since=None,
+                silent_since=None,
             )
             per_agent: dict[int, int] = {}
             sends: list[tuple[str, events.Event]] = []

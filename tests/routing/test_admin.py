@@ -86,7 +86,12 @@ def test_only_the_owner_changes_the_queue_order_in_admin(
 ) -> None:
     settings = services.routing_settings(shop_a)
     url = reverse("admin:routing_routingsettings_change", args=[settings.pk])
-    form = {"queue_order": "lifo", "owner_routes_in_simple_mode": "on", "pool_holder": ""}
+    form = {
+        "queue_order": "lifo",
+        "offline_mode": "queue",
+        "owner_routes_in_simple_mode": "on",
+        "pool_holder": "",
+    }
     refused = login_client(supervisor).post(url, form)
     assert refused.status_code == 200
     assert "主账号" in str(refused.context["adminform"].form.non_field_errors())  # zh-hans: only the owner

@@ -346,7 +346,9 @@ def test_settings_default_and_owner_changes_them(owner_client: Client, teammate:
         "no_queue": False,
         "new_buyer_priority": False,
         "offline_routing": False,
+        "offline_mode": "queue",
         "pool_holder_id": None,
+        "pool_auto_drain": False,
         "owner_routes_in_simple_mode": True,
     }
     response = call(
@@ -415,7 +417,15 @@ def test_trace_shows_the_rule_winner_and_candidates(
     assert (decision["rule"], decision["outcome"]) == ("simple_mode/idle_ratio", "assigned")
     assert (decision["winner_id"], decision["winner_name"]) == (teammate.pk, "售前-小美")
     assert decision["candidates"] == [
-        {"staff_id": teammate.pk, "name": "售前-小美", "load": 0, "max": 10, "idle_ratio": 1.0, "weight": 1}
+        {
+            "staff_id": teammate.pk,
+            "name": "售前-小美",
+            "load": 0,
+            "max": 10,
+            "idle_ratio": 1.0,
+            "weight": 1,
+            "share": 0.0,
+        }
     ]
     assert decision["created_at"]
 

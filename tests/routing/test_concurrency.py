@@ -343,8 +343,8 @@ def test_end_racing_a_transfer_keeps_seats_consistent(shop_a: Shop) -> None:
 
 def idle_active_conversation(shop: Shop, agent: StaffAccount, buyer: Buyer) -> Conversation:
     conv = pull_from_queue(agent=agent, conversation=queued_conversation(shop, buyer))
-    Conversation.objects.filter(pk=conv.pk).update(
-        last_buyer_message_at=timezone.now() - timedelta(minutes=16)
+    Conversation.objects.filter(pk=conv.pk).update(  # answered, then 16 minutes of buyer silence
+        waiting_since=None, silent_since=timezone.now() - timedelta(minutes=16)
     )
     return conv
 

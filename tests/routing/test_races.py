@@ -133,8 +133,8 @@ def test_a_rating_invitation_is_refused_once_the_chat_moved_to_a_colleague(
 
 
 def idle(conv: Conversation) -> None:
-    Conversation.objects.filter(pk=conv.pk).update(
-        last_buyer_message_at=timezone.now() - timedelta(minutes=16)
+    Conversation.objects.filter(pk=conv.pk).update(  # answered, then 16 minutes of buyer silence
+        waiting_since=None, silent_since=timezone.now() - timedelta(minutes=16)
     )
 
 

@@ -85,9 +85,9 @@ class Command(BaseCommand):
     def _on_signal(self, signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    def _spawn(self, name: str, cmd: list[str]) -> None:
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str] | None = None) -> None:
         self.stdout.write(f"starting {name}: {' '.join(cmd)}")
-        proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent)  # noqa: S603
+        proc = subprocess.Popen(cmd, preexec_fn=_die_with_parent, env=env)  # noqa: S603
         self.children.append((name, proc))
         self.stdout.write(f"started {name} pid {proc.pid}")
 
@@ -115,6 +115,8 @@ class Command(BaseCommand):
                 "backoffice.asgi:application",
             ],
         )
+        # Celery runs tasks one after another on one thread: a persistent connection, no pool (settings.py).
+        celery_env = {**os.environ, "DB_POOL": "0"}
         self._spawn(
             "celery-worker",
             [
@@ -129,11 +131,13 @@ class Command(BaseCommand):
                 "-c",
                 str(options["concurrency"]),
             ],
+            env=celery_env,
         )
         self._spawn(
             "celery-beat",
             [py, "-m", "celery", "-A", "backoffice", "beat", "-l", "INFO", "--pidfile=",
              "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"],
+            env=celery_env,
         )  # fmt: skip  # a command line reads as one
         self.stdout.write(f"console: http://{options['host']}:{options['port']}/  (Ctrl-C stops everything)")
 

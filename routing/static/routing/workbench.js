@@ -91,7 +91,8 @@
 
   function paintRow(row) {
     const node = row.el;
-    node.querySelector('[data-field="name"]').textContent = row.buyer_name;
+    node.querySelector('[data-field="name"]').textContent =
+      row.state === "pool" ? `${S.pool_tag} ${row.buyer_name}` : row.buyer_name;
     const unread = node.querySelector('[data-field="unread"]');
     unread.textContent = String(row.unread || 0);
     unread.hidden = !row.unread;
@@ -224,7 +225,7 @@
 
   function repliable(row) {
     if (!row) return false;
-    if (row.state === "active") return true;
+    if (row.state === "active" || row.state === "pool") return true; // the pool's holder answers too
     return row.state === "ended" && row.repliable_until && now() < new Date(row.repliable_until).getTime();
   }
 
@@ -235,7 +236,11 @@
     if (!row) return;
     $("pane-buyer").textContent = row.buyer_name;
     const active = row.state === "active";
-    for (const id of ["end-btn", "transfer-btn", "invite-btn"]) $(id).disabled = !active;
+    const pooled = row.state === "pool";
+    $("invite-btn").disabled = !active;
+    for (const id of ["end-btn", "transfer-btn"]) $(id).disabled = !active && !pooled;
+    $("transfer-btn").textContent = pooled ? S.hand_out : S.transfer;
+    $("pool-all-btn").hidden = !pooled;
     const canReply = repliable(row);
     $("product-btn").disabled = !canReply;
     $("input").disabled = !canReply;
@@ -243,6 +248,8 @@
     let note = "";
     if (row.state === "ended") {
       note = canReply ? C.fmt(S.history_repliable, { time: time(row.repliable_until) }) : S.read_only;
+    } else if (pooled) {
+      note = S.pool_note;
     } else if (row.state !== "active") {
       note = S.ended;
     }
@@ -503,10 +510,11 @@
       dialog.querySelector(".dialog-error").textContent = S.choose_agent;
       return;
     }
-    const result = await api("POST", `conversations/${id}/transfer`, {
-      to_agent_id: to,
-      note: $("transfer-note").value,
-    });
+    // A message-pool chat is handed out (its holder or a supervisor); any other chat is transferred.
+    const pooled = (sessions.get(id) || {}).state === "pool";
+    const result = pooled
+      ? await api("POST", `pool/${id}/reassign`, { to_agent_id: to })
+      : await api("POST", `conversations/${id}/transfer`, { to_agent_id: to, note: $("transfer-note").value });
     if (!result.ok) {
       dialog.querySelector(".dialog-error").textContent = result.error;
       return;
@@ -514,6 +522,12 @@
     dialog.close();
     $("transfer-note").value = "";
     transferredAway(id, result.data.agent_name || "");
+  }
+
+  /* The pool's holder hands out the whole message pool; the chats leave this list as "transferred" events. */
+  async function handOutPool() {
+    const result = await api("POST", "pool/reassign", {});
+    if (selected !== null) note(selected, result.ok ? C.fmt(S.handed_out, result.data) : result.error);
   }
 
   function transferredAway(id, name) {
@@ -791,7 +805,11 @@
         const known = sessions.get(frame.conversation);
         if (known) {
           // Already listed (its first message came first): keep its counts and preview.
-          Object.assign(known, { state: "active", buyer_name: frame.buyer_name, waiting_since: frame.waiting_since });
+          Object.assign(known, {
+            state: frame.state || "active",
+            buyer_name: frame.buyer_name,
+            waiting_since: frame.waiting_since,
+          });
           paintRow(known);
           break;
         }
@@ -801,6 +819,7 @@
             buyer_id: frame.buyer_id,
             buyer_name: frame.buyer_name,
             waiting_since: frame.waiting_since,
+            state: frame.state || "active",
           })
         );
         resume([frame.conversation]);
@@ -952,6 +971,7 @@
   $("send-btn").addEventListener("click", sendText);
   $("end-btn").addEventListener("click", endChat);
   $("transfer-btn").addEventListener("click", openTransfer);
+  $("pool-all-btn").addEventListener("click", handOutPool);
   $("invite-btn").addEventListener("click", inviteRating);
   $("product-btn").addEventListener("click", openProducts);
   $("proactive-btn").addEventListener("click", openProactive);
