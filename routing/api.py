@@ -49,6 +49,14 @@ def conversation_of_shop(staff: StaffAccount, conversation_id: int) -> Conversat
     return get_for_shop_or_404(qs, staff.shop, pk=conversation_id)
 
 
+def chat_and_agent(
+    staff: StaffAccount, conversation_id: int, agent_id: int
+) -> tuple[Conversation, StaffAccount]:
+    """A chat and an agent of the staff's shop to hand it to (404 for either of another shop)."""
+    conv = conversation_of_shop(staff, conversation_id)
+    return conv, get_for_shop_or_404(StaffAccount.objects.select_related("shop"), staff.shop, pk=agent_id)
+
+
 # --- schemas -----------------------------------------------------------------------------------------------
 
 
@@ -362,10 +370,7 @@ def pool(request: HttpRequest) -> list[dict[str, Any]]:
 )
 def reassign_one(request: HttpRequest, conversation_id: int, body: ReassignIn) -> Conversation:
     staff = im_staff(request)
-    conv = conversation_of_shop(staff, conversation_id)
-    to_agent = get_for_shop_or_404(
-        StaffAccount.objects.select_related("shop"), staff.shop, pk=body.to_agent_id
-    )
+    conv, to_agent = chat_and_agent(staff, conversation_id, body.to_agent_id)
     return services.reassign_from_pool(conversation=conv, to_agent=to_agent, by=staff)
 
 
@@ -394,10 +399,7 @@ def reassign_all(request: HttpRequest) -> dict[str, int]:
 )
 def transfer(request: HttpRequest, conversation_id: int, body: TransferIn) -> Conversation:
     staff = current_staff(request)
-    conv = conversation_of_shop(staff, conversation_id)
-    to_agent = get_for_shop_or_404(
-        StaffAccount.objects.select_related("shop"), staff.shop, pk=body.to_agent_id
-    )
+    conv, to_agent = chat_and_agent(staff, conversation_id, body.to_agent_id)
     return services.transfer(conversation=conv, to_agent=to_agent, by=staff, note=body.note, force=body.force)
 
 

@@ -75,8 +75,8 @@ def decide(conv: Conversation, **kwargs: Any) -> RoutingDecision:
     return made
 
 
-def assigned_event(conv: Conversation, rule: str, agent_name: str) -> list[tuple[str, events.Event]]:
-    event = events.Assigned(
+def _assigned(conv: Conversation, rule: str, agent_name: str, *, pooled: bool = False) -> events.Assigned:
+    return events.Assigned(
         conversation=conv.pk,
         agent_id=conv.agent_id or 0,
         agent_name=agent_name,
@@ -84,23 +84,18 @@ def assigned_event(conv: Conversation, rule: str, agent_name: str) -> list[tuple
         buyer_name=conv.buyer.nickname,
         rule=rule,
         waiting_since=conv.waiting_since,
+        state="pool" if pooled else "active",
     )
-    return events.to_conversation(conv, event)
+
+
+def assigned_event(conv: Conversation, rule: str, agent_name: str) -> list[tuple[str, events.Event]]:
+    return events.to_conversation(conv, _assigned(conv, rule, agent_name))
 
 
 def pooled_event(conv: Conversation, holder_name: str) -> tuple[str, events.Event]:
     """The message-pool holder's tabs learn of a chat left in the pool (the buyer is told nothing: nobody
-    serves them yet)."""
-    event = events.Assigned(
-        conversation=conv.pk,
-        agent_id=conv.agent_id or 0,
-        agent_name=holder_name,
-        buyer_id=conv.buyer_id,
-        buyer_name=conv.buyer.nickname,
-        rule=DecisionRule.MESSAGE_POOL,
-        waiting_since=None,
-        state="pool",
-    )
+    serves them yet; no reply timer runs)."""
+    event = _assigned(conv, DecisionRule.MESSAGE_POOL, holder_name, pooled=True)
     return events.agent_group(conv.agent_id or 0), event
 
 

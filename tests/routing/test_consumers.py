@@ -602,3 +602,45 @@ async def test_events_of_any_app_reach_the_agents_tabs_after_commit(agent: Staff
     await database_sync_to_async(alert)()
     assert await until(agent_ws, "shipping_alert") == {"type": "shipping_alert", "order": "6930001"}
     await agent_ws.disconnect()
+
+
+async def test_the_pool_holder_is_told_of_a_pool_chat_answers_it_and_is_told_when_it_leaves(
+    shop_a: Shop, owner: StaffAccount, buyer: Buyer
+) -> None:
+    """Everyone offline, offline mode pool: the owner (the holder) gets the chat as ``assigned`` with
+    ``state`` pool, answers it over the socket, and learns it left them when it is handed out."""
+
+    def pool_mode() -> StaffAccount:
+        services.set_agent_status(staff=owner, status="offline")
+        settings = services.routing_settings(shop_a)
+        type(settings).objects.filter(pk=settings.pk).update(offline_mode="pool")
+        return factories.staff(shop_a, "morning", "早班-小美")
+
+    morning = await database_sync_to_async(pool_mode)()
+    holder_ws = await agent_socket(owner)
+    await connect(holder_ws)
+    buyer_ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
+    await connect(buyer_ws)
+    await buyer_ws.send_json_to({"type": "send", "client_msg_id": "n-1", "text": "晚上有人吗"})
+    pooled = await until(holder_ws, "assigned")
+    assert (pooled["state"], pooled["rule"], pooled["agent_id"]) == ("pool", "message_pool", owner.pk)
+    conv = pooled["conversation"]
+
+    await holder_ws.send_json_to(
+        {"type": "send", "conversation": conv, "client_msg_id": "h-1", "text": "明早处理"}
+    )
+    assert (await until(holder_ws, "ack"))["seq"] == 2
+    assert (await until(buyer_ws, "message", seq=2))["text"] == "明早处理"
+
+    def hand_out() -> None:
+        services.set_agent_status(staff=morning, status="online")
+        services.reassign_from_pool(
+            conversation=Conversation.objects.get(pk=conv), to_agent=morning, by=owner
+        )
+
+    await database_sync_to_async(hand_out)()
+    left = await until(holder_ws, "transferred", conversation=conv)
+    assert (left["from_agent_id"], left["to_agent_id"]) == (owner.pk, morning.pk)
+    assert (await until(buyer_ws, "assigned"))["agent_name"] == "早班-小美"
+    await holder_ws.disconnect()
+    await buyer_ws.disconnect()
