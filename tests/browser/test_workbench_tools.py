@@ -130,3 +130,16 @@ def test_a_new_chat_notifies_the_agent(new_context: Any, shop_a: Shop, owner_off
     chat.locator("#input").fill("在吗")
     chat.locator("#input").press("Enter")
     workbench.wait_for_function("window.__notifications.some(n => n.title.includes('新来的买家'))")
+
+
+def test_with_no_chat_open_there_is_no_reply_box(
+    new_context: Any, shop_a: Shop, owner_offline: StaffAccount
+) -> None:
+    """Issue 14: ``#pane { display: flex }`` overrode the ``hidden`` attribute, so the toolbar and reply
+    box showed with no chat selected, and text typed there went to the next chat opened."""
+    agent = make_agent(shop_a, "no_chat", "售前-小空")
+    workbench = open_workbench(new_context, agent)
+    expect(workbench.locator("#pane-empty")).to_be_visible()
+    expect(workbench.locator("#pane")).to_be_hidden()
+    expect(workbench.locator("#input")).to_be_hidden()
+    expect(workbench.locator("#transfer-btn")).to_be_hidden()
