@@ -91,13 +91,12 @@ if DATABASE_URL:
     # the request; backoffice/dbpool.py). Celery workers run one task after another on one thread: they
     # keep one persistent connection, checked before reuse (``runall`` starts them with DB_POOL=0; so
     # should any other way of starting them).
-    DATABASES = {"default": dj_database_url.parse(DATABASE_URL)}
+    DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_health_checks=True)}
     if env_bool("DB_POOL", True):
         from backoffice import dbpool
 
         dbpool.install()  # the pool's check as it hands a connection out: no round trip when healthy
-        DATABASES["default"]["CONN_MAX_AGE"] = 0
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True  # with a pool: the pool's check (dbpool.py)
+        DATABASES["default"]["CONN_MAX_AGE"] = 0  # health checks, with a pool: the pool's check (dbpool.py)
         DATABASES["default"]["OPTIONS"] = {
             **DATABASES["default"].get("OPTIONS", {}),
             "pool": {
@@ -108,7 +107,6 @@ if DATABASE_URL:
         }
     else:
         DATABASES["default"]["CONN_MAX_AGE"] = env_int("DB_CONN_MAX_AGE", 60)
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 else:
     DATABASES = {
         "default": {

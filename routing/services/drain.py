@@ -34,6 +34,7 @@ from routing.services.seats import (
     agent_state,
     load_agents,
     lock_routing_settings,
+    require_receiver,
     reserve_seat,
     routing_settings,
 )
@@ -126,22 +127,23 @@ def _drain(shop: Shop, *, handing_out: bool, limit: int) -> int:
         write_batch(
             shop.pk, settings, serving.done, agents, before, serving.decisions, queue_moved=bool(from_queue)
         )
-        events.publish([left_pool(conv, holder, agents) for conv, holder in _left(serving)])
+        events.publish(
+            [
+                left_pool(conv, serving.holders[conv.pk], agents[conv.agent_id or 0].name)
+                for conv in serving.done
+                if conv.pk in serving.holders
+            ]
+        )
     return len(serving.done)
 
 
-def _left(serving: _Serving) -> list[tuple[Conversation, int]]:
-    return [(conv, serving.holders[conv.pk]) for conv in serving.done if conv.pk in serving.holders]
-
-
-def left_pool(conv: Conversation, holder_id: int, agents: dict[int, Candidate]) -> tuple[str, events.Event]:
+def left_pool(conv: Conversation, holder_id: int, agent_name: str) -> tuple[str, events.Event]:
     """The message-pool holder's tabs learn that the chat went to an agent (as a transfer away from them)."""
-    agent = agents.get(conv.agent_id or 0)
     moved = events.Transferred(
         conversation=conv.pk,
         from_agent_id=holder_id,
         to_agent_id=conv.agent_id or 0,
-        agent_name=agent.name if agent else "",
+        agent_name=agent_name,
         note="",
     )
     return events.agent_group(holder_id), moved
@@ -207,15 +209,11 @@ def pull_from_queue(*, agent: StaffAccount, conversation: Conversation | None = 
         decide(conv, rule=rule, outcome=DecisionOutcome.ASSIGNED, winner=agent.pk)
         sends = assigned_event(conv, rule, agent.display_name)
         if holder is not None:
-            sends.append(_left_to(conv, holder, agent))
+            sends.append(left_pool(conv, holder, agent.display_name))
         else:
             sends += queue_updates(conv.shop_id)
         events.publish(sends)
     return conv
-
-
-def _left_to(conv: Conversation, holder_id: int, agent: StaffAccount) -> tuple[str, events.Event]:
-    return left_pool(conv, holder_id, {agent.pk: Candidate(agent.pk, agent.display_name, 0, 1, 1, None)})
 
 
 def reassign_from_pool(
@@ -228,8 +226,7 @@ def reassign_from_pool(
     # A pool chat's holder does not change while it waits; for any other chat only a supervisor gets as far
     # as "not in the pool".
     require_pool_keeper(by, conversation.agent_id if conversation.state == ConversationState.POOL else None)
-    if not to_agent.is_active or not to_agent.im_enabled:
-        raise Invalid(_("That account cannot receive chats."))
+    require_receiver(to_agent)
     with transaction.atomic():
         conv = (
             Conversation.objects.select_for_update(of=("self",))
@@ -254,7 +251,7 @@ def reassign_from_pool(
         events.publish(
             [
                 *assigned_event(conv, DecisionRule.POOL_REASSIGNED, to_agent.display_name),
-                _left_to(conv, holder, to_agent),
+                left_pool(conv, holder, to_agent.display_name),
             ]
         )
     return conv

@@ -9,7 +9,9 @@ import logging
 from django.db import transaction
 from django.db.models import Count, F, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Greatest
+from django.utils.translation import gettext as _
 
+from backoffice.errors import Invalid
 from backoffice.models import Role, Shop, StaffAccount
 from routing.models import AgentState, AgentStatus, Conversation, ConversationState, RoutingSettings
 from routing.services.rules import Candidate
@@ -78,6 +80,12 @@ def load_agents(shop_id: int, *, lock: bool = False) -> dict[int, Candidate]:
 def _max_of() -> Subquery:
     """The agent's reception limit, read inside the seat UPDATE: check and increment are one step."""
     return Subquery(StaffAccount.objects.filter(pk=OuterRef("staff_id")).values("max_concurrent")[:1])
+
+
+def require_receiver(staff: StaffAccount) -> None:
+    """A chat handed to an account (a transfer, a message-pool chat) needs it active with IM permission."""
+    if not staff.is_active or not staff.im_enabled:
+        raise Invalid(_("That account cannot receive chats."))
 
 
 def reserve_seat(staff_id: int, *, over_limit: bool = False, require_online: bool = True) -> bool:

@@ -26,7 +26,13 @@ from routing.models import (
 )
 from routing.services.batch import ASSIGN_FIELDS, assign, assigned_event, decide
 from routing.services.drain import drain_queue
-from routing.services.seats import agent_state, locked_open_conversation, release_seats, reserve_seat
+from routing.services.seats import (
+    agent_state,
+    locked_open_conversation,
+    release_seats,
+    require_receiver,
+    reserve_seat,
+)
 
 AUTO_END_AFTER = timedelta(minutes=15)
 PROACTIVE_ORDER_WINDOW = timedelta(days=30)
@@ -96,8 +102,7 @@ def transfer(
         raise Invalid(_("The note is limited to 200 characters."))
     if force:
         require_supervisor(by)
-    if not to_agent.is_active or not to_agent.im_enabled:
-        raise Invalid(_("That account cannot receive chats."))
+    require_receiver(to_agent)
     with transaction.atomic():
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
         if conv.state != ConversationState.ACTIVE or conv.agent_id is None:

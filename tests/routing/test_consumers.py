@@ -22,7 +22,7 @@ from backoffice.asgi import application
 from backoffice.events import Event, publish, shop_agents_group
 from backoffice.models import Buyer, Shop, StaffAccount
 from routing import presence, services, tokens
-from routing.models import AgentState, ArrivalReason, Conversation, Message
+from routing.models import AgentState, ArrivalReason, Conversation, Message, RoutingSettings
 from routing.reception import Received, receiver
 from tests.backoffice import factories
 from tests.conftest import login_client
@@ -612,8 +612,8 @@ async def test_the_pool_holder_is_told_of_a_pool_chat_answers_it_and_is_told_whe
 
     def pool_mode() -> StaffAccount:
         services.set_agent_status(staff=owner, status="offline")
-        settings = services.routing_settings(shop_a)
-        type(settings).objects.filter(pk=settings.pk).update(offline_mode="pool")
+        services.routing_settings(shop_a)
+        RoutingSettings.objects.filter(shop=shop_a).update(offline_mode="pool")
         return factories.staff(shop_a, "morning", "早班-小美")
 
     morning = await database_sync_to_async(pool_mode)()
