@@ -216,3 +216,15 @@ def test_another_shops_pool_does_not_exist_for_an_outsider(
     assert call(outsider_client, "post", "pool/reassign").json() == {"assigned": 0, "left": 0}
     assert call(outsider_client, "post", "queue/pull", {"conversation_id": pooled[0].pk}).status_code == 404
     assert Conversation.objects.filter(pk__in=[c.pk for c in pooled], state="pool").count() == 3
+
+
+@pytest.mark.parametrize(
+    "body", [{}, {"to_agent_id": "x"}, {"to_agent_id": 1, "extra": 1}, {"to_agent_id": 10**12}]
+)
+def test_a_bad_hand_out_body_is_a_clear_4xx(
+    owner_client: Client, pooled: list[Conversation], body: Any
+) -> None:
+    response = call(owner_client, "post", f"pool/{pooled[0].pk}/reassign", body)
+    assert response.status_code in (404, 422), response.content
+    assert call(owner_client, "post", f"pool/{10**12}/reassign", {"to_agent_id": 1}).status_code == 404
+    assert Conversation.objects.filter(pk__in=[c.pk for c in pooled], state="pool").count() == 3
