@@ -23,7 +23,10 @@ install-dev: $(VENV)/.dev-installed
 messages: install
 	$(MANAGE) compiletranslations
 
-## Start everything (daphne, Celery worker, Celery beat, embedded Redis unless REDIS_URL) on :8000.
+## Start everything (daphne, Celery worker, Celery beat, embedded Redis unless REDIS_URL) on :8000, as the
+## demo: development settings (DEBUG=1) and the demo buyer picker on, unless the environment says otherwise.
+run: export DEBUG ?= 1
+run: export DEMO_BUYER_PICKER ?= 1
 run: messages
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo

@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, ClassVar, Literal
 
 from channels.layers import get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
@@ -31,6 +31,17 @@ logger = logging.getLogger(__name__)
 
 class Event(BaseModel):
     model_config = ConfigDict(extra="forbid")
+    # The consumer handler an event reaches: ``chat.event`` relays it to the page as it is; another name is
+    # an instruction to the socket itself (``AccessChanged``).
+    handler: ClassVar[str] = "chat.event"
+
+
+class AccessChanged(Event):
+    """To an account's sockets (``agent_group``): its sign-in or its rights changed (logout, disabled, IM
+    removed). Each socket checks its session and account again and closes when they no longer allow it."""
+
+    type: Literal["access_changed"] = "access_changed"
+    handler: ClassVar[str] = "access.changed"  # AgentConsumer.access_changed
 
 
 def agent_group(staff_id: int) -> str:
@@ -56,7 +67,7 @@ def publish(sends: Iterable[tuple[str, Event]]) -> None:
     for group, event in pairs:
         if id(event) not in texts:  # an event sent to several groups is encoded once
             texts[id(event)] = event.model_dump_json()
-        batch.append((group, {"type": "chat.event", "text": texts[id(event)]}))
+        batch.append((group, {"type": event.handler, "text": texts[id(event)]}))
     if batch:
         transaction.on_commit(lambda: _publisher().submit(batch))
 

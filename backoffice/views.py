@@ -39,5 +39,5 @@ def switch_shop(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    # The demo buyer picker exists only in development (DEBUG).
-    return render(request, "backoffice/home.html", {"debug_buyer_picker": settings.DEBUG})
+    # The demo buyer picker exists only where the demo turned it on (DEMO_BUYER_PICKER).
+    return render(request, "backoffice/home.html", {"debug_buyer_picker": settings.DEMO_BUYER_PICKER})

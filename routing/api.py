@@ -198,13 +198,16 @@ class SettingsIn(Schema, extra="forbid"):
 
 
 class CandidateOut(Schema):
+    """A colleague's load and limit (and the ratios made of them) are null unless the caller manages
+    routing."""
+
     staff_id: int
     name: str
-    load: int
-    max: int
-    idle_ratio: float = Field(description="(max - load) / max")
+    load: int | None
+    max: int | None
+    idle_ratio: float | None = Field(description="(max - load) / max")
     weight: int
-    share: float = Field(description="load / (max x weight): the lowest wins, ties at random")
+    share: float | None = Field(description="load / (max x weight): the lowest wins, ties at random")
 
 
 class DecisionOut(Schema):
@@ -440,7 +443,8 @@ def reply(request: HttpRequest, conversation_id: int, body: MessageIn) -> Messag
     "idle ratio and weight. For the chat's agent and accounts that manage routing (403 otherwise).",
 )
 def trace(request: HttpRequest, conversation_id: int) -> Any:
-    return services.routing_trace(readable_conversation(current_staff(request), conversation_id))
+    staff = current_staff(request)
+    return services.routing_trace(readable_conversation(staff, conversation_id), viewer=staff)
 
 
 # --- proactive chats ---------------------------------------------------------------------------------------

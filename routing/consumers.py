@@ -12,27 +12,40 @@ import json
 import time
 import weakref
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Annotated, Any, cast
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+from django.contrib import auth
+from django.http import HttpRequest
+from django.http.request import split_domain_port, validate_host
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backoffice.errors import Conflict, DomainError, Forbidden, NotFound
 from backoffice.models import Buyer, Product, StaffAccount
 from backoffice.tenancy import SESSION_KEY, bind_staff, resolve_staff
-from routing import events, presence, services, tasks
+from routing import events, limits, presence, services, tasks
 from routing.access import readable
 from routing.models import Conversation, ConversationState, Message
 from routing.reception import Received, receiver
-from routing.tokens import buyer_from_token
+from routing.tokens import buyer_session
 
 MAX_FRAME = 16_384  # bytes of one frame: room for 2,000 characters and the envelope
+MAX_DEPTH = 4  # nesting of a frame's JSON: the deepest frame (resume) has 2
 RESUME_LIMIT = 1000  # messages replayed per conversation and resume
 ERROR_CODES = {NotFound: "not_found", Forbidden: "forbidden", Conflict: "conflict"}
+# Per buyer or agent across all their sockets and processes (routing.limits): (rate a second, burst).
+SEND_LIMIT = (5.0, 10)  # a buyer's messages
+RESUME_RATE = (1.0, 10)  # resume frames (each replays up to RESUME_LIMIT messages a conversation)
+PING_RATE = (1.0, 10)  # pings (a page pings every 15 s)
+BUYER_SOCKETS = 10  # sockets one buyer may hold open at once (tabs, devices)
+SESSION_RECHECK = 60.0  # seconds: an agent socket checks its session again at its next frame after this
+CLOSE_TOO_MANY = 4429  # refused: the buyer already holds BUYER_SOCKETS sockets
 
 
 class Frame(BaseModel):
@@ -40,43 +53,80 @@ class Frame(BaseModel):
     type: str
 
 
+Id = Annotated[int, Field(ge=1, le=2**63 - 1)]  # a database id: larger numbers exist in no table
+Seq = Annotated[int, Field(ge=0, le=2**63 - 1)]
+
+
 class Resume(Frame):
-    after: dict[int, int] = Field(max_length=200)
+    after: dict[Id, Seq] = Field(max_length=200)
 
 
 class Send(Frame):
-    conversation: int | None = None  # agent: the chat; a buyer has one open chat and leaves it out
+    conversation: Id | None = None  # agent: the chat; a buyer has one open chat and leaves it out
     client_msg_id: str = Field(min_length=1, max_length=64)
     text: str
-    product: int | None = None  # buyer: the product page the chat was opened from (routing's product scope)
+    product: Id | None = None  # buyer: the product page the chat was opened from (routing's product scope)
 
 
 class Card(Frame):
-    conversation: int
+    conversation: Id
     client_msg_id: str = Field(min_length=1, max_length=64)
-    kind: str
-    id: int
+    kind: str = Field(max_length=20)
+    id: Id
 
 
 class Rate(Frame):
-    conversation: int
-    stars: int
+    conversation: Id
+    stars: int = Field(ge=-(2**31), le=2**31)  # the service says which (1..5)
 
 
-class Throttle:
-    """A token bucket: ``rate`` messages a second sustained, bursts up to ``burst``."""
+class Revoked(Exception):
+    """The socket's session or account no longer allows it: it closes with ``code`` (4401 / 4403)."""
 
-    def __init__(self, rate: float = 5.0, burst: float = 10.0) -> None:
-        self.rate, self.burst, self.tokens, self.at = rate, burst, burst, time.monotonic()
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
-    def allow(self) -> bool:
-        now = time.monotonic()
-        self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
-        self.at = now
-        if self.tokens < 1:
-            return False
-        self.tokens -= 1
+
+def _bad_value(value: Any, depth: int = 0) -> str | None:
+    """Why a parsed frame is refused before validation: nested deeper than MAX_DEPTH, or a string (key or
+    value) with a NUL or a lone surrogate (neither can be stored; PostgreSQL refuses NUL)."""
+    if depth > MAX_DEPTH:
+        return _("The frame is nested too deeply.")
+    if isinstance(value, str):
+        if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
+            return _("Text may not contain NUL characters or lone surrogates.")
+        return None
+    items: list[Any] = []
+    if isinstance(value, dict):
+        items = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    return next((bad for item in items if (bad := _bad_value(item, depth + 1)) is not None), None)
+
+
+def origin_allowed(scope: Mapping[str, Any]) -> bool:
+    """The page opening the socket is this site: its Origin has the scheme, host and port the request came
+    to (Django's CSRF rule), or is one of CSRF_TRUSTED_ORIGINS. A socket without an Origin is refused."""
+    headers: dict[bytes, bytes] = dict(scope.get("headers", []))
+    origin = headers.get(b"origin", b"").decode("latin-1")
+    if not origin or origin == "null":
+        return False
+    if origin in settings.CSRF_TRUSTED_ORIGINS:
         return True
+    host = headers.get(b"host", b"").decode("latin-1")
+    if not host and scope.get("server"):
+        server_host, port = scope["server"]
+        host = server_host if port in (80, 443, None) else f"{server_host}:{port}"
+    domain, _port = split_domain_port(host)
+    if not domain or not validate_host(domain, settings.ALLOWED_HOSTS):
+        return False
+    secure = scope.get("scheme") == "wss"
+    proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None)
+    if proxy:
+        name = proxy[0].removeprefix("HTTP_").replace("_", "-").lower().encode()
+        secure = secure or headers.get(name, b"").decode("latin-1") == proxy[1]
+    return origin == f"{'https' if secure else 'http'}://{host}"
 
 
 class ChatConsumer(AsyncWebsocketConsumer):
@@ -84,6 +134,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     frames: dict[str, type[Frame]] = {"ping": Frame}
     joined: list[str]
+    closing = False  # closed by the server (revoked, expired): later frames are ignored
+
+    def who(self) -> str:
+        """Whose budget this socket spends (``routing.limits``): ``buyer:<id>`` or ``agent:<id>``."""
+        raise NotImplementedError
+
+    async def close_for(self, code: int) -> None:
+        self.closing = True
+        await self.close(code=code)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its ``close_old_connections`` before every handler: that is a hop to the
@@ -117,18 +176,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=message["text"])  # the event's JSON, encoded once at publish
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if text_data is None or len(text_data.encode()) > MAX_FRAME:
+        if self.closing:
+            return
+        try:
+            await self.before_frame()
+            await self.handle_frame(text_data)
+        except Revoked as exc:
+            await self.close_for(exc.code)
+
+    async def before_frame(self) -> None:
+        """Checks an end makes before any frame (raise Revoked to close)."""
+
+    async def handle_frame(self, text_data: str | None) -> None:
+        if text_data is None or len(text_data.encode("utf-8", "surrogatepass")) > MAX_FRAME:
             await self.error(
                 "too_long" if text_data else "bad_json", _("The frame is too large or not text.")
             )
             return
         try:
             raw = json.loads(text_data)
-        except ValueError:
+        except (ValueError, RecursionError):
             await self.error("bad_json", _("The frame is not valid JSON."))
             return
         if not isinstance(raw, dict):
             await self.error("bad_json", _("A frame is a JSON object."))
+            return
+        bad = _bad_value(raw)
+        if bad is not None:
+            await self.error("invalid", bad)
             return
         kind = raw.get("type")
         model = self.frames.get(kind) if isinstance(kind, str) else None
@@ -153,7 +228,17 @@ class ChatConsumer(AsyncWebsocketConsumer):
             code = next((c for cls, c in ERROR_CODES.items() if isinstance(exc, cls)), "invalid")
             await self.error(code, str(exc.message), cid)
 
+    async def throttled(self, kind: str, limit: tuple[float, int], client_msg_id: Any = None) -> bool:
+        """Spend one of ``kind`` from this socket's owner's budget; an error frame when there is none."""
+        rate, burst = limit
+        if await limits.allow(kind, self.who(), rate=rate, burst=burst):
+            return False
+        await self.error("throttled", _("Too many requests; please wait a moment."), client_msg_id)
+        return True
+
     async def on_ping(self, frame: Frame) -> None:
+        if await self.throttled("ping", PING_RATE):
+            return
         await self.send_json({"type": "pong"})
 
     async def replay(self, after: dict[int, int], allowed: dict[int, int]) -> None:
@@ -202,8 +287,42 @@ def _agent_of(scope: Mapping[str, Any]) -> tuple[StaffAccount | None, int]:
     return staff, 0
 
 
-def _agent_conversations(staff: StaffAccount, ids: list[int]) -> dict[int, int]:
+def _chatting_agent(staff_id: int) -> StaffAccount:
+    """The socket's account as it is now: active (its person too) and with IM permission, else Revoked.
+    Every agent frame that reads or writes chats asks it, so a disabled account stops at its next frame
+    even if the ``access_changed`` event was lost."""
+    staff = (
+        StaffAccount.objects.select_related("shop")
+        .filter(pk=staff_id, is_active=True, user__is_active=True)
+        .first()
+    )
+    if staff is None:
+        raise Revoked(4401)
+    if not staff.im_enabled:
+        raise Revoked(4403)
+    return staff
+
+
+def _session_user_id(session_key: str | None) -> int | None:
+    """Who the session signs in now (read again from the session store: a logout deleted it), or None."""
+    if not session_key:
+        return None
+    request = HttpRequest()
+    request.session = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
+    user = auth.get_user(request)  # checks the session's password hash too
+    return int(user.pk) if user.is_authenticated else None
+
+
+def _agent_recheck(session_key: str | None, staff: StaffAccount) -> None:
+    """The session still signs in the socket's person and the account may still chat, else Revoked."""
+    if _session_user_id(session_key) != staff.user_id:
+        raise Revoked(4401)
+    _chatting_agent(staff.pk)
+
+
+def _agent_conversations(staff_id: int, ids: list[int]) -> dict[int, int]:
     """Which of ``ids`` this agent may read (``routing.access.readable``), with their last seq."""
+    staff = _chatting_agent(staff_id)
     return dict(readable(staff).filter(pk__in=ids).values_list("pk", "last_seq"))
 
 
@@ -216,14 +335,16 @@ def _conversation_of_agent(staff: StaffAccount, conv_id: int | None) -> Conversa
     return conv
 
 
-def _agent_send(staff: StaffAccount, frame: Send) -> Message:
+def _agent_send(staff_id: int, frame: Send) -> Message:
+    staff = _chatting_agent(staff_id)
     conv = _conversation_of_agent(staff, frame.conversation)
     return services.post_agent_message(
         agent=staff, conversation=conv, text=frame.text, client_msg_id=frame.client_msg_id
     )
 
 
-def _agent_card(staff: StaffAccount, frame: Card) -> Message:
+def _agent_card(staff_id: int, frame: Card) -> Message:
+    staff = _chatting_agent(staff_id)
     conv = _conversation_of_agent(staff, frame.conversation)
     return services.post_agent_card(
         agent=staff, conversation=conv, kind=frame.kind, object_id=frame.id, client_msg_id=frame.client_msg_id
@@ -242,15 +363,25 @@ def _agent_disconnected(staff: StaffAccount) -> None:
 
 
 class AgentConsumer(ChatConsumer):
+    """An agent's workbench tab. It stays open only while its session signs the person in and the account
+    may chat: ``access_changed`` (logout, account saved) makes it check at once, every chat frame checks the
+    account, and the session is checked again at the first frame after SESSION_RECHECK seconds."""
+
     frames = {"ping": Frame, "resume": Resume, "send": Send, "card": Card}
     staff: StaffAccount
 
+    def who(self) -> str:
+        return f"agent:{self.staff.pk}"
+
     async def connect(self) -> None:
+        if not origin_allowed(self.scope):
+            await self.close(code=4403)
+            return
         staff, code = await database_sync_to_async(_agent_of)(self.scope)
         if staff is None:
             await self.close(code=code)
             return
-        self.staff = staff
+        self.staff, self.checked_at = staff, time.monotonic()
         await self.join(events.agent_group(staff.pk), events.shop_agents_group(staff.shop_id))
         hello = await database_sync_to_async(_agent_connected)(staff)
         await self.accept()
@@ -261,23 +392,43 @@ class AgentConsumer(ChatConsumer):
         if hasattr(self, "staff"):
             await database_sync_to_async(_agent_disconnected)(self.staff)
 
+    async def recheck(self) -> None:
+        await database_sync_to_async(_agent_recheck)(self.scope["session"].session_key, self.staff)
+        self.checked_at = time.monotonic()
+
+    async def before_frame(self) -> None:
+        if time.monotonic() - self.checked_at > SESSION_RECHECK:
+            await self.recheck()
+
+    async def access_changed(self, message: dict[str, Any]) -> None:
+        """``events.AccessChanged``: check the session and the account now."""
+        if self.closing:
+            return
+        try:
+            await self.recheck()
+        except Revoked as exc:
+            await self.close_for(exc.code)
+
     async def on_resume(self, frame: Resume) -> None:
-        allowed = await database_sync_to_async(_agent_conversations)(self.staff, list(frame.after))
+        if await self.throttled("resume", RESUME_RATE):
+            return
+        allowed = await database_sync_to_async(_agent_conversations)(self.staff.pk, list(frame.after))
         await self.replay(frame.after, allowed)
 
     async def on_send(self, frame: Send) -> None:
-        await self.send_json(_ack(await database_sync_to_async(_agent_send)(self.staff, frame)))
+        await self.send_json(_ack(await database_sync_to_async(_agent_send)(self.staff.pk, frame)))
 
     async def on_card(self, frame: Card) -> None:
-        await self.send_json(_ack(await database_sync_to_async(_agent_card)(self.staff, frame)))
+        await self.send_json(_ack(await database_sync_to_async(_agent_card)(self.staff.pk, frame)))
 
 
 # --- buyer -------------------------------------------------------------------------------------------------
 
 
-def _buyer_of(scope: Mapping[str, Any]) -> Buyer | None:
-    token = parse_qs(scope.get("query_string", b"").decode()).get("token", [""])[0]
-    return buyer_from_token(token) if token else None
+def _buyer_of(scope: Mapping[str, Any]) -> tuple[Buyer, float] | None:
+    """The token's buyer and when the token expires."""
+    token = parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [""])[0]
+    return buyer_session(token) if token else None
 
 
 def _buyer_hello(buyer: Buyer) -> dict[str, Any]:
@@ -426,28 +577,55 @@ def _buyer_conversations(buyer: Buyer, ids: list[int]) -> dict[int, int]:
 
 
 class BuyerConsumer(ChatConsumer):
+    """A buyer's chat page. At most BUYER_SOCKETS open at once per buyer (4429 beyond); the socket closes
+    (4401) when its token expires; sends, resumes and pings are limited per buyer across every socket."""
+
     frames = {"ping": Frame, "resume": Resume, "send": Send, "rate": Rate}
     buyer: Buyer
+    counted = False  # this socket is one of the buyer's counted sockets (routing.limits)
+
+    def who(self) -> str:
+        return f"buyer:{self.buyer.pk}"
 
     async def connect(self) -> None:
-        buyer = await database_sync_to_async(_buyer_of)(self.scope)
-        if buyer is None:
+        if not origin_allowed(self.scope):
+            await self.close(code=4403)
+            return
+        found = await database_sync_to_async(_buyer_of)(self.scope)
+        if found is None:
             await self.close(code=4401)
             return
-        self.buyer, self.throttle = buyer, Throttle()
-        await self.join(events.buyer_group(buyer.pk))
+        self.buyer, expires_at = found
+        if not await limits.open_socket(self.who(), self.channel_name, cap=BUYER_SOCKETS):
+            await self.close(code=CLOSE_TOO_MANY)
+            return
+        self.counted = True
+        await self.join(events.buyer_group(self.buyer.pk))
         await self.accept()
-        await self.send_json(await database_sync_to_async(_buyer_hello)(buyer))
+        self.expiry = asyncio.get_running_loop().call_later(
+            max(0.0, expires_at - time.time()), lambda: asyncio.ensure_future(self.close_for(4401))
+        )
+        await self.send_json(await database_sync_to_async(_buyer_hello)(self.buyer))
+
+    async def disconnect(self, code: int) -> None:
+        await super().disconnect(code)
+        if hasattr(self, "expiry"):
+            self.expiry.cancel()
+        if self.counted:
+            await limits.close_socket(self.who(), self.channel_name)
+
+    async def on_ping(self, frame: Frame) -> None:
+        await super().on_ping(frame)
+        await limits.touch_socket(self.who(), self.channel_name)
 
     async def on_resume(self, frame: Resume) -> None:
+        if await self.throttled("resume", RESUME_RATE):
+            return
         allowed = await database_sync_to_async(_buyer_conversations)(self.buyer, list(frame.after))
         await self.replay(frame.after, allowed)
 
     async def on_send(self, frame: Send) -> None:
-        if not self.throttle.allow():
-            await self.error(
-                "throttled", _("You are sending too fast; please wait a moment."), frame.client_msg_id
-            )
+        if await self.throttled("send", SEND_LIMIT, frame.client_msg_id):
             return
         await self.send_json(_ack(await group_commit().post(self.buyer, frame)))
 

@@ -1,7 +1,10 @@
 """The chat's events (PROTOCOL.md), published after commit through ``backoffice.events``.
 
 Each is a pydantic model with ``extra="forbid"`` and a literal ``type``; ``to_conversation`` names the groups
-of a conversation's buyer and agent. The publisher and the group names live in ``backoffice.events`` (every
+of a conversation's buyer and agent. A buyer's socket receives only what a buyer may see: ``to_buyer`` (used
+by ``to_conversation`` too) sends the buyer's view of an event (``buyer_view``): who serves them, never the
+routing rule, staff ids or the note one agent leaves another; an event with no buyer view is a bug
+(TypeError). The publisher and the group names live in ``backoffice.events`` (every
 app publishes through them) and are re-exported here for the routing modules. Nothing here writes domain
 state.
 """
@@ -95,13 +98,49 @@ class Rated(Event):
     thanks: str
 
 
+class BuyerAssigned(Event):
+    """``assigned`` as the buyer sees it: who serves them now."""
+
+    type: Literal["assigned"] = "assigned"
+    conversation: int
+    agent_name: str
+
+
+class BuyerTransferred(Event):
+    """``transferred`` as the buyer sees it: who serves them now (not the agents' note to each other)."""
+
+    type: Literal["transferred"] = "transferred"
+    conversation: int
+    agent_name: str
+
+
+# Events a buyer receives as they are: every field is the buyer's to see.
+_FOR_BUYERS_AS_IS = (MessageEvent, Queued, Ended, RatingInvite, Rated, BuyerAssigned, BuyerTransferred)
+
+
+def buyer_view(event: Event) -> Event:
+    """What a buyer's socket may receive of ``event``."""
+    if isinstance(event, Assigned):
+        return BuyerAssigned(conversation=event.conversation, agent_name=event.agent_name)
+    if isinstance(event, Transferred):
+        return BuyerTransferred(conversation=event.conversation, agent_name=event.agent_name)
+    if isinstance(event, _FOR_BUYERS_AS_IS):
+        return event
+    raise TypeError(f"{type(event).__name__} is not an event for buyers")
+
+
+def to_buyer(buyer_id: int, event: Event) -> tuple[str, Event]:
+    """The buyer's group and the buyer's view of ``event``."""
+    return buyer_group(buyer_id), buyer_view(event)
+
+
 def to_conversation(
     conv: Any, event: Event, *, agent: bool = True, buyer: bool = True
 ) -> list[tuple[str, Event]]:
-    """The groups of a conversation's buyer and (when it has one) agent."""
+    """The groups of a conversation's buyer (the buyer's view of the event) and (when it has one) agent."""
     sends: list[tuple[str, Event]] = []
     if buyer:
-        sends.append((buyer_group(conv.buyer_id), event))
+        sends.append(to_buyer(conv.buyer_id, event))
     if agent and conv.agent_id:
         sends.append((agent_group(conv.agent_id), event))
     return sends

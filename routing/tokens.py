@@ -20,11 +20,19 @@ def buyer_token(buyer: Buyer) -> str:
 
 def buyer_from_token(token: str, *, max_age: int | None = None) -> Buyer | None:
     """The buyer a valid, unexpired token names; None for anything else (tampered, expired, unknown)."""
+    found = buyer_session(token, max_age=max_age)
+    return found[0] if found else None
+
+
+def buyer_session(token: str, *, max_age: int | None = None) -> tuple[Buyer, float] | None:
+    """The buyer a valid, unexpired token names and when the token expires (a Unix time: the buyer's socket
+    closes then); None for anything else (tampered, expired, unknown)."""
+    age = max_age if max_age is not None else settings.BUYER_TOKEN_MAX_AGE
     try:
-        data = signing.loads(
-            token, salt=SALT, max_age=max_age if max_age is not None else settings.BUYER_TOKEN_MAX_AGE
-        )
-    except signing.BadSignature:
+        data = signing.loads(token, salt=SALT, max_age=age)
+        # value:timestamp:signature; the signature just checked covers the timestamp.
+        issued = signing.b62_decode(token.rsplit(":", 2)[-2])
+    except (signing.BadSignature, ValueError, IndexError):
         return None
     if (
         not isinstance(data, dict)
@@ -32,4 +40,5 @@ def buyer_from_token(token: str, *, max_age: int | None = None) -> Buyer | None:
         or not isinstance(data.get("shop"), int)
     ):
         return None
-    return Buyer.objects.filter(pk=data["buyer"], shop_id=data["shop"]).select_related("shop").first()
+    buyer = Buyer.objects.filter(pk=data["buyer"], shop_id=data["shop"]).select_related("shop").first()
+    return (buyer, issued + age) if buyer is not None else None

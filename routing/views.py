@@ -15,7 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ImproperlyConfigured
 from django.db.models import F, Max
 from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -23,7 +23,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from backoffice.models import Buyer, Product, Shop, StaffAccount
+from backoffice.models import Buyer, Product, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
 from routing import selectors
 from routing.models import AgentState, AgentStatus, Conversation, ConversationState
@@ -250,10 +250,13 @@ def buyer_chat(request: HttpRequest, shop_id: int) -> HttpResponse:
 @never_cache
 @require_GET
 def demo_picker(request: HttpRequest, shop_id: int) -> HttpResponse:
-    """Development only (DEBUG): some buyers of the shop, each linked to the chat page with a fresh token."""
-    if not settings.DEBUG:
+    """The demo's buyer picker: some buyers of the shop, each linked to the chat page with a fresh token. Only
+    where the demo turned it on (``DEMO_BUYER_PICKER``; ``make run`` does) and only for a signed-in account of
+    that shop (its current shop): anyone else, like a missing shop, gets a 404."""
+    staff = getattr(request, "staff", None)
+    if not settings.DEMO_BUYER_PICKER or staff is None or staff.shop_id != shop_id:
         raise Http404
-    shop = get_object_or_404(Shop, pk=shop_id)
+    shop = staff.shop
     buyers = list(
         Buyer.objects.for_shop(shop)
         .annotate(last_order=Max("orders__created_at"))

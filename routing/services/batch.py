@@ -11,6 +11,7 @@ from django.db.models import Case, Value, When
 
 from backoffice.models import StaffAccount
 from routing import events
+from routing.access import is_supervisor
 from routing.models import (
     AgentGroup,
     AgentState,
@@ -147,22 +148,34 @@ def write_batch(
     events.publish(sends)
 
 
-def routing_trace(conversation: Conversation) -> list[dict[str, Any]]:
-    """Every routing decision of a chat, oldest first, with the candidates' names and idle ratios."""
+CAPACITY_FIELDS = ("load", "max", "idle_ratio", "share")
+
+
+def routing_trace(conversation: Conversation, *, viewer: StaffAccount) -> list[dict[str, Any]]:
+    """Every routing decision of a chat, oldest first, with the candidates' names and idle ratios. A
+    colleague's load and reception limit (and the ratios made of them) are for accounts that manage routing:
+    anyone else sees only their own (null for the others)."""
     decisions = list(RoutingDecision.objects.filter(conversation=conversation).order_by("pk"))
     ids = {c[0] for d in decisions for c in d.candidates} | {d.winner_id for d in decisions if d.winner_id}
     names = dict(StaffAccount.objects.filter(pk__in=ids).values_list("pk", "display_name"))
-    return [
-        {
-            "id": d.pk,
-            "created_at": d.created_at,
-            "rule": d.rule,
-            "outcome": d.outcome,
-            "winner_id": d.winner_id,
-            "winner_name": names.get(d.winner_id) if d.winner_id else None,
-            "group_id": d.group_id,
-            "candidates": d.candidate_details(names),
-            "note": d.note,
-        }
-        for d in decisions
-    ]
+    everyone = is_supervisor(viewer)
+    trace = []
+    for d in decisions:
+        candidates = d.candidate_details(names)
+        for candidate in candidates:
+            if not everyone and candidate["staff_id"] != viewer.pk:
+                candidate.update(dict.fromkeys(CAPACITY_FIELDS))
+        trace.append(
+            {
+                "id": d.pk,
+                "created_at": d.created_at,
+                "rule": d.rule,
+                "outcome": d.outcome,
+                "winner_id": d.winner_id,
+                "winner_name": names.get(d.winner_id) if d.winner_id else None,
+                "group_id": d.group_id,
+                "candidates": candidates,
+                "note": d.note,
+            }
+        )
+    return trace

@@ -102,5 +102,5 @@ def queue_updates(
                 event = events.Queued(
                     conversation=pk, position=position, wait_seconds=estimate(position, group_id)
                 )
-                sends.append((events.buyer_group(buyer_id), event))
+                sends.append(events.to_buyer(buyer_id, event))
     return sends

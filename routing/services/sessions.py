@@ -202,7 +202,7 @@ def auto_end_idle(*, batch: int = 500) -> int:
             for pk, agent_id, shop_id, buyer_id in rows:
                 shops.add(shop_id)
                 ended_event = events.Ended(conversation=pk, by=EndReason.AUTO)
-                sends.append((events.buyer_group(buyer_id), ended_event))
+                sends.append(events.to_buyer(buyer_id, ended_event))
                 if agent_id is not None:
                     per_agent[agent_id] = per_agent.get(agent_id, 0) + 1
                     sends.append((events.agent_group(agent_id), ended_event))

@@ -95,3 +95,26 @@ def test_the_team_phrase_right_decides_the_api_the_admin_and_the_workbench_alike
     assert opened() == {True}
     Group.objects.get(name=Role.CS_SUPERVISOR).permissions.remove(permission(Right.MANAGE_TEAM_PHRASES))
     assert opened() == {False}
+
+
+def test_the_trace_shows_a_colleagues_load_and_limit_only_to_routing_managers(
+    shop_a: Shop, owner: StaffAccount
+) -> None:
+    services.set_agent_status(staff=owner, status="offline")
+    a = factories.staff(shop_a, "trace_a", "售前-小美")
+    b = factories.staff(shop_a, "trace_b", "售前-小丽")
+    for staff in (a, b):
+        services.set_agent_status(staff=staff, status="online")
+    conv, _decision = services.request_human(buyer=factories.buyer(shop_a, "tb", "买家"))
+    url = f"/api/v1/routing/conversations/{conv.pk}/trace"
+    served = a if conv.agent_id == a.pk else b
+    colleague = b if served is a else a
+    [agent_view] = login_client(served).get(url).json()
+    mine = {c["staff_id"]: c for c in agent_view["candidates"]}
+    assert mine[served.pk]["load"] is not None and mine[served.pk]["max"] == served.max_concurrent
+    assert {k: mine[colleague.pk][k] for k in ("load", "max", "idle_ratio", "share")} == dict.fromkeys(
+        ("load", "max", "idle_ratio", "share")
+    )
+    assert mine[colleague.pk]["name"] == colleague.display_name
+    [owner_view] = login_client(owner).get(url).json()
+    assert all(c["max"] is not None for c in owner_view["candidates"])

@@ -5,104 +5,39 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
 from typing import Any, Literal
 
 import pytest
 from channels.db import database_sync_to_async
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.core import signing
 from django.db import OperationalError, transaction
 from django.db.models import F
 
-from backoffice.asgi import application
 from backoffice.events import Event, publish, shop_agents_group
 from backoffice.models import Buyer, Shop, StaffAccount
 from routing import presence, services, tokens
 from routing.models import AgentState, ArrivalReason, Conversation, Message, RoutingSettings
 from routing.reception import Received, receiver
 from tests.backoffice import factories
-from tests.conftest import login_client
+from tests.routing.sockets import (
+    TIMEOUT,
+    agent,
+    agent_socket,
+    buyer,
+    buyer_socket,
+    connect,
+    frames_until,
+    layer,
+    until,
+    use_layer,
+)
+
+__all__ = ["agent", "buyer", "layer"]  # fixtures
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("layer")]
-TIMEOUT = 30  # a safety net for a busy machine: every wait ends on the frame it waits for
-
-
-def use_layer(settings: Any, backend: str, redis_url: str) -> None:
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": backend,
-            "CONFIG": {"hosts": [redis_url], "prefix": f"t{uuid.uuid4().hex[:8]}"},
-        }
-    }
-    channel_layers.backends.clear()
-
-
-@pytest.fixture
-def layer(redis_url: str, settings: Any) -> Iterator[None]:
-    """The Redis pub/sub channel layer of the settings (the running Redis in CI), a prefix per test."""
-    use_layer(settings, "channels_redis.pubsub.RedisPubSubChannelLayer", redis_url)
-    yield
-    channel_layers.backends.clear()
-
-
-def session_cookie(staff: StaffAccount) -> bytes:
-    return f"sessionid={login_client(staff).cookies['sessionid'].value}".encode()
-
-
-async def agent_socket(staff: StaffAccount | None) -> WebsocketCommunicator:
-    headers = [(b"origin", b"http://testserver")]
-    if staff is not None:
-        headers.append((b"cookie", await database_sync_to_async(session_cookie)(staff)))
-    return WebsocketCommunicator(application, "/ws/agent/", headers=headers)
-
-
-def buyer_socket(token: str) -> WebsocketCommunicator:
-    return WebsocketCommunicator(
-        application, f"/ws/buyer/?token={token}", headers=[(b"origin", b"http://testserver")]
-    )
-
-
-async def connect(comm: WebsocketCommunicator) -> dict[str, Any]:
-    connected, code = await comm.connect(timeout=TIMEOUT)
-    assert connected, code
-    hello: dict[str, Any] = await comm.receive_json_from(timeout=TIMEOUT)
-    assert hello["type"] == "hello"
-    return hello
-
-
-async def until(comm: WebsocketCommunicator, kind: str, **match: Any) -> dict[str, Any]:
-    """The next frame of ``kind`` (and matching fields), skipping others."""
-    while True:
-        frame: dict[str, Any] = await comm.receive_json_from(timeout=TIMEOUT)
-        if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
-            return frame
-
-
-async def frames_until(comm: WebsocketCommunicator, kind: str) -> list[dict[str, Any]]:
-    out = []
-    while True:
-        frame = await comm.receive_json_from(timeout=TIMEOUT)
-        out.append(frame)
-        if frame["type"] == kind:
-            return out
-
-
-@pytest.fixture
-def agent(shop_a: Shop, owner: StaffAccount) -> StaffAccount:
-    """The only online agent of shop A (the owner is offline)."""
-    services.set_agent_status(staff=owner, status="offline")
-    staff = factories.staff(shop_a, "agent_ws", "售前-小美")
-    services.set_agent_status(staff=staff, status="online")
-    return staff
-
-
-@pytest.fixture
-def buyer(shop_a: Shop) -> Buyer:
-    return factories.buyer(shop_a, "ws-b1", "买家甲")
 
 
 # --- authentication --------------------------------------------------------------------------------------

@@ -302,15 +302,30 @@ def test_buyer_page_escapes_the_buyer_and_shop_names(client: Client, shop_a: Sho
     assert SCRIPT not in page and "&lt;script&gt;" in page
 
 
-def test_demo_picker_is_404_without_debug(client: Client, shop_a: Shop, settings: Any) -> None:
-    settings.DEBUG = False
-    factories.buyer(shop_a, "b1")
-    assert client.get(f"/chat/{shop_a.pk}/demo/").status_code == 404
+def test_demo_picker_is_404_unless_the_demo_turned_it_on(owner: StaffAccount, settings: Any) -> None:
+    settings.DEMO_BUYER_PICKER = False
+    settings.DEBUG = True  # development settings alone do not hand out buyer tokens
+    factories.buyer(owner.shop, "b1")
+    assert login_client(owner).get(f"/chat/{owner.shop_id}/demo/").status_code == 404
 
 
-def test_demo_picker_links_buyers_with_fresh_tokens(client: Client, shop_a: Shop, settings: Any) -> None:
-    settings.DEBUG = True
+def test_demo_picker_hands_out_no_tokens_to_anyone_but_the_shops_staff(
+    client: Client, owner: StaffAccount, shop_b: Shop, settings: Any
+) -> None:
+    """Before: any visitor got a token for any buyer of any shop (the picker is a shop's own demo tool)."""
+    settings.DEMO_BUYER_PICKER = True
+    factories.buyer(owner.shop, "b1", "买家甲")
+    for visitor in (client, login_client(StaffAccount.objects.get(shop=shop_b, role=Role.OWNER))):
+        response = visitor.get(f"/chat/{owner.shop_id}/demo/")
+        assert response.status_code == 404
+        assert "token=" not in response.content.decode()
+
+
+def test_demo_picker_links_buyers_with_fresh_tokens(owner: StaffAccount, settings: Any) -> None:
+    settings.DEMO_BUYER_PICKER = True
+    shop_a = owner.shop
     buyers = [factories.buyer(shop_a, f"b{i}", f"买家{i}") for i in range(3)]
+    client = login_client(owner)
     response = client.get(f"/chat/{shop_a.pk}/demo/")
     assert response.status_code == 200
     links = re.findall(r'href="(/chat/\d+/\?token=[^"]+)"', response.content.decode())
@@ -322,13 +337,13 @@ def test_demo_picker_links_buyers_with_fresh_tokens(client: Client, shop_a: Shop
         buyer = buyer_from_token(parse_qs(url.query)["token"][0])
         assert buyer is not None
         found.add(buyer.pk)
-        assert client.get(link.replace("&amp;", "&")).status_code == 200
+        assert Client().get(link.replace("&amp;", "&")).status_code == 200
     assert found == {b.pk for b in buyers}
 
 
-def test_demo_picker_of_an_unknown_shop_is_404(client: Client, db: Any, settings: Any) -> None:
-    settings.DEBUG = True
-    assert client.get("/chat/999999/demo/").status_code == 404
+def test_demo_picker_of_an_unknown_shop_is_404(owner: StaffAccount, settings: Any) -> None:
+    settings.DEMO_BUYER_PICKER = True
+    assert login_client(owner).get("/chat/999999/demo/").status_code == 404
 
 
 # --- the API the pages use ---------------------------------------------------------------------------------

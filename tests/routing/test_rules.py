@@ -51,7 +51,7 @@ def test_seed_example_idle_ratio_b_wins() -> None:
     assert {pick_agent([a, b]).staff_id for _ in range(50)} == {2}  # type: ignore[union-attr]
 
 
-def test_seed_example_through_the_pipeline(shop_a: Shop, make_agent: Agent) -> None:
+def test_seed_example_through_the_pipeline(shop_a: Shop, make_agent: Agent, owner: StaffAccount) -> None:
     a, b = make_agent("A", 10), make_agent("B", 30)
     AgentState.objects.filter(staff=a).update(load=2)
     AgentState.objects.filter(staff=b).update(load=3)
@@ -59,7 +59,7 @@ def test_seed_example_through_the_pipeline(shop_a: Shop, make_agent: Agent) -> N
     assert conv.agent_id == b.pk
     decision = conv.routing_decisions.get()
     assert decision.rule == "simple_mode/idle_ratio"
-    [trace] = services.routing_trace(conv)
+    [trace] = services.routing_trace(conv, viewer=owner)  # the owner manages routing
     assert {c["name"]: c["idle_ratio"] for c in trace["candidates"]} == {"A": 0.8, "B": 0.9}
 
 
@@ -339,7 +339,9 @@ def waiting(shop: Shop, count: int) -> list[Conversation]:
     ]
 
 
-def test_a_batch_counts_the_seats_it_gives_as_it_goes(shop_a: Shop, make_agent: Agent) -> None:
+def test_a_batch_counts_the_seats_it_gives_as_it_goes(
+    shop_a: Shop, make_agent: Agent, owner: StaffAccount
+) -> None:
     small, large = make_agent("small", 2), make_agent("large", 4)
     convs = waiting(shop_a, 7)
     assert services.route_pending(shop_id=shop_a.pk) == 7
@@ -350,7 +352,7 @@ def test_a_batch_counts_the_seats_it_gives_as_it_goes(shop_a: Shop, make_agent: 
     assert services.load_matches_open_sessions(shop_a) == []
     # In a batch, each decision sees the seats taken before it: the 2nd decision (large at 1/4 = 75% idle vs
     # small at 100%) goes to small, the trace shows the loads it was made on.
-    second = services.routing_trace(convs[1])[0]
+    second = services.routing_trace(convs[1], viewer=owner)[0]
     assert {c["name"]: c["load"] for c in second["candidates"]} in (
         {"small": 0, "large": 1},
         {"small": 1, "large": 0},
