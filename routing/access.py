@@ -29,6 +29,14 @@ def require_supervisor(staff: StaffAccount) -> None:
         raise Forbidden(_("Only a supervisor can do this."))
 
 
+def require_chatting(staff: StaffAccount) -> None:
+    """An account acting in a chat (replying, ending or transferring its own) must be active with the IM
+    permission now: checked by the service on every action, whichever door (HTTP, socket) it came through.
+    A supervisor acting on a colleague's chat needs only the routing right."""
+    if not staff.is_active or not staff.im_enabled:
+        raise Forbidden(_("This account has no IM permission."))
+
+
 def _own(staff: StaffAccount) -> Q:
     held_before = Transfer.objects.filter(from_agent=staff).values("conversation_id")
     return Q(agent=staff) | Q(pk__in=held_before)

@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from backoffice.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from backoffice.models import Buyer, Product, StaffAccount
 from routing import events
+from routing.access import require_chatting
 from routing.models import (
     AgentState,
     AgentStatus,
@@ -281,6 +282,7 @@ def post_agent_message(
     check_text(text)
     if conversation.shop_id != agent.shop_id:
         raise NotFound(_("No such conversation in this shop."))
+    require_chatting(agent)
     with transaction.atomic():
         conv = Conversation.objects.select_for_update().get(pk=conversation.pk)
         now = timezone.now()

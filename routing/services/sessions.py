@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
 from backoffice.models import Buyer, Order, Shop, StaffAccount
 from routing import events
-from routing.access import require_supervisor
+from routing.access import require_chatting, require_supervisor
 from routing.models import (
     AgentState,
     AgentStatus,
@@ -109,6 +109,8 @@ def transfer(
             raise Conflict(_("Only an active chat can be transferred."))
         if conv.agent_id != by.pk:
             require_supervisor(by)
+        else:
+            require_chatting(by)
         if conv.agent_id == to_agent.pk:
             raise Invalid(_("The chat is already with that agent."))
         agent_state(to_agent)
@@ -157,6 +159,8 @@ def end_conversation(
             raise NotFound(_("No such conversation in this shop."))
         if by is not None and conv.agent_id != by.pk:
             require_supervisor(by)
+        elif by is not None:
+            require_chatting(by)
         if conv.state == ConversationState.ACTIVE and conv.agent_id is not None:
             release_seats(conv.agent_id)
         conv.state = ConversationState.ENDED

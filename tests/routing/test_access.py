@@ -118,3 +118,26 @@ def test_the_trace_shows_a_colleagues_load_and_limit_only_to_routing_managers(
     assert mine[colleague.pk]["name"] == colleague.display_name
     [owner_view] = login_client(owner).get(url).json()
     assert all(c["max"] is not None for c in owner_view["candidates"])
+
+
+@pytest.mark.parametrize(("change", "status"), [({"im_enabled": False}, 403), ({"is_active": False}, 401)])
+def test_an_agent_without_im_or_disabled_can_no_longer_act_in_their_chats_over_http(
+    shop_a: Shop, change: dict[str, bool], status: int
+) -> None:
+    """Before: the message service checked only that the chat was theirs, so a reply over HTTP went out
+    after IM was removed. (A disabled account signs nobody in any more: 401.)"""
+    agent = factories.staff(shop_a, "revoked", "售前-小美")
+    services.set_agent_status(staff=agent, status="online")
+    conv, _decision = services.request_human(buyer=factories.buyer(shop_a, "rb", "买家"))
+    assert conv.agent_id == agent.pk
+    client = login_client(agent)
+    StaffAccount.objects.filter(pk=agent.pk).update(**change)
+    base = f"/api/v1/routing/conversations/{conv.pk}"
+    reply = client.post(
+        f"{base}/messages", {"text": "还在吗", "client_msg_id": "r1"}, content_type="application/json"
+    )
+    assert reply.status_code == status
+    assert client.post(f"{base}/end").status_code == status
+    assert not conv.messages.filter(client_msg_id="r1").exists()
+    conv.refresh_from_db()
+    assert conv.state == "active"
