@@ -10,16 +10,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from axes.handlers.proxy import AxesProxyHandler  # type: ignore[import-untyped]  # ships no types
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import QuerySet
 from django.forms import ModelForm
-from django.http import Http404, HttpRequest, HttpResponseRedirect
+from django.http import Http404, HttpRequest
+from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
 from backoffice import services
+from backoffice.admin_site import lockout_message
 from backoffice.errors import Invalid
 from backoffice.models import (
     AddressChange,
@@ -40,6 +44,8 @@ def current_shop(request: HttpRequest) -> Shop | None:
 
 class ShopScopedAdmin(admin.ModelAdmin[Any]):
     """Tenant scope for a shop-owned model: superusers see all shops, everyone else their current shop."""
+
+    shop_scoped = True  # the console site makes every other admin platform-only (backoffice/admin_site.py)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         qs = super().get_queryset(request)
@@ -179,6 +185,7 @@ class StaffAccountForm(forms.ModelForm[StaffAccount]):
         widgets = {"rights": forms.CheckboxSelectMultiple}
 
     shop: Shop | None = None  # set by ServiceWritesMixin.get_form
+    request: HttpRequest  # likewise
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -201,15 +208,28 @@ class StaffAccountForm(forms.ModelForm[StaffAccount]):
                     is_active=data.get("is_active", self.instance.is_active),
                 )
             elif self.shop is not None and "login" in data:
-                services.check_new_staff_account(
-                    shop=self.shop,
-                    login=data["login"],
-                    password=data.get("password"),
-                    role=data.get("role", ""),
-                )
+                self._check_new_account(self.shop, data)
         except Invalid as exc:
             raise ValidationError(exc.message) from exc
         return data
+
+    def _check_new_account(self, shop: Shop, data: dict[str, Any]) -> None:
+        """Linking an existing login proves its password, so the check is a sign-in attempt of that login from
+        this address as far as django-axes goes: refused while either is locked out (whether or not the login
+        exists, so the refusal tells nothing), and a wrong password counts as a failed sign-in."""
+        credentials = {"username": data["login"]}
+        if not AxesProxyHandler.is_allowed(self.request, credentials):
+            raise ValidationError(lockout_message())
+        try:
+            services.check_new_staff_account(
+                shop=shop, login=data["login"], password=data.get("password"), role=data.get("role", "")
+            )
+        except Invalid as exc:
+            if any(error.get("field") == "password" for error in exc.errors):
+                user_login_failed.send(sender=type(self), credentials=credentials, request=self.request)
+                # This form shows the refusal; axes' middleware would swap the page for the sign-in page.
+                self.request.axes_locked_out = False  # type: ignore[attr-defined]
+            raise
 
     def _post_clean(self) -> None:
         # The services validate and write; skip the model's own full_clean on an unsaved instance.
@@ -354,13 +374,20 @@ class ApiKeyAdmin(ServiceWritesMixin, ShopScopedAdmin):
             name=form.cleaned_data["name"],
             created_by=request.user,
         )
-        messages.warning(
-            request, _("New API key (shown only this once, copy it now): %(key)s") % {"key": raw}
-        )
+        request.new_api_key = raw  # type: ignore[attr-defined]  # for response_add, this request only
         return key
 
     def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> Any:
-        return HttpResponseRedirect("../")
+        """The raw key, once, in this response's page: never in a message (the messages framework keeps
+        them in a cookie) nor anywhere else; admin pages are sent with Cache-Control: no-store."""
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("New API key"),
+            "opts": self.opts,
+            "key": obj,
+            "raw_key": request.new_api_key,  # type: ignore[attr-defined]
+        }
+        return TemplateResponse(request, "admin/backoffice/apikey/created.html", context)
 
     @admin.action(description=_("Revoke selected API keys"), permissions=["revoke"])
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiKey]) -> None:

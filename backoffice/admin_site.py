@@ -1,12 +1,66 @@
 """The console's admin site, in its own module so that the lazy default site never imports backoffice.admin
-half-way (which would register the models on a throw-away instance)."""
+half-way (which would register the models on a throw-away instance).
 
+- Shop models are registered with admins derived from ``backoffice.admin.ShopScopedAdmin`` (marked
+  ``shop_scoped``). Every other registered model (logins and groups, Celery beat's schedules, the sign-in
+  records of django-axes) is the platform's: only platform superusers see it, and to anyone else each of
+  its URLs is a 404, so an existing id reads like a missing one (the stock admin answered 403 and 302).
+- Sign-in throttling (django-axes, configured in settings): the sign-in page's answer while a login or an
+  address is locked out, and the address sign-ins are counted against.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Iterable
+from functools import wraps
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib.auth import REDIRECT_FIELD_NAME
+from django.db.models import Model
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, reverse
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
+
+
+class PlatformOnlyAdmin(admin.ModelAdmin[Any]):
+    """Mixed in front of the admin of a platform model: superusers only, a 404 for everyone else."""
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser) and super().has_module_permission(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser) and super().has_add_permission(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser) and super().has_delete_permission(request, obj)
+
+    def get_urls(self) -> list[URLPattern]:
+        urls: list[URLPattern] = super().get_urls()
+        for pattern in urls:
+            pattern.callback = _superusers_only(pattern.callback)
+        return urls
+
+
+def _superusers_only(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def gated(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if not request.user.is_superuser:
+            raise Http404(gettext("The requested admin page does not exist."))
+        return view(request, *args, **kwargs)
+
+    return gated
 
 
 class ConsoleAdminSite(admin.AdminSite):
@@ -32,3 +86,65 @@ class ConsoleAdminSite(admin.AdminSite):
         response = super().logout(request, extra_context)
         services.revoke_sockets(staff_ids)
         return response
+
+    def register(
+        self,
+        model_or_iterable: type[Model] | Iterable[type[Model]],
+        admin_class: type[admin.ModelAdmin[Any]] | None = None,
+        **options: Any,
+    ) -> None:
+        """Register as usual; an admin not marked ``shop_scoped`` becomes platform-only."""
+        chosen: type[admin.ModelAdmin[Any]] = admin_class or admin.ModelAdmin
+        if not getattr(chosen, "shop_scoped", False):
+            chosen = type(chosen.__name__, (PlatformOnlyAdmin, chosen), {"__module__": chosen.__module__})
+        super().register(model_or_iterable, chosen, **options)
+
+
+# --- sign-in throttling (django-axes) ---------------------------------------------------------------------
+
+
+def lockout_message() -> str:
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    return gettext(
+        "Too many failed sign-ins for this login or from this address. Try again in %(minutes)d minutes."
+    ) % {"minutes": minutes}
+
+
+def lockout_response(request: HttpRequest, *args: Any) -> HttpResponse:
+    """django-axes' answer to a sign-in while its login or address is locked out: the sign-in page again, with
+    the reason, as a 429. (Axes passes the view's response only when its middleware runs synchronously, so
+    the page is built here.)"""
+    from django.contrib.admin.forms import AdminAuthenticationForm
+
+    # Passed on as given: the sign-in view checks it when the form is sent again.
+    target = (
+        request.POST.get(REDIRECT_FIELD_NAME)
+        or request.GET.get(REDIRECT_FIELD_NAME)
+        or reverse("admin:index")
+    )
+    context = {
+        **admin.site.each_context(request),
+        "title": gettext("Log in"),
+        "app_path": request.get_full_path(),
+        "form": AdminAuthenticationForm(request, initial={"username": request.POST.get("username", "")}),
+        "lockout_message": lockout_message(),
+        REDIRECT_FIELD_NAME: target,
+    }
+    return render(request, "admin/login.html", context, status=429)
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """The address sign-ins are counted against: REMOTE_ADDR, or, behind TRUSTED_PROXY_HOPS proxies that each
+    append to X-Forwarded-For, the entry the outermost proxy appended (the entries left of it are the
+    client's own to write). A value that is no IP address falls back to REMOTE_ADDR."""
+    remote: str | None = request.META.get("REMOTE_ADDR")
+    hops = settings.TRUSTED_PROXY_HOPS
+    if hops <= 0:
+        return remote
+    forwarded = [part.strip() for part in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    if len(forwarded) < hops:
+        return remote
+    try:
+        return str(ipaddress.ip_address(forwarded[-hops]))
+    except ValueError:
+        return remote

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import redis
@@ -41,16 +42,24 @@ def check_celery() -> str:
 
 
 CHECKS = {"database": check_database, "redis": check_redis, "celery": check_celery}
+logger = logging.getLogger(__name__)
 
 
-def health() -> tuple[bool, dict[str, Any]]:
-    """Run every check; a check that raises is reported as down with its error."""
+def health(*, details: bool) -> tuple[bool, dict[str, Any]]:
+    """Run every check: the overall status and the parts that are down, and with ``details`` each part's
+    state (versions, worker count, a failure's error). A failure is logged with its error either way."""
     parts: dict[str, Any] = {}
     for name, check in CHECKS.items():
         try:
             parts[name] = {"ok": True, "detail": check()}
         except Exception as exc:  # any failure of a dependency means "down", with the reason
             parts[name] = {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+            logger.warning("health check %s is down: %s", name, parts[name]["detail"])
     ok = all(p["ok"] for p in parts.values())
-    down = [name for name, p in parts.items() if not p["ok"]]
-    return ok, {"status": "ok" if ok else "down", "down": down, "checks": parts}
+    body: dict[str, Any] = {
+        "status": "ok" if ok else "down",
+        "down": [n for n, p in parts.items() if not p["ok"]],
+    }
+    if details:
+        body["checks"] = parts
+    return ok, body

@@ -74,7 +74,10 @@ def _user_for_login(*, login: str, password: str | None) -> Any:
 
 
 def check_new_staff_account(*, shop: Shop, login: str, password: str | None, role: str) -> None:
-    """Refuse a second owner, a login already in this shop, and linking a login without its password."""
+    """Refuse a second owner, a login already in this shop, and linking a login without its password.
+
+    The last refusal (its error names the field ``password``, for the admin's throttle) says nothing about
+    the login beyond that it cannot be added as entered: not whose it is, nor in which shop."""
     if role == Role.OWNER:
         raise Invalid(_("A shop has exactly one owner, created with the shop."))
     user = User.objects.filter(username=login).first()
@@ -83,10 +86,11 @@ def check_new_staff_account(*, shop: Shop, login: str, password: str | None, rol
     if StaffAccount.objects.filter(shop=shop, user=user).exists():
         raise Invalid(_("This login already has an account in this shop."))
     if not password or not user.check_password(password):
-        raise Invalid(
-            _("The login %(login)s already exists; enter its current password to link it to this shop.")
-            % {"login": login}
+        message = _(
+            "This login is not available. To add someone who already signs in with it, enter its current "
+            "password; otherwise choose another login."
         )
+        raise Invalid(message, errors=[{"field": "password", "message": message}])
 
 
 @transaction.atomic

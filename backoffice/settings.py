@@ -14,6 +14,7 @@
 
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -69,6 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
+    "axes",
     "channels",
     "backoffice",
     "routing",
@@ -88,6 +90,7 @@ MIDDLEWARE = [
     "backoffice.tenancy.CurrentShopMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "axes.middleware.AxesMiddleware",  # last, as django-axes asks: turns a locked-out sign-in into its page
 ]
 
 ROOT_URLCONF = "backoffice.urls"
@@ -202,12 +205,40 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
 }
 
-AUTHENTICATION_BACKENDS = ["backoffice.tenancy.StaffAccountBackend"]
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out login or address before any password is checked, and needs the request
+    # (an authenticate() without one raises, so no sign-in path can skip the throttle; tests sign in through
+    # the login page or with force_login). The standalone backend, not axes.backends.AxesBackend: that one
+    # is a ModelBackend as well and would grant a person their own groups' permissions beside the per-shop
+    # rights that StaffAccountBackend answers.
+    "axes.backends.AxesStandaloneBackend",
+    "backoffice.tenancy.StaffAccountBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "admin:login"
+# Where a sign-in goes when its ``next`` is missing or refused as unsafe (Django's default is a 404 page).
+LOGIN_REDIRECT_URL = "home"
+
+# Sign-in throttling (django-axes, database records, so every process sees the same counts): a login, and
+# separately an address, is locked out after LOGIN_FAILURE_LIMIT failed sign-ins, each within
+# LOGIN_LOCKOUT_MINUTES of the one before, until LOGIN_LOCKOUT_MINUTES have passed since the last one. A
+# sign-in while locked out is refused whatever the password and does not extend the lockout; the sign-in page
+# says why (backoffice/admin_site.py). The admin's "add staff account" password check counts the same way.
+# Behind a reverse proxy set TRUSTED_PROXY_HOPS to the number of proxies that append to X-Forwarded-For, or
+# every sign-in would be counted against the proxy's address.
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_TIME <= timedelta(0):
+    raise ImproperlyConfigured("LOGIN_FAILURE_LIMIT and LOGIN_LOCKOUT_MINUTES must be at least 1")
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]  # each on its own, not the pair
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "backoffice.admin_site.lockout_response"
+AXES_CLIENT_IP_CALLABLE = "backoffice.admin_site.client_address"
+AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins need no row each; failures are what the throttle counts
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
@@ -244,9 +275,15 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
+# /healthz names versions and errors only to platform superusers, or to anyone with HEALTHZ_DETAILS on.
+HEALTHZ_DETAILS = env_bool("HEALTHZ_DETAILS", False)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"one_line_forbidden": {"()": "backoffice.logfilters.OneLineForbidden"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    # A refused request (403) is one line, without Django's traceback: it is the expected answer to a probe.
+    "loggers": {"django.request": {"filters": ["one_line_forbidden"]}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -15,8 +15,9 @@ from backoffice.tenancy import SESSION_KEY, active_accounts
 @require_GET
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    """200 with every part's state, or 503 naming what is down."""
-    ok, body = health()
+    """200, or 503 naming the parts that are down. Each part's details (versions, errors) only for platform
+    superusers, or for anyone with HEALTHZ_DETAILS on: they help whoever probes the server."""
+    ok, body = health(details=settings.HEALTHZ_DETAILS or request.user.is_superuser)
     return JsonResponse(body, status=200 if ok else 503)
 
 

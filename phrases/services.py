@@ -785,11 +785,9 @@ def import_phrases(*, actor: StaffAccount, scope: str, filename: str, data: byte
     check_write(actor=actor, owner=owner)
     if len(data) > MAX_IMPORT_BYTES:
         raise _invalid("file", _("The file is larger than %(mb)d MB.") % {"mb": MAX_IMPORT_BYTES // 2**20})
-    rows = spreadsheet.read_rows(filename=filename, data=data)
+    rows = spreadsheet.read_rows(filename=filename, data=data, max_rows=MAX_IMPORT_ROWS)
     if not rows:
         raise _invalid("file", _("The file has no phrases below its header row."))
-    if len(rows) > MAX_IMPORT_ROWS:
-        raise _invalid("file", _("A file holds at most %(max)d phrases.") % {"max": MAX_IMPORT_ROWS})
     valid = _checked_rows(rows)
     with transaction.atomic():
         index.changed(actor.shop_id)

@@ -6,6 +6,8 @@ from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from backoffice import services
@@ -19,6 +21,17 @@ def staff(shop: Shop, login: str, name: str, role: str = Role.AGENT, im: bool = 
     return services.create_staff_account(
         shop=shop, login=login, password=PASSWORD, display_name=name, role=role, im_enabled=im
     )
+
+
+def sign_in(client: Client, login: str, password: str, *, address: str = "192.0.2.1", **data: str) -> Any:
+    """POST the console's sign-in page as a browser does (so django-axes counts it; ``Client.login`` passes
+    no request, which axes refuses). Signed in: a 302 and the session holds the user."""
+    form = {"username": login, "password": password, "next": "/admin/", **data}
+    return client.post(reverse("admin:login"), form, REMOTE_ADDR=address)
+
+
+def signed_in(client: Client) -> bool:
+    return "_auth_user_id" in client.session
 
 
 def buyer(shop: Shop, platform_id: str = "b1", nickname: str = "买家小王", **extra: Any) -> Buyer:

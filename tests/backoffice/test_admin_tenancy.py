@@ -95,13 +95,20 @@ def test_owner_sees_other_shops_nowhere_on_the_admin_index(
 def test_api_key_created_in_admin_belongs_to_current_shop_and_is_shown_once(
     shop_a: Shop, owner_client: Client
 ) -> None:
-    response = owner_client.post(reverse("admin:backoffice_apikey_add"), {"name": "ERP"}, follow=True)
+    response = owner_client.post(reverse("admin:backoffice_apikey_add"), {"name": "ERP"})
     assert response.status_code == 200
     key = ApiKey.objects.get(name="ERP")
     assert key.shop == shop_a
-    raw = re.search(r"sk_\S+", next(m.message for m in response.context["messages"])).group()  # type: ignore[union-attr]
+    shown = re.findall(r"sk_[\w-]+", response.text)
+    assert len(shown) == 1
+    raw = shown[0]
     assert services.authenticate_api_key(raw) == shop_a
-    assert raw not in owner_client.get(admin_url(key, "change")).text
+    assert "no-store" in response["Cache-Control"]
+    # Not in any cookie (the messages framework keeps its messages in one), nor on any later page.
+    assert all(raw not in morsel.value for morsel in response.cookies.values())
+    assert all(raw not in morsel.value for morsel in owner_client.cookies.values())
+    for later in (admin_url(key, "changelist"), admin_url(key, "change"), reverse("admin:index")):
+        assert raw not in owner_client.get(later).text
 
 
 def test_owner_revokes_api_key_in_admin(shop_a: Shop, owner_client: Client, key_a: str) -> None:

@@ -13,6 +13,7 @@ from backoffice import services
 from backoffice.errors import Forbidden, Invalid
 from backoffice.models import Role, Shop, StaffAccount
 from backoffice.tenancy import bind_staff
+from tests.backoffice.factories import sign_in, signed_in
 from tests.conftest import PASSWORD, login_client
 
 ADD_URL = reverse("admin:backoffice_staffaccount_add")
@@ -47,7 +48,7 @@ def test_owner_creates_a_sub_account_with_role_im_and_rights(shop_a: Shop, owner
         True,
     )
     client = Client()
-    assert client.login(username="kefu01", password="another-long-password")
+    assert sign_in(client, "kefu01", "another-long-password").status_code == 302
     assert client.get("/api/v1/me").json()["permissions"].count("backoffice.view_reports") == 1
 
 
@@ -73,7 +74,9 @@ def test_owner_edits_and_disables_a_sub_account(teammate: StaffAccount, owner_cl
         False,
     )
     # A disabled account's person (with no other shop) can no longer sign in or use the console.
-    assert not Client().login(username="agent_a", password=PASSWORD)
+    client = Client()
+    assert sign_in(client, "agent_a", PASSWORD).status_code == 200
+    assert not signed_in(client)
     assert login_client(teammate).get("/api/v1/me").status_code == 401  # signed out: no active account
 
 

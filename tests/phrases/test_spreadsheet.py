@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+import tracemalloc
+import zipfile
+from collections.abc import Callable, Sequence
+from typing import Any
+from xml.sax.saxutils import escape
 
 import pytest
 from openpyxl import Workbook, load_workbook
 
 from backoffice.errors import Forbidden, Invalid
 from backoffice.models import StaffAccount
-from phrases import services
+from phrases import services, spreadsheet
 from phrases.models import Phrase, PhraseGroup
 from tests.phrases.conftest import team_phrase
 
@@ -231,3 +235,142 @@ def test_too_many_rows_or_bytes_are_refused(owner: StaffAccount, monkeypatch: py
     with pytest.raises(Invalid):
         services.import_phrases(actor=owner, scope="team", filename="a.csv", data=csv_bytes(GOOD[:1]))
     assert Phrase.objects.count() == 0
+
+
+# --- bounded reading: what a crafted file claims does not size the work ----------------------------------
+
+XLSX_PARTS = {
+    "[Content_Types].xml": (
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml"'
+        ' ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml"'
+        ' ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/></Types>'
+    ),
+    "_rels/.rels": (
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Target="xl/workbook.xml" Type="http://schemas.openxmlformats.org/'
+        'officeDocument/2006/relationships/officeDocument"/></Relationships>'
+    ),
+    "xl/workbook.xml": (
+        '<workbook xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+        ' xmlns:r="http://schemas.openxmlformats.org/officeDocument/2006/relationships">'
+        '<sheets><sheet name="s" sheetId="1" r:id="rId1"/></sheets></workbook>'
+    ),
+    "xl/_rels/workbook.xml.rels": (
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        '<Relationship Id="rId1" Target="worksheets/sheet1.xml" Type="http://schemas.openxmlformats.org/'
+        'officeDocument/2006/relationships/worksheet"/></Relationships>'
+    ),
+}
+
+
+def crafted_xlsx(cells: dict[str, str], dimension: str | None = None, padding: int = 0) -> bytes:
+    """A hand-written .xlsx: the given cells (inline strings; a value "#broken" is a reference to a shared
+    string that does not exist, which fails when that row is parsed), an optional ``<dimension>`` claim,
+    and ``padding`` bytes of whitespace in the sheet (it compresses to almost nothing)."""
+    rows: dict[int, list[str]] = {}
+    for ref, text in cells.items():
+        row = int(ref.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+        cell = (
+            f'<c r="{ref}" t="s"><v>999999</v></c>'
+            if text == "#broken"
+            else f'<c r="{ref}" t="inlineStr"><is><t>{escape(text)}</t></is></c>'
+        )
+        rows.setdefault(row, []).append(cell)
+    body = "".join(f'<row r="{r}">{"".join(c)}</row>' for r, c in sorted(rows.items()))
+    claim = f'<dimension ref="{dimension}"/>' if dimension else ""
+    sheet = (
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f"{claim}<sheetData>{body}</sheetData>{' ' * padding}</worksheet>"
+    )
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, text in {**XLSX_PARTS, "xl/worksheets/sheet1.xml": sheet}.items():
+            archive.writestr(name, text)
+    return out.getvalue()
+
+
+def peak_mb(read: Callable[[], Any]) -> tuple[Any, float]:
+    """What ``read()`` returned (or the Invalid it raised) and the most memory it held at once, in MB."""
+    tracemalloc.start()
+    try:
+        result: Any = read()
+    except Invalid as exc:
+        result = exc
+    finally:
+        peak = tracemalloc.get_traced_memory()[1] / 2**20
+        tracemalloc.stop()
+    return result, peak
+
+
+def read(data: bytes, name: str = "crafted.xlsx", max_rows: int = 5000) -> Callable[[], Any]:
+    return lambda: spreadsheet.read_rows(filename=name, data=data, max_rows=max_rows)
+
+
+@pytest.mark.parametrize("claim", ["A1:XFD1048576", "A1:XFD300", "A1:D5002"])
+def test_a_sheet_claiming_an_absurd_size_is_refused_before_its_rows_are_read(claim: str) -> None:
+    # 5 KB of file; openpyxl pads every row to the claimed width: the old reader held 300 rows x 16,384
+    # cells (39 MB here, and without bound for a taller sheet).
+    data = crafted_xlsx({"A1": "content", "A2": "亲，在的", "A300": "x"}, dimension=claim)
+    result, peak = peak_mb(read(data))
+    assert isinstance(result, Invalid), result
+    assert result.errors[0]["field"] == "file"
+    assert peak < 5
+
+
+def test_only_the_header_columns_are_read_whatever_width_the_rows_have() -> None:
+    # No <dimension>: the old reader made each row as wide as its last cell (column XFD).
+    cells = {"A1": "content", "XFD1": "note"} | {f"A{r}": f"短语{r}" for r in range(2, 302)}
+    cells |= {f"XFD{r}": "wide" for r in range(2, 302)}
+    result, peak = peak_mb(read(crafted_xlsx(cells)))
+    assert [record["content"] for _, record in result[:2]] == ["短语2", "短语3"]
+    assert len(result) == 300
+    assert peak < 5
+
+
+def test_a_row_far_below_the_limit_stops_the_import_without_reading_the_gap(owner: StaffAccount) -> None:
+    data = crafted_xlsx({"A1": "content", "A2": "亲，在的", "A1048576": "最后一行"})
+    result, peak = peak_mb(
+        lambda: services.import_phrases(actor=owner, scope="team", filename="a.xlsx", data=data)
+    )
+    assert isinstance(result, Invalid), result
+    assert "5000" in result.message
+    assert peak < 5
+    assert Phrase.objects.count() == 0
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_reading_stops_at_the_first_row_beyond_the_limit(fmt: str) -> None:
+    # Row 6 cannot be read (a missing shared string; a CSV field over the csv module's limit): a reader that
+    # went on past row 5 (the first beyond 3 rows + header) would report that instead of the limit.
+    if fmt == "xlsx":
+        data = crafted_xlsx({"A1": "content"} | {f"A{r}": f"p{r}" for r in range(2, 6)} | {"A6": "#broken"})
+    else:
+        data = csv_bytes([(f"p{r}",) for r in range(2, 6)] + [("x" * 200_000,)], header=("content",))
+    with pytest.raises(Invalid) as exc:
+        spreadsheet.read_rows(filename=f"a.{fmt}", data=data, max_rows=3)
+    assert exc.value.errors == [{"row": 5, "field": "file", "message": exc.value.message}]
+    assert "3" in exc.value.message
+
+
+@pytest.mark.parametrize("fmt", ["csv", "xlsx"])
+def test_a_cell_longer_than_excel_allows_is_refused_with_its_row(fmt: str) -> None:
+    long = "长" * 32768  # openpyxl's writer cuts a longer cell to Excel's 32,767: the sheet is hand-written
+    data = csv_bytes([("好",), (long,)], header=("content",))
+    if fmt == "xlsx":
+        data = crafted_xlsx({"A1": "content", "A2": "好", "A3": long})
+    with pytest.raises(Invalid) as exc:
+        spreadsheet.read_rows(filename=f"a.{fmt}", data=data, max_rows=10)
+    assert exc.value.errors[0]["row"] == 3
+
+
+def test_an_xlsx_that_unpacks_to_more_than_the_limit_is_refused() -> None:
+    data = crafted_xlsx({"A1": "content", "A2": "x"}, padding=spreadsheet.MAX_UNPACKED_BYTES)
+    assert len(data) < 200_000
+    result, peak = peak_mb(read(data))
+    assert isinstance(result, Invalid), result
+    assert "MB" in result.message
+    assert peak < 5
