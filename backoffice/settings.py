@@ -238,6 +238,7 @@ AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "backoffice.admin_site.lockout_response"
 AXES_CLIENT_IP_CALLABLE = "backoffice.admin_site.client_address"
 AXES_DISABLE_ACCESS_LOG = True  # successful sign-ins need no row each; failures are what the throttle counts
+AXES_VERBOSE = False  # no log line per successful sign-in; lock-outs are still logged as warnings
 TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
 
 LANGUAGE_CODE = "zh-hans"
