@@ -72,12 +72,14 @@ class ShopScopedAdmin(admin.ModelAdmin[Any]):
         raise Http404(_("No such object in this shop."))
 
     def get_list_filter(self, request: HttpRequest) -> Any:
-        filters = list(super().get_list_filter(request))
-        if (
-            request.user.is_superuser
-            and self.model is not Shop
-            and "shop" in [f.name for f in self.opts.fields]
-        ):
+        """The list filters, with every filter on a related object offering only the objects of this list's
+        own (shop-scoped) rows: a plain related-field filter lists every shop's (their names leaked)."""
+        relations = {f.name for f in self.opts.fields if f.is_relation}
+        filters: list[Any] = [
+            (f, admin.RelatedOnlyFieldListFilter) if isinstance(f, str) and f in relations else f
+            for f in super().get_list_filter(request)
+        ]
+        if request.user.is_superuser and self.model is not Shop and "shop" in relations:
             filters.insert(0, "shop")
         return filters
 

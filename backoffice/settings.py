@@ -20,6 +20,7 @@ from urllib.parse import urlparse
 
 import dj_database_url
 import django_stubs_ext
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -72,6 +73,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "axes",
     "channels",
+    "csp",
+    "ninja",  # its templates and static files: the API docs page serves Swagger UI from here, not a CDN
     "backoffice",
     "routing",
     "phrases",
@@ -81,6 +84,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "backoffice.content_policy.ConsoleCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -260,6 +264,31 @@ STORAGES = {
     },
 }
 WHITENOISE_USE_FINDERS = not PRODUCTION  # production serves what collectstatic gathered
+
+# Content-Security-Policy (django-csp) of every page: the console, the workbench, the buyer chat page, the
+# admin and the API docs. Every script and stylesheet is a file of our own origin: the templates carry no
+# inline <script>, <style>, style="" or on*="" (tests/test_csp.py checks them), so there is no
+# 'unsafe-inline' and no nonce; Django's admin and ninja's Swagger UI need none either (their scripts are
+# files, their settings JSON data blocks, and they set styles through the DOM, which CSP allows).
+# img-src: product images are https URLs on the shops' own image hosts, pushed by the integration and
+# shown on product cards, so any https: image is allowed (an image cannot run script; http: stays out, as
+# an https page would not show it anyway); data: for the admin's and Swagger UI's inline SVG icons.
+# connect-src: the API over fetch ('self') and the chat sockets; backoffice.content_policy adds ws:// and
+# wss:// of the request's host, for browsers where 'self' does not cover them.
+# frame-ancestors 'none' says what X-Frame-Options: DENY says, to browsers that read only CSP.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF],
+        "img-src": [SELF, "data:", "https:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 
 # Business limits (glossary: reception limit 1-50 by default; a shop may raise its cap to 500).
 RECEPTION_LIMIT_DEFAULT_CAP = 50

@@ -12,7 +12,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
 from django.urls import include, path
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Swagger
 
 from backoffice import api as shop_api
 from backoffice import views
@@ -34,6 +34,9 @@ api = NinjaAPI(
     version="1",
     description=API_DESCRIPTION,
     urls_namespace="api-v1",
+    # Swagger UI from ninja's own static files ("ninja" in INSTALLED_APPS), not a CDN; no online validator
+    # (its badge is an image from a third party that then fetches our schema).
+    docs=Swagger(settings={"validatorUrl": None}),
 )
 
 

@@ -116,18 +116,31 @@ def server_released(transactional_db: None, live_server_process: LiveServer) -> 
         release_database(application_name(live_server_process.prefix))
 
 
+# What Chromium logs to the console for each thing the Content-Security-Policy refused on the page.
+CSP_REFUSAL = "Content Security Policy"
+
+
 @pytest.fixture
 def page_errors() -> Iterator[list[str]]:
-    """Uncaught script errors of the pages opened in watched contexts (``watch``); any fails the test."""
+    """Uncaught script errors and Content-Security-Policy refusals of the pages opened in watched contexts
+    (``watch``); any fails the test."""
     errors: list[str] = []
     yield errors
-    assert errors == [], f"script errors on the page: {errors}"
+    assert errors == [], f"script errors or CSP refusals on the page: {errors}"
 
 
 @pytest.fixture
 def watch(page_errors: list[str]) -> Any:
+    def console(message: Any) -> None:
+        if CSP_REFUSAL in message.text:
+            page_errors.append(message.text)
+
+    def page(page: Any) -> None:
+        page.on("pageerror", lambda exc: page_errors.append(str(exc)))
+        page.on("console", console)
+
     def attach(context: Any) -> Any:
-        context.on("page", lambda page: page.on("pageerror", lambda exc: page_errors.append(str(exc))))
+        context.on("page", page)
         return context
 
     return attach
@@ -192,7 +205,9 @@ def new_context(browser: Any, live_url: str, watch: Any, server_released: None) 
 
 
 # An init script: the type of every frame the page's sockets receive, in ``window.__frames``, for a test to
-# wait on one that changes nothing on the page (``page.wait_for_function("window.__frames.includes(...)")``).
+# wait on one that changes nothing on the page:
+# ``page.wait_for_function("() => window.__frames.includes(...)")``. A function, which Playwright evaluates
+# once; a bare expression it evaluates at each poll, which the pages' Content-Security-Policy refuses (eval).
 FRAMES = """
 (() => {
   const frames = (window.__frames = []);

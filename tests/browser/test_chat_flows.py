@@ -119,7 +119,7 @@ def test_the_rating_sheet_opens_when_the_agent_ends_an_unrated_chat(
     # Back on the page later: the menu still rates that chat, with its stars (from the server's hello).
     chat.add_init_script(FRAMES)
     chat.reload()
-    chat.wait_for_function("window.__frames.includes('hello')")
+    chat.wait_for_function("() => window.__frames.includes('hello')")
     chat.locator("#menu-btn").click()
     chat.locator("#menu-rate").click()
     expect(chat.locator("#rate-title")).to_contain_text("售前-小美")

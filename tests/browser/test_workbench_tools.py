@@ -129,7 +129,7 @@ def test_a_new_chat_notifies_the_agent(new_context: Any, shop_a: Shop, owner_off
     chat = open_chat(new_context, shop_a, "n1", "新来的买家")
     chat.locator("#input").fill("在吗")
     chat.locator("#input").press("Enter")
-    workbench.wait_for_function("window.__notifications.some(n => n.title.includes('新来的买家'))")
+    workbench.wait_for_function("() => window.__notifications.some((n) => n.title.includes('新来的买家'))")
 
 
 def test_with_no_chat_open_there_is_no_reply_box(
