@@ -52,7 +52,7 @@ from routing.models import AgentGroup, AgentState, Conversation, ConversationSta
 from routing.tokens import buyer_token
 from tests.backoffice import factories
 from tests.conftest import login_client
-from tests.routing.test_consumers import TIMEOUT, agent_socket, buyer_socket, use_layer
+from tests.routing.sockets import TIMEOUT, agent_socket, buyer_socket, use_layer
 
 # --- shop A's world ----------------------------------------------------------------------------------------
 
@@ -399,7 +399,7 @@ WORLD_LOOKUPS: set[type[models.Model]] = {ApiKey, AgentState, RoutingSettings}
 def platform_models() -> dict[type[models.Model], Callable[[Ids], int]]:
     """Models of the whole platform, not of a shop, and the object whose pages each one's probe asks for:
     shop A's owner's login, a role group, Celery beat's schedules and tasks (made here)."""
-    from axes import models as axes
+    from axes import models as axes  # type: ignore[import-untyped]  # ships no types
     from django_celery_beat import models as beat
 
     def interval(ids: Ids) -> int:
