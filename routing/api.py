@@ -25,6 +25,7 @@ from backoffice.access import LimitIn, Right, current_staff, im_staff, responses
 from backoffice.api import StaffOut
 from backoffice.models import Buyer, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
+from backoffice.validation import Text
 from routing import events, selectors, services
 from routing.access import readable_conversation
 from routing.config import update_routing_settings
@@ -142,13 +143,13 @@ class ReassignedOut(Schema):
 
 class TransferIn(Schema, extra="forbid"):
     to_agent_id: int
-    note: str = Field("", max_length=200)
+    note: Text = Field("", max_length=200)
     force: bool = Field(False, description="over the target's limit; supervisors only")
 
 
 class MessageIn(Schema, extra="forbid"):
-    text: str = Field(min_length=1, max_length=services.MAX_TEXT)
-    client_msg_id: str = Field("", max_length=64, description="idempotency key: a resend returns the first")
+    text: Text = Field(min_length=1, max_length=services.MAX_TEXT)
+    client_msg_id: Text = Field("", max_length=64, description="idempotency key: a resend returns the first")
 
 
 class MessageOut(Schema):
@@ -248,7 +249,7 @@ def my_state(request: HttpRequest) -> dict[str, Any]:
 
 @router.put(
     "/me/status",
-    response=responses(AgentStateOut, 422),
+    response=responses(AgentStateOut, 400, 422),
     summary="Go online, busy or offline",
     description="Only online agents receive chats; coming online serves the queue. Going online needs the "
     "IM permission (403).",
@@ -261,7 +262,7 @@ def set_my_status(request: HttpRequest, body: StatusIn) -> dict[str, Any]:
 
 @router.put(
     "/me/limit",
-    response=responses(AgentStateOut, 422),
+    response=responses(AgentStateOut, 400, 422),
     summary="Set my reception limit",
     description="1 to the shop's cap (422 otherwise); a raised limit serves the queue at once.",
 )
@@ -273,7 +274,7 @@ def set_my_limit(request: HttpRequest, body: LimitIn) -> dict[str, Any]:
 
 @me_router.put(
     "/me/reception-limit",
-    response=responses(StaffOut, 422),
+    response=responses(StaffOut, 400, 422),
     summary="Set my own reception limit",
     description="1 to the shop's cap (422 otherwise); a raised limit serves the queue at once. The same "
     "service as PUT /routing/me/limit, answered with the account.",
@@ -312,7 +313,7 @@ def queue(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.post(
     "/queue/pull",
-    response=responses(ConversationOut, 404, 409, 422),
+    response=responses(ConversationOut, 400, 404, 409, 422),
     summary="Take a chat from the queue or the message pool",
     description="A given queued or message-pool chat, or the head of the queue (the oldest message-pool chat "
     "when the queue is empty); needs a free seat (422). A chat that is no longer waiting (someone else took "
@@ -363,7 +364,7 @@ def pool(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.post(
     "/pool/{conversation_id}/reassign",
-    response=responses(ConversationOut, 404, 409, 422),
+    response=responses(ConversationOut, 400, 404, 409, 422),
     summary="Give a message-pool chat to an agent",
     description="By the pool's holder or a supervisor (403 otherwise). The agent must be online (422), and "
     "may be at their limit (the person handing it out decides). A chat no longer in the pool is a 409.",
@@ -392,7 +393,7 @@ def reassign_all(request: HttpRequest) -> dict[str, int]:
 
 @router.post(
     "/conversations/{conversation_id}/transfer",
-    response=responses(ConversationOut, 404, 409, 422),
+    response=responses(ConversationOut, 400, 404, 409, 422),
     summary="Transfer an active chat to another agent",
     description="The target must be an online agent of the shop with a free seat (422 otherwise) unless a "
     "supervisor forces it. Only the chat's agent or a supervisor may transfer (403).",
@@ -405,7 +406,7 @@ def transfer(request: HttpRequest, conversation_id: int, body: TransferIn) -> Co
 
 @router.post(
     "/conversations/{conversation_id}/end",
-    response=responses(ConversationOut, 404, 409),
+    response=responses(ConversationOut, 404, 409, 422),
     summary="End a chat",
     description="Moves it to history and frees the seat. Only the chat's agent or a supervisor may end it "
     "(403); ending twice is a 409.",
@@ -418,7 +419,7 @@ def end(request: HttpRequest, conversation_id: int) -> Conversation:
 
 @router.post(
     "/conversations/{conversation_id}/messages",
-    response=responses(MessageOut, 404, 409, 422),
+    response=responses(MessageOut, 400, 404, 409, 422),
     summary="Reply in a chat",
     description="Only the chat's agent may reply (403). Stops the reply timer. An ended chat can be replied "
     "to for 72 hours (422 afterwards). Text of 1 to 2000 characters; a resend with the same client_msg_id "
@@ -434,7 +435,7 @@ def reply(request: HttpRequest, conversation_id: int, body: MessageIn) -> Messag
 
 @router.get(
     "/conversations/{conversation_id}/trace",
-    response=responses(list[DecisionOut], 404),
+    response=responses(list[DecisionOut], 404, 422),
     summary="Routing trace of a chat",
     description="Every routing decision: the rule, the outcome, the winner and the candidates with their "
     "idle ratio and weight. For the chat's agent and accounts that manage routing (403 otherwise).",
@@ -448,18 +449,18 @@ def trace(request: HttpRequest, conversation_id: int) -> Any:
 
 @router.get(
     "/proactive/buyers",
-    response=responses(list[ProactiveBuyerOut]),
+    response=responses(list[ProactiveBuyerOut], 422),
     summary="Find buyers to contact",
     description="By order number or nickname, among buyers with an order in the last 30 days (at most 20).",
 )
-def proactive_buyers(request: HttpRequest, q: Annotated[str, Query(max_length=100)] = "") -> list[Buyer]:
+def proactive_buyers(request: HttpRequest, q: Annotated[Text, Query(max_length=100)] = "") -> list[Buyer]:
     staff = im_staff(request)
     return services.find_proactive_buyers(shop=staff.shop, query=q)
 
 
 @router.post(
     "/proactive",
-    response=responses(ConversationOut, 404, 409, 422),
+    response=responses(ConversationOut, 400, 404, 409, 422),
     summary="Open a chat with a buyer",
     description="Buyers with an order in the last 30 days (422 otherwise); uses one of my seats (422 when "
     "full). A buyer already chatting with an agent is a 409.",
@@ -482,7 +483,7 @@ def get_settings(request: HttpRequest) -> RoutingSettings:
 
 @router.put(
     "/settings",
-    response=responses(SettingsOut, 404, 422),
+    response=responses(SettingsOut, 400, 404, 422),
     summary="Change the shop's routing settings",
     description="Needs the right to manage routing (403). Fields left out stay as they are. Changing the "
     "queue order is for the owner only (403). The pool holder must be a staff account of the shop (404).",
@@ -544,7 +545,7 @@ def my_conversations(
 
 @router.get(
     "/conversations/{conversation_id}/messages",
-    response=responses(list[events.MessageEvent], 404),
+    response=responses(list[events.MessageEvent], 404, 422),
     summary="Transcript of a chat",
     description="Messages after ``after`` (a sequence number; 0: from the start) in order, at most "
     "``limit``. For the chat's agent and accounts that manage routing (403 otherwise).",
@@ -561,7 +562,7 @@ def messages(
 
 @router.post(
     "/conversations/{conversation_id}/rating-invite",
-    response=responses(events.MessageEvent, 404, 409),
+    response=responses(events.MessageEvent, 404, 409, 422),
     summary="Invite the buyer to rate the chat",
     description="Sends the rating card (邀请评价) into an active chat. Only the chat's agent (403); an ended "
     "chat is a 409.",
@@ -586,10 +587,10 @@ def agents(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.get(
     "/products",
-    response=responses(list[ProductCardOut]),
+    response=responses(list[ProductCardOut], 422),
     summary="Search the shop's products",
     description="Title or category containing ``q``, or the exact platform id (at most 20), to send as a "
     "card.",
 )
-def products(request: HttpRequest, q: Annotated[str, Query(max_length=100)] = "") -> Any:
+def products(request: HttpRequest, q: Annotated[Text, Query(max_length=100)] = "") -> Any:
     return selectors.search_products(im_staff(request), q)
