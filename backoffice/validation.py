@@ -1,6 +1,6 @@
 """Input checked at the edge, once, for every app: the pydantic types that every API schema uses for text and
-dates, the parser for the query parameters a view reads by hand, and the text check that the admin's
-search and the WebSocket frames call.
+dates, the parser for the query parameters a view reads by hand, the text check that the admin's search
+and the WebSocket frames call, and a form field for JSON.
 
 Why these rules:
 - PostgreSQL stores no NUL character, neither in text nor in JSON: a NUL in a stored or searched string was a
@@ -14,15 +14,19 @@ Why these rules:
 
 ``Text`` carries no length of its own: each field gives the bound of its column with ``Field(max_length=...)``
 (a length inside the type would override the field's; a test checks that every string the API accepts is
-bounded). Django's form ``CharField`` already refuses NUL (``ProhibitNullCharactersValidator``).
+bounded). Django's form ``CharField`` already refuses NUL (``ProhibitNullCharactersValidator``), though not
+inside a JSON field's parsed value: admin forms use ``CleanJSONField`` for JSON.
 """
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from typing import Annotated
+from typing import Annotated, Any
 
+from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput
 from django.utils.translation import gettext as _
 from pydantic import AfterValidator, AwareDatetime, Field
 from pydantic_core import PydanticCustomError
@@ -63,6 +67,38 @@ def clean_text(value: str, max_length: int, *, field: str = "text") -> str:
     return value
 
 
+def json_text_error(value: Any) -> str | None:
+    """``text_error`` of the first string, key or value, at any depth of a parsed JSON value, or None."""
+    pending = [value]
+    while pending:  # a loop, not recursion: parsed JSON can nest deeper than Python's recursion limit
+        item = pending.pop()
+        if isinstance(item, str):
+            if (error := text_error(item)) is not None:
+                return error
+        elif isinstance(item, dict):
+            pending += [*item.keys(), *item.values()]
+        elif isinstance(item, list):
+            pending += item
+    return None
+
+
+class CleanJSONField(forms.JSONField):
+    """A form's JSON field whose strings can be stored. Django's NUL check on form fields looks at the parsed
+    value's repr, where ``"\\u0000"`` is no NUL, and PostgreSQL's jsonb refuses it (a 500)."""
+
+    def validate(self, value: Any) -> None:
+        super().validate(value)
+        if (error := json_text_error(value)) is not None:
+            raise ValidationError(error, code="text")
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # Shown again as typed: re-encoded, a lone surrogate would fail the page itself.
+        value = super().bound_data(data, initial)
+        if isinstance(data, str) and json_text_error(value) is not None:
+            return InvalidJSONInput(data)
+        return value
+
+
 def _checked_text(value: str) -> str:
     error = text_error(value)
     if error is not None:
@@ -81,7 +117,9 @@ def _checked_datetime(value: datetime) -> datetime:
 
 
 Text = Annotated[str, AfterValidator(_checked_text)]
-"""A string that can be stored and searched; bound its length with ``Field(max_length=...)``."""
+"""A string that can be stored and searched; bound its length with ``Field(max_length=...)``. A query
+parameter names its default inside ``Query`` as well (``Annotated[Text, Query("", max_length=100)] = ""``):
+pydantic merges ``Query`` with this type's own metadata and keeps only what was passed to ``Query``."""
 
 DateTime = Annotated[
     AwareDatetime,

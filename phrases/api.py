@@ -239,7 +239,7 @@ def rendered_out(rendered: services.Rendered) -> dict[str, Any]:
 )
 def suggest(
     request: HttpRequest,
-    text: Annotated[Text, Query(max_length=200)] = "",
+    text: Annotated[Text, Query("", max_length=200)] = "",
     product_id: int | None = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[Phrase]:
@@ -432,7 +432,7 @@ class PhrasePage(Schema):
 )
 def list_phrases(
     request: HttpRequest,
-    q: Annotated[Text, Query(max_length=200)] = "",
+    q: Annotated[Text, Query("", max_length=200)] = "",
     scope: Scope | None = None,
     group_id: int | None = None,
     product_id: int | None = None,

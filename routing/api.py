@@ -453,7 +453,7 @@ def trace(request: HttpRequest, conversation_id: int) -> Any:
     summary="Find buyers to contact",
     description="By order number or nickname, among buyers with an order in the last 30 days (at most 20).",
 )
-def proactive_buyers(request: HttpRequest, q: Annotated[Text, Query(max_length=100)] = "") -> list[Buyer]:
+def proactive_buyers(request: HttpRequest, q: Annotated[Text, Query("", max_length=100)] = "") -> list[Buyer]:
     staff = im_staff(request)
     return services.find_proactive_buyers(shop=staff.shop, query=q)
 
@@ -592,5 +592,5 @@ def agents(request: HttpRequest) -> list[dict[str, Any]]:
     description="Title or category containing ``q``, or the exact platform id (at most 20), to send as a "
     "card.",
 )
-def products(request: HttpRequest, q: Annotated[Text, Query(max_length=100)] = "") -> Any:
+def products(request: HttpRequest, q: Annotated[Text, Query("", max_length=100)] = "") -> Any:
     return selectors.search_products(im_staff(request), q)

@@ -22,7 +22,7 @@ from backoffice.models import Buyer, Order, Product, Shop, StaffAccount
 from phrases import services as phrase_services
 from phrases.models import Phrase, PhraseGroup
 from routing import services as routing_services
-from routing.models import Conversation, Message, Transfer
+from routing.models import AgentGroup, Conversation, Message, Transfer
 from routing.tokens import buyer_token
 from tests.backoffice import factories
 from tests.conftest import api_call, login_client
@@ -211,6 +211,8 @@ def test_a_nul_in_any_staff_string_is_422_and_stores_nothing(
 def test_a_nul_in_a_search_parameter_is_422(teammate_client: Client, url: str) -> None:
     response = teammate_client.get(url)
     assert response.status_code == 422, response.content
+    assert "NUL" in response.content.decode()
+    assert teammate_client.get(url.replace("%00", "greeting")).status_code == 200
 
 
 def test_clean_text_refuses_nul_lone_surrogates_and_length_naming_the_field() -> None:
@@ -306,3 +308,31 @@ def test_a_malformed_group_filter_in_the_phrase_admin_is_not_a_500(owner: StaffA
     assert client.get(url, {"group": group.pk}).status_code == 200
     for raw in ["abc", "²", "99999999999999999999"]:
         assert client.get(url, {"group": raw}).status_code in (200, 302), raw
+
+
+@pytest.mark.parametrize(
+    ("field", "raw"),
+    [
+        ("crowd", '{"member_level": ["\\u0000"]}'),
+        ("crowd", '{"a\\u0000": ["金卡"]}'),
+        ("crowd", '{"member_level": ["\\ud800"]}'),
+        ("intents", '["退款\\u0000"]'),
+    ],
+)
+def test_a_nul_or_lone_surrogate_in_an_admin_json_field_is_a_form_error(
+    owner: StaffAccount, field: str, raw: str
+) -> None:
+    """Django's NUL check on form fields sees the parsed JSON's repr, not its strings."""
+    form = {"name": "售后组", "crowd": "{}", "intents": "[]", "products": [], field: raw}
+    response = login_client(owner).post(reverse("admin:routing_agentgroup_add"), form)
+    assert response.status_code == 200
+    assert field in response.context["adminform"].form.errors
+    assert not AgentGroup.objects.exists()
+
+
+def test_json_text_error_finds_a_bad_string_at_any_depth() -> None:
+    deep: Any = ["ok", {"k": [NUL]}]
+    for _ in range(5000):  # deeper than Python's recursion limit
+        deep = [deep]
+    assert validation.json_text_error(deep) is not None
+    assert validation.json_text_error({"k": ["v", 1, None, {"n": 2.5}]}) is None
