@@ -25,7 +25,7 @@ from backoffice import services
 from backoffice.access import current_staff, responses, staff_with_right
 from backoffice.models import AfterSaleStatus, Buyer, Order, OrderStatus, Product, Shop, StaffAccount
 from backoffice.tenancy import active_accounts, get_for_shop_or_404
-from backoffice.validation import DateTime, Text
+from backoffice.validation import DateTime, Id, Text
 
 
 class BearerKey(HttpBearer):
@@ -284,6 +284,6 @@ def list_staff(request: HttpRequest) -> Any:
 
 
 @staff_router.get("/staff/{staff_id}", response=responses(StaffOut, 404, 422))
-def get_staff(request: HttpRequest, staff_id: int) -> StaffAccount:
+def get_staff(request: HttpRequest, staff_id: Id) -> StaffAccount:
     staff = staff_with_right(request, "backoffice.view_staffaccount")
     return get_for_shop_or_404(StaffAccount.objects.all(), staff.shop, pk=staff_id)

@@ -10,7 +10,8 @@ Why these rules:
 - A date of year 9999 with a negative offset is year 10000 in UTC: PostgreSQL stores it and Python cannot read
   it back, so every page that showed the row answered 500 afterwards. Dates are bounded to a range no shop
   needs to leave: ``MIN_DATETIME`` (included) to ``MAX_DATETIME`` (excluded), in UTC.
-- ``'²'.isdigit()`` is true and ``int('²')`` fails: an id in a query string is ASCII digits or nothing.
+- ``'²'.isdigit()`` is true and ``int('²')`` fails: an id in a query string is ASCII digits or nothing, and
+  any id is a bigint (``Id``).
 
 ``Text`` carries no length of its own: each field gives the bound of its column with ``Field(max_length=...)``
 (a length inside the type would override the field's; a test checks that every string the API accepts is
@@ -127,6 +128,11 @@ DateTime = Annotated[
     Field(description=f"with a time zone, from {MIN_DATETIME:%Y-%m-%d} to {MAX_DATETIME:%Y-%m-%d} (UTC)"),
 ]
 """A date and time with its offset, within ``MIN_DATETIME`` .. ``MAX_DATETIME``."""
+
+
+Id = Annotated[int, Field(ge=1, le=MAX_ID)]
+"""A row's id as the API takes it: a bigint primary key. A larger number is no id, and SQLite cannot even
+compare one in ``pk__in`` (a 500)."""
 
 
 def parse_id(raw: str | None) -> int | None:

@@ -25,7 +25,7 @@ from ninja.security import django_auth
 from backoffice.access import current_staff, responses
 from backoffice.models import Product, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
-from backoffice.validation import Text
+from backoffice.validation import Id, Text
 from phrases import services
 from phrases.library import SCENARIO_LABELS
 from phrases.models import MAX_CODE, MAX_CONTENT, MAX_GROUP_NAME, MAX_KEYWORDS, Phrase, PhraseGroup
@@ -117,8 +117,8 @@ class PhraseIn(Schema, extra="forbid"):
     )
     code: Text = Field("", max_length=MAX_CODE + 1, description='optional; typed as "/" + code')
     keywords: list[Keyword] = Field(default_factory=list, max_length=20)
-    group_id: int | None = Field(None, description="a group of the same scope")
-    product_ids: list[int] = Field(default_factory=list, max_length=100, description="the shop's products")
+    group_id: Id | None = Field(None, description="a group of the same scope")
+    product_ids: list[Id] = Field(default_factory=list, max_length=100, description="the shop's products")
 
 
 class PhraseCreateIn(PhraseIn):
@@ -155,7 +155,7 @@ class UseIn(Schema, extra="forbid"):
         "product_title, order_number, ship_date, tracking_number (or the Chinese names); agent and shop "
         "default to mine",
     )
-    conversation_id: int | None = Field(
+    conversation_id: Id | None = Field(
         None,
         description="fill the variables from this conversation of my shop (buyer nickname, product, the "
         "buyer's newest order: number, ship date, tracking number); context overrides; another shop's is 404",
@@ -240,7 +240,7 @@ def rendered_out(rendered: services.Rendered) -> dict[str, Any]:
 def suggest(
     request: HttpRequest,
     text: Annotated[Text, Query("", max_length=200)] = "",
-    product_id: int | None = None,
+    product_id: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[Phrase]:
     staff = current_staff(request)
@@ -261,7 +261,7 @@ def recent(request: HttpRequest, limit: Annotated[int, Query(ge=1, le=50)] = 20)
     description="Adds one to the phrase's usage count, puts it first in my recently used list and returns "
     "the text with its variables filled from context (missing values get their fallback and are listed).",
 )
-def use(request: HttpRequest, phrase_id: int, body: UseIn) -> dict[str, Any]:
+def use(request: HttpRequest, phrase_id: Id, body: UseIn) -> dict[str, Any]:
     staff = current_staff(request)
     phrase = visible_phrase(staff, phrase_id)
     context = render_context(staff, body)
@@ -312,7 +312,7 @@ def create_group(request: HttpRequest, body: GroupCreateIn) -> Status[PhraseGrou
 
 
 @router.put("/groups/{group_id}", response=responses(GroupOut, 400, 404, 409, 422), summary="Rename a group")
-def rename_group(request: HttpRequest, group_id: int, body: GroupIn) -> PhraseGroup:
+def rename_group(request: HttpRequest, group_id: Id, body: GroupIn) -> PhraseGroup:
     staff = current_staff(request)
     group = visible_group(staff, group_id)
     assert group is not None
@@ -324,7 +324,7 @@ def rename_group(request: HttpRequest, group_id: int, body: GroupIn) -> PhraseGr
     response=responses(None, 404, 422, status=204),
     summary="Delete a group (its phrases stay, ungrouped)",
 )
-def delete_group(request: HttpRequest, group_id: int) -> Status[None]:
+def delete_group(request: HttpRequest, group_id: Id) -> Status[None]:
     staff = current_staff(request)
     group = visible_group(staff, group_id)
     assert group is not None
@@ -434,8 +434,8 @@ def list_phrases(
     request: HttpRequest,
     q: Annotated[Text, Query("", max_length=200)] = "",
     scope: Scope | None = None,
-    group_id: int | None = None,
-    product_id: int | None = None,
+    group_id: Id | None = None,
+    product_id: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
@@ -474,7 +474,7 @@ def create_phrase(request: HttpRequest, body: PhraseCreateIn) -> Status[Phrase]:
 
 
 @router.get("/{phrase_id}", response=responses(PhraseOut, 404, 422), summary="One phrase")
-def get_phrase(request: HttpRequest, phrase_id: int) -> Phrase:
+def get_phrase(request: HttpRequest, phrase_id: Id) -> Phrase:
     return visible_phrase(current_staff(request), phrase_id)
 
 
@@ -484,7 +484,7 @@ def get_phrase(request: HttpRequest, phrase_id: int) -> Phrase:
     summary="Replace a phrase",
     description="Agents cannot change team phrases (403). The scope never changes.",
 )
-def update_phrase(request: HttpRequest, phrase_id: int, body: PhraseIn) -> Phrase:
+def update_phrase(request: HttpRequest, phrase_id: Id, body: PhraseIn) -> Phrase:
     staff = current_staff(request)
     phrase = visible_phrase(staff, phrase_id)
     return services.update_phrase(
@@ -504,7 +504,7 @@ def update_phrase(request: HttpRequest, phrase_id: int, body: PhraseIn) -> Phras
     summary="Delete a phrase",
     description="Agents cannot delete team phrases (403).",
 )
-def delete_phrase(request: HttpRequest, phrase_id: int) -> Status[None]:
+def delete_phrase(request: HttpRequest, phrase_id: Id) -> Status[None]:
     staff = current_staff(request)
     services.delete_phrase(actor=staff, phrase=visible_phrase(staff, phrase_id))
     return Status(204, None)

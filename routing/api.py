@@ -25,7 +25,7 @@ from backoffice.access import LimitIn, Right, current_staff, im_staff, responses
 from backoffice.api import StaffOut
 from backoffice.models import Buyer, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
-from backoffice.validation import Text
+from backoffice.validation import Id, Text
 from routing import events, selectors, services
 from routing.access import readable_conversation
 from routing.config import update_routing_settings
@@ -115,7 +115,7 @@ class QueuedOut(Schema):
 
 
 class PullIn(Schema, extra="forbid"):
-    conversation_id: int | None = Field(
+    conversation_id: Id | None = Field(
         None,
         description="a given queued or message-pool chat; omitted: the queue head (else the oldest "
         "message-pool chat)",
@@ -133,7 +133,7 @@ class PooledOut(Schema):
 
 
 class ReassignIn(Schema, extra="forbid"):
-    to_agent_id: int
+    to_agent_id: Id
 
 
 class ReassignedOut(Schema):
@@ -142,7 +142,7 @@ class ReassignedOut(Schema):
 
 
 class TransferIn(Schema, extra="forbid"):
-    to_agent_id: int
+    to_agent_id: Id
     note: Text = Field("", max_length=200)
     force: bool = Field(False, description="over the target's limit; supervisors only")
 
@@ -170,7 +170,7 @@ class ProactiveBuyerOut(Schema):
 
 
 class ProactiveIn(Schema, extra="forbid"):
-    buyer_id: int
+    buyer_id: Id
 
 
 class SettingsOut(Schema):
@@ -193,7 +193,7 @@ class SettingsIn(Schema, extra="forbid"):
     new_buyer_priority: bool | None = None
     offline_routing: bool | None = None
     offline_mode: OfflineMode | None = Field(None, description="queue | pool")
-    pool_holder_id: int | None = Field(None, description="a staff account of the shop; null clears it")
+    pool_holder_id: Id | None = Field(None, description="a staff account of the shop; null clears it")
     pool_auto_drain: bool | None = None
     owner_routes_in_simple_mode: bool | None = None
 
@@ -369,7 +369,7 @@ def pool(request: HttpRequest) -> list[dict[str, Any]]:
     description="By the pool's holder or a supervisor (403 otherwise). The agent must be online (422), and "
     "may be at their limit (the person handing it out decides). A chat no longer in the pool is a 409.",
 )
-def reassign_one(request: HttpRequest, conversation_id: int, body: ReassignIn) -> Conversation:
+def reassign_one(request: HttpRequest, conversation_id: Id, body: ReassignIn) -> Conversation:
     staff = im_staff(request)
     conv, to_agent = chat_and_agent(staff, conversation_id, body.to_agent_id)
     return services.reassign_from_pool(conversation=conv, to_agent=to_agent, by=staff)
@@ -398,7 +398,7 @@ def reassign_all(request: HttpRequest) -> dict[str, int]:
     description="The target must be an online agent of the shop with a free seat (422 otherwise) unless a "
     "supervisor forces it. Only the chat's agent or a supervisor may transfer (403).",
 )
-def transfer(request: HttpRequest, conversation_id: int, body: TransferIn) -> Conversation:
+def transfer(request: HttpRequest, conversation_id: Id, body: TransferIn) -> Conversation:
     staff = current_staff(request)
     conv, to_agent = chat_and_agent(staff, conversation_id, body.to_agent_id)
     return services.transfer(conversation=conv, to_agent=to_agent, by=staff, note=body.note, force=body.force)
@@ -411,7 +411,7 @@ def transfer(request: HttpRequest, conversation_id: int, body: TransferIn) -> Co
     description="Moves it to history and frees the seat. Only the chat's agent or a supervisor may end it "
     "(403); ending twice is a 409.",
 )
-def end(request: HttpRequest, conversation_id: int) -> Conversation:
+def end(request: HttpRequest, conversation_id: Id) -> Conversation:
     staff = current_staff(request)
     conv = conversation_of_shop(staff, conversation_id)
     return services.end_conversation(conversation=conv, reason=EndReason.AGENT, by=staff)
@@ -425,7 +425,7 @@ def end(request: HttpRequest, conversation_id: int) -> Conversation:
     "to for 72 hours (422 afterwards). Text of 1 to 2000 characters; a resend with the same client_msg_id "
     "returns the original message.",
 )
-def reply(request: HttpRequest, conversation_id: int, body: MessageIn) -> Message:
+def reply(request: HttpRequest, conversation_id: Id, body: MessageIn) -> Message:
     staff = current_staff(request)
     conv = conversation_of_shop(staff, conversation_id)
     return services.post_agent_message(
@@ -440,7 +440,7 @@ def reply(request: HttpRequest, conversation_id: int, body: MessageIn) -> Messag
     description="Every routing decision: the rule, the outcome, the winner and the candidates with their "
     "idle ratio and weight. For the chat's agent and accounts that manage routing (403 otherwise).",
 )
-def trace(request: HttpRequest, conversation_id: int) -> Any:
+def trace(request: HttpRequest, conversation_id: Id) -> Any:
     return services.routing_trace(readable_conversation(current_staff(request), conversation_id))
 
 
@@ -552,7 +552,7 @@ def my_conversations(
 )
 def messages(
     request: HttpRequest,
-    conversation_id: int,
+    conversation_id: Id,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
 ) -> list[events.MessageEvent]:
@@ -567,7 +567,7 @@ def messages(
     description="Sends the rating card (邀请评价) into an active chat. Only the chat's agent (403); an ended "
     "chat is a 409.",
 )
-def rating_invite(request: HttpRequest, conversation_id: int) -> events.MessageEvent:
+def rating_invite(request: HttpRequest, conversation_id: Id) -> events.MessageEvent:
     staff = im_staff(request)
     conv = conversation_of_shop(staff, conversation_id)
     message = services.invite_rating(agent=staff, conversation=conv)

@@ -262,6 +262,18 @@ def test_a_product_id_of_the_shop_on_the_chat_page_is_kept(client: Client, buyer
     assert response.context["initial"]["product"] == product.pk
 
 
+@pytest.mark.parametrize("bad", [0, -1, 2**63, 2**100])
+def test_an_id_outside_a_bigint_in_an_api_body_or_query_is_422(
+    teammate_client: Client, teammate: StaffAccount, bad: int
+) -> None:
+    """SQLite could not even compare 2**100 in ``pk__in`` (a 500); PostgreSQL answered a 404."""
+    create = {"content": "亲，在的", "product_ids": [bad]}
+    assert api_call(teammate_client, "post", "/api/v1/phrases/", create).status_code == 422
+    assert teammate_client.get(f"/api/v1/phrases/?product_id={bad}").status_code == 422
+    assert api_call(teammate_client, "post", "/api/v1/routing/proactive", {"buyer_id": bad}).status_code == 422
+    assert not Phrase.objects.exists()
+
+
 def test_parse_id_takes_ascii_digits_of_a_bigint_only() -> None:
     assert validation.parse_id("42") == 42
     assert validation.parse_id(str(validation.MAX_ID)) == validation.MAX_ID
