@@ -94,9 +94,15 @@ class ErrorOut(Schema):
     errors: list[dict[str, Any]] = []
 
 
-def responses(ok: Any, *errors: int, status: int = 200) -> dict[int, Any]:
-    """The success schema under ``status``, and ErrorOut for 401, 403 and the given error codes."""
-    return {status: ok, **{code: ErrorOut for code in (401, 403, *errors)}}
+def responses(ok: Any, *errors: int, status: int = 200, forbidden: bool = True) -> dict[int, Any]:
+    """The success schema under ``status``, and ErrorOut for 401, 403 and the given error codes.
+
+    Name every code the operation can answer (a test checks the rules below on the OpenAPI schema, the
+    schema fuzz test that nothing else is answered): 400 a body that is not JSON, 404 an id that is looked
+    up (a path parameter), 409 a changed state, 422 any body, query or path parameter. ``forbidden=False``
+    for the API-key operations: a key is the shop's or a 401, never a 403."""
+    codes = (401, 403, *errors) if forbidden else (401, *errors)
+    return {status: ok, **{code: ErrorOut for code in codes}}
 
 
 class LimitIn(Schema, extra="forbid"):

@@ -19,12 +19,13 @@ from django.conf import settings
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 from ninja.security import APIKeyHeader, HttpBearer, django_auth
-from pydantic import AwareDatetime, HttpUrl
+from pydantic import HttpUrl, UrlConstraints, WithJsonSchema
 
 from backoffice import services
-from backoffice.access import current_staff, staff_with_right
+from backoffice.access import current_staff, responses, staff_with_right
 from backoffice.models import AfterSaleStatus, Buyer, Order, OrderStatus, Product, Shop, StaffAccount
 from backoffice.tenancy import active_accounts, get_for_shop_or_404
+from backoffice.validation import DateTime, Id, Text
 
 
 class BearerKey(HttpBearer):
@@ -43,8 +44,27 @@ api_key_auth = [BearerKey(), HeaderKey()]
 
 # --- schemas -----------------------------------------------------------------------------------------------
 
-PlatformId = Annotated[str, Field(min_length=1, max_length=64)]
-Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+PlatformId = Annotated[Text, Field(min_length=1, max_length=64)]
+TagKey = Annotated[Text, Field(max_length=50)]
+TagValue = Annotated[Text, Field(max_length=200)]
+# The schema's bound is the column's: a longer URL passed the schema and failed the insert (a 500). It counts
+# the URL as stored (punycode host, percent-encoded path), which can be longer than the one sent.
+Url = Annotated[HttpUrl, UrlConstraints(max_length=Product._meta.get_field("url").max_length)]
+# What the schema says of an amount: pydantic's own says "a number, or any string".
+MONEY_PATTERN = r"^[0-9]{1,10}(\.[0-9]{1,2})?$"
+Money = Annotated[
+    Decimal,
+    Field(ge=0, max_digits=12, decimal_places=2),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": MONEY_PATTERN},
+                {"type": "number", "minimum": 0, "maximum": 9999999999.99, "multipleOf": 0.01},
+            ],
+            "description": 'yuan, at most 2 decimals, for example "39.90"',
+        }
+    ),
+]
 Batch = Field(min_length=1, max_length=settings.API_BATCH_LIMIT)
 
 
@@ -54,9 +74,11 @@ class Upserted(Schema):
 
 class BuyerIn(Schema, extra="forbid"):
     platform_id: PlatformId
-    nickname: str = Field(min_length=1, max_length=100)
-    tags: dict[str, str] = Field(default_factory=dict, description="e.g. member_level, region")
-    first_paid_at: AwareDatetime | None = None
+    nickname: Text = Field(min_length=1, max_length=100)
+    tags: dict[TagKey, TagValue] = Field(
+        default_factory=dict, max_length=50, description="e.g. member_level, region"
+    )
+    first_paid_at: DateTime | None = None
 
 
 class BuyerOut(Schema):
@@ -72,11 +94,11 @@ class BuyerBatch(Schema, extra="forbid"):
 
 class ProductIn(Schema, extra="forbid"):
     platform_id: PlatformId
-    title: str = Field(min_length=1, max_length=200)
+    title: Text = Field(min_length=1, max_length=200)
     price: Money
-    category: str = Field("", max_length=100)
-    image_url: HttpUrl | Literal[""] = ""
-    url: HttpUrl | Literal[""] = ""
+    category: Text = Field("", max_length=100)
+    image_url: Url | Literal[""] = ""
+    url: Url | Literal[""] = ""
 
 
 class ProductOut(Schema):
@@ -93,7 +115,7 @@ class ProductBatch(Schema, extra="forbid"):
 
 
 class OrderItemIn(Schema, extra="forbid"):
-    title: str = Field(min_length=1, max_length=200)
+    title: Text = Field(min_length=1, max_length=200)
     product_platform_id: PlatformId | None = None
     quantity: int = Field(1, ge=1, le=100000)
     unit_price: Money
@@ -108,17 +130,17 @@ class OrderIn(Schema, extra="forbid"):
     discount_amount: Money = Decimal("0")
     freight_amount: Money = Decimal("0")
     paid_amount: Money = Decimal("0")
-    created_at: AwareDatetime
-    paid_at: AwareDatetime | None = None
-    ship_by: AwareDatetime | None = None
-    shipped_at: AwareDatetime | None = None
-    picked_up_at: AwareDatetime | None = None
-    delivered_at: AwareDatetime | None = None
-    carrier: str = Field("", max_length=50)
-    tracking_number: str = Field("", max_length=64)
-    receiver_name: str = Field("", max_length=50)
-    receiver_phone: str = Field("", max_length=30)
-    address: str = Field("", max_length=300)
+    created_at: DateTime
+    paid_at: DateTime | None = None
+    ship_by: DateTime | None = None
+    shipped_at: DateTime | None = None
+    picked_up_at: DateTime | None = None
+    delivered_at: DateTime | None = None
+    carrier: Text = Field("", max_length=50)
+    tracking_number: Text = Field("", max_length=64)
+    receiver_name: Text = Field("", max_length=50)
+    receiver_phone: Text = Field("", max_length=30)
+    address: Text = Field("", max_length=300)
     items: list[OrderItemIn] = Field(min_length=1, max_length=200)
 
 
@@ -175,35 +197,37 @@ def _records(batch: Any) -> list[dict[str, Any]]:
 # --- integration endpoints (API key) -----------------------------------------------------------------------
 
 integration = Router(auth=api_key_auth, tags=["integration"])
+# 400: the body is not JSON; 422: a record is invalid (the batch is all-or-nothing).
+KEY_BATCH = responses(Upserted, 400, 422, forbidden=False)
 
 
-@integration.post("/buyers", response=Upserted, summary="Upsert buyers (batch of 1-500)")
+@integration.post("/buyers", response=KEY_BATCH, summary="Upsert buyers (batch of 1-500)")
 def upsert_buyers(request: HttpRequest, batch: BuyerBatch) -> dict[str, int]:
     return {"upserted": services.upsert_buyers(shop=request.auth, records=_records(batch))}  # type: ignore[attr-defined]
 
 
-@integration.get("/buyers/{platform_id}", response=BuyerOut)
-def get_buyer(request: HttpRequest, platform_id: str) -> Buyer:
+@integration.get("/buyers/{platform_id}", response=responses(BuyerOut, 404, 422, forbidden=False))
+def get_buyer(request: HttpRequest, platform_id: PlatformId) -> Buyer:
     return get_for_shop_or_404(Buyer.objects.all(), request.auth, platform_id=platform_id)  # type: ignore[attr-defined]
 
 
-@integration.post("/products", response=Upserted, summary="Upsert products (batch of 1-500)")
+@integration.post("/products", response=KEY_BATCH, summary="Upsert products (batch of 1-500)")
 def upsert_products(request: HttpRequest, batch: ProductBatch) -> dict[str, int]:
     return {"upserted": services.upsert_products(shop=request.auth, records=_records(batch))}  # type: ignore[attr-defined]
 
 
-@integration.get("/products/{platform_id}", response=ProductOut)
-def get_product(request: HttpRequest, platform_id: str) -> Product:
+@integration.get("/products/{platform_id}", response=responses(ProductOut, 404, 422, forbidden=False))
+def get_product(request: HttpRequest, platform_id: PlatformId) -> Product:
     return get_for_shop_or_404(Product.objects.all(), request.auth, platform_id=platform_id)  # type: ignore[attr-defined]
 
 
-@integration.post("/orders", response=Upserted, summary="Upsert orders with items (batch of 1-500)")
+@integration.post("/orders", response=KEY_BATCH, summary="Upsert orders with items (batch of 1-500)")
 def upsert_orders(request: HttpRequest, batch: OrderBatch) -> dict[str, int]:
     return {"upserted": services.upsert_orders(shop=request.auth, records=_records(batch))}  # type: ignore[attr-defined]
 
 
-@integration.get("/orders/{number}", response=OrderOut)
-def get_order(request: HttpRequest, number: str) -> Order:
+@integration.get("/orders/{number}", response=responses(OrderOut, 404, 422, forbidden=False))
+def get_order(request: HttpRequest, number: PlatformId) -> Order:
     qs = Order.objects.select_related("buyer").prefetch_related("items", "address_changes")
     return get_for_shop_or_404(qs, request.auth, number=number)  # type: ignore[attr-defined]
 
@@ -235,7 +259,9 @@ class MeOut(Schema):
     permissions: list[str]
 
 
-@staff_router.get("/me", response=MeOut, summary="The signed-in person's current account and their shops")
+@staff_router.get(
+    "/me", response=responses(MeOut), summary="The signed-in person's current account and their shops"
+)
 def me(request: HttpRequest) -> dict[str, Any]:
     staff = current_staff(request)
     accounts = active_accounts(request.user)
@@ -248,14 +274,16 @@ def me(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-@staff_router.get("/staff", response=list[StaffOut], summary="The shop's staff with their reception limits")
+@staff_router.get(
+    "/staff", response=responses(list[StaffOut]), summary="The shop's staff with their reception limits"
+)
 def list_staff(request: HttpRequest) -> Any:
     """Owner and administrators see every account's reception limit; agents may not (403)."""
     staff = staff_with_right(request, "backoffice.view_staffaccount")
     return StaffAccount.objects.for_shop(staff.shop).order_by("pk")
 
 
-@staff_router.get("/staff/{staff_id}", response=StaffOut)
-def get_staff(request: HttpRequest, staff_id: int) -> StaffAccount:
+@staff_router.get("/staff/{staff_id}", response=responses(StaffOut, 404, 422))
+def get_staff(request: HttpRequest, staff_id: Id) -> StaffAccount:
     staff = staff_with_right(request, "backoffice.view_staffaccount")
     return get_for_shop_or_404(StaffAccount.objects.all(), staff.shop, pk=staff_id)

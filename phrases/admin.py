@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -25,6 +26,7 @@ from backoffice.access import Right, request_has_right
 from backoffice.admin import ServiceWritesMixin, ShopScopedAdmin, current_shop
 from backoffice.errors import DomainError
 from backoffice.models import ShopQuerySet, StaffAccount
+from backoffice.validation import parse_id
 from phrases import services
 from phrases.models import Phrase, PhraseGroup
 from phrases.spreadsheet import CONTENT_TYPES
@@ -119,7 +121,12 @@ class TeamGroupFilter(admin.SimpleListFilter):
         return [(str(g.pk), g.name) for g in groups]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
-        return queryset.filter(group_id=self.value()) if self.value() else queryset
+        if not self.value():
+            return queryset
+        group_id = parse_id(self.value())
+        if group_id is None:  # not an id: the stock admin's answer to a wacky lookup (the list, unfiltered)
+            raise IncorrectLookupParameters
+        return queryset.filter(group_id=group_id)
 
 
 @admin.register(Phrase)

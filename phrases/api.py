@@ -22,18 +22,21 @@ from django.utils import timezone
 from ninja import Field, File, Form, Query, Router, Schema, Status, UploadedFile
 from ninja.security import django_auth
 
-from backoffice.access import ErrorOut, current_staff, responses
+from backoffice.access import current_staff, responses
 from backoffice.models import Product, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
+from backoffice.validation import Id, Text
 from phrases import services
 from phrases.library import SCENARIO_LABELS
-from phrases.models import MAX_CODE, MAX_CONTENT, MAX_GROUP_NAME, Phrase, PhraseGroup
+from phrases.models import MAX_CODE, MAX_CONTENT, MAX_GROUP_NAME, MAX_KEYWORDS, Phrase, PhraseGroup
 from phrases.spreadsheet import CONTENT_TYPES
 from routing.models import Conversation
 
 router = Router(auth=django_auth, tags=["phrases"])
 
 Scope = Literal["team", "personal"]
+Keyword = Annotated[Text, Field(max_length=MAX_KEYWORDS)]  # one keyword's own limit is the service's
+Scenario = Annotated[Text, Field(max_length=40)]
 
 
 # --- access ------------------------------------------------------------------------------------------------
@@ -109,13 +112,13 @@ class RecentOut(PhraseBase):
 
 
 class PhraseIn(Schema, extra="forbid"):
-    content: str = Field(
+    content: Text = Field(
         min_length=1, max_length=MAX_CONTENT, description="plain text, up to 1,000 characters"
     )
-    code: str = Field("", max_length=MAX_CODE + 1, description='optional; typed as "/" + code')
-    keywords: list[str] = Field(default_factory=list, max_length=20)
-    group_id: int | None = Field(None, description="a group of the same scope")
-    product_ids: list[int] = Field(default_factory=list, max_length=100, description="the shop's products")
+    code: Text = Field("", max_length=MAX_CODE + 1, description='optional; typed as "/" + code')
+    keywords: list[Keyword] = Field(default_factory=list, max_length=20)
+    group_id: Id | None = Field(None, description="a group of the same scope")
+    product_ids: list[Id] = Field(default_factory=list, max_length=100, description="the shop's products")
 
 
 class PhraseCreateIn(PhraseIn):
@@ -133,24 +136,26 @@ class GroupOut(Schema):
 
 
 class GroupIn(Schema, extra="forbid"):
-    name: str = Field(min_length=1, max_length=MAX_GROUP_NAME)
+    name: Text = Field(min_length=1, max_length=MAX_GROUP_NAME)
 
 
 class GroupCreateIn(GroupIn):
     scope: Scope = "personal"
 
 
-ContextValue = str | int | None
+ContextKey = Annotated[Text, Field(max_length=50)]
+ContextValue = Annotated[Text, Field(max_length=200)] | int | None
 
 
 class UseIn(Schema, extra="forbid"):
-    context: dict[str, ContextValue] = Field(
+    context: dict[ContextKey, ContextValue] = Field(
         default_factory=dict,
+        max_length=50,
         description="values from the conversation, keyed buyer_nickname, agent_name, shop_name, "
         "product_title, order_number, ship_date, tracking_number (or the Chinese names); agent and shop "
         "default to mine",
     )
-    conversation_id: int | None = Field(
+    conversation_id: Id | None = Field(
         None,
         description="fill the variables from this conversation of my shop (buyer nickname, product, the "
         "buyer's newest order: number, ship date, tracking number); context overrides; another shop's is 404",
@@ -158,7 +163,7 @@ class UseIn(Schema, extra="forbid"):
 
 
 class RenderIn(UseIn):
-    content: str = Field(min_length=1, max_length=MAX_CONTENT)
+    content: Text = Field(min_length=1, max_length=MAX_CONTENT)
 
 
 class RenderedOut(Schema):
@@ -189,7 +194,9 @@ class TemplateOut(Schema):
 
 class TemplateImportIn(Schema, extra="forbid"):
     scope: Scope = "team"
-    scenarios: list[str] | None = Field(None, description=f"any of {', '.join(SCENARIO_LABELS)}; null: all")
+    scenarios: list[Scenario] | None = Field(
+        None, max_length=20, description=f"any of {', '.join(SCENARIO_LABELS)}; null: all"
+    )
 
 
 class ImportOut(Schema):
@@ -223,7 +230,7 @@ def rendered_out(rendered: services.Rendered) -> dict[str, Any]:
 
 @router.get(
     "/suggest",
-    response=responses(list[SuggestionOut], 404),
+    response=responses(list[SuggestionOut], 404, 422),
     summary="Suggestions while typing",
     description='"/" + code: phrases whose code starts with it, the exact code first (a personal code hides '
     "the team phrase with the same code). Other text: phrases whose content or keywords contain every "
@@ -232,8 +239,8 @@ def rendered_out(rendered: services.Rendered) -> dict[str, Any]:
 )
 def suggest(
     request: HttpRequest,
-    text: Annotated[str, Query(max_length=200)] = "",
-    product_id: int | None = None,
+    text: Annotated[Text, Query("", max_length=200)] = "",
+    product_id: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[Phrase]:
     staff = current_staff(request)
@@ -242,19 +249,19 @@ def suggest(
     )
 
 
-@router.get("/recent", response=responses(list[RecentOut]), summary="My recently used phrases")
+@router.get("/recent", response=responses(list[RecentOut], 422), summary="My recently used phrases")
 def recent(request: HttpRequest, limit: Annotated[int, Query(ge=1, le=50)] = 20) -> list[Phrase]:
     return services.recent(staff=current_staff(request), limit=limit)
 
 
 @router.post(
     "/{phrase_id}/use",
-    response=responses(RenderedOut, 404, 422),
+    response=responses(RenderedOut, 400, 404, 422),
     summary="Use a phrase: record it and get the text to send",
     description="Adds one to the phrase's usage count, puts it first in my recently used list and returns "
     "the text with its variables filled from context (missing values get their fallback and are listed).",
 )
-def use(request: HttpRequest, phrase_id: int, body: UseIn) -> dict[str, Any]:
+def use(request: HttpRequest, phrase_id: Id, body: UseIn) -> dict[str, Any]:
     staff = current_staff(request)
     phrase = visible_phrase(staff, phrase_id)
     context = render_context(staff, body)
@@ -264,7 +271,7 @@ def use(request: HttpRequest, phrase_id: int, body: UseIn) -> dict[str, Any]:
 
 @router.post(
     "/render",
-    response=responses(RenderedOut, 422),
+    response=responses(RenderedOut, 400, 404, 422),
     summary="Preview a text with variables",
     description="Renders content the way /use would, without recording anything.",
 )
@@ -283,7 +290,7 @@ def variables(request: HttpRequest) -> list[Any]:
 # --- groups ------------------------------------------------------------------------------------------------
 
 
-@router.get("/groups", response=responses(list[GroupOut]), summary="Team groups and my personal groups")
+@router.get("/groups", response=responses(list[GroupOut], 422), summary="Team groups and my personal groups")
 def list_groups(request: HttpRequest, scope: Scope | None = None) -> Any:
     staff = current_staff(request)
     qs = PhraseGroup.objects.visible_to(staff)
@@ -294,7 +301,7 @@ def list_groups(request: HttpRequest, scope: Scope | None = None) -> Any:
 
 @router.post(
     "/groups",
-    response=responses(GroupOut, 409, 422, status=201),
+    response=responses(GroupOut, 400, 409, 422, status=201),
     summary="Create a group",
     description="Team groups need the owner or the team-phrase right (403). Names are unique per scope "
     "(409).",
@@ -304,8 +311,8 @@ def create_group(request: HttpRequest, body: GroupCreateIn) -> Status[PhraseGrou
     return Status(201, services.create_group(actor=staff, scope=body.scope, name=body.name))
 
 
-@router.put("/groups/{group_id}", response=responses(GroupOut, 404, 409, 422), summary="Rename a group")
-def rename_group(request: HttpRequest, group_id: int, body: GroupIn) -> PhraseGroup:
+@router.put("/groups/{group_id}", response=responses(GroupOut, 400, 404, 409, 422), summary="Rename a group")
+def rename_group(request: HttpRequest, group_id: Id, body: GroupIn) -> PhraseGroup:
     staff = current_staff(request)
     group = visible_group(staff, group_id)
     assert group is not None
@@ -314,10 +321,10 @@ def rename_group(request: HttpRequest, group_id: int, body: GroupIn) -> PhraseGr
 
 @router.delete(
     "/groups/{group_id}",
-    response={204: None, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+    response=responses(None, 404, 422, status=204),
     summary="Delete a group (its phrases stay, ungrouped)",
 )
-def delete_group(request: HttpRequest, group_id: int) -> Status[None]:
+def delete_group(request: HttpRequest, group_id: Id) -> Status[None]:
     staff = current_staff(request)
     group = visible_group(staff, group_id)
     assert group is not None
@@ -342,7 +349,9 @@ SAMPLE_CONTEXT = {
     summary="The built-in template library",
     description=f"Scenarios: {', '.join(f'{k} ({v})' for k, v in SCENARIO_LABELS.items())}.",
 )
-def list_templates(request: HttpRequest, scenario: str | None = None) -> list[dict[str, Any]]:
+def list_templates(
+    request: HttpRequest, scenario: Annotated[Text | None, Query(max_length=40)] = None
+) -> list[dict[str, Any]]:
     staff = current_staff(request)
     context = {**SAMPLE_CONTEXT, **services.staff_context(staff)}
     return [
@@ -361,7 +370,7 @@ def list_templates(request: HttpRequest, scenario: str | None = None) -> list[di
 
 @router.post(
     "/templates/import",
-    response=responses(ImportOut, 422),
+    response=responses(ImportOut, 400, 422),
     summary="Import the template library in one click",
     description="Into the team's phrases (owner or team-phrase right, else 403) or mine. Importing again "
     "creates nothing new.",
@@ -376,7 +385,7 @@ def import_templates(request: HttpRequest, body: TemplateImportIn) -> services.I
 
 @router.post(
     "/import",
-    response=responses(ImportOut, 409, 422),
+    response=responses(ImportOut, 400, 409, 422),
     summary="Import a CSV or XLSX file",
     description="Multipart form: file (columns group, code, content, keywords; header on row 1) and scope. "
     "All-or-nothing: a bad row is a 422 whose errors give each bad row number and reason, and nothing is "
@@ -390,7 +399,7 @@ def import_file(request: HttpRequest, file: File[UploadedFile], scope: Form[Scop
 
 @router.get(
     "/export",
-    response={200: None, 401: ErrorOut, 403: ErrorOut, 422: ErrorOut},
+    response=responses(None, 422),
     summary="Export phrases as CSV or XLSX",
     description="The team's phrases or mine, in the import format (it re-imports unchanged).",
 )
@@ -415,7 +424,7 @@ class PhrasePage(Schema):
 
 @router.get(
     "/",
-    response=responses(PhrasePage, 404),
+    response=responses(PhrasePage, 404, 422),
     summary="Team phrases and mine, searchable",
     description="q: every word must occur in the content or keywords (normalized like /suggest). scope, "
     "group_id: filters. product_id: that product's linked phrases first. Then most used first. Paged with "
@@ -423,10 +432,10 @@ class PhrasePage(Schema):
 )
 def list_phrases(
     request: HttpRequest,
-    q: Annotated[str, Query(max_length=200)] = "",
+    q: Annotated[Text, Query("", max_length=200)] = "",
     scope: Scope | None = None,
-    group_id: int | None = None,
-    product_id: int | None = None,
+    group_id: Id | None = None,
+    product_id: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> dict[str, Any]:
@@ -445,7 +454,7 @@ def list_phrases(
 
 @router.post(
     "/",
-    response=responses(PhraseOut, 404, 409, 422, status=201),
+    response=responses(PhraseOut, 400, 404, 409, 422, status=201),
     summary="Create a phrase",
     description="scope team needs the owner or the team-phrase right (403). Content up to 1,000 characters "
     "(422); a code already used in the scope is a 409; another shop's group or product is a 404.",
@@ -464,18 +473,18 @@ def create_phrase(request: HttpRequest, body: PhraseCreateIn) -> Status[Phrase]:
     return Status(201, phrase)
 
 
-@router.get("/{phrase_id}", response=responses(PhraseOut, 404), summary="One phrase")
-def get_phrase(request: HttpRequest, phrase_id: int) -> Phrase:
+@router.get("/{phrase_id}", response=responses(PhraseOut, 404, 422), summary="One phrase")
+def get_phrase(request: HttpRequest, phrase_id: Id) -> Phrase:
     return visible_phrase(current_staff(request), phrase_id)
 
 
 @router.put(
     "/{phrase_id}",
-    response=responses(PhraseOut, 404, 409, 422),
+    response=responses(PhraseOut, 400, 404, 409, 422),
     summary="Replace a phrase",
     description="Agents cannot change team phrases (403). The scope never changes.",
 )
-def update_phrase(request: HttpRequest, phrase_id: int, body: PhraseIn) -> Phrase:
+def update_phrase(request: HttpRequest, phrase_id: Id, body: PhraseIn) -> Phrase:
     staff = current_staff(request)
     phrase = visible_phrase(staff, phrase_id)
     return services.update_phrase(
@@ -491,11 +500,11 @@ def update_phrase(request: HttpRequest, phrase_id: int, body: PhraseIn) -> Phras
 
 @router.delete(
     "/{phrase_id}",
-    response={204: None, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut},
+    response=responses(None, 404, 422, status=204),
     summary="Delete a phrase",
     description="Agents cannot delete team phrases (403).",
 )
-def delete_phrase(request: HttpRequest, phrase_id: int) -> Status[None]:
+def delete_phrase(request: HttpRequest, phrase_id: Id) -> Status[None]:
     staff = current_staff(request)
     services.delete_phrase(actor=staff, phrase=visible_phrase(staff, phrase_id))
     return Status(204, None)

@@ -17,6 +17,7 @@ from backoffice.access import Right, request_has_right
 from backoffice.admin import ServiceWritesMixin, ShopScopedAdmin, current_shop
 from backoffice.errors import DomainError
 from backoffice.models import OrderStatus, StaffAccount
+from backoffice.validation import CleanJSONField
 from routing import config
 from routing.models import AgentGroup, AgentState, RoutingSettings
 
@@ -84,6 +85,7 @@ class AgentGroupForm(ServiceForm):
     class Meta:
         model = AgentGroup
         fields = ["name", "crowd", "products", "intents", "order_states"]
+        field_classes = {"crowd": CleanJSONField, "intents": CleanJSONField}
 
     def save_with_service(self) -> Any:
         return config.save_group(

@@ -25,6 +25,7 @@ from backoffice.access import LimitIn, Right, current_staff, im_staff, responses
 from backoffice.api import StaffOut
 from backoffice.models import Buyer, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
+from backoffice.validation import Id, Text
 from routing import events, selectors, services
 from routing.access import readable_conversation
 from routing.config import update_routing_settings
@@ -114,7 +115,7 @@ class QueuedOut(Schema):
 
 
 class PullIn(Schema, extra="forbid"):
-    conversation_id: int | None = Field(
+    conversation_id: Id | None = Field(
         None,
         description="a given queued or message-pool chat; omitted: the queue head (else the oldest "
         "message-pool chat)",
@@ -132,7 +133,7 @@ class PooledOut(Schema):
 
 
 class ReassignIn(Schema, extra="forbid"):
-    to_agent_id: int
+    to_agent_id: Id
 
 
 class ReassignedOut(Schema):
@@ -141,14 +142,14 @@ class ReassignedOut(Schema):
 
 
 class TransferIn(Schema, extra="forbid"):
-    to_agent_id: int
-    note: str = Field("", max_length=200)
+    to_agent_id: Id
+    note: Text = Field("", max_length=200)
     force: bool = Field(False, description="over the target's limit; supervisors only")
 
 
 class MessageIn(Schema, extra="forbid"):
-    text: str = Field(min_length=1, max_length=services.MAX_TEXT)
-    client_msg_id: str = Field("", max_length=64, description="idempotency key: a resend returns the first")
+    text: Text = Field(min_length=1, max_length=services.MAX_TEXT)
+    client_msg_id: Text = Field("", max_length=64, description="idempotency key: a resend returns the first")
 
 
 class MessageOut(Schema):
@@ -169,7 +170,7 @@ class ProactiveBuyerOut(Schema):
 
 
 class ProactiveIn(Schema, extra="forbid"):
-    buyer_id: int
+    buyer_id: Id
 
 
 class SettingsOut(Schema):
@@ -192,7 +193,7 @@ class SettingsIn(Schema, extra="forbid"):
     new_buyer_priority: bool | None = None
     offline_routing: bool | None = None
     offline_mode: OfflineMode | None = Field(None, description="queue | pool")
-    pool_holder_id: int | None = Field(None, description="a staff account of the shop; null clears it")
+    pool_holder_id: Id | None = Field(None, description="a staff account of the shop; null clears it")
     pool_auto_drain: bool | None = None
     owner_routes_in_simple_mode: bool | None = None
 
@@ -251,7 +252,7 @@ def my_state(request: HttpRequest) -> dict[str, Any]:
 
 @router.put(
     "/me/status",
-    response=responses(AgentStateOut, 422),
+    response=responses(AgentStateOut, 400, 422),
     summary="Go online, busy or offline",
     description="Only online agents receive chats; coming online serves the queue. Going online needs the "
     "IM permission (403).",
@@ -264,7 +265,7 @@ def set_my_status(request: HttpRequest, body: StatusIn) -> dict[str, Any]:
 
 @router.put(
     "/me/limit",
-    response=responses(AgentStateOut, 422),
+    response=responses(AgentStateOut, 400, 422),
     summary="Set my reception limit",
     description="1 to the shop's cap (422 otherwise); a raised limit serves the queue at once.",
 )
@@ -276,7 +277,7 @@ def set_my_limit(request: HttpRequest, body: LimitIn) -> dict[str, Any]:
 
 @me_router.put(
     "/me/reception-limit",
-    response=responses(StaffOut, 422),
+    response=responses(StaffOut, 400, 422),
     summary="Set my own reception limit",
     description="1 to the shop's cap (422 otherwise); a raised limit serves the queue at once. The same "
     "service as PUT /routing/me/limit, answered with the account.",
@@ -315,7 +316,7 @@ def queue(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.post(
     "/queue/pull",
-    response=responses(ConversationOut, 404, 409, 422),
+    response=responses(ConversationOut, 400, 404, 409, 422),
     summary="Take a chat from the queue or the message pool",
     description="A given queued or message-pool chat, or the head of the queue (the oldest message-pool chat "
     "when the queue is empty); needs a free seat (422). A chat that is no longer waiting (someone else took "
@@ -366,12 +367,12 @@ def pool(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.post(
     "/pool/{conversation_id}/reassign",
-    response=responses(ConversationOut, 404, 409, 422),
+    response=responses(ConversationOut, 400, 404, 409, 422),
     summary="Give a message-pool chat to an agent",
     description="By the pool's holder or a supervisor (403 otherwise). The agent must be online (422), and "
     "may be at their limit (the person handing it out decides). A chat no longer in the pool is a 409.",
 )
-def reassign_one(request: HttpRequest, conversation_id: int, body: ReassignIn) -> Conversation:
+def reassign_one(request: HttpRequest, conversation_id: Id, body: ReassignIn) -> Conversation:
     staff = im_staff(request)
     conv, to_agent = chat_and_agent(staff, conversation_id, body.to_agent_id)
     return services.reassign_from_pool(conversation=conv, to_agent=to_agent, by=staff)
@@ -395,12 +396,12 @@ def reassign_all(request: HttpRequest) -> dict[str, int]:
 
 @router.post(
     "/conversations/{conversation_id}/transfer",
-    response=responses(ConversationOut, 404, 409, 422),
+    response=responses(ConversationOut, 400, 404, 409, 422),
     summary="Transfer an active chat to another agent",
     description="The target must be an online agent of the shop with a free seat (422 otherwise) unless a "
     "supervisor forces it. Only the chat's agent or a supervisor may transfer (403).",
 )
-def transfer(request: HttpRequest, conversation_id: int, body: TransferIn) -> Conversation:
+def transfer(request: HttpRequest, conversation_id: Id, body: TransferIn) -> Conversation:
     staff = current_staff(request)
     conv, to_agent = chat_and_agent(staff, conversation_id, body.to_agent_id)
     return services.transfer(conversation=conv, to_agent=to_agent, by=staff, note=body.note, force=body.force)
@@ -408,12 +409,12 @@ def transfer(request: HttpRequest, conversation_id: int, body: TransferIn) -> Co
 
 @router.post(
     "/conversations/{conversation_id}/end",
-    response=responses(ConversationOut, 404, 409),
+    response=responses(ConversationOut, 404, 409, 422),
     summary="End a chat",
     description="Moves it to history and frees the seat. Only the chat's agent or a supervisor may end it "
     "(403); ending twice is a 409.",
 )
-def end(request: HttpRequest, conversation_id: int) -> Conversation:
+def end(request: HttpRequest, conversation_id: Id) -> Conversation:
     staff = current_staff(request)
     conv = conversation_of_shop(staff, conversation_id)
     return services.end_conversation(conversation=conv, reason=EndReason.AGENT, by=staff)
@@ -421,13 +422,13 @@ def end(request: HttpRequest, conversation_id: int) -> Conversation:
 
 @router.post(
     "/conversations/{conversation_id}/messages",
-    response=responses(MessageOut, 404, 409, 422),
+    response=responses(MessageOut, 400, 404, 409, 422),
     summary="Reply in a chat",
     description="Only the chat's agent may reply (403). Stops the reply timer. An ended chat can be replied "
     "to for 72 hours (422 afterwards). Text of 1 to 2000 characters; a resend with the same client_msg_id "
     "returns the original message.",
 )
-def reply(request: HttpRequest, conversation_id: int, body: MessageIn) -> Message:
+def reply(request: HttpRequest, conversation_id: Id, body: MessageIn) -> Message:
     staff = current_staff(request)
     conv = conversation_of_shop(staff, conversation_id)
     return services.post_agent_message(
@@ -437,12 +438,12 @@ def reply(request: HttpRequest, conversation_id: int, body: MessageIn) -> Messag
 
 @router.get(
     "/conversations/{conversation_id}/trace",
-    response=responses(list[DecisionOut], 404),
+    response=responses(list[DecisionOut], 404, 422),
     summary="Routing trace of a chat",
     description="Every routing decision: the rule, the outcome, the winner and the candidates with their "
     "idle ratio and weight. For the chat's agent and accounts that manage routing (403 otherwise).",
 )
-def trace(request: HttpRequest, conversation_id: int) -> Any:
+def trace(request: HttpRequest, conversation_id: Id) -> Any:
     staff = current_staff(request)
     return services.routing_trace(readable_conversation(staff, conversation_id), viewer=staff)
 
@@ -452,18 +453,18 @@ def trace(request: HttpRequest, conversation_id: int) -> Any:
 
 @router.get(
     "/proactive/buyers",
-    response=responses(list[ProactiveBuyerOut]),
+    response=responses(list[ProactiveBuyerOut], 422),
     summary="Find buyers to contact",
     description="By order number or nickname, among buyers with an order in the last 30 days (at most 20).",
 )
-def proactive_buyers(request: HttpRequest, q: Annotated[str, Query(max_length=100)] = "") -> list[Buyer]:
+def proactive_buyers(request: HttpRequest, q: Annotated[Text, Query("", max_length=100)] = "") -> list[Buyer]:
     staff = im_staff(request)
     return services.find_proactive_buyers(shop=staff.shop, query=q)
 
 
 @router.post(
     "/proactive",
-    response=responses(ConversationOut, 404, 409, 422),
+    response=responses(ConversationOut, 400, 404, 409, 422),
     summary="Open a chat with a buyer",
     description="Buyers with an order in the last 30 days (422 otherwise); uses one of my seats (422 when "
     "full). A buyer already chatting with an agent is a 409.",
@@ -486,7 +487,7 @@ def get_settings(request: HttpRequest) -> RoutingSettings:
 
 @router.put(
     "/settings",
-    response=responses(SettingsOut, 404, 422),
+    response=responses(SettingsOut, 400, 404, 422),
     summary="Change the shop's routing settings",
     description="Needs the right to manage routing (403). Fields left out stay as they are. Changing the "
     "queue order is for the owner only (403). The pool holder must be a staff account of the shop (404).",
@@ -548,14 +549,14 @@ def my_conversations(
 
 @router.get(
     "/conversations/{conversation_id}/messages",
-    response=responses(list[events.MessageEvent], 404),
+    response=responses(list[events.MessageEvent], 404, 422),
     summary="Transcript of a chat",
     description="Messages after ``after`` (a sequence number; 0: from the start) in order, at most "
     "``limit``. For the chat's agent and accounts that manage routing (403 otherwise).",
 )
 def messages(
     request: HttpRequest,
-    conversation_id: int,
+    conversation_id: Id,
     after: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 500,
 ) -> list[events.MessageEvent]:
@@ -565,12 +566,12 @@ def messages(
 
 @router.post(
     "/conversations/{conversation_id}/rating-invite",
-    response=responses(events.MessageEvent, 404, 409),
+    response=responses(events.MessageEvent, 404, 409, 422),
     summary="Invite the buyer to rate the chat",
     description="Sends the rating card (邀请评价) into an active chat. Only the chat's agent (403); an ended "
     "chat is a 409.",
 )
-def rating_invite(request: HttpRequest, conversation_id: int) -> events.MessageEvent:
+def rating_invite(request: HttpRequest, conversation_id: Id) -> events.MessageEvent:
     staff = im_staff(request)
     conv = conversation_of_shop(staff, conversation_id)
     message = services.invite_rating(agent=staff, conversation=conv)
@@ -590,10 +591,10 @@ def agents(request: HttpRequest) -> list[dict[str, Any]]:
 
 @router.get(
     "/products",
-    response=responses(list[ProductCardOut]),
+    response=responses(list[ProductCardOut], 422),
     summary="Search the shop's products",
     description="Title or category containing ``q``, or the exact platform id (at most 20), to send as a "
     "card.",
 )
-def products(request: HttpRequest, q: Annotated[str, Query(max_length=100)] = "") -> Any:
+def products(request: HttpRequest, q: Annotated[Text, Query("", max_length=100)] = "") -> Any:
     return selectors.search_products(im_staff(request), q)

@@ -26,9 +26,11 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from backoffice import validation
 from backoffice.errors import Conflict, DomainError, Forbidden, NotFound
 from backoffice.models import Buyer, Product, StaffAccount
 from backoffice.tenancy import SESSION_KEY, bind_staff, resolve_staff
+from backoffice.validation import Id
 from routing import events, limits, presence, services, tasks
 from routing.access import readable
 from routing.models import Conversation, ConversationState, Message
@@ -53,8 +55,7 @@ class Frame(BaseModel):
     type: str
 
 
-Id = Annotated[int, Field(ge=1, le=2**63 - 1)]  # a database id: larger numbers exist in no table
-Seq = Annotated[int, Field(ge=0, le=2**63 - 1)]
+Seq = Annotated[int, Field(ge=0, le=validation.MAX_ID)]
 
 
 class Resume(Frame):
@@ -88,21 +89,24 @@ class Revoked(Exception):
         self.code = code
 
 
-def _bad_value(value: Any, depth: int = 0) -> str | None:
+def _depth(value: Any) -> int:
+    """How deeply a parsed frame nests (a loop: a frame may nest deeper than Python's recursion limit)."""
+    deepest, pending = 0, [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        deepest = max(deepest, depth)
+        children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+        if isinstance(item, dict | list) and depth <= MAX_DEPTH:
+            pending += [(child, depth + 1) for child in children]
+    return deepest
+
+
+def _bad_value(value: Any) -> str | None:
     """Why a parsed frame is refused before validation: nested deeper than MAX_DEPTH, or a string (key or
-    value) with a NUL or a lone surrogate (neither can be stored; PostgreSQL refuses NUL)."""
-    if depth > MAX_DEPTH:
+    value) that cannot be stored (``backoffice.validation``, the API's rule: NUL, lone surrogates)."""
+    if _depth(value) > MAX_DEPTH:
         return _("The frame is nested too deeply.")
-    if isinstance(value, str):
-        if "\x00" in value or any("\ud800" <= ch <= "\udfff" for ch in value):
-            return _("Text may not contain NUL characters or lone surrogates.")
-        return None
-    items: list[Any] = []
-    if isinstance(value, dict):
-        items = [*value.keys(), *value.values()]
-    elif isinstance(value, list):
-        items = value
-    return next((bad for item in items if (bad := _bad_value(item, depth + 1)) is not None), None)
+    return validation.json_text_error(value)
 
 
 def origin_allowed(scope: Mapping[str, Any]) -> bool:

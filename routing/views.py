@@ -25,6 +25,7 @@ from django.views.decorators.http import require_GET
 
 from backoffice.models import Buyer, Product, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
+from backoffice.validation import parse_id
 from routing import selectors
 from routing.models import AgentState, AgentStatus, Conversation, ConversationState
 from routing.panels import Panel, workbench_panels
@@ -228,13 +229,10 @@ def buyer_chat(request: HttpRequest, shop_id: int) -> HttpResponse:
     buyer = buyer_from_token(token) if token else None
     if buyer is None or buyer.shop_id != shop_id:
         return render(request, "routing/chat_expired.html", status=403)
-    # ?product=<id>: the product page the chat was opened from (routing's product scope, the buyer panel).
-    product_id = request.GET.get("product", "")
-    product = (
-        Product.objects.for_shop(buyer.shop).filter(pk=int(product_id)).first()
-        if product_id.isdigit()
-        else None
-    )
+    # ?product=<id>: the product page the chat was opened from (routing's product scope, the buyer panel);
+    # anything but an id is ignored, like an id of another shop's product.
+    product_id = parse_id(request.GET.get("product"))
+    product = Product.objects.for_shop(buyer.shop).filter(pk=product_id).first() if product_id else None
     initial = {
         "token": token,
         "product": product.pk if product else None,
