@@ -13,7 +13,6 @@ from typing import Any
 from axes.handlers.proxy import AxesProxyHandler  # type: ignore[import-untyped]  # ships no types
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -23,8 +22,8 @@ from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from backoffice import services, validation
-from backoffice.admin_site import lockout_message
+from backoffice import services
+from backoffice.admin_site import CleanLookups, lockout_message
 from backoffice.errors import Invalid
 from backoffice.models import (
     AddressChange,
@@ -43,7 +42,7 @@ def current_shop(request: HttpRequest) -> Shop | None:
     return getattr(request, "shop", None)
 
 
-class ShopScopedAdmin(admin.ModelAdmin[Any]):
+class ShopScopedAdmin(CleanLookups):
     """Tenant scope for a shop-owned model: superusers see all shops, everyone else their current shop."""
 
     shop_scoped = True  # the console site makes every other admin platform-only (backoffice/admin_site.py)
@@ -71,19 +70,6 @@ class ShopScopedAdmin(admin.ModelAdmin[Any]):
     def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str) -> Any:
         # The stock admin redirects to the index; an id of another shop must look exactly like a missing one.
         raise Http404(_("No such object in this shop."))
-
-    def get_changelist_instance(self, request: HttpRequest) -> Any:
-        # A search term or list filter that no stored text can hold (a NUL: PostgreSQL refuses it in a
-        # query, a 500) is a wacky lookup: the stock admin answers it by showing the list without them.
-        if not all(validation.is_clean_text(v) for k, values in request.GET.lists() for v in (k, *values)):
-            raise IncorrectLookupParameters
-        return super().get_changelist_instance(request)
-
-    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
-        # The changelist is guarded above; this also covers the autocomplete views' ``term``.
-        if not validation.is_clean_text(search_term):
-            return queryset.none(), False
-        return super().get_search_results(request, queryset, search_term)
 
     def get_list_filter(self, request: HttpRequest) -> Any:
         """The list filters, with every filter on a related object offering only the objects of this list's

@@ -18,8 +18,9 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.options import IncorrectLookupParameters
 from django.contrib.auth import REDIRECT_FIELD_NAME
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.response import TemplateResponse
@@ -27,8 +28,27 @@ from django.urls import URLPattern, reverse
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from backoffice import validation
 
-class PlatformOnlyAdmin(admin.ModelAdmin[Any]):
+
+class CleanLookups(admin.ModelAdmin[Any]):
+    """Every admin's lists and searches (shop and platform models alike) take only text that can be stored."""
+
+    def get_changelist_instance(self, request: HttpRequest) -> Any:
+        # A search term or list filter that no stored text can hold (a NUL: PostgreSQL refuses it in a
+        # query, a 500) is a wacky lookup: the stock admin answers it by showing the list without them.
+        if not all(validation.is_clean_text(v) for k, values in request.GET.lists() for v in (k, *values)):
+            raise IncorrectLookupParameters
+        return super().get_changelist_instance(request)
+
+    def get_search_results(self, request: HttpRequest, queryset: QuerySet[Any], search_term: str) -> Any:
+        # The changelist is guarded above; this also covers the autocomplete views' ``term``.
+        if not validation.is_clean_text(search_term):
+            return queryset.none(), False
+        return super().get_search_results(request, queryset, search_term)
+
+
+class PlatformOnlyAdmin(CleanLookups):
     """Mixed in front of the admin of a platform model: superusers only, a 404 for everyone else."""
 
     def has_module_permission(self, request: HttpRequest) -> bool:

@@ -25,6 +25,7 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
+from backoffice import validation
 from backoffice.errors import Invalid
 
 COLUMNS = ("group", "code", "content", "keywords")
@@ -150,6 +151,11 @@ def _data_rows(
                     _("Row %(row)d: a cell holds more than %(max)d characters.")
                     % {"row": number, "max": limits.max_cell_chars},
                     errors=[{"row": number, "field": column, "message": "too long"}],
+                )
+            if (error := validation.text_error(value)) is not None:  # a NUL cannot be stored (PostgreSQL)
+                raise Invalid(
+                    _("Row %(row)d: %(error)s") % {"row": number, "error": error},
+                    errors=[{"row": number, "field": column, "message": error}],
                 )
             record[column] = value
         if any(v.strip() for v in record.values()):

@@ -374,3 +374,15 @@ def test_an_xlsx_that_unpacks_to_more_than_the_limit_is_refused() -> None:
     assert isinstance(result, Invalid), result
     assert "MB" in result.message
     assert peak < 5
+
+
+@pytest.mark.parametrize("cell", [0, 1, 3], ids=["group", "code", "keywords"])
+def test_a_nul_in_any_cell_is_that_rows_error_and_imports_nothing(owner: StaffAccount, cell: int) -> None:
+    """Before: a NUL in a group name or keywords reached PostgreSQL, which refuses it: a 500."""
+    row = list(GOOD[0])
+    row[cell] = row[cell] + "\x00"
+    with pytest.raises(Invalid) as exc:
+        services.import_phrases(actor=owner, scope="team", filename="p.csv", data=csv_bytes([*GOOD[1:], row]))
+    assert [(e["row"], e["field"]) for e in exc.value.errors] == [(4, HEADER[cell])]
+    assert Phrase.objects.count() == 0
+    assert PhraseGroup.objects.count() == 0
