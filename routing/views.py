@@ -198,6 +198,7 @@ def chat_strings() -> dict[str, str]:
         "reconnecting": _("Connection lost, reconnecting in %(seconds)s s…"),
         "expired": _("This chat link has expired. Please open the chat again from the shop."),
         "queued": _("You are number %(position)s in the queue, about %(minutes)s min to wait."),
+        "queued_next": _("You are next in the queue, about %(minutes)s min to wait."),
         "assigned": _("Agent %(name)s is serving you."),
         "transferred": _("You have been transferred to agent %(name)s."),
         "ended": _("The chat has ended. Send a message to start a new one."),

@@ -8,6 +8,7 @@ import re
 from typing import Any
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from backoffice.models import Shop, StaffAccount
@@ -89,6 +90,9 @@ def test_buyer_and_agent_chat_rate_and_end_with_esc(
 
     conv = Conversation.objects.get(buyer__platform_id="lb1")
     assert (conv.state, conv.end_reason) == (ConversationState.ENDED, "agent")
+    # Still repliable for 72 hours: the note names the day, not only a time that reads as today's.
+    until = timezone.localtime(conv.ended_at + services.HISTORY_REPLY_WINDOW)
+    expect(workbench.locator("#composer-note")).to_contain_text(f"{until.month}月{until.day}日")
     assert Rating.objects.get(conversation=conv).stars == 4
     texts = list(Message.objects.filter(conversation=conv).order_by("seq").values_list("sender", "text"))
     assert texts[:3] == [("buyer", SCRIPT), ("agent", reply), ("buyer", "什么时候发货？")]

@@ -46,7 +46,9 @@ def test_queued_chat_shows_live_in_the_queue_tab_and_is_taken(
     chat = open_chat(new_context, shop_a, "q1", "排队的买家")
     chat.locator("#input").fill("有人吗")
     chat.locator("#input").press("Enter")
-    expect(chat.locator("#banner")).to_contain_text("1")  # position 1 in the queue
+    # First in line is said plainly (before: "您前面排队第 1 位", read as "one person ahead of you").
+    expect(chat.locator("#banner")).to_contain_text("下一位就是您")
+    expect(chat.locator("#banner")).not_to_contain_text("前面")
     expect(workbench.locator("#queue-count")).to_have_text("1")  # queue_changed, live
     queued = workbench.locator("#queue-list li.queued")
     expect(queued.locator(".q-name")).to_have_text("排队的买家")

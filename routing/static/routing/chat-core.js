@@ -61,13 +61,15 @@
     return node;
   };
 
-  ChatCore.timeFormat = function (timeZone) {
+  ChatCore.timeFormat = function (timeZone, withDate) {
     const options = { hour: "2-digit", minute: "2-digit", hour12: false, timeZone };
+    if (withDate) Object.assign(options, { month: "long", day: "numeric" }); // zh: 12月4日, not 12/4
     let formatter;
     try {
       formatter = new Intl.DateTimeFormat(document.documentElement.lang || undefined, options);
     } catch (e) {
-      formatter = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", hour12: false });
+      delete options.timeZone;
+      formatter = new Intl.DateTimeFormat(undefined, options);
     }
     return (iso) => (iso ? formatter.format(new Date(iso)) : "");
   };

@@ -168,7 +168,10 @@
       case "queued":
         current = frame.conversation;
         banner(
-          C.fmt(S.queued, { position: frame.position, minutes: Math.max(1, Math.ceil(frame.wait_seconds / 60)) })
+          C.fmt(frame.position === 1 ? S.queued_next : S.queued, {
+            position: frame.position,
+            minutes: Math.max(1, Math.ceil(frame.wait_seconds / 60)),
+          })
         );
         break;
       case "assigned":

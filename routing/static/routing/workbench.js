@@ -13,6 +13,7 @@
   const me = init.me;
   const $ = (id) => document.getElementById(id);
   const time = C.timeFormat(init.time_zone);
+  const dateTime = C.timeFormat(init.time_zone, true); // a time that may not be today's: with its date
   const csrf = document.querySelector('meta[name="csrf-token"]').content;
   // The server's clock at render minus ours: timers count from the server's waiting_since.
   const skew = new Date(init.server_now).getTime() - Date.now();
@@ -247,7 +248,7 @@
     $("send-btn").disabled = !canReply;
     let note = "";
     if (row.state === "ended") {
-      note = canReply ? C.fmt(S.history_repliable, { time: time(row.repliable_until) }) : S.read_only;
+      note = canReply ? C.fmt(S.history_repliable, { time: dateTime(row.repliable_until) }) : S.read_only;
     } else if (pooled) {
       note = S.pool_note;
     } else if (row.state !== "active") {
