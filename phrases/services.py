@@ -591,7 +591,15 @@ def _by_code(
     candidates = [e for e in shop_index.team if e.code and e.code not in shadowed] + mine
     linked = _linked(shop_index, product_id)
     matches = [e for e in candidates if e.code.startswith(code)]
-    return heapq.nsmallest(limit, matches, key=lambda e: (e.code != code, e.pk not in linked, e.code, e.pk))
+    return heapq.nsmallest(
+        limit, matches, key=lambda e: (e.code != code, e.pk not in linked, natural_key(e.code), e.pk)
+    )
+
+
+def natural_key(code: str) -> tuple[str | int, ...]:
+    """A code's sort key with its numbers as numbers: wh1, wh2, wh10 (as text: wh1, wh10, wh2). Digits and
+    the rest alternate, starting with text (perhaps empty), so two keys compare part by part."""
+    return tuple(int(part) if i % 2 else part.casefold() for i, part in enumerate(re.split(r"(\d+)", code)))
 
 
 def _phrases(shop_index: index.ShopIndex, entries: list[index.Entry], product_id: int | None) -> list[Phrase]:

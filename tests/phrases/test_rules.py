@@ -190,6 +190,13 @@ def test_slash_code_finds_by_prefix_with_the_exact_code_first(
     assert services.suggest(staff=teammate, text="/发货") == []
 
 
+def test_codes_with_numbers_sort_naturally(owner: StaffAccount, teammate: StaffAccount) -> None:
+    """Before: codes sorted as text, /wh1, /wh10, /wh2."""
+    made = {code: team_phrase(owner, f"仓库说明{code}", code=code) for code in ("wh10", "wh2", "wh1", "wh")}
+    expected = [made[c].pk for c in ("wh", "wh1", "wh2", "wh10")]
+    assert ids(services.suggest(staff=teammate, text="/wh")) == expected
+
+
 def test_chinese_needs_no_spaces_to_match(owner: StaffAccount, teammate: StaffAccount) -> None:
     hit = team_phrase(owner, "今天发货哦")
     team_phrase(owner, "退款会原路退回")
