@@ -11,7 +11,9 @@ from typing import Any
 
 from django.contrib import admin
 from django.http import HttpRequest, HttpResponse
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from ninja import NinjaAPI, Swagger
 
 from backoffice import api as shop_api
@@ -57,6 +59,12 @@ api.add_router("/phrases/", phrases_api.router)
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    # Browsers ask for /favicon.ico on every page that names no icon (the API docs, a file's raw view).
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("backoffice/favicon.svg"), permanent=True),
+        name="favicon",
+    ),
     path("switch-shop/", views.switch_shop, name="switch-shop"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),

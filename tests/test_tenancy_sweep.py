@@ -563,6 +563,7 @@ URL_PROBES: dict[str, Probe] = {
 }
 ALLOWED: dict[str, str] = {
     "set_language": "i18n: POST only, sets the language of the person's own session; names no shop object",
+    "favicon": "a redirect to the console's icon, the same for everyone; names no shop object",
     "admin:logout": "ends the person's own session; names no shop object",
 }
 

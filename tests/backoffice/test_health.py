@@ -89,3 +89,11 @@ def test_healthz_details_can_be_opened_to_everyone_by_setting(
 ) -> None:
     settings.HEALTHZ_DETAILS = True
     assert set(client.get("/healthz").json()["checks"]) == {"database", "redis", "celery"}
+
+
+def test_favicon_is_the_consoles_icon_not_a_404(client: Client, db: Any) -> None:
+    """Before: /favicon.ico was a 404 on every page."""
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("backoffice/favicon.svg")
+    assert client.get("/admin/login/").content.decode().count("backoffice/favicon.svg") == 1

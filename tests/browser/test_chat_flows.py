@@ -91,6 +91,7 @@ def test_buyer_and_agent_chat_rate_and_end_with_esc(
     conv = Conversation.objects.get(buyer__platform_id="lb1")
     assert (conv.state, conv.end_reason) == (ConversationState.ENDED, "agent")
     # Still repliable for 72 hours: the note names the day, not only a time that reads as today's.
+    assert conv.ended_at is not None
     until = timezone.localtime(conv.ended_at + services.HISTORY_REPLY_WINDOW)
     expect(workbench.locator("#composer-note")).to_contain_text(f"{until.month}月{until.day}日")
     assert Rating.objects.get(conversation=conv).stars == 4
