@@ -314,6 +314,11 @@ LOGGING = {
     "filters": {"one_line_forbidden": {"()": "backoffice.logfilters.OneLineForbidden"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     # A refused request (403) is one line, without Django's traceback: it is the expected answer to a probe.
-    "loggers": {"django.request": {"filters": ["one_line_forbidden"]}},
+    # Django's own "django" logger prints nothing itself (its default console handler, on top of the root's,
+    # printed every line of it twice): everything goes to the root's one handler.
+    "loggers": {
+        "django.request": {"filters": ["one_line_forbidden"]},
+        "django": {"handlers": [], "propagate": True},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }

@@ -19,3 +19,22 @@ def test_a_bad_boolean_or_integer_stops_start_up(monkeypatch: pytest.MonkeyPatch
         env_bool("FLAG")
     with pytest.raises(ImproperlyConfigured):
         env_int("NUM", 1)
+
+
+def test_each_log_line_is_printed_once() -> None:
+    """Before: Django's "django" logger had its own console handler beside the root's, so ``runall`` printed
+    every request warning ("Not Found: /x") twice."""
+    import io
+    import logging
+
+    root = logging.getLogger()
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    root.addHandler(handler)
+    try:
+        logging.getLogger("django.request").warning("Not Found: /probe")
+    finally:
+        root.removeHandler(handler)
+    printed = [h for h in logging.getLogger("django").handlers if isinstance(h, logging.StreamHandler)]
+    assert printed == []  # only the root's handler prints
+    assert stream.getvalue().count("Not Found: /probe") == 1
