@@ -273,6 +273,7 @@
     const previous = selected;
     selected = id;
     for (const r of [...sessions.values(), ...history.values()]) paintRow(r);
+    markRead(row);
     paintPane();
     if (previous !== id) {
       showTranscript(id);
@@ -328,8 +329,9 @@
 
   // --- messages ----------------------------------------------------------------------------------------------
 
-  /* Unread = buyer messages after the agent's last reply. The server counted them up to the chat's seq when
-   * it sent the row (`base`); later messages are counted here, whatever order or path they arrive by. */
+  /* Unread = buyer messages after the agent's last reply and after what the agent saw on screen (`seen`).
+   * The server counted them up to the chat's seq when it sent the row (`base`); later messages are counted
+   * here, whatever order or path they arrive by. */
   function recount(row) {
     const c = store.conv(row.id);
     let lastAgent = 0;
@@ -339,8 +341,17 @@
       if (m.sender === "agent" && seq > lastAgent) lastAgent = seq;
       if (m.sender === "buyer") buyerAfterBase.push(seq);
     }
-    if (lastAgent) row.unread = buyerAfterBase.filter((seq) => seq > lastAgent).length;
+    const readTo = Math.max(lastAgent, row.seen || 0);
+    if (readTo) row.unread = buyerAfterBase.filter((seq) => seq > readTo).length;
     else row.unread = (row.unread_base || 0) + buyerAfterBase.length;
+  }
+
+  /* The chat on screen, in a visible tab, is read: what arrives there leaves no unread badge. */
+  function markRead(row) {
+    if (!row || row.id !== selected || document.hidden) return;
+    row.seen = Math.max(row.seen || 0, store.conv(row.id).maxSeq || 0, row.last_seq || 0);
+    recount(row);
+    paintRow(row);
   }
 
   /* A stored message, from the socket or the transcript endpoint (alert: notify when it is new). */
@@ -368,6 +379,7 @@
         }
       }
       paintRow(row);
+      markRead(row);
     }
     if (m.conversation === selected) view.upsert(m);
     const resume = store.gapResume(m.conversation);
@@ -979,6 +991,7 @@
   $("transfer-form").addEventListener("submit", submitTransfer);
   $("product-q").addEventListener("input", searchProducts);
   $("proactive-q").addEventListener("input", searchBuyers);
+  document.addEventListener("visibilitychange", () => markRead(rowOf(selected)));
   for (const button of document.querySelectorAll("dialog [data-close]")) {
     button.addEventListener("click", () => button.closest("dialog").close());
   }
