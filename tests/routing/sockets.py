@@ -44,6 +44,11 @@ def session_cookie(staff: StaffAccount) -> bytes:
     return f"sessionid={login_client(staff).cookies['sessionid'].value}".encode()
 
 
+def session_socket(cookie: bytes) -> WebsocketCommunicator:
+    """An agent socket of the page that holds this session cookie."""
+    return WebsocketCommunicator(application, "/ws/agent/", headers=[*SITE, (b"cookie", cookie)])
+
+
 async def agent_socket(
     staff: StaffAccount | None, headers: list[tuple[bytes, bytes]] | None = None
 ) -> WebsocketCommunicator:
@@ -72,6 +77,14 @@ async def until(comm: WebsocketCommunicator, kind: str, **match: Any) -> dict[st
     while True:
         frame: dict[str, Any] = await comm.receive_json_from(timeout=TIMEOUT)
         if frame["type"] == kind and all(frame.get(k) == v for k, v in match.items()):
+            return frame
+
+
+async def until_any(comm: WebsocketCommunicator, *kinds: str) -> dict[str, Any]:
+    """The next frame of any of ``kinds``, skipping others."""
+    while True:
+        frame: dict[str, Any] = await comm.receive_json_from(timeout=TIMEOUT)
+        if frame["type"] in kinds:
             return frame
 
 

@@ -7,15 +7,22 @@ import json
 
 import pytest
 from asgiref.sync import async_to_sync
-from channels.testing import WebsocketCommunicator
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from backoffice.asgi import application
 from backoffice.models import Buyer, StaffAccount
 from routing import tokens
-from tests.routing.sockets import SITE, agent, buyer, buyer_socket, connect, layer, session_cookie, until
+from tests.routing.sockets import (
+    agent,
+    buyer,
+    buyer_socket,
+    connect,
+    layer,
+    session_cookie,
+    session_socket,
+    until,
+)
 
 __all__ = ["agent", "buyer", "layer"]  # fixtures
 pytestmark = [pytest.mark.usefixtures("layer")]
@@ -65,7 +72,7 @@ def test_socket_fuzz_never_closes_or_errors_the_server(
     async def run() -> None:
         for ws in (
             buyer_socket(token),
-            WebsocketCommunicator(application, "/ws/agent/", [*SITE, (b"cookie", cookie)]),
+            session_socket(cookie),
         ):
             await connect(ws)
             try:

@@ -21,7 +21,6 @@ from routing.models import Conversation, Message
 from tests.backoffice import factories
 from tests.conftest import login_client
 from tests.routing.sockets import (
-    SITE,
     TIMEOUT,
     agent,
     agent_socket,
@@ -29,7 +28,9 @@ from tests.routing.sockets import (
     buyer_socket,
     connect,
     layer,
+    session_socket,
     until,
+    until_any,
 )
 
 __all__ = ["agent", "buyer", "layer"]  # fixtures
@@ -130,21 +131,13 @@ def signed_in(staff: StaffAccount) -> tuple[Client, bytes]:
     return client, f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
-async def socket_of_session(cookie: bytes) -> Any:
-    from channels.testing import WebsocketCommunicator
-
-    from backoffice.asgi import application
-
-    return WebsocketCommunicator(application, "/ws/agent/", headers=[*SITE, (b"cookie", cookie)])
-
-
 async def test_logout_closes_that_sessions_sockets_at_once_and_not_another_sessions(
     agent: StaffAccount,
 ) -> None:
     (client, cookie), (_other, other_cookie) = await database_sync_to_async(
         lambda: (signed_in(agent), signed_in(agent))
     )()
-    ws, other_ws = await socket_of_session(cookie), await socket_of_session(other_cookie)
+    ws, other_ws = session_socket(cookie), session_socket(other_cookie)
     await connect(ws)
     await connect(other_ws)
     response = await database_sync_to_async(client.post)("/admin/logout/")
@@ -194,7 +187,7 @@ async def test_an_agent_socket_checks_its_session_again_after_a_while(
 ) -> None:
     """A logout whose event was lost still ends the socket at its next frame after SESSION_RECHECK."""
     client, cookie = await database_sync_to_async(signed_in)(agent)
-    ws = await socket_of_session(cookie)
+    ws = session_socket(cookie)
     await connect(ws)
     await database_sync_to_async(client.session.flush)()  # the session is gone; nobody told the socket
     monkeypatch.setattr(consumers, "SESSION_RECHECK", 0.0)
@@ -235,13 +228,6 @@ async def test_one_buyers_sockets_share_one_send_budget(
     assert await database_sync_to_async(Message.objects.filter(conversation__buyer=buyer).count)() == 3
     for ws in sockets:
         await ws.disconnect()
-
-
-async def until_any(comm: Any, *kinds: str) -> dict[str, Any]:
-    while True:
-        frame: dict[str, Any] = await comm.receive_json_from(timeout=TIMEOUT)
-        if frame["type"] in kinds:
-            return frame
 
 
 async def test_a_buyer_holds_at_most_the_cap_of_sockets(
