@@ -6,7 +6,7 @@ rules; their errors map through the API's DomainError handler: 403 missing right
 state changed under you (already ended, no longer queued), 422 invalid input or a refused request.
 
 Agent desk: ``/me/state``, ``/me/status``, ``/me/limit``, ``/queue``, ``/queue/pull``,
-``/conversations/{id}/transfer|end|messages|rating-invite``, ``/proactive``. Workbench reads:
+``/conversations/{id}/transfer|end|messages|rating-invite|images``, ``/proactive``. Workbench reads:
 ``/conversations`` (my sessions), ``GET /conversations/{id}/messages`` (transcript), ``/agents`` (transfer
 targets), ``/products`` (product search for cards). Supervision: ``/settings``, ``/conversations/{id}/trace``.
 """
@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema
+from ninja import Field, File, Query, Router, Schema, Status, UploadedFile
 from ninja.security import django_auth
 
 from backoffice.access import LimitIn, Right, current_staff, im_staff, responses, staff_with_right
@@ -26,7 +26,7 @@ from backoffice.api import StaffOut
 from backoffice.models import Buyer, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
 from backoffice.validation import Id, Text
-from routing import events, selectors, services
+from routing import attachments, events, selectors, services
 from routing.access import readable_conversation
 from routing.config import update_routing_settings
 from routing.models import (
@@ -562,6 +562,37 @@ def messages(
 ) -> list[events.MessageEvent]:
     conv = readable_conversation(current_staff(request), conversation_id)
     return [events.message_event(m) for m in selectors.transcript(conv, after=after, limit=limit)]
+
+
+class ImageOut(Schema):
+    kind: Literal["image"]
+    attachment: int = Field(description="the id an image message names (the socket's image frame)")
+    url: str = Field(description="the image, for the chat's buyer (add ?token=) and the shop's staff")
+    thumb_url: str = Field(description="its thumbnail, at most 320 pixels a side")
+    width: int
+    height: int
+    thumb_width: int
+    thumb_height: int
+
+
+@router.post(
+    "/conversations/{conversation_id}/images",
+    response=responses(ImageOut, 404, 422, status=201),
+    summary="Upload an image to send in a chat",
+    description="Multipart form: file, a JPEG, PNG, GIF or WebP image (checked by its content, not its name "
+    "or type) of at most 10 MB and 40 million pixels; stored re-encoded without metadata, under a random "
+    "name, with a thumbnail. Send it with the socket's image frame naming the returned attachment id (only "
+    "in this chat). For the chat's agent and accounts that manage routing (403 otherwise); 422 for anything "
+    "but such an image.",
+)
+def upload_image(
+    request: HttpRequest, conversation_id: Id, file: File[UploadedFile]
+) -> Status[dict[str, Any]]:
+    staff = im_staff(request)
+    conv = readable_conversation(staff, conversation_id, Conversation.objects.select_related("shop"))
+    data = file.read(attachments.max_bytes() + 1)  # more than the limit is refused by the check
+    attachment = services.upload_agent_image(staff=staff, conversation=conv, data=data)
+    return Status(201, attachments.card(attachment))
 
 
 @router.post(

@@ -31,7 +31,7 @@ from backoffice.errors import Conflict, DomainError, Forbidden, NotFound
 from backoffice.models import Buyer, Product, StaffAccount
 from backoffice.tenancy import SESSION_KEY, bind_staff, resolve_staff
 from backoffice.validation import Id
-from routing import events, limits, presence, services, tasks
+from routing import attachments, events, limits, presence, services, tasks
 from routing.access import readable
 from routing.models import Conversation, ConversationState, Message
 from routing.reception import Received, receiver
@@ -74,6 +74,15 @@ class Card(Frame):
     client_msg_id: str = Field(min_length=1, max_length=64)
     kind: str = Field(max_length=20)
     id: Id
+
+
+class Image(Frame):
+    """An image message: an image uploaded over HTTP first (``routing.attachments``), named by its id."""
+
+    conversation: Id | None = None  # agent: the chat; a buyer has one open chat and leaves it out
+    client_msg_id: str = Field(min_length=1, max_length=64)
+    attachment: Id
+    product: Id | None = None  # buyer: as in ``send``
 
 
 class Rate(Frame):
@@ -355,6 +364,14 @@ def _agent_card(staff_id: int, frame: Card) -> Message:
     )
 
 
+def _agent_image(staff_id: int, frame: Image) -> Message:
+    staff = _chatting_agent(staff_id)
+    conv = _conversation_of_agent(staff, frame.conversation)
+    return services.post_agent_image(
+        agent=staff, conversation=conv, attachment_id=frame.attachment, client_msg_id=frame.client_msg_id
+    )
+
+
 def _agent_connected(staff: StaffAccount) -> dict[str, Any]:
     """Count the tab (presence) and say hello with the agent's status."""
     state = presence.connected(staff)
@@ -371,7 +388,7 @@ class AgentConsumer(ChatConsumer):
     may chat: ``access_changed`` (logout, account saved) makes it check at once, every chat frame checks the
     account, and the session is checked again at the first frame after SESSION_RECHECK seconds."""
 
-    frames = {"ping": Frame, "resume": Resume, "send": Send, "card": Card}
+    frames = {"ping": Frame, "resume": Resume, "send": Send, "card": Card, "image": Image}
     staff: StaffAccount
 
     def who(self) -> str:
@@ -425,6 +442,9 @@ class AgentConsumer(ChatConsumer):
     async def on_card(self, frame: Card) -> None:
         await self.send_json(_ack(await database_sync_to_async(_agent_card)(self.staff.pk, frame)))
 
+    async def on_image(self, frame: Image) -> None:
+        await self.send_json(_ack(await database_sync_to_async(_agent_image)(self.staff.pk, frame)))
+
 
 # --- buyer -------------------------------------------------------------------------------------------------
 
@@ -467,14 +487,19 @@ def _buyer_hello(buyer: Buyer) -> dict[str, Any]:
     }
 
 
-def _buyer_sends(sends: list[tuple[Buyer, Send]]) -> list[Message | Exception]:
+def _buyer_send(buyer: Buyer, frame: Send | Image) -> services.BuyerSend:
+    """The service's send of a frame: a text, or an image message (with the text transcripts show)."""
+    if isinstance(frame, Image):
+        return services.BuyerSend(buyer, attachments.image_text(), frame.client_msg_id, frame.attachment)
+    return services.BuyerSend(buyer, frame.text, frame.client_msg_id)
+
+
+def _buyer_sends(sends: list[tuple[Buyer, Send | Image]]) -> list[Message | Exception]:
     """Store a batch of buyer sends (``services.post_buyer_messages``); the messages that landed in a chat
     still with the robot then go to the reception hook (``routing.reception``: the robot, or a human). The
     messages are committed by then, so a failure to receive one is that send's result, not the batch's."""
     results: list[Message | Exception] = list(
-        services.post_buyer_messages(
-            [services.BuyerSend(buyer, frame.text, frame.client_msg_id) for buyer, frame in sends]
-        )
+        services.post_buyer_messages([_buyer_send(buyer, frame) for buyer, frame in sends])
     )
     robot = [
         i
@@ -509,10 +534,10 @@ class GroupCommit:
     LIMIT = 200
 
     def __init__(self) -> None:
-        self.waiting: list[tuple[Buyer, Send, asyncio.Future[Message]]] = []
+        self.waiting: list[tuple[Buyer, Send | Image, asyncio.Future[Message]]] = []
         self.writer: asyncio.Task[None] | None = None
 
-    async def post(self, buyer: Buyer, frame: Send) -> Message:
+    async def post(self, buyer: Buyer, frame: Send | Image) -> Message:
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self.waiting.append((buyer, frame, future))
         if self.writer is None:
@@ -520,7 +545,7 @@ class GroupCommit:
         return await future
 
     async def _write(self) -> None:
-        batch: list[tuple[Buyer, Send, asyncio.Future[Message]]] = []
+        batch: list[tuple[Buyer, Send | Image, asyncio.Future[Message]]] = []
         try:
             while self.waiting:
                 batch, self.waiting = self.waiting[: self.LIMIT], self.waiting[self.LIMIT :]
@@ -550,7 +575,7 @@ class GroupCommit:
         finally:
             self.writer = None
 
-    async def _alone(self, send: tuple[Buyer, Send]) -> Message | BaseException:
+    async def _alone(self, send: tuple[Buyer, Send | Image]) -> Message | BaseException:
         try:
             return (await database_sync_to_async(_buyer_sends)([send]))[0]
         except Exception as exc:
@@ -584,7 +609,7 @@ class BuyerConsumer(ChatConsumer):
     """A buyer's chat page. At most BUYER_SOCKETS open at once per buyer (4429 beyond); the socket closes
     (4401) when its token expires; sends, resumes and pings are limited per buyer across every socket."""
 
-    frames = {"ping": Frame, "resume": Resume, "send": Send, "rate": Rate}
+    frames = {"ping": Frame, "resume": Resume, "send": Send, "image": Image, "rate": Rate}
     buyer: Buyer
     counted = False  # this socket is one of the buyer's counted sockets (routing.limits)
 
@@ -629,6 +654,11 @@ class BuyerConsumer(ChatConsumer):
         await self.replay(frame.after, allowed)
 
     async def on_send(self, frame: Send) -> None:
+        if await self.throttled("send", SEND_LIMIT, frame.client_msg_id):
+            return
+        await self.send_json(_ack(await group_commit().post(self.buyer, frame)))
+
+    async def on_image(self, frame: Image) -> None:
         if await self.throttled("send", SEND_LIMIT, frame.client_msg_id):
             return
         await self.send_json(_ack(await group_commit().post(self.buyer, frame)))

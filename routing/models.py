@@ -454,3 +454,38 @@ class Rating(models.Model):
 
     def __str__(self) -> str:
         return f"{self.stars}★"
+
+
+class Attachment(models.Model):
+    """An image of a chat (``routing.attachments`` states the rules): a buyer's upload (``buyer``; its chat is
+    set when it is sent), an agent's upload for a chat (``uploaded_by`` and ``conversation``), or a quick
+    phrase's image (``uploaded_by`` only; each use copies it into the chat). ``file`` and ``thumbnail`` are
+    storage names under ``MEDIA_ROOT``, random, never the uploaded name."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, null=True, blank=True, related_name="attachments"
+    )
+    buyer = models.ForeignKey(Buyer, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    uploaded_by = models.ForeignKey(
+        StaffAccount, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    file = models.CharField(max_length=100)
+    thumbnail = models.CharField(max_length=100)
+    content_type = models.CharField(max_length=20)
+    size = models.PositiveIntegerField(help_text="bytes as stored (re-encoded)")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    thumb_width = models.PositiveIntegerField()
+    thumb_height = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("image")
+        verbose_name_plural = _("images")
+        indexes = [models.Index(fields=["buyer", "created_at"], name="attachment_buyer_created")]
+
+    def __str__(self) -> str:
+        return f"image #{self.pk} {self.width}x{self.height}"

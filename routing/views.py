@@ -13,21 +13,25 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ImproperlyConfigured
+from django.core.files.storage import default_storage
 from django.db.models import F, Max
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
 
+from backoffice.errors import DomainError
 from backoffice.models import Buyer, Product, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
 from backoffice.validation import parse_id
-from routing import selectors
-from routing.models import AgentState, AgentStatus, Conversation, ConversationState
+from routing import attachments, selectors, services
+from routing.models import AgentState, AgentStatus, Attachment, Conversation, ConversationState
 from routing.panels import Panel, workbench_panels
 from routing.services import MAX_TEXT
 from routing.tokens import buyer_from_token, buyer_token
@@ -266,3 +270,90 @@ def demo_picker(request: HttpRequest, shop_id: int) -> HttpResponse:
         {"buyer": buyer, "url": f"{chat_url}?{urlencode({'token': buyer_token(buyer)})}"} for buyer in buyers
     ]
     return render(request, "routing/demo_picker.html", {"shop": shop, "links": links})
+
+
+# --- images of the chats -----------------------------------------------------------------------------------
+
+
+def _upload_error(message: str, status: int) -> JsonResponse:
+    return JsonResponse({"detail": message}, status=status)
+
+
+def read_upload(request: HttpRequest) -> bytes:
+    """The bytes of the request's ``file`` (multipart), at most one byte over the limit (the check refuses
+    it): a file never read whole however large it claims to be."""
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise attachments.refused(_("Choose an image to send."))
+    data: bytes = upload.read(attachments.max_bytes() + 1)
+    return data
+
+
+@csrf_exempt  # the buyer's token in the URL is the credential, not a cookie: no cross-site request forgery
+@never_cache
+@require_POST
+def buyer_upload(request: HttpRequest, shop_id: int) -> HttpResponse:
+    """The buyer page uploads an image (multipart ``file``) before sending it as an image message: 201 with
+    its card, 422 with the reason for anything but an image within the limits, 403 for a bad, expired or
+    foreign token (as the page itself)."""
+    token = request.GET.get("token", "")
+    buyer = buyer_from_token(token) if token else None
+    if buyer is None or buyer.shop_id != shop_id:
+        return _upload_error(_("This chat link has expired. Please open the chat again from the shop."), 403)
+    if (parse_id(request.META.get("CONTENT_LENGTH")) or 0) > attachments.max_bytes() + 64 * 1024:
+        return _upload_error(attachments.too_large_message(), 422)
+    try:
+        attachment = services.upload_buyer_image(buyer=buyer, data=read_upload(request))
+    except DomainError as exc:
+        return _upload_error(exc.message, exc.status)
+    return JsonResponse(attachments.card(attachment), status=201)
+
+
+def _attachment_for(request: HttpRequest, attachment_id: int) -> Attachment | HttpResponse:
+    """The image if the asker may see it: with ``?token=``, the buyer of its chat (or its uploader); else
+    the shop's staff with the IM permission. A bad token or no IM permission is a 403, anyone's image but
+    the asker's a 404 (another shop's, another buyer's)."""
+    token = request.GET.get("token", "")
+    if token:
+        buyer = buyer_from_token(token)
+        if buyer is None:
+            return _forbidden(request)
+        found = attachments.visible_to_buyer(buyer, attachment_id)
+        if found is None:
+            raise Http404
+        return found
+    staff = _im_staff(request)
+    if staff is None:
+        return _forbidden(request)
+    return get_for_shop_or_404(Attachment.objects.all(), staff.shop, pk=attachment_id)
+
+
+def _serve(request: HttpRequest, attachment_id: int, *, thumbnail: bool) -> HttpResponseBase:
+    found = _attachment_for(request, attachment_id)
+    if isinstance(found, HttpResponse):
+        return found
+    name = found.thumbnail if thumbnail else found.file
+    try:
+        handle = default_storage.open(name, "rb")
+    except FileNotFoundError:
+        raise Http404 from None
+    content_type = found.content_type
+    if thumbnail:
+        content_type = "image/png" if name.endswith(".png") else "image/jpeg"
+    response = FileResponse(handle, content_type=content_type)
+    response["Cache-Control"] = "private, max-age=86400"  # never in a shared cache: it is one chat's
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"  # opened on its own: nothing runs
+    return response
+
+
+@require_GET
+def attachment(request: HttpRequest, attachment_id: int) -> HttpResponseBase:
+    """An image of a chat, for its buyer (``?token=``) and the shop's staff (``routing.attachments``)."""
+    return _serve(request, attachment_id, thumbnail=False)
+
+
+@require_GET
+def attachment_thumb(request: HttpRequest, attachment_id: int) -> HttpResponseBase:
+    """The image's thumbnail (at most 320 pixels a side), for the same people as the image."""
+    return _serve(request, attachment_id, thumbnail=True)

@@ -10,6 +10,7 @@ this package (``from routing import services``); the modules are its seams:
 - ``agents``: status (recorded), reception limit, routing configuration of an agent;
 - ``sessions``: proactive chats, transfers, the end and the auto-end;
 - ``messages``: buyer messages (group commit), agent replies and cards, robot and system messages;
+- ``images``: image uploads for a chat and agents' image messages (``routing.attachments`` has the rules);
 - ``ratings``: rating invitations and ratings.
 
 Concurrency design (PostgreSQL is the source of truth), the same for every writer:
@@ -54,6 +55,7 @@ from routing.services.drain import (
     reassign_pool,
     require_pool_keeper,
 )
+from routing.services.images import post_agent_image, upload_agent_image, upload_buyer_image
 from routing.services.messages import (
     HISTORY_REPLY_WINDOW,
     MAX_TEXT,
@@ -114,6 +116,7 @@ __all__ = [
     "pool_holder",
     "pool_in_order",
     "post_agent_card",
+    "post_agent_image",
     "post_agent_message",
     "post_buyer_message",
     "post_buyer_messages",
@@ -139,4 +142,6 @@ __all__ = [
     "set_reception_limit",
     "start_proactive",
     "transfer",
+    "upload_agent_image",
+    "upload_buyer_image",
 ]

@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 
 from backoffice.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from backoffice.models import Buyer, Product, StaffAccount
-from routing import events
+from routing import attachments, events
 from routing.access import require_chatting
 from routing.models import (
     AgentState,
@@ -96,6 +96,7 @@ class BuyerSend:
     buyer: Buyer
     text: str
     client_msg_id: str = ""
+    attachment: int | None = None  # an image message: the buyer's upload it shows (routing.attachments)
 
 
 def post_buyer_message(*, buyer: Buyer, text: str, client_msg_id: str = "") -> Message:
@@ -117,13 +118,15 @@ def post_buyer_messages(sends: Sequence[BuyerSend]) -> list[Message | DomainErro
     - a buyer without an open conversation (a new buyer, or after the end) starts a new one, with the robot;
     - a resend of a stored ``client_msg_id`` stores nothing, changes no timer and returns the stored message;
     - a message to an offline agent who takes no offline routing sends the chat back to routing;
-    - an empty or too long text is returned as its error and stores nothing; the other sends go on.
+    - an empty or too long text is returned as its error and stores nothing; the other sends go on;
+    - an image message shows the buyer's own upload, which becomes the chat's (``_image_card``).
     """
     results: dict[int, Message | DomainError] = {}
     todo: list[int] = []
     for i, send in enumerate(sends):
         try:
             check_text(send.text)
+            _check_image(send)
         except DomainError as exc:
             results[i] = exc
         else:
@@ -160,6 +163,10 @@ def _next_messages(
         if (conv.pk, send.client_msg_id) in stored:
             results[i] = stored[conv.pk, send.client_msg_id]
             continue
+        card, refused = _image_card(send, conv)
+        if refused is not None:
+            results[i] = refused
+            continue
         timer_started = conv.state == ConversationState.ACTIVE and conv.waiting_since is None
         if timer_started:
             conv.waiting_since = now
@@ -172,6 +179,7 @@ def _next_messages(
             seq=conv.last_seq,
             sender=SenderKind.BUYER,
             text=send.text,
+            card=card,
             client_msg_id=send.client_msg_id,
         )
         if send.client_msg_id:
@@ -179,6 +187,22 @@ def _next_messages(
         results[i] = message
         new.append((message, timer_started))
     return new
+
+
+def _check_image(send: BuyerSend) -> None:
+    """An image send names an upload of the buyer's (checked again, and claimed, in the transaction)."""
+    if send.attachment is not None and not attachments.uploaded_by(send.buyer, send.attachment):
+        raise NotFound(_("No such image."))
+
+
+def _image_card(send: BuyerSend, conv: Conversation) -> tuple[dict[str, Any] | None, DomainError | None]:
+    """The card of an image send, claimed for the (locked) conversation, or why it is refused."""
+    if send.attachment is None:
+        return None, None
+    try:
+        return attachments.claim_for_buyer(conv, send.buyer, send.attachment), None
+    except DomainError as exc:
+        return None, exc
 
 
 def _message_events(new: list[tuple[Message, bool]]) -> list[tuple[str, events.Event]]:
