@@ -514,6 +514,7 @@ class SessionOut(Schema):
     unread: int = Field(description="buyer messages after the agent's last reply")
     last_text: str
     last_sender: str
+    last_kind: str = Field(description="the last message's card kind (image, product, ...) or empty")
     last_at: datetime | None
 
 

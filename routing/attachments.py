@@ -86,6 +86,10 @@ def refused(message: str) -> Invalid:
     return Invalid(message, errors=[{"field": "file", "message": message}])
 
 
+def too_many_pixels_message() -> str:
+    return _("An image may have at most %(mp)s million pixels.") % {"mp": f"{max_pixels() / 1e6:g}"}
+
+
 def too_large_message() -> str:
     return _("An image may be at most %(mb)s MB.") % {"mb": f"{max_bytes() / 1024 / 1024:g}"}
 
@@ -100,16 +104,16 @@ def _opened(data: bytes) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data), formats=list(FORMATS))
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+    except UnidentifiedImageError:
         raise refused(_("Only JPEG, PNG, GIF and WebP images can be sent.")) from None
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own, larger bound
+        raise refused(too_many_pixels_message()) from None
     except (OSError, SyntaxError, ValueError, EOFError):
         raise refused(_("The image is damaged or incomplete.")) from None
     width, height = image.size
     frames = int(getattr(image, "n_frames", 1) or 1)
     if width < 1 or height < 1 or width * height > max_pixels():
-        raise refused(
-            _("An image may have at most %(mp)s million pixels.") % {"mp": f"{max_pixels() / 1e6:g}"}
-        )
+        raise refused(too_many_pixels_message())
     if frames > MAX_FRAMES or width * height * frames > max_pixels() * 10:
         raise refused(_("The animation has too many frames."))
     return image
@@ -162,7 +166,9 @@ def check_image(data: bytes) -> Checked:
             image.load()
             encoded = _encode(image, fmt)
             thumbnail, thumb_ext, thumb_width, thumb_height = _thumbnail(image)
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise refused(too_many_pixels_message()) from None
+    except (OSError, SyntaxError, ValueError, EOFError):
         raise refused(_("The image is damaged or incomplete.")) from None
     content_type, extension = FORMATS[fmt]
     orientated = ImageOps.exif_transpose(image) if not getattr(image, "is_animated", False) else image

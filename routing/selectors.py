@@ -48,6 +48,7 @@ def _with_session_fields(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
             unread=Coalesce(unread, Value(0)),
             last_text=Subquery(last.values("text")[:1]),
             last_sender=Subquery(last.values("sender")[:1]),
+            last_kind=Subquery(last.values("card__kind")[:1]),
             last_at=Subquery(last.values("created_at")[:1]),
         )
     )
@@ -88,6 +89,7 @@ def session_row(conv: Conversation) -> dict[str, Any]:
         "unread": getattr(conv, "unread", 0),
         "last_text": getattr(conv, "last_text", None) or "",
         "last_sender": getattr(conv, "last_sender", None) or "",
+        "last_kind": getattr(conv, "last_kind", None) or "",
         "last_at": getattr(conv, "last_at", None),
     }
 
