@@ -120,6 +120,7 @@ def _workbench_strings() -> dict[str, str]:
         "notifications_on": _("Notifications on"),
         "notifications_blocked": _("Notifications are blocked in this browser."),
         "too_long": _("A message is limited to %(max)d characters.") % {"max": MAX_TEXT},
+        **image_strings(),
     }
 
 
@@ -152,6 +153,7 @@ def workbench(request: HttpRequest) -> HttpResponse:
         "time_zone": settings.TIME_ZONE,
         "ws_path": "/ws/agent/",
         "max_text": MAX_TEXT,
+        "max_image_bytes": attachments.max_bytes(),
         "api": "/api/v1/routing/",
         "buyer_panel": reverse("routing:buyer-panel", args=[0]).replace("/0/", "/{id}/"),
         "strings": workbench_strings(panels),
@@ -222,6 +224,21 @@ def chat_strings() -> dict[str, str]:
         "price": _("¥%(price)s"),
         "product": _("Product"),
         "too_long": _("A message is limited to %(max)d characters.") % {"max": MAX_TEXT},
+        **image_strings(),
+    }
+
+
+def image_strings() -> dict[str, str]:
+    """The strings of images and emoji, on both pages."""
+    return {
+        "image": _("Image"),
+        "image_text": attachments.image_text(),
+        "image_open": _("Open the full image"),
+        "emoji": _("Emoji"),
+        "uploading": _("Uploading the image…"),
+        "upload_failed": _("The image could not be uploaded (%(status)s). Try again."),
+        "image_too_large": attachments.too_large_message(),
+        "image_remove": _("Remove the image"),
     }
 
 
@@ -243,6 +260,8 @@ def buyer_chat(request: HttpRequest, shop_id: int) -> HttpResponse:
         "product": product.pk if product else None,
         "ws_path": "/ws/buyer/",
         "max_text": MAX_TEXT,
+        "max_image_bytes": attachments.max_bytes(),
+        "upload_url": f"{reverse('routing:buyer-upload', args=[shop_id])}?{urlencode({'token': token})}",
         "time_zone": settings.TIME_ZONE,
         "strings": chat_strings(),
     }

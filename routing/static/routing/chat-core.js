@@ -6,6 +6,8 @@
  *   the highest contiguous seq per conversation (what `resume` sends), and the outbox of unacked sends,
  *   which are resent with the same client_msg_id after a reconnect.
  * - ChatCore.TranscriptView: a transcript list kept in (conversation, seq) order.
+ * - Images and emoji (both pages): ChatCore.imageCard (a thumbnail that opens the full image),
+ *   ChatCore.uploadImage (the HTTP upload before an image frame), ChatCore.emojiPicker (a built-in grid).
  *
  * Data is always put on the page with textContent, never as HTML.
  */
@@ -135,6 +137,111 @@
         el("span", { class: "card-price" }, ChatCore.fmt(strings.price, { price: card.price }))
       )
     );
+  };
+
+  // --- images and emoji ------------------------------------------------------------------------------------
+
+  ChatCore.isImage = function (m) {
+    return Boolean(m.card && m.card.kind === "image");
+  };
+
+  /* An image message's thumbnail, a link that opens the full image in a new tab. `sign(url)` adds what the
+   * page needs to be let in (the buyer page: its token); the server answers only the chat's buyer and staff. */
+  ChatCore.imageCard = function (card, strings, sign) {
+    const el = ChatCore.el;
+    const signed = (url) => ChatCore.safeUrl(sign ? sign(url) : url);
+    const img = el("img", {
+      src: signed(card.thumb_url || ""),
+      alt: strings.image,
+      width: card.thumb_width || null,
+      height: card.thumb_height || null,
+      loading: "lazy",
+    });
+    return el(
+      "a",
+      {
+        class: "card-image",
+        href: signed(card.url || ""),
+        target: "_blank",
+        rel: "noopener noreferrer",
+        title: strings.image_open,
+        dataset: { attachment: String(card.attachment) },
+      },
+      img
+    );
+  };
+
+  /* POST a chosen file as multipart `file`; {ok, status, data, error} like the workbench's requests. */
+  ChatCore.uploadImage = async function (url, file, headers, strings) {
+    const body = new FormData();
+    body.append("file", file);
+    let response;
+    try {
+      response = await fetch(url, { method: "POST", body, credentials: "same-origin", headers: headers || {} });
+    } catch (e) {
+      return { ok: false, status: 0, data: null, error: ChatCore.fmt(strings.upload_failed, { status: 0 }) };
+    }
+    let data = null;
+    try {
+      data = await response.json();
+    } catch (e) {
+      data = null;
+    }
+    const detail =
+      data && typeof data.detail === "string" ? data.detail : ChatCore.fmt(strings.upload_failed, { status: response.status });
+    return { ok: response.ok, status: response.status, data, error: response.ok ? "" : detail };
+  };
+
+  /* Common emoji, built in (no external service). Each is one grapheme; inserted as typed text. */
+  ChatCore.EMOJI = [
+    "😀", "😁", "😂", "🤣", "😊", "😍", "😘", "😉", "😎", "🤗", "🤔", "😅",
+    "😄", "🙂", "😌", "😴", "😳", "😢", "😭", "😔", "😡", "😱", "🙄", "😷",
+    "👍", "👎", "👌", "👏", "🙏", "💪", "🤝", "✌️", "👋", "🙋", "💯", "✅",
+    "❤️", "💔", "🌹", "🎉", "🎁", "⭐", "🔥", "💰", "📦", "🚚", "⏰", "☕",
+  ];
+
+  /* Put `text` where the caret is in `input` (replacing a selection) and tell listeners it changed. */
+  ChatCore.insertAtCaret = function (input, text) {
+    const start = input.selectionStart ?? input.value.length;
+    const end = input.selectionEnd ?? start;
+    input.focus();
+    input.setRangeText(text, start, end, "end");
+    input.dispatchEvent(new Event("input", { bubbles: true }));
+  };
+
+  /* The emoji picker: `button` toggles `panel` (a grid of the emoji above), a click inserts at the caret of
+   * `input`; Esc or a click elsewhere closes it. */
+  ChatCore.emojiPicker = function (button, panel, input, strings) {
+    const el = ChatCore.el;
+    panel.setAttribute("role", "dialog");
+    panel.setAttribute("aria-label", strings.emoji);
+    panel.replaceChildren(
+      ...ChatCore.EMOJI.map((emoji) => {
+        const choice = el("button", { type: "button", class: "emoji", dataset: { emoji }, "aria-label": emoji }, emoji);
+        // mousedown, not click: the reply box keeps its caret.
+        choice.addEventListener("mousedown", (event) => event.preventDefault());
+        choice.addEventListener("click", () => ChatCore.insertAtCaret(input, emoji));
+        return choice;
+      })
+    );
+    const show = (open) => {
+      panel.hidden = !open;
+      button.setAttribute("aria-expanded", String(open));
+    };
+    button.setAttribute("aria-expanded", "false");
+    button.addEventListener("mousedown", (event) => event.preventDefault());
+    button.addEventListener("click", () => show(panel.hidden));
+    panel.addEventListener("keydown", (event) => {
+      if (event.key !== "Escape") return;
+      event.preventDefault();
+      event.stopPropagation(); // Esc closes the picker; it never ends the chat
+      show(false);
+      input.focus();
+    });
+    document.addEventListener("click", (event) => {
+      if (!panel.hidden && !panel.contains(event.target) && !button.contains(event.target)) show(false);
+    });
+    return { close: () => show(false) };
   };
 
   // --- the socket ------------------------------------------------------------------------------------------

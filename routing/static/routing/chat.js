@@ -43,10 +43,16 @@
       node.append(el("span", { class: "who" }, m.agent_name || S.agent));
     }
     if (C.isProductCard(m)) node.append(C.productCard(m.card, S));
+    else if (C.isImage(m)) node.append(C.imageCard(m.card, S, signed));
     else node.append(el("span", { class: "text" }, m.text));
     const meta = el("span", { class: "meta" }, time(m.created_at));
     if (mine) meta.append(" ", C.deliveryState(state, reason, S));
     node.append(meta);
+  }
+
+  /* The image URLs answer this buyer with their token. */
+  function signed(url) {
+    return url ? `${url}?token=${encodeURIComponent(init.token)}` : "";
   }
 
   function setServing(name) {
@@ -93,6 +99,45 @@
     });
     view.pending(entry);
     socket.send(frame);
+  }
+
+  // --- images and emoji --------------------------------------------------------------------------------------
+
+  /* Upload the chosen photo, then send it as an image message (the server checks what it really is). */
+  async function sendImage(file) {
+    if (!file) return;
+    if (file.size > init.max_image_bytes) {
+      banner(S.image_too_large);
+      return;
+    }
+    banner(S.uploading);
+    const result = await C.uploadImage(init.upload_url, file, {}, S);
+    if (!result.ok) {
+      banner(result.error);
+      return;
+    }
+    banner("");
+    const card = result.data;
+    const frame = { type: "image", client_msg_id: C.uuid(), attachment: card.attachment };
+    if (init.product) frame.product = init.product;
+    const entry = store.queue({
+      frame,
+      text: S.image_text,
+      card,
+      preview: { sender: "buyer", text: S.image_text, card, created_at: new Date().toISOString() },
+    });
+    view.pending(entry);
+    socket.send(frame);
+  }
+
+  function setupImagesAndEmoji() {
+    C.emojiPicker($("emoji-btn"), $("emoji-panel"), $("input"), S);
+    $("image-btn").addEventListener("click", () => $("image-input").click());
+    $("image-input").addEventListener("change", () => {
+      const file = $("image-input").files[0];
+      $("image-input").value = "";
+      sendImage(file);
+    });
   }
 
   function onError(frame) {
@@ -223,8 +268,7 @@
     C.showConnection($("conn-state"), state, detail, S, S.expired);
     if (state === "closed") {
       banner(S.expired);
-      $("input").disabled = true;
-      $("send-btn").disabled = true;
+      for (const id of ["input", "send-btn", "image-btn", "emoji-btn"]) $(id).disabled = true;
     }
   }
 
@@ -274,5 +318,6 @@
     star.addEventListener("click", () => rate(Number(star.dataset.stars)));
   }
 
+  setupImagesAndEmoji();
   socket.start();
 })();

@@ -86,6 +86,7 @@
 
   function preview(row) {
     if (row.last_sender === "system") return "[" + S.system + "]";
+    if (row.last_kind === "image") return S.image_text;
     const text = row.last_text || "";
     return text.length > 40 ? text.slice(0, 39) + "…" : text;
   }
@@ -220,6 +221,7 @@
     node.append(head);
     if (C.isRatingInvite(m)) node.append(el("span", { class: "text" }, S.rating_invited));
     else if (C.isProductCard(m)) node.append(C.productCard(m.card, S));
+    else if (C.isImage(m)) node.append(C.imageCard(m.card, S));
     else node.append(el("span", { class: "text" }, m.text));
     if (mine) node.append(C.deliveryState(state, reason, S));
   }
@@ -246,6 +248,7 @@
     $("product-btn").disabled = !canReply;
     $("input").disabled = !canReply;
     $("send-btn").disabled = !canReply;
+    paintImageTools(canReply);
     let note = "";
     if (row.state === "ended") {
       note = canReply ? C.fmt(S.history_repliable, { time: dateTime(row.repliable_until) }) : S.read_only;
@@ -366,6 +369,7 @@
         row.last_seq = m.seq;
         row.last_text = m.card && m.card.title ? m.card.title : m.text;
         row.last_sender = m.sender;
+        row.last_kind = m.card && m.card.kind ? String(m.card.kind) : "";
       }
       if (m.seq > c.base) {
         recount(row);
@@ -414,10 +418,12 @@
 
   function sendText() {
     const input = $("input");
-    if (sendMessage(input.value)) {
+    const sent = sendMessage(input.value);
+    if (sent) {
       input.value = "";
       panelsDo("reset"); // a value set by script fires no input event
     }
+    if (sent || !input.value.trim()) sendAttachedImage(); // a phrase's image goes after its text
   }
 
   /* Send a text in the selected chat; false (nothing sent) when it is blank, too long or not repliable. */
@@ -442,6 +448,73 @@
     };
     const frame = { type: "card", conversation: selected, client_msg_id: C.uuid(), kind: "product", id: product.id };
     queueSend(selected, frame, product.title, card);
+  }
+
+  // --- images and emoji --------------------------------------------------------------------------------------
+
+  let attached = null; // {conversation, card}: an image waiting in the reply box (a quick phrase's)
+
+  /* Send an uploaded image (its card from the upload) as an image message in `conversation`. */
+  function sendImageCard(conversation, card) {
+    if (conversation === null || !card) return false;
+    const frame = { type: "image", conversation, client_msg_id: C.uuid(), attachment: card.attachment };
+    queueSend(conversation, frame, S.image_text, card);
+    return true;
+  }
+
+  /* The image waiting in the reply box goes now (after the text the agent sent, if any). */
+  function sendAttachedImage() {
+    if (!attached || attached.conversation !== selected || $("input").disabled) return false;
+    const { conversation, card } = attached;
+    attachImage(null);
+    return sendImageCard(conversation, card);
+  }
+
+  /* Put an image in the reply box of the selected chat (null: take it out), shown as a thumbnail chip. */
+  function attachImage(card) {
+    attached = card && selected !== null ? { conversation: selected, card } : null;
+    const chip = $("attach-chip");
+    chip.replaceChildren();
+    chip.hidden = !attached;
+    if (!attached) return;
+    const remove = C.el("button", { type: "button", class: "attach-remove", "aria-label": S.image_remove }, "×");
+    remove.addEventListener("click", () => attachImage(null));
+    chip.append(C.imageCard(card, S), remove);
+  }
+
+  async function uploadImage(file) {
+    const conversation = selected;
+    if (!file || conversation === null || $("input").disabled) return;
+    if (file.size > init.max_image_bytes) {
+      toast(S.image_too_large);
+      return;
+    }
+    toast(S.uploading);
+    const url = `${init.api}conversations/${conversation}/images`;
+    const result = await C.uploadImage(url, file, { "X-CSRFToken": csrf, Accept: "application/json" }, S);
+    if (!result.ok) {
+      toast(result.error);
+      return;
+    }
+    toast("");
+    sendImageCard(conversation, result.data);
+  }
+
+  /* The image button, the file chooser, the emoji picker and the chip follow whether the chat can be answered. */
+  function paintImageTools(canReply) {
+    for (const id of ["image-btn", "emoji-btn"]) $(id).disabled = !canReply;
+    if (!canReply) $("emoji-panel").hidden = true;
+    if (attached && (attached.conversation !== selected || !canReply)) attachImage(null);
+  }
+
+  function setupImageTools() {
+    C.emojiPicker($("emoji-btn"), $("emoji-panel"), $("input"), S);
+    $("image-btn").addEventListener("click", () => $("image-input").click());
+    $("image-input").addEventListener("change", () => {
+      const file = $("image-input").files[0];
+      $("image-input").value = "";
+      uploadImage(file);
+    });
   }
 
   function onError(frame) {
@@ -953,6 +1026,9 @@
       conversation: () => (selected !== null && !$("input").disabled ? selected : null),
       productId: () => products.get(selected) || null,
       send: sendMessage,
+      sendImage: (card) => sendImageCard(selected, card), // a quick phrase's image, after its text
+      attachImage, // or waiting in the reply box while the agent edits the text
+
     }),
   );
   const panelKeys = Object.assign({}, ...panels.map((panel) => panel.keys || {}));
@@ -1003,6 +1079,7 @@
 
   // --- start -------------------------------------------------------------------------------------------------
 
+  setupImageTools();
   for (const row of init.sessions) addSession(row);
   for (const row of init.history) addHistory(row);
   counts();
