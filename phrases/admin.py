@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
@@ -30,6 +31,7 @@ from backoffice.validation import parse_id
 from phrases import services
 from phrases.models import Phrase, PhraseGroup
 from phrases.spreadsheet import CONTENT_TYPES
+from routing import attachments
 
 
 def current_staff(request: HttpRequest) -> StaffAccount | None:
@@ -79,7 +81,15 @@ class PhraseForm(forms.ModelForm[Phrase]):
     keywords = forms.CharField(
         label=_("keywords"), required=False, help_text=_("Separated by commas, for example: 发货,快递")
     )
+    image_file = forms.FileField(
+        label=_("image"),
+        required=False,
+        help_text=_("JPEG, PNG, GIF or WebP: sent after the text (图文发送)."),
+        widget=forms.ClearableFileInput(attrs={"accept": "image/jpeg,image/png,image/gif,image/webp"}),
+    )
+    remove_image = forms.BooleanField(label=_("remove the image"), required=False)
     actor: StaffAccount | None
+    image_data: bytes | None = None  # the checked upload, stored by save_form
 
     class Meta:
         model = Phrase
@@ -103,7 +113,20 @@ class PhraseForm(forms.ModelForm[Phrase]):
             )
         except DomainError as exc:
             raise form_error(self, exc) from exc
+        self._check_image(data.get("image_file"))
         return data
+
+    def _check_image(self, upload: Any) -> None:
+        """The image is checked by its content here, so a bad file is a form error and nothing is saved."""
+        if upload is None:
+            return
+        data = upload.read(attachments.max_bytes() + 1)
+        try:
+            attachments.check_image(data)
+        except DomainError as exc:
+            self.add_error("image_file", exc.message)
+        else:
+            self.image_data = data
 
     def _post_clean(self) -> None:
         # The services validate and write (the model's own unique checks would run on partial values).
@@ -138,6 +161,7 @@ class PhraseAdmin(TeamPhraseAdmin):
     list_select_related = ["group"]
     ordering = ["group", "pk"]
     filter_horizontal = ["products"]
+    readonly_fields = ["image_preview"]
     actions = ["export_csv", "export_xlsx"]
     change_list_template = "admin/phrases/phrase/change_list.html"
 
@@ -145,6 +169,12 @@ class PhraseAdmin(TeamPhraseAdmin):
     def short_content(self, obj: Phrase) -> str:
         # Plain text; the admin template escapes it, so markup in a phrase shows as typed.
         return Truncator(obj.content).chars(60)
+
+    @admin.display(description=_("current image"))
+    def image_preview(self, obj: Phrase) -> str:
+        if obj.image is None:
+            return "—"
+        return format_html('<img src="{}" alt="">', attachments.card(obj.image)["thumb_url"])
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "group":
@@ -164,10 +194,16 @@ class PhraseAdmin(TeamPhraseAdmin):
         actor = current_staff(request)
         assert actor is not None  # has_change_permission
         if change:
-            return services.update_phrase(
+            phrase = services.update_phrase(
                 actor=actor, phrase=Phrase.objects.get(pk=form.instance.pk), **values
             )
-        return services.create_phrase(actor=actor, scope=services.TEAM, **values)
+        else:
+            phrase = services.create_phrase(actor=actor, scope=services.TEAM, **values)
+        if form.image_data is not None:
+            return services.set_phrase_image(actor=actor, phrase=phrase, data=form.image_data)
+        if data.get("remove_image"):
+            return services.set_phrase_image(actor=actor, phrase=phrase, data=None)
+        return phrase
 
     def delete_model(self, request: HttpRequest, obj: Phrase) -> None:
         actor = current_staff(request)

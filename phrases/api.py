@@ -30,6 +30,7 @@ from phrases import services
 from phrases.library import SCENARIO_LABELS
 from phrases.models import MAX_CODE, MAX_CONTENT, MAX_GROUP_NAME, MAX_KEYWORDS, Phrase, PhraseGroup
 from phrases.spreadsheet import CONTENT_TYPES
+from routing.api import ImageOut
 from routing.models import Conversation
 
 router = Router(auth=django_auth, tags=["phrases"])
@@ -43,7 +44,7 @@ Scenario = Annotated[Text, Field(max_length=40)]
 
 
 def visible_phrase(staff: StaffAccount, phrase_id: int) -> Phrase:
-    qs = Phrase.objects.visible_to(staff).select_related("group", "owner")
+    qs = Phrase.objects.visible_to(staff).select_related("group", "owner", "image")
     return get_for_shop_or_404(qs, staff.shop, pk=phrase_id)
 
 
@@ -78,10 +79,15 @@ class PhraseBase(Schema):
     code: str
     keywords: list[str]
     usage_count: int
+    has_image: bool = Field(description="an image goes after the text (图文发送)")
 
     @staticmethod
     def resolve_scope(obj: Phrase) -> str:
         return services.scope_of(obj)
+
+    @staticmethod
+    def resolve_has_image(obj: Phrase) -> bool:
+        return obj.image_id is not None
 
     @staticmethod
     def resolve_group_name(obj: Phrase) -> str | None:
@@ -173,6 +179,11 @@ class RenderedOut(Schema):
     unfilled: list[str] = Field(
         description="missing facts left as a 【】 marker in text: the agent fills them in before sending"
     )
+    image: ImageOut | None = Field(
+        None,
+        description="/use with conversation_id of a phrase with an image: that chat's copy of it, to send "
+        "after the text (the socket's image frame)",
+    )
 
 
 class VariableOut(Schema):
@@ -205,15 +216,21 @@ class ImportOut(Schema):
     unchanged: int
 
 
+def conversation_of(staff: StaffAccount, body: UseIn) -> Conversation | None:
+    if body.conversation_id is None:
+        return None
+    qs = Conversation.objects.select_related("buyer", "source_product")
+    return get_for_shop_or_404(qs, staff.shop, pk=body.conversation_id)
+
+
 def render_context(staff: StaffAccount, body: UseIn) -> dict[str, Any]:
     """The values to fill: the conversation's (``conversation_id``, shop-scoped: 404 for another shop's),
     overridden by the explicit ``context``. Shop-scoped, not ``routing.access.readable``: the values are the
     buyer's nickname and orders, which every agent of the shop may view (the agent role's commerce rights),
     not the transcript."""
-    if body.conversation_id is None:
+    conversation = conversation_of(staff, body)
+    if conversation is None:
         return dict(body.context)
-    qs = Conversation.objects.select_related("buyer", "source_product")
-    conversation = get_for_shop_or_404(qs, staff.shop, pk=body.conversation_id)
     return {**services.conversation_context(conversation=conversation), **body.context}
 
 
@@ -259,14 +276,16 @@ def recent(request: HttpRequest, limit: Annotated[int, Query(ge=1, le=50)] = 20)
     response=responses(RenderedOut, 400, 404, 422),
     summary="Use a phrase: record it and get the text to send",
     description="Adds one to the phrase's usage count, puts it first in my recently used list and returns "
-    "the text with its variables filled from context (missing values get their fallback and are listed).",
+    "the text with its variables filled from context (missing values get their fallback and are listed). "
+    "A phrase with an image, used with conversation_id, also returns that chat's copy of the image.",
 )
 def use(request: HttpRequest, phrase_id: Id, body: UseIn) -> dict[str, Any]:
     staff = current_staff(request)
     phrase = visible_phrase(staff, phrase_id)
     context = render_context(staff, body)
     rendered = services.use_phrase(staff=staff, phrase=phrase, context=context)
-    return {"phrase_id": phrase.pk, **rendered_out(rendered)}
+    image = services.phrase_image_for(staff=staff, phrase=phrase, conversation=conversation_of(staff, body))
+    return {"phrase_id": phrase.pk, **rendered_out(rendered), "image": image}
 
 
 @router.post(

@@ -17,6 +17,7 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.models import Product, Shop, ShopQuerySet, StaffAccount
+from routing.models import Attachment
 
 _M = TypeVar("_M", bound=models.Model)
 
@@ -104,6 +105,16 @@ class Phrase(models.Model):
     keywords = models.CharField(_("keywords"), max_length=MAX_KEYWORDS, blank=True)
     products = models.ManyToManyField(
         Product, blank=True, related_name="+", verbose_name=_("linked products")
+    )
+    image = models.ForeignKey(
+        Attachment,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        editable=False,
+        verbose_name=_("image"),
+        help_text=_("Sent after the text (图文发送)."),
     )
     search_text = models.TextField(editable=False, default="")
     template_key = models.CharField(max_length=40, blank=True, editable=False)

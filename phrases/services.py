@@ -21,6 +21,9 @@ Rules, each enforced here for every caller (API, admin, workbench):
   code. Plain text and the searchable list: phrases linked to the conversation's product first, then the
   most used, then the oldest.
 - **Use** records the agent's recently-used entry and adds one to the phrase's usage count.
+- **Image** (图文发送, seed 004): a phrase may carry one image (``routing.attachments``' checks), written
+  like the phrase. Using it in a chat gives that chat its own copy of the image, which the workbench sends
+  after the text.
 
 Search reads the per-process index of ``phrases.index``; every write here that changes what search matches
 calls ``index.changed()`` inside its transaction, first, so that concurrent writes of a shop's phrases
@@ -57,6 +60,7 @@ from phrases.models import (
     PhraseGroup,
     PhraseUse,
 )
+from routing import attachments
 from routing.models import Conversation
 
 TEAM, PERSONAL = "team", "personal"
@@ -390,6 +394,28 @@ def update_phrase(
     with transaction.atomic():
         index.changed(phrase.shop_id)
         return _save(phrase, fields)
+
+
+def set_phrase_image(*, actor: StaffAccount, phrase: Phrase, data: bytes | None) -> Phrase:
+    """Give a phrase its image (``data``: an image file, checked and stored by ``routing.attachments``) or
+    take it away (None), with the rights of writing the phrase."""
+    check_write(actor=actor, owner=phrase.owner, shop_id=phrase.shop_id)
+    image = attachments.store_image(shop=actor.shop, staff=actor, data=data) if data is not None else None
+    Phrase.objects.filter(pk=phrase.pk).update(image=image)
+    phrase.image = image
+    return phrase
+
+
+def phrase_image_for(
+    *, staff: StaffAccount, phrase: Phrase, conversation: Conversation | None
+) -> dict[str, Any] | None:
+    """The card of the phrase's image for ``conversation`` (a copy of it there, which an image frame then
+    sends), or None: no image, or no conversation to send it in."""
+    check_visible(staff=staff, phrase=phrase)
+    if phrase.image_id is None or conversation is None or phrase.image is None:
+        return None
+    copy = attachments.copy_for_conversation(source=phrase.image, conversation=conversation, staff=staff)
+    return attachments.card(copy)
 
 
 def delete_phrase(*, actor: StaffAccount, phrase: Phrase) -> None:

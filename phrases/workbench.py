@@ -16,6 +16,7 @@ def strings() -> dict[str, str]:
         "phrase_team": _("Team"),
         "phrase_personal": _("Mine"),
         "phrase_linked": _("This product"),
+        "phrase_image": _("With image"),
         "phrases_recent": _("Recently used"),
         "phrases_all": _("All phrases"),
         "phrases_found": _("Matching phrases"),

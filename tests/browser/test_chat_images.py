@@ -1,5 +1,5 @@
-"""Images and emoji in chat, as a buyer and an agent use them: the buyer photographs a parcel and sends it from
-the chat page, the agent sees its thumbnail (served to staff) and opens it; the agent sends a size chart,
+"""Images and emoji in chat, as a buyer and an agent use them: the buyer photographs a parcel and sends it
+from the chat page, the agent sees its thumbnail (served to staff) and opens it; the agent sends a size chart,
 which the buyer's page shows (served to the buyer with their token), and an emoji from the picker."""
 
 from __future__ import annotations

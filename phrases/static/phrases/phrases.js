@@ -11,6 +11,8 @@
  *   the conversation and records the use. A fact it cannot fill (order number, ship date, ...) stays a 【】
  *   marker: such a text is put in the reply box instead of being sent, with the marker selected.
  * - Phrases linked to the product the chat came from rank first (product_id from the buyer panel).
+ * - A phrase with an image (图文发送): /use returns the chat's copy of it; sent right after the text, or,
+ *   when the text goes into the reply box to edit, waiting there as a chip until the agent sends.
  * - The agent manages their own personal phrases in the panel: "new personal phrase" opens a small form
  *   (POST / with scope personal); personal phrases in the list have edit (the same form, PUT /{id}) and
  *   delete (DELETE /{id}, after a confirm). Team phrases are managed in the admin, so they have neither.
@@ -28,6 +30,7 @@
 
   /* hooks: request(method, url, body) -> {ok, status, data, error}; conversation() -> id or null when the
    * chat cannot be replied to; productId() -> the chat's source product id or null; send(text) -> bool;
+   * sendImage(card), attachImage(card): a phrase's image sent now, or waiting in the reply box;
    * toast(text); data (the panel's: api); strings. */
   function attach(hooks) {
     const S = hooks.strings;
@@ -207,18 +210,20 @@
       }
       loadPanel();
       if (hooks.conversation() !== conversation) return; // the agent moved to another chat meanwhile
-      const { text, unfilled } = result.data;
+      const { text, unfilled, image } = result.data;
       if (how === "send" && !unfilled.length) {
         if (hooks.send(text)) {
           input.value = "";
           clearTimeout(timer);
           serial++;
+          if (image) hooks.sendImage(image);
         }
         input.focus();
         return;
       }
       if (how === "send") input.value = "";
       insert(text);
+      if (image) hooks.attachImage(image);
       if (unfilled.length) {
         const names = unfilled.map((key) => (variables[key] ? variables[key] : key)).join(S.list_separator);
         hooks.toast(C.fmt(S.phrase_unfilled, { fields: names }));
@@ -262,6 +267,7 @@
           { class: "p-meta" },
           C.el("span", { class: "tag scope-" + phrase.scope }, S["phrase_" + phrase.scope] || phrase.scope),
           phrase.code ? C.el("span", { class: "p-code" }, "/" + phrase.code) : null,
+          phrase.has_image ? C.el("span", { class: "tag p-image" }, S.phrase_image) : null,
           phrase.group_name ? C.el("span", { class: "muted" }, phrase.group_name) : null
         ),
         C.el("span", { class: "p-content" }, phrase.content)
