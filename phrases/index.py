@@ -35,7 +35,7 @@ MAX_SHOPS = 64
 USAGE_MARGIN = timedelta(minutes=1)
 
 
-PHRASE_FIELDS = ("id", "shop_id", "owner_id", "group_id", "content", "code", "keywords")
+PHRASE_FIELDS = ("id", "shop_id", "owner_id", "group_id", "content", "code", "keywords", "image_id")
 GROUP_FIELDS = ("id", "shop_id", "owner_id", "name")
 
 
@@ -48,6 +48,7 @@ class Entry:
     text: str  # normalized content and keywords: what matching reads
     content: str
     keywords: str
+    image_id: int | None = None  # a phrase with an image (图文发送): the panel marks it
 
 
 @dataclass
@@ -81,6 +82,7 @@ class ShopIndex:
             entry.content,
             entry.code,
             entry.keywords,
+            entry.image_id,
         )
         phrase = Phrase.from_db(
             db, (*PHRASE_FIELDS, "usage_count", "last_used_at"), (*row, count, last_used_at)
@@ -114,18 +116,10 @@ def _load(shop_id: int) -> ShopIndex:
     personal: dict[int, list[Entry]] = {}
     usage: dict[int, tuple[int, datetime | None]] = {}
     rows = Phrase.objects.filter(shop_id=shop_id).order_by("pk")
-    for pk, owner_id, group_id, code, text, content, keywords, count, last_used_at in rows.values_list(
-        "pk",
-        "owner_id",
-        "group_id",
-        "code",
-        "search_text",
-        "content",
-        "keywords",
-        "usage_count",
-        "last_used_at",
-    ):
-        entry = Entry(pk, owner_id, group_id, code, text, content, keywords)
+    fields = ("pk", "owner_id", "group_id", "code", "search_text", "content", "keywords", "image_id")
+    for *values, count, last_used_at in rows.values_list(*fields, "usage_count", "last_used_at"):
+        pk, owner_id = values[0], values[1]
+        entry = Entry(*values)
         (team if owner_id is None else personal.setdefault(owner_id, [])).append(entry)
         usage[pk] = (count, last_used_at)
     group_names = dict(PhraseGroup.objects.filter(shop_id=shop_id).values_list("pk", "name"))

@@ -401,7 +401,9 @@ def set_phrase_image(*, actor: StaffAccount, phrase: Phrase, data: bytes | None)
     take it away (None), with the rights of writing the phrase."""
     check_write(actor=actor, owner=phrase.owner, shop_id=phrase.shop_id)
     image = attachments.store_image(shop=actor.shop, staff=actor, data=data) if data is not None else None
-    Phrase.objects.filter(pk=phrase.pk).update(image=image)
+    with transaction.atomic():
+        index.changed(phrase.shop_id)  # the index marks phrases with an image
+        Phrase.objects.filter(pk=phrase.pk).update(image=image)
     phrase.image = image
     return phrase
 

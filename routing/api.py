@@ -578,7 +578,7 @@ class ImageOut(Schema):
 
 @router.post(
     "/conversations/{conversation_id}/images",
-    response=responses(ImageOut, 404, 422, status=201),
+    response=responses(ImageOut, 400, 404, 422, status=201),
     summary="Upload an image to send in a chat",
     description="Multipart form: file, a JPEG, PNG, GIF or WebP image (checked by its content, not its name "
     "or type) of at most 10 MB and 40 million pixels; stored re-encoded without metadata, under a random "

@@ -52,6 +52,7 @@ from routing.models import AgentGroup, AgentState, Conversation, ConversationSta
 from routing.tokens import buyer_token
 from tests.backoffice import factories
 from tests.conftest import login_client
+from tests.routing.images import image_bytes
 from tests.routing.sockets import TIMEOUT, agent_socket, buyer_socket, use_layer
 
 # --- shop A's world ----------------------------------------------------------------------------------------
@@ -94,6 +95,7 @@ class Ids:
     personal_phrase: int  # the agent's personal phrase
     phrase_group: int
     agent_group: int
+    attachment: int  # an image the agent uploaded for the active chat
 
 
 NOBODY = 2_000_000_000
@@ -114,6 +116,7 @@ MISSING = Ids(
     personal_phrase=NOBODY,
     phrase_group=NOBODY,
     agent_group=NOBODY,
+    attachment=NOBODY,
 )
 
 
@@ -125,8 +128,14 @@ class World:
     secrets: tuple[str, ...]
 
 
+def image_file() -> SimpleUploadedFile:
+    return SimpleUploadedFile("photo.png", image_bytes("PNG", (64, 48)), content_type="image/png")
+
+
 @pytest.fixture
-def world(shop_a: Shop, shop_b: Shop, owner: StaffAccount, teammate: StaffAccount) -> World:
+def world(
+    shop_a: Shop, shop_b: Shop, owner: StaffAccount, teammate: StaffAccount, tmp_path: Any, settings: Any
+) -> World:
     """One object of each kind in shop A: buyers, a product, an order, an active chat with messages and a
     queued one, team and personal phrases with a group, an agent group, an API key, routing settings and a
     supervisor with a login of their own."""
@@ -165,6 +174,10 @@ def world(shop_a: Shop, shop_b: Shop, owner: StaffAccount, teammate: StaffAccoun
     personal = phrase_services.create_phrase(actor=teammate, scope="personal", content=PERSONAL_PHRASE)
     api_key = shop_services.create_api_key(shop=shop_a, name=KEY_NAME, created_by=owner.user)[0]
     factories.staff(shop_a, LOGIN, SUPERVISOR, role=Role.CS_SUPERVISOR)
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    attachment = routing_services.upload_agent_image(
+        staff=teammate, conversation=conversation, data=image_bytes("PNG", (64, 48))
+    )
     ids = Ids(
         shop=shop_a.pk,
         shop_name=shop_a.name,
@@ -182,6 +195,7 @@ def world(shop_a: Shop, shop_b: Shop, owner: StaffAccount, teammate: StaffAccoun
         personal_phrase=personal.pk,
         phrase_group=phrase_group.pk,
         agent_group=group.pk,
+        attachment=attachment.pk,
     )
     objects: dict[type[models.Model], models.Model] = {
         ApiKey: api_key,
@@ -557,6 +571,27 @@ URL_PROBES: dict[str, Probe] = {
         get(f"/chat/{ids.shop}/", frozenset({403}), who="anonymous"),
     ],
     "routing:demo-picker": lambda ids: [get(f"/chat/{ids.shop}/demo/", NOT_FOUND)],  # DEBUG is off in tests
+    # A buyer of shop B uploading to shop A's chat page, or nobody: refused as an expired link (403).
+    "routing:buyer-upload": lambda ids: [
+        post(
+            f"/chat/{ids.shop}/images/?token={{buyer_token}}",
+            frozenset({403}),
+            who="buyer",
+            form={"file": image_file()},
+        ),
+        post(f"/chat/{ids.shop}/images/", frozenset({403}), who="anonymous", form={"file": image_file()}),
+    ],
+    # Shop A's image: no image for shop B's staff or buyer (404); nobody signed in: 403.
+    "routing:attachment": lambda ids: [
+        get(f"/attachments/{ids.attachment}/", NOT_FOUND),
+        get(f"/attachments/{ids.attachment}/?token={{buyer_token}}", NOT_FOUND, who="buyer"),
+        get(f"/attachments/{ids.attachment}/", frozenset({403}), who="anonymous"),
+    ],
+    "routing:attachment-thumb": lambda ids: [
+        get(f"/attachments/{ids.attachment}/thumb/", NOT_FOUND),
+        get(f"/attachments/{ids.attachment}/thumb/?token={{buyer_token}}", NOT_FOUND, who="buyer"),
+        get(f"/attachments/{ids.attachment}/thumb/", frozenset({403}), who="anonymous"),
+    ],
     "api-v1:api-root": lambda ids: [get("/api/v1/", NOT_FOUND)],  # django-ninja's: always a 404
     "api-v1:openapi-json": scoped("/api/v1/openapi.json"),
     "api-v1:openapi-view": scoped("/api/v1/docs"),
@@ -650,6 +685,9 @@ API_PROBES: dict[tuple[str, str], Probe] = {
     ],
     ("GET", "/api/v1/routing/conversations/{conversation_id}/messages"): lambda ids: [
         staff("get", conversation(ids, "/messages"), NOT_FOUND)
+    ],
+    ("POST", "/api/v1/routing/conversations/{conversation_id}/images"): lambda ids: [
+        staff("post", conversation(ids, "/images"), NOT_FOUND, form={"file": image_file()})
     ],
     ("GET", "/api/v1/routing/conversations/{conversation_id}/trace"): lambda ids: [
         staff("get", conversation(ids, "/trace"), NOT_FOUND)
@@ -792,13 +830,16 @@ async def agent_socket_probe(ids: Ids, outsider: Side) -> list[dict[str, Any]]:
     assert error_codes(frames) == ["not_found", "not_found"]
     assert frames[-1] == {"type": "resumed", "conversations": []}
     card = {"type": "card", "kind": "product", "id": ids.product}
+    image = {"type": "image", "attachment": ids.attachment}
     replies = await exchange(
         comm,
         {"type": "send", "conversation": ids.conversation, "client_msg_id": "s1", "text": "乙店"},
         {**card, "conversation": ids.conversation, "client_msg_id": "c1"},
         {**card, "conversation": own.pk, "client_msg_id": "c2"},
+        {**image, "conversation": ids.conversation, "client_msg_id": "i1"},
+        {**image, "conversation": own.pk, "client_msg_id": "i2"},
     )
-    assert error_codes(replies) == ["not_found", "not_found", "not_found"]
+    assert error_codes(replies) == ["not_found"] * 5
     await comm.disconnect()
     return frames + replies
 
@@ -816,6 +857,8 @@ async def buyer_socket_probe(ids: Ids, outsider: Side) -> list[dict[str, Any]]:
         {"type": "rate", "conversation": ids.conversation, "stars": 1},
     )
     assert error_codes(frames) == ["not_found", "not_found"]
+    image = {"type": "image", "client_msg_id": uuid.uuid4().hex, "attachment": ids.attachment}
+    assert error_codes(await exchange(comm, image)) == ["not_found"]  # shop A's image, in no chat of B's
     send = {"type": "send", "client_msg_id": uuid.uuid4().hex, "text": "在吗", "product": ids.product}
     acks = [frame for frame in await exchange(comm, send) if frame["type"] == "ack"]
     assert len(acks) == 1, acks

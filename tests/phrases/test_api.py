@@ -109,6 +109,7 @@ def test_use_records_and_returns_the_rendered_text(
     response = call(teammate_client, "post", f"{team.pk}/use", {"context": {"buyer_nickname": "小王"}})
     assert response.status_code == 200, response.content
     assert response.json() == {
+        "image": None,
         "phrase_id": team.pk,
         "text": "小王您好，今天下单今天发货哦",
         "missing": [],

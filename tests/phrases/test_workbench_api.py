@@ -81,6 +81,7 @@ def test_render_fills_from_the_conversation_without_recording(
         teammate_client, "post", "render", {"content": "{buyer}，{agent}为您服务", "conversation_id": conv.pk}
     )
     assert body.json() == {
+        "image": None,
         "phrase_id": None,
         "text": "<script>alert(1)</script>，售前-小美为您服务",
         "missing": [],

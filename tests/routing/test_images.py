@@ -277,7 +277,7 @@ def test_an_upload_is_sent_in_one_chat_only(
     chat_image: tuple[Attachment, Buyer], teammate: StaffAccount
 ) -> None:
     attachment, buyer = chat_image
-    conv = Conversation.objects.get(pk=attachment.conversation_id)
+    conv = Conversation.objects.get(attachments=attachment)
     services.end_conversation(conversation=conv, reason="agent", by=teammate)
     again = services.post_buyer_messages([services.BuyerSend(buyer, _(IMAGE), "img-2", attachment.pk)])[0]
     assert isinstance(again, Conflict)  # the buyer's next chat: the image was another chat's
