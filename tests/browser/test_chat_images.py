@@ -11,6 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from backoffice.models import Shop, StaffAccount
+from phrases import services as phrase_services
 from routing.models import Attachment, Message
 from tests.browser.conftest import open_chat, open_workbench, requires_chromium, requires_live_stack
 from tests.routing.images import image_bytes
@@ -98,3 +99,43 @@ def test_the_buyer_inserts_an_emoji_at_the_caret(new_context: Any, shop_a: Shop,
     chat.locator("#input").press("Enter")
     expect(chat.locator("#transcript .msg.mine .text")).to_have_text("好的😊谢谢")
     expect(chat.locator("#transcript .msg.mine .state")).to_have_attribute("data-state", "acked")
+
+
+def test_a_phrase_with_an_image_sends_its_text_and_the_image(
+    new_context: Any, shop_a: Shop, owner: StaffAccount, agent: StaffAccount
+) -> None:
+    """图文发送 (seed 004): "/" + code sends the text, then the image; from the panel, the text goes into the
+    reply box and the image waits beside it until the agent sends."""
+    phrase = phrase_services.create_phrase(actor=owner, scope="team", content="亲，尺码表请看图", code="cm")
+    phrase_services.set_phrase_image(actor=owner, phrase=phrase, data=image_bytes("PNG", (800, 600)))
+    workbench = open_workbench(new_context, agent)
+    chat = open_chat(new_context, shop_a, "img-live-4", "问尺码的买家")
+    chat.locator("#input").fill("有尺码表吗")
+    chat.locator("#input").press("Enter")
+    expect(workbench.locator("#transcript .msg.theirs .text")).to_have_text("有尺码表吗")
+
+    workbench.locator("#input").press_sequentially("/cm")
+    expect(workbench.locator("#suggest-list .suggestion")).to_have_count(1)
+    workbench.locator("#input").press("Enter")
+    expect(chat.locator("#transcript .msg.theirs .text")).to_have_text("亲，尺码表请看图")
+    expect(chat.locator("#transcript .msg.theirs .card-image img")).to_have_count(1)
+
+    # From the panel: inserted to edit, the image shown beside the reply box, both sent with Enter.
+    entry = workbench.locator("#phrase-list .p-all button.phrase", has_text="尺码表")
+    expect(entry.locator(".p-image")).to_be_visible()
+    entry.click()
+    expect(workbench.locator("#attach-chip img")).to_be_visible()
+    workbench.locator("#input").press("End")
+    workbench.locator("#input").press_sequentially("～")
+    workbench.locator("#input").press("Enter")
+    expect(chat.locator("#transcript .msg.theirs .card-image img")).to_have_count(2)
+    expect(chat.locator("#transcript .msg.theirs .text").last).to_have_text("亲，尺码表请看图～")
+    expect(workbench.locator("#attach-chip")).to_be_hidden()
+    kinds = Message.objects.filter(conversation__buyer__platform_id="img-live-4").order_by("seq")
+    assert [m.card["kind"] if m.card else m.text for m in kinds] == [
+        "有尺码表吗",
+        "亲，尺码表请看图",
+        "image",
+        "亲，尺码表请看图～",
+        "image",
+    ]
