@@ -108,10 +108,13 @@ def _opened(data: bytes) -> Image.Image:
         raise refused(_("Only JPEG, PNG, GIF and WebP images can be sent.")) from None
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own, larger bound
         raise refused(too_many_pixels_message()) from None
-    except (OSError, SyntaxError, ValueError, EOFError):
+    except Exception:  # Pillow's decoders raise many kinds on a broken file: each is a broken file here
         raise refused(_("The image is damaged or incomplete.")) from None
     width, height = image.size
-    frames = int(getattr(image, "n_frames", 1) or 1)
+    try:
+        frames = int(getattr(image, "n_frames", 1) or 1)  # GIF and WebP count by reading the frames
+    except Exception:
+        raise refused(_("The image is damaged or incomplete.")) from None
     if width < 1 or height < 1 or width * height > max_pixels():
         raise refused(too_many_pixels_message())
     if frames > MAX_FRAMES or width * height * frames > max_pixels() * 10:
@@ -166,13 +169,12 @@ def check_image(data: bytes) -> Checked:
             image.load()
             encoded = _encode(image, fmt)
             thumbnail, thumb_ext, thumb_width, thumb_height = _thumbnail(image)
+            width, height = Image.open(io.BytesIO(encoded)).size  # as stored (the orientation applied)
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
         raise refused(too_many_pixels_message()) from None
-    except (OSError, SyntaxError, ValueError, EOFError):
+    except Exception:  # as in _opened: whatever a broken file makes Pillow raise, it is a broken file
         raise refused(_("The image is damaged or incomplete.")) from None
     content_type, extension = FORMATS[fmt]
-    orientated = ImageOps.exif_transpose(image) if not getattr(image, "is_animated", False) else image
-    width, height = (orientated or image).size
     return Checked(
         content_type=content_type,
         extension=extension,

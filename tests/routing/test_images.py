@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import struct
 import zlib
 from pathlib import Path
@@ -18,10 +19,10 @@ from django.test import Client
 from django.utils.translation import gettext as _
 from PIL import Image
 
-from backoffice.errors import Conflict, NotFound
+from backoffice.errors import Conflict, Invalid, NotFound
 from backoffice.models import Buyer, Shop, StaffAccount
 from backoffice.validation import text_error
-from routing import services, tokens
+from routing import attachments, services, tokens
 from routing.models import Attachment, Conversation, Message
 from tests.backoffice import factories
 from tests.conftest import login_client
@@ -271,6 +272,11 @@ def test_the_workbench_list_preview_of_an_image_says_image(
     assert [(row["last_kind"], row["last_text"]) for row in rows] == [("image", _(IMAGE))]
     page = login_client(teammate).get("/workbench/").content.decode()
     assert f'data-field="preview">{_(IMAGE)}</span>' in page
+    attachment = chat_image[0]
+    transcript = login_client(teammate).get(
+        f"/api/v1/routing/conversations/{attachment.conversation_id}/messages"
+    )
+    assert [m["card"] for m in transcript.json()] == [attachments.card(attachment)]  # history has it too
 
 
 def test_an_upload_is_sent_in_one_chat_only(
@@ -382,3 +388,32 @@ async def test_emoji_round_trip_over_the_sockets(agent: StaffAccount, buyer: Buy
     assert (await until(buyer_ws, "error"))["code"] == "invalid"
     await agent_ws.disconnect()
     await buyer_ws.disconnect()
+
+
+# --- never a 500 -------------------------------------------------------------------------------------------
+
+
+def test_damaged_variants_of_every_format_are_refused_as_invalid_never_an_error() -> None:
+    """Bytes flipped and files cut at random (seeded), of each format and an animated GIF: each is stored or
+    refused with Invalid, whatever Pillow's decoders raise inside."""
+    rng = random.Random(14)
+    frames = [Image.new("P", (40, 30), i) for i in range(5)]
+    animated = io.BytesIO()
+    frames[0].save(animated, "GIF", save_all=True, append_images=frames[1:], duration=80, loop=0)
+    originals = [image_bytes(fmt, (60, 40)) for fmt in ("JPEG", "PNG", "GIF", "WEBP")] + [animated.getvalue()]
+    assert attachments.check_image(animated.getvalue()).content_type == "image/gif"
+    outcomes = {"stored": 0, "refused": 0}
+    for original in originals:
+        for _round in range(60):
+            data = bytearray(original)
+            for _flip in range(rng.randint(1, 8)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            if rng.random() < 0.3:
+                data = data[: rng.randrange(1, len(data))]
+            try:
+                attachments.check_image(bytes(data))
+            except Invalid:
+                outcomes["refused"] += 1
+            else:
+                outcomes["stored"] += 1
+    assert outcomes["refused"] > 0 and sum(outcomes.values()) == 300
