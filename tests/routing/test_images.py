@@ -221,6 +221,15 @@ def test_the_image_is_served_to_its_buyer_and_the_shops_im_staff_only(
     assert login_client(teammate).get(path.format(id=2_000_000_000)).status_code == 404
 
 
+def test_no_route_serves_the_stored_files_as_they_are(
+    chat_image: tuple[Attachment, Buyer], teammate: StaffAccount
+) -> None:
+    attachment, _buyer = chat_image
+    client = login_client(teammate)
+    for prefix in ("/media/", "/static/", "/"):
+        assert client.get(prefix + attachment.file).status_code == 404
+
+
 def test_a_missing_file_is_a_404_not_a_500(
     chat_image: tuple[Attachment, Buyer], teammate: StaffAccount
 ) -> None:
