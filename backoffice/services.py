@@ -20,6 +20,8 @@ from backoffice.models import (
     AddressChange,
     ApiKey,
     Buyer,
+    ContactView,
+    ContactViewPlace,
     Order,
     OrderItem,
     Product,
@@ -367,3 +369,29 @@ def upsert_orders(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
         ]
     )
     return len(records)
+
+
+# --- privacy -----------------------------------------------------------------------------------------------
+
+
+def record_contact_views(
+    *, user: Any, staff: StaffAccount | None, orders: Iterable[Order], place: str
+) -> int:
+    """Record that ``user`` (working as ``staff``; None for a platform superuser outside any shop) was shown
+    the full receiver phone number and address of each of ``orders`` at ``place`` (a ``ContactViewPlace``):
+    one row per order, in one INSERT. Orders without a phone number and an address show nothing private and
+    are not recorded."""
+    rows = [
+        ContactView(
+            shop_id=order.shop_id,
+            user_id=user.pk,
+            staff=staff,
+            buyer_id=order.buyer_id,
+            order_id=order.pk,
+            place=ContactViewPlace(place),
+        )
+        for order in orders
+        if order.receiver_phone or order.address
+    ]
+    ContactView.objects.bulk_create(rows)
+    return len(rows)

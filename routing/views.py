@@ -8,6 +8,8 @@ so they are translated with the rest of the templates and escaped like any other
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -23,7 +25,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
-from backoffice.models import Buyer, Product, StaffAccount
+from backoffice import privacy
+from backoffice import services as shop_services
+from backoffice.models import Buyer, ContactViewPlace, Order, Product, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
 from backoffice.validation import parse_id
 from routing import selectors
@@ -176,6 +180,8 @@ def workbench(request: HttpRequest) -> HttpResponse:
 def buyer_panel(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """The buyer of a conversation: their orders in this shop (newest first, items, amounts, shipping, the
     address and its changes) and the product they came from. Another shop's conversation is a 404.
+    Receiver phone numbers and addresses are masked without the right to see them in full; with it, the
+    showing is recorded (``backoffice.privacy``).
     Shop-scoped, not ``routing.access.readable``: it shows the buyer's orders, which every agent of the shop
     may view (the agent role's commerce rights), and no transcript."""
     staff = _im_staff(request)
@@ -185,7 +191,40 @@ def buyer_panel(request: HttpRequest, conversation_id: int) -> HttpResponse:
         Conversation.objects.select_related("buyer", "source_product"), staff.shop, pk=conversation_id
     )
     orders = list(selectors.buyer_orders(conv))
-    return render(request, "routing/_buyer_panel.html", {"conv": conv, "buyer": conv.buyer, "orders": orders})
+    full = privacy.sees_full_contact(staff)
+    if full:
+        shop_services.record_contact_views(
+            user=request.user, staff=staff, orders=orders, place=ContactViewPlace.WORKBENCH
+        )
+    shown = [ShownOrder.of(order, full=full) for order in orders]
+    return render(request, "routing/_buyer_panel.html", {"conv": conv, "buyer": conv.buyer, "orders": shown})
+
+
+@dataclass(frozen=True)
+class ShownOrder:
+    """An order as the panel shows it to an account: its receiver phone, address and address changes in
+    full or masked (``backoffice.privacy``), and its goods total (the items' prices x quantities, before
+    discount and freight)."""
+
+    order: Order
+    phone: str
+    address: str
+    changes: list[dict[str, Any]]
+    goods_total: Decimal
+
+    @classmethod
+    def of(cls, order: Order, *, full: bool) -> ShownOrder:
+        line = (lambda text: text) if full else privacy.mask_contact_line
+        return cls(
+            order=order,
+            phone=order.receiver_phone if full else privacy.mask_phone(order.receiver_phone),
+            address=order.address if full else privacy.mask_address(order.address),
+            changes=[
+                {"at": c.changed_at, "old": line(c.old_address), "new": line(c.new_address)}
+                for c in order.address_changes.all()
+            ],
+            goods_total=sum((i.unit_price * i.quantity for i in order.items.all()), Decimal("0.00")),
+        )
 
 
 # --- the buyer's chat page ---------------------------------------------------------------------------------
