@@ -44,6 +44,12 @@ class Shop(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(settings.RECEPTION_LIMIT_MAX_CAP)],
         help_text=_("Highest reception limit an agent of this shop may set (at most 500)."),
     )
+    is_demo = models.BooleanField(
+        _("demo shop"),
+        default=False,
+        editable=False,
+        help_text=_("Made by seed_demo: where the demo buyer picker is on, its picker needs no sign-in."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     shop_path = "pk"

@@ -44,9 +44,12 @@ def grantable_rights() -> Any:
 
 
 @transaction.atomic
-def create_shop(*, name: str, manager_name: str, owner_login: str, owner_password: str | None) -> Shop:
-    """A new shop and its owner account; the owner's display name is the manager name, for good."""
-    shop = Shop.objects.create(name=name, manager_name=manager_name)
+def create_shop(
+    *, name: str, manager_name: str, owner_login: str, owner_password: str | None, demo: bool = False
+) -> Shop:
+    """A new shop and its owner account; the owner's display name is the manager name, for good. ``demo``:
+    a shop of ``seed_demo`` (``Shop.is_demo``)."""
+    shop = Shop.objects.create(name=name, manager_name=manager_name, is_demo=demo)
     user = _user_for_login(login=owner_login, password=owner_password)
     StaffAccount.objects.create(
         shop=shop, user=user, display_name=manager_name, role=Role.OWNER, im_enabled=True

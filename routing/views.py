@@ -27,7 +27,7 @@ from django.views.decorators.http import require_GET
 
 from backoffice import privacy
 from backoffice import services as shop_services
-from backoffice.models import Buyer, ContactViewPlace, Order, Product, StaffAccount
+from backoffice.models import Buyer, ContactViewPlace, Order, Product, Shop, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
 from backoffice.validation import parse_id
 from routing import selectors
@@ -285,16 +285,27 @@ def buyer_chat(request: HttpRequest, shop_id: int) -> HttpResponse:
     return render(request, "routing/chat.html", context)
 
 
+def demo_picker_shop(request: HttpRequest, shop_id: int) -> Shop | None:
+    """The shop whose buyer picker the request may open, where the picker is on (``demo_picker``)."""
+    staff: StaffAccount | None = getattr(request, "staff", None)
+    if staff is not None and staff.shop_id == shop_id:
+        return staff.shop
+    return Shop.objects.filter(pk=shop_id, is_demo=True).first()
+
+
 @never_cache
 @require_GET
 def demo_picker(request: HttpRequest, shop_id: int) -> HttpResponse:
     """The demo's buyer picker: some buyers of the shop, each linked to the chat page with a fresh token. Only
-    where the demo turned it on (``DEMO_BUYER_PICKER``; ``make run`` does) and only for a signed-in account of
-    that shop (its current shop): anyone else, like a missing shop, gets a 404."""
-    staff = getattr(request, "staff", None)
-    if not settings.DEMO_BUYER_PICKER or staff is None or staff.shop_id != shop_id:
+    where the demo turned it on (``DEMO_BUYER_PICKER``; ``make run`` does), and then for anyone, signed in or
+    not, in a demo shop (``Shop.is_demo``: made by ``seed_demo``, whose buyers are invented), and only for a
+    signed-in account of the shop (its current shop) in any other shop: anyone else, like a missing shop,
+    gets a 404."""
+    if not settings.DEMO_BUYER_PICKER:
         raise Http404
-    shop = staff.shop
+    shop = demo_picker_shop(request, shop_id)
+    if shop is None:
+        raise Http404
     buyers = list(
         Buyer.objects.for_shop(shop)
         .annotate(last_order=Max("orders__created_at"))

@@ -342,6 +342,26 @@ def test_demo_picker_links_buyers_with_fresh_tokens(owner: StaffAccount, setting
     assert found == {b.pk for b in buyers}
 
 
+def test_demo_picker_of_a_demo_shop_needs_no_sign_in_where_the_demo_turned_it_on(
+    client: Client, outsider: StaffAccount, settings: Any
+) -> None:
+    """The demo walk-through opens the picker in a second window without signing in (seed_demo's shops are
+    demo shops, their buyers invented); a real shop's picker stays its staff's only (the test above)."""
+    demo = backoffice_services.create_shop(
+        name="演示店", manager_name="林晓鹿", owner_login="demo_owner", owner_password=PASSWORD, demo=True
+    )
+    factories.buyer(demo, "d1", "演示买家")
+    settings.DEMO_BUYER_PICKER = True
+    for visitor in (client, login_client(outsider)):
+        response = visitor.get(f"/chat/{demo.pk}/demo/")
+        assert response.status_code == 200
+        link = re.findall(r'href="(/chat/\d+/\?token=[^"]+)"', response.content.decode())[0]
+        assert Client().get(link.replace("&amp;", "&")).status_code == 200
+
+    settings.DEMO_BUYER_PICKER = False  # production's default: no picker at all
+    assert client.get(f"/chat/{demo.pk}/demo/").status_code == 404
+
+
 def test_demo_picker_of_an_unknown_shop_is_404(owner: StaffAccount, settings: Any) -> None:
     settings.DEMO_BUYER_PICKER = True
     assert login_client(owner).get("/chat/999999/demo/").status_code == 404
