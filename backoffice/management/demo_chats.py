@@ -79,6 +79,7 @@ HOUR_WEIGHTS = {
     21: 8,
     22: 4,
 }
+CLOSINGS = ["感谢您的耐心，祝您生活愉快～", "不客气亲，有问题随时找我哦", "好的亲，有需要随时联系我们～"]
 STARS = {5: 62, 4: 20, 3: 9, 2: 5, 1: 4}
 RATED = 0.6
 
@@ -493,7 +494,10 @@ def _chat(
     waiting_from: datetime | None = assigned_at  # the reply timer starts at the assignment
     first_response: float | None = None
     last_buyer = start
-    for who, text in script.lines:
+    lines = script.lines
+    if lines[-1][0] == "b":  # the agent closes politely: the chat ends read (no unread badge in history)
+        lines = (*lines, ("a", rng.choice(CLOSINGS)))
+    for who, text in lines:
         if who == "t":
             target = supervisor if script.to_supervisor else _colleague(rng, teams, current)
             moment += timedelta(seconds=rng.randint(10, 40))
@@ -549,10 +553,7 @@ def _chat(
                 created_at=moment,
             )
         )
-    last_is_agent = messages[-1].sender == SenderKind.AGENT
-    # The buyer said the last word: the agent ends the chat or the buyer closes it (no auto-end: that
-    # clock runs from the shop's last message).
-    reason = rng.choice(script.ends) if last_is_agent else rng.choice([EndReason.AGENT, EndReason.BUYER])
+    reason = rng.choice(script.ends)
     if reason == EndReason.AUTO:
         ended_at = moment + AUTO_END_AFTER
     else:
@@ -560,7 +561,7 @@ def _chat(
     conv.end_reason = reason
     conv.ended_at = ended_at
     conv.last_buyer_message_at = last_buyer
-    conv.silent_since = moment if last_is_agent else None
+    conv.silent_since = moment  # the shop's last message: the auto-end clock
     conv.first_response_seconds = first_response
     conv.last_seq = len(messages)
     rating = None
