@@ -633,16 +633,25 @@ def _write_shifts(
     shop_id: int, teams: dict[str, list[StaffAccount]], today: date, tz: ZoneInfo, now: datetime
 ) -> None:
     """Each agent's shift of every day: online at its start, offline at its end (``SHIFTS``, taken in turn
-    within a team, as ``_on_shift`` reads them)."""
+    within a team, as ``_on_shift`` reads them). A shift not over yet ends an hour before now, after the
+    seeded chats: every agent is offline now, as the seed leaves them."""
     changes = []
+    latest_start, latest_end = now - timedelta(hours=2), now - timedelta(hours=1)
     for day in range(DAYS, -1, -1):
         when = today - timedelta(days=day)
         for index, agent in ((i, a) for team in teams.values() for i, a in enumerate(team)):
-            begin, end = SHIFTS[index % len(SHIFTS)]
-            for hour, status in ((begin, AgentStatus.ONLINE), (end, AgentStatus.OFFLINE)):
-                at = datetime.combine(when, time(hour), tzinfo=tz)
-                if at < now - timedelta(hours=2):
-                    changes.append(AgentStatusChange(staff=agent, shop_id=shop_id, status=status, at=at))
+            begin, end = (
+                datetime.combine(when, time(hour), tzinfo=tz) for hour in SHIFTS[index % len(SHIFTS)]
+            )
+            if begin < latest_start:
+                changes.append(
+                    AgentStatusChange(staff=agent, shop_id=shop_id, status=AgentStatus.ONLINE, at=begin)
+                )
+                changes.append(
+                    AgentStatusChange(
+                        staff=agent, shop_id=shop_id, status=AgentStatus.OFFLINE, at=min(end, latest_end)
+                    )
+                )
     AgentStatusChange.objects.bulk_create(changes, batch_size=500)
 
 

@@ -286,6 +286,27 @@ def test_seed_leaves_three_weeks_of_ended_chats_with_ratings(demo_settings: Any)
 
 
 @pytest.mark.django_db
+def test_agents_shifts_are_recorded_and_everyone_is_offline_now(demo_settings: Any) -> None:
+    seed()
+    shop = main_shop()
+    for staff in StaffAccount.objects.for_shop(shop).filter(
+        user__username__in=[a["login"] for a in DEMO_AGENTS]
+    ):
+        changes = list(
+            AgentStatusChange.objects.filter(staff=staff).order_by("at").values_list("status", "at")
+        )
+        assert len(changes) >= 40  # two a day for three weeks
+        assert [s for s, _at in changes] == ["online", "offline"] * (len(changes) // 2)
+        assert changes[-1][1] < timezone.now()
+        assert AgentState.objects.get(staff=staff).status == "offline"  # as the last change says
+        chats = Conversation.objects.filter(agent=staff).order_by("assigned_at")
+        online = [at for s, at in changes if s == "online"]
+        offline = [at for s, at in changes if s == "offline"]
+        for chat in chats.filter(transfers__isnull=True):  # each assigned while its agent was online
+            assert any(on <= chat.assigned_at < off for on, off in zip(online, offline, strict=True))  # type: ignore[operator]
+
+
+@pytest.mark.django_db
 def test_some_seeded_chats_were_transferred(demo_settings: Any) -> None:
     seed()
     transfers = Transfer.objects.for_shop(main_shop()).select_related("conversation")
