@@ -42,6 +42,7 @@ def switch_shop(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+@never_cache
 def home(request: HttpRequest) -> HttpResponse:
     """The console's front page: what the signed-in account can open (the workbench with the IM permission,
     the admin's sections its rights show, the API documentation for those who manage API keys), or the
