@@ -34,6 +34,7 @@ class Right(StrEnum):
     CONFIGURE_SERVICE_WINDOW = "backoffice.configure_service_window"
     MANAGE_TEAM_PHRASES = "backoffice.manage_team_phrases"
     VIEW_REPORTS = "backoffice.view_reports"
+    VIEW_FULL_PHONE = "backoffice.view_full_phone"  # buyers' full phone numbers and addresses (privacy.py)
 
 
 def permissions_of(staff: StaffAccount) -> set[str]:

@@ -8,6 +8,7 @@ Writes go through the services: ``ServiceWritesMixin`` (used by every app's admi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler  # type: ignore[import-untyped]  # ships no types
@@ -16,19 +17,22 @@ from django.contrib import admin, messages
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.db import models
-from django.db.models import QuerySet
+from django.db.models import BooleanField, QuerySet, Value
 from django.forms import ModelForm
 from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from backoffice import services
+from backoffice import privacy, services
+from backoffice.access import Right, request_has_right
 from backoffice.admin_site import CleanLookups, lockout_message
 from backoffice.errors import Invalid
 from backoffice.models import (
     AddressChange,
     ApiKey,
     Buyer,
+    ContactView,
+    ContactViewPlace,
     Order,
     OrderItem,
     Product,
@@ -299,10 +303,40 @@ class StaffAccountAdmin(ServiceWritesMixin, ShopScopedAdmin):
 # --- commerce data (read-only) -----------------------------------------------------------------------------
 
 
+def _sees_full_contact(request: HttpRequest) -> bool:
+    """Whether the request's person sees full phone numbers and addresses (``backoffice.privacy``): the
+    right ``view_full_phone`` in the current shop (the owner always), or a platform superuser."""
+    return request_has_right(request, Right.VIEW_FULL_PHONE)
+
+
+class ContactMasking:
+    """The rows of an order admin or inline carry ``full_contact`` (annotated from the request's right, so
+    that the display methods, which get only the row, know whether to mask)."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        qs: QuerySet[Any] = super().get_queryset(request)  # type: ignore[misc]
+        annotated: QuerySet[Any] = qs.annotate(
+            full_contact=Value(_sees_full_contact(request), output_field=BooleanField())
+        )
+        return annotated
+
+
+def _full(obj: Any) -> bool:
+    return bool(getattr(obj, "full_contact", False))
+
+
 @admin.register(Buyer)
 class BuyerAdmin(ReadOnlyAdmin):
+    """A buyer holds no phone number (their orders' receivers do). Those who may see full numbers also find
+    a buyer by the full phone number of one of their orders; for anyone else a phone number finds nothing,
+    so that a search cannot tell whether a number belongs to a buyer of the shop."""
+
     list_display = ["nickname", "platform_id", "tags", "first_paid_at", "created_at"]
     search_fields = ["nickname", "platform_id"]
+
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        fields = list(super().get_search_fields(request))
+        return [*fields, "=orders__receiver_phone"] if _sees_full_contact(request) else fields
 
 
 @admin.register(Product)
@@ -322,24 +356,119 @@ class OrderItemInline(admin.TabularInline[OrderItem, Order]):
         return False
 
 
-class AddressChangeInline(admin.TabularInline[AddressChange, Order]):
+class AddressChangeInline(ContactMasking, admin.TabularInline[AddressChange, Order]):
     model = AddressChange
-    fields = readonly_fields = ("changed_at", "old_address", "new_address")
+    fields = readonly_fields = ("changed_at", "old_address_shown", "new_address_shown")
     extra = 0
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    @admin.display(description=_("old address"))
+    def old_address_shown(self, obj: AddressChange) -> str:
+        return obj.old_address if _full(obj) else privacy.mask_contact_line(obj.old_address)
+
+    @admin.display(description=_("new address"))
+    def new_address_shown(self, obj: AddressChange) -> str:
+        return obj.new_address if _full(obj) else privacy.mask_contact_line(obj.new_address)
+
+
+# The order page's fields: the model's, with the receiver phone and address in their shown (maybe masked)
+# form.
+ORDER_FIELDS: list[Any] = [
+    *(
+        {"receiver_phone": "receiver_phone_shown", "address": "address_shown"}.get(f.name, f.name)
+        for f in Order._meta.fields
+        if f.editable and not f.auto_created and f.name != "shop"
+    ),
+    "updated_at",
+]
+
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdmin):
-    list_display = ["number", "buyer", "status", "after_sale_status", "paid_amount", "created_at", "ship_by"]
+class OrderAdmin(ContactMasking, ReadOnlyAdmin):
+    """Receiver phone numbers and addresses, in the list and on the order page, are masked for accounts
+    without the right to see them in full (``backoffice.privacy``); for those with it each page records what
+    it showed in full (``ContactView``). Search by the full phone number is theirs only (see BuyerAdmin)."""
+
+    list_display = [
+        "number",
+        "buyer",
+        "status",
+        "after_sale_status",
+        "paid_amount",
+        "receiver",
+        "created_at",
+        "ship_by",
+    ]
     list_filter = ["status", "after_sale_status"]
     search_fields = ["number", "buyer__nickname", "tracking_number"]
     list_select_related = ["buyer"]
     date_hierarchy = "created_at"
     inlines = [OrderItemInline, AddressChangeInline]
+    fields = ORDER_FIELDS
+    readonly_fields = ["receiver_phone_shown", "address_shown", "updated_at"]
+
+    def get_search_fields(self, request: HttpRequest) -> Any:
+        fields = list(super().get_search_fields(request))
+        return [*fields, "=receiver_phone"] if _sees_full_contact(request) else fields
+
+    @admin.display(description=_("receiver"), ordering="receiver_name")
+    def receiver(self, obj: Order) -> str:
+        return " ".join(part for part in (obj.receiver_name, self.receiver_phone_shown(obj)) if part)
+
+    @admin.display(description=_("receiver phone"))
+    def receiver_phone_shown(self, obj: Order) -> str:
+        return obj.receiver_phone if _full(obj) else privacy.mask_phone(obj.receiver_phone)
+
+    @admin.display(description=_("address"))
+    def address_shown(self, obj: Order) -> str:
+        return obj.address if _full(obj) else privacy.mask_address(obj.address)
+
+    def changelist_view(self, request: HttpRequest, extra_context: Any = None) -> Any:
+        response = super().changelist_view(request, extra_context)
+        changelist = getattr(response, "context_data", {}).get("cl")
+        if changelist is not None:
+            self._record(request, changelist.result_list, ContactViewPlace.ADMIN_LIST)
+        return response
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None
+    ) -> Any:
+        response = super().change_view(request, object_id, form_url, extra_context)
+        original = getattr(response, "context_data", {}).get("original")
+        if original is not None:
+            self._record(request, [original], ContactViewPlace.ADMIN_FORM)
+        return response
+
+    def _record(self, request: HttpRequest, orders: Iterable[Order], place: str) -> None:
+        if _sees_full_contact(request):
+            services.record_contact_views(
+                user=request.user, staff=getattr(request, "staff", None), orders=orders, place=place
+            )
+
+
+@admin.register(ContactView)
+class ContactViewAdmin(ReadOnlyAdmin):
+    """Who was shown which order's full phone number and address, when and where: the owner's to read
+    (and a platform superuser's), nobody's to change."""
+
+    list_display = ["at", "user", "staff", "buyer", "order", "place"]
+    list_filter = ["place"]
+    list_select_related = ["user", "staff__shop", "buyer", "order"]
+    search_fields = ["order__number", "buyer__nickname", "staff__display_name", "user__username"]
+    date_hierarchy = "at"
+
+    def _is_owner(self, request: HttpRequest) -> bool:
+        staff = getattr(request, "staff", None)
+        return bool(request.user.is_superuser or (staff is not None and staff.is_owner))
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._is_owner(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._is_owner(request)
 
 
 # --- API keys ----------------------------------------------------------------------------------------------

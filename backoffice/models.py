@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Self, TypeVar
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
 
 if TYPE_CHECKING:
@@ -43,6 +44,12 @@ class Shop(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(settings.RECEPTION_LIMIT_MAX_CAP)],
         help_text=_("Highest reception limit an agent of this shop may set (at most 500)."),
     )
+    is_demo = models.BooleanField(
+        _("demo shop"),
+        default=False,
+        editable=False,
+        help_text=_("Made by seed_demo: where the demo buyer picker is on, its picker needs no sign-in."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     shop_path = "pk"
@@ -60,6 +67,8 @@ class Shop(models.Model):
             ("configure_service_window", _("Can configure the service window")),
             ("manage_team_phrases", _("Can manage team phrases")),
             ("view_reports", _("Can view reports")),
+            # Buyers' full phone numbers and addresses (backoffice/privacy.py); without it they are masked.
+            ("view_full_phone", _("Can see buyers' full phone numbers and addresses")),
         ]
 
     def __str__(self) -> str:
@@ -284,7 +293,54 @@ class AddressChange(models.Model):
         ordering = ["-changed_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.old_address} → {self.new_address}"
+        # No address in it: the admin prints it above each inline row, where the addresses may be masked.
+        return (
+            f"{self.order_id} @ {self.changed_at:%Y-%m-%d %H:%M}" if self.changed_at else str(self.order_id)
+        )
+
+
+class ContactViewPlace(models.TextChoices):
+    ADMIN_LIST = "admin_list", _("Admin: order list")
+    ADMIN_FORM = "admin_form", _("Admin: order page")
+    WORKBENCH = "workbench", _("Workbench: buyer panel")
+
+
+class ContactView(models.Model):
+    """One showing of an order's full receiver phone number and address to a person (an account with the
+    right to see them, or a platform superuser): who, when, which buyer and order, where. Written by
+    ``services.record_contact_views``; read-only in admin, for the owner."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    user: models.ForeignKey[User | None, User | None] = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+        verbose_name=_("login"),
+    )
+    staff = models.ForeignKey(
+        StaffAccount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("staff account"),
+    )
+    buyer = models.ForeignKey(Buyer, on_delete=models.CASCADE, related_name="+", verbose_name=_("buyer"))
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+", verbose_name=_("order"))
+    place = models.CharField(_("where"), max_length=20, choices=ContactViewPlace.choices)
+    at = models.DateTimeField(_("viewed at"), db_default=Now())
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("full phone number view")
+        verbose_name_plural = _("full phone number views")
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["shop", "-at"], name="contact_view_shop_at")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.place} {self.at:%Y-%m-%d %H:%M}"
 
 
 class ApiKey(models.Model):

@@ -19,6 +19,7 @@ RIGHTS = [
     "configure_service_window",
     "manage_team_phrases",
     "view_reports",
+    "view_full_phone",
 ]
 SHOP_ADMIN = [
     "view_shop",

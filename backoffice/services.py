@@ -20,6 +20,8 @@ from backoffice.models import (
     AddressChange,
     ApiKey,
     Buyer,
+    ContactView,
+    ContactViewPlace,
     Order,
     OrderItem,
     Product,
@@ -42,9 +44,12 @@ def grantable_rights() -> Any:
 
 
 @transaction.atomic
-def create_shop(*, name: str, manager_name: str, owner_login: str, owner_password: str | None) -> Shop:
-    """A new shop and its owner account; the owner's display name is the manager name, for good."""
-    shop = Shop.objects.create(name=name, manager_name=manager_name)
+def create_shop(
+    *, name: str, manager_name: str, owner_login: str, owner_password: str | None, demo: bool = False
+) -> Shop:
+    """A new shop and its owner account; the owner's display name is the manager name, for good. ``demo``:
+    a shop of ``seed_demo`` (``Shop.is_demo``)."""
+    shop = Shop.objects.create(name=name, manager_name=manager_name, is_demo=demo)
     user = _user_for_login(login=owner_login, password=owner_password)
     StaffAccount.objects.create(
         shop=shop, user=user, display_name=manager_name, role=Role.OWNER, im_enabled=True
@@ -367,3 +372,29 @@ def upsert_orders(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
         ]
     )
     return len(records)
+
+
+# --- privacy -----------------------------------------------------------------------------------------------
+
+
+def record_contact_views(
+    *, user: Any, staff: StaffAccount | None, orders: Iterable[Order], place: str
+) -> int:
+    """Record that ``user`` (working as ``staff``; None for a platform superuser outside any shop) was shown
+    the full receiver phone number and address of each of ``orders`` at ``place`` (a ``ContactViewPlace``):
+    one row per order, in one INSERT. Orders without a phone number and an address show nothing private and
+    are not recorded."""
+    rows = [
+        ContactView(
+            shop_id=order.shop_id,
+            user_id=user.pk,
+            staff=staff,
+            buyer_id=order.buyer_id,
+            order_id=order.pk,
+            place=ContactViewPlace(place),
+        )
+        for order in orders
+        if order.receiver_phone or order.address
+    ]
+    ContactView.objects.bulk_create(rows)
+    return len(rows)

@@ -8,6 +8,8 @@ so they are translated with the rest of the templates and escaped like any other
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
@@ -26,8 +28,10 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from backoffice import privacy
+from backoffice import services as shop_services
 from backoffice.errors import DomainError
-from backoffice.models import Buyer, Product, StaffAccount
+from backoffice.models import Buyer, ContactViewPlace, Order, Product, Shop, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
 from backoffice.validation import parse_id
 from routing import attachments, selectors, services
@@ -182,6 +186,8 @@ def workbench(request: HttpRequest) -> HttpResponse:
 def buyer_panel(request: HttpRequest, conversation_id: int) -> HttpResponse:
     """The buyer of a conversation: their orders in this shop (newest first, items, amounts, shipping, the
     address and its changes) and the product they came from. Another shop's conversation is a 404.
+    Receiver phone numbers and addresses are masked without the right to see them in full; with it, the
+    showing is recorded (``backoffice.privacy``).
     Shop-scoped, not ``routing.access.readable``: it shows the buyer's orders, which every agent of the shop
     may view (the agent role's commerce rights), and no transcript."""
     staff = _im_staff(request)
@@ -191,7 +197,40 @@ def buyer_panel(request: HttpRequest, conversation_id: int) -> HttpResponse:
         Conversation.objects.select_related("buyer", "source_product"), staff.shop, pk=conversation_id
     )
     orders = list(selectors.buyer_orders(conv))
-    return render(request, "routing/_buyer_panel.html", {"conv": conv, "buyer": conv.buyer, "orders": orders})
+    full = privacy.sees_full_contact(staff)
+    if full:
+        shop_services.record_contact_views(
+            user=request.user, staff=staff, orders=orders, place=ContactViewPlace.WORKBENCH
+        )
+    shown = [ShownOrder.of(order, full=full) for order in orders]
+    return render(request, "routing/_buyer_panel.html", {"conv": conv, "buyer": conv.buyer, "orders": shown})
+
+
+@dataclass(frozen=True)
+class ShownOrder:
+    """An order as the panel shows it to an account: its receiver phone, address and address changes in
+    full or masked (``backoffice.privacy``), and its goods total (the items' prices x quantities, before
+    discount and freight)."""
+
+    order: Order
+    phone: str
+    address: str
+    changes: list[dict[str, Any]]
+    goods_total: Decimal
+
+    @classmethod
+    def of(cls, order: Order, *, full: bool) -> ShownOrder:
+        line = (lambda text: text) if full else privacy.mask_contact_line
+        return cls(
+            order=order,
+            phone=order.receiver_phone if full else privacy.mask_phone(order.receiver_phone),
+            address=order.address if full else privacy.mask_address(order.address),
+            changes=[
+                {"at": c.changed_at, "old": line(c.old_address), "new": line(c.new_address)}
+                for c in order.address_changes.all()
+            ],
+            goods_total=sum((i.unit_price * i.quantity for i in order.items.all()), Decimal("0.00")),
+        )
 
 
 # --- the buyer's chat page ---------------------------------------------------------------------------------
@@ -269,16 +308,27 @@ def buyer_chat(request: HttpRequest, shop_id: int) -> HttpResponse:
     return render(request, "routing/chat.html", context)
 
 
+def demo_picker_shop(request: HttpRequest, shop_id: int) -> Shop | None:
+    """The shop whose buyer picker the request may open, where the picker is on (``demo_picker``)."""
+    staff: StaffAccount | None = getattr(request, "staff", None)
+    if staff is not None and staff.shop_id == shop_id:
+        return staff.shop
+    return Shop.objects.filter(pk=shop_id, is_demo=True).first()
+
+
 @never_cache
 @require_GET
 def demo_picker(request: HttpRequest, shop_id: int) -> HttpResponse:
     """The demo's buyer picker: some buyers of the shop, each linked to the chat page with a fresh token. Only
-    where the demo turned it on (``DEMO_BUYER_PICKER``; ``make run`` does) and only for a signed-in account of
-    that shop (its current shop): anyone else, like a missing shop, gets a 404."""
-    staff = getattr(request, "staff", None)
-    if not settings.DEMO_BUYER_PICKER or staff is None or staff.shop_id != shop_id:
+    where the demo turned it on (``DEMO_BUYER_PICKER``; ``make run`` does), and then for anyone, signed in or
+    not, in a demo shop (``Shop.is_demo``: made by ``seed_demo``, whose buyers are invented), and only for a
+    signed-in account of the shop (its current shop) in any other shop: anyone else, like a missing shop,
+    gets a 404."""
+    if not settings.DEMO_BUYER_PICKER:
         raise Http404
-    shop = staff.shop
+    shop = demo_picker_shop(request, shop_id)
+    if shop is None:
+        raise Http404
     buyers = list(
         Buyer.objects.for_shop(shop)
         .annotate(last_order=Max("orders__created_at"))

@@ -42,7 +42,7 @@ from django.utils import timezone
 
 from backoffice import services as shop_services
 from backoffice.asgi import application
-from backoffice.models import ApiKey, Buyer, Order, Product, Role, Shop, StaffAccount
+from backoffice.models import ApiKey, Buyer, ContactView, Order, Product, Role, Shop, StaffAccount
 from backoffice.urls import api
 from phrases import services as phrase_services
 from phrases.models import Phrase, PhraseGroup
@@ -197,8 +197,10 @@ def world(
         agent_group=group.pk,
         attachment=attachment.pk,
     )
+    shop_services.record_contact_views(user=owner.user, staff=owner, orders=[order], place="admin_form")
     objects: dict[type[models.Model], models.Model] = {
         ApiKey: api_key,
+        ContactView: ContactView.objects.get(order=order),
         AgentState: AgentState.objects.get(staff=teammate),
         RoutingSettings: routing_services.routing_settings(shop_a),
     }
@@ -407,7 +409,7 @@ WORLD_PKS: dict[type[models.Model], Callable[[Ids], int]] = {
     PhraseGroup: lambda ids: ids.phrase_group,
 }
 # The models with no id in ``Ids``: their probe asks for the world's object of the kind (``World.objects``).
-WORLD_LOOKUPS: set[type[models.Model]] = {ApiKey, AgentState, RoutingSettings}
+WORLD_LOOKUPS: set[type[models.Model]] = {ApiKey, AgentState, RoutingSettings, ContactView}
 
 
 def platform_models() -> dict[type[models.Model], Callable[[Ids], int]]:
@@ -471,6 +473,7 @@ def searched(model: type[models.Model], ids: Ids) -> str:
         Buyer: NICKNAME,
         Product: TITLE,
         Order: ORDER_NUMBER,
+        ContactView: ORDER_NUMBER,
         ApiKey: KEY_NAME,
         AgentGroup: AGENT_GROUP,
         Phrase: PHRASE,

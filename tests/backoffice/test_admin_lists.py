@@ -24,7 +24,8 @@ PAGES = {
     "backoffice_staffaccount": 10,
     "backoffice_buyer": 10,
     "backoffice_product": 11,  # + the category filter's choices
-    "backoffice_order": 12,  # + the date hierarchy
+    "backoffice_order": 13,  # + the date hierarchy, + one INSERT recording the full numbers shown
+    "backoffice_contactview": 12,  # + the date hierarchy and the place filter
     "backoffice_apikey": 10,
     "routing_agentgroup": 10,
     "routing_agentstate": 11,  # + the group filter's choices
@@ -40,7 +41,8 @@ def add_rows(shop: Shop, owner: StaffAccount, start: int, count: int) -> None:
         agent = factories.staff(shop, f"list{i}", f"客服{i}")
         group = config.save_group(actor=owner, group=AgentGroup(name=f"组{i}"))
         routing_services.configure_agent(staff=agent, group=group)
-        factories.order(shop, f"O{i}", f"b{i}")
+        order = factories.order(shop, f"O{i}", f"b{i}")
+        shop_services.record_contact_views(user=owner.user, staff=owner, orders=[order], place="admin_form")
         factories.product(shop, f"p{i}", f"商品{i}")
         shop_services.create_api_key(shop=shop, name=f"key{i}", created_by=owner.user)
         phrase_group = phrase_services.create_group(actor=owner, scope="team", name=f"分组{i}")

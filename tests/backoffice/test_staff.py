@@ -213,8 +213,9 @@ def test_home_page_shows_the_current_staff(owner_client: Client, owner: StaffAcc
     assert owner.display_name in owner_client.get("/").text
 
 
-def test_anonymous_is_sent_to_login(client: Client, db: Any) -> None:
-    assert client.get("/").status_code == 302
+def test_anonymous_gets_the_sign_in_link(client: Client, db: Any) -> None:
+    page = client.get("/")
+    assert page.status_code == 200 and 'href="/admin/login/?next=/"' in page.text
 
 
 def test_home_links_the_workbench_for_im_accounts_only(

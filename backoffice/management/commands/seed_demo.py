@@ -1,8 +1,17 @@
 """Build demo shops with Chinese sample data: ``manage.py seed_demo``.
 
+The demo shop is set up the way a real shop runs: its staff, products (with images shipped in
+``backoffice/static/backoffice/demo/products/``, one small SVG each), buyers and orders, pre-sale and
+after-sale groups with order-state scopes, the template library as team phrases, and three weeks of past
+chats with ratings (``backoffice.management.demo_chats``). Both shops are demo shops (``Shop.is_demo``: their
+buyer picker needs no sign-in where the demo turned it on).
+
 The data is deterministic (``random.Random(SEED)``); timestamps are relative to now. A second run finds the
-demo shop and writes nothing. Every demo login has the published password ``shopdesk-demo``, so the command
-refuses to run with DEBUG off unless ``--force`` is given. All writes go through ``backoffice.services``.
+demo shop and adds only what it lacks (a demo seeded by an older version gets its groups, phrases, images
+and history), so a complete demo gets nothing. Every demo login has the published password
+``shopdesk-demo``, so the command refuses to run with DEBUG off unless ``--force`` is given. The shop's data
+goes through the services (``backoffice.services``, ``routing.config``, ``phrases.services``); the past
+chats are written in bulk with their own times.
 """
 
 from __future__ import annotations
@@ -17,9 +26,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
+from django.templatetags.static import static
 from django.utils import timezone
 
-from backoffice.models import AddressChange, AfterSaleStatus, OrderStatus, Role, Shop
+from backoffice.management import demo_chats
+from backoffice.models import AddressChange, AfterSaleStatus, OrderStatus, Product, Role, Shop, StaffAccount
 from backoffice.services import (
     create_shop,
     create_staff_account,
@@ -36,9 +47,11 @@ MAIN_SHOP = {"name": "小鹿家居旗舰店", "manager_name": "林晓鹿", "owne
 SECOND_SHOP = {"name": "鹿鸣数码专营店", "manager_name": "王鸣", "owner_login": "owner2"}
 
 SUPERVISOR = {"login": "supervisor", "display_name": "主管-林悦"}
-SUPERVISOR_RIGHTS = ["view_reports", "manage_routing"]
+# The supervisor calls buyers back: the owner granted the right to see their full phone numbers (the role
+# has the other two already).
+SUPERVISOR_RIGHTS = ["view_reports", "manage_routing", "view_full_phone"]
 
-# Routing groups do not exist yet; the routing work will read the pre-sale / after-sale split from here.
+# "team": the routing group (demo_chats.GROUPS).
 DEMO_AGENTS: list[dict[str, str]] = [
     {"login": "agent1", "display_name": "售前-小美", "team": "pre_sale"},
     {"login": "agent2", "display_name": "售前-小雅", "team": "pre_sale"},
@@ -265,6 +278,15 @@ def make_contact(rng: random.Random, region: str) -> dict[str, str]:
 # --- catalogue and buyers ----------------------------------------------------------------------------------
 
 
+PRODUCT_IMAGES = "backoffice/demo/products/"  # under the static files, one SVG per product
+
+
+def product_image(platform_id: str) -> str:
+    """The product's image shipped with the project, as a path on this site (the demo runs wherever it
+    runs). No link to the product page: the demo's products have none."""
+    return static(f"{PRODUCT_IMAGES}{platform_id}.svg")
+
+
 def make_products(catalogue: Sequence[tuple[str, str, str]], id_prefix: str) -> list[dict[str, Any]]:
     records = []
     for index, (title, category, price) in enumerate(catalogue, start=1):
@@ -275,8 +297,8 @@ def make_products(catalogue: Sequence[tuple[str, str, str]], id_prefix: str) -> 
                 "title": title,
                 "price": Decimal(price),
                 "category": category,
-                "image_url": f"https://example.com/images/products/{platform_id}.jpg",
-                "url": f"https://example.com/products/{platform_id}",
+                "image_url": product_image(platform_id),
+                "url": "",
             }
         )
     return records
@@ -543,14 +565,56 @@ def find_demo_shop() -> Shop | None:
 def build_demo(now: datetime) -> tuple[Shop, Shop]:
     """Everything, in order. The caller holds the transaction."""
     rng = random.Random(SEED)
-    main = create_shop(owner_password=DEMO_PASSWORD, **MAIN_SHOP)
-    second = create_shop(owner_password=DEMO_PASSWORD, **SECOND_SHOP)
+    main = create_shop(owner_password=DEMO_PASSWORD, demo=True, **MAIN_SHOP)
+    second = create_shop(owner_password=DEMO_PASSWORD, demo=True, **SECOND_SHOP)
     build_staff(main, second)
     main_changes = build_commerce(rng, main, HOME_PRODUCTS, "dy_item_", MAIN_COUNTS, 1, now)
     build_commerce(rng, second, DIGITAL_PRODUCTS, "dy_3c_", SECOND_COUNTS, 2001, now)
     for changed in main_changes:
         upsert_in_batches(upsert_orders, main, changed)
     return main, second
+
+
+def local_images(shop: Shop, catalogue: Sequence[tuple[str, str, str]], id_prefix: str) -> int:
+    """Products whose image is not the one shipped with the project (a demo of an older version linked to
+    example.com) get it, through the integration's upsert; the others are left as they are."""
+    stale = {
+        pid
+        for pid, image in Product.objects.for_shop(shop).values_list("platform_id", "image_url")
+        if image != product_image(pid)
+    }
+    records = [r for r in make_products(catalogue, id_prefix) if r["platform_id"] in stale]
+    return upsert_in_batches(upsert_products, shop, records) if records else 0
+
+
+def complete_demo(main: Shop, second: Shop, now: datetime) -> list[str]:
+    """What a real shop has beyond its data, each part added only where it is missing: product images,
+    groups, team phrases, past chats. Returns what was added."""
+    added = []
+    if local_images(main, HOME_PRODUCTS, "dy_item_") + local_images(second, DIGITAL_PRODUCTS, "dy_3c_"):
+        added.append("product images")
+    if not main.is_demo or not second.is_demo:
+        Shop.objects.filter(pk__in=[main.pk, second.pk]).update(is_demo=True)
+        added.append("demo shop marks")
+    staff = StaffAccount.objects.for_shop(main).select_related("user", "shop")
+    accounts = {account.user.username: account for account in staff}
+    owner, supervisor = accounts[MAIN_SHOP["owner_login"]], accounts[SUPERVISOR["login"]]
+    teams = {
+        team: [accounts[a["login"]] for a in DEMO_AGENTS if a["team"] == team]
+        for team in (demo_chats.PRE_SALE, demo_chats.AFTER_SALE)
+    }
+    had_groups = demo_chats.has_groups(main)
+    groups = demo_chats.set_up_routing(owner, teams, supervisor)
+    if not had_groups:
+        added.append("pre-sale and after-sale groups")
+    if phrases := demo_chats.import_team_phrases(owner):
+        added.append(f"{phrases} team phrases")
+    if not demo_chats.has_history(main.pk):
+        count = demo_chats.build_history(
+            owner=owner, groups=groups, teams=teams, supervisor=supervisor, now=now, seed=SEED + 1
+        )
+        added.append(f"{count} past chats")
+    return added
 
 
 class Command(BaseCommand):
@@ -569,10 +633,22 @@ class Command(BaseCommand):
                 f"seed_demo creates logins with the published password {DEMO_PASSWORD!r}, which is dangerous "
                 "outside development, so it refuses to run with DEBUG off. Pass --force to run it anyway."
             )
+        now = timezone.now().replace(microsecond=0)
         with transaction.atomic():
             shop = find_demo_shop()
-            if shop is not None:
-                self.stdout.write(f"The demo shop {shop.name} already exists (id {shop.pk}); already seeded.")
+            second = Shop.objects.filter(
+                name=SECOND_SHOP["name"],
+                staff__role=Role.OWNER,
+                staff__user__username=SECOND_SHOP["owner_login"],
+            ).first()
+            if shop is not None and second is not None:
+                added = complete_demo(shop, second, now)
+                if added:
+                    self.stdout.write(f"The demo shop {shop.name} (id {shop.pk}) got: {', '.join(added)}.")
+                else:
+                    self.stdout.write(
+                        f"The demo shop {shop.name} already exists (id {shop.pk}); already seeded."
+                    )
                 return
             taken = sorted(
                 get_user_model().objects.filter(username__in=demo_logins()).values_list("username", flat=True)
@@ -582,7 +658,8 @@ class Command(BaseCommand):
                     f"These logins already exist outside the demo shop: {', '.join(taken)}. "
                     "Remove them or use a fresh database."
                 )
-            main, second = build_demo(timezone.now().replace(microsecond=0))
+            main, second = build_demo(now)
+            complete_demo(main, second, now)
         self.print_summary(main, second)
 
     def print_summary(self, main: Shop, second: Shop) -> None:
@@ -598,4 +675,9 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"  {staff.user.username:<11} {staff.get_role_display()} · {staff.display_name}"
                 )
+        self.stdout.write(f"{main.name}: {demo_chats.summary(main)}")
         self.stdout.write(f"Password for every demo login: {DEMO_PASSWORD}")
+        self.stdout.write(
+            "First steps: sign in at /admin/ as agent1, open /workbench/ and go online (agents start "
+            f"offline); play a buyer at /chat/{main.pk}/demo/ (no sign-in while DEMO_BUYER_PICKER is on)."
+        )
