@@ -89,6 +89,12 @@ def _workbench_strings() -> dict[str, str]:
         "rating_invited": _("Rating invitation sent."),
         "rated": _("The buyer rated %(stars)s stars."),
         "transferred_away": _("Transferred to %(name)s."),
+        "transferred": _("Transferred away"),
+        "transferred_read_only": _("Transferred to %(name)s: read only."),
+        "not_yours": _(
+            "This chat is no longer yours (transferred, ended or taken over by a supervisor): %(detail)s "
+            "The list is updated."
+        ),
         "transfer": _("Transfer"),
         "hand_out": _("Hand out"),
         "pool_tag": _("[Pool]"),

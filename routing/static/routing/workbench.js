@@ -105,7 +105,8 @@
 
   function paintTimer(row) {
     const timer = row.el.querySelector('[data-field="timer"]');
-    const seconds = row.state === "active" && row.waiting_since ? (now() - new Date(row.waiting_since)) / 1000 : null;
+    const seconds =
+      row.state === "active" && mine(row) && row.waiting_since ? (now() - new Date(row.waiting_since)) / 1000 : null;
     setTimer(timer, seconds);
     if (row.id === selected) setTimer($("pane-timer"), seconds);
   }
@@ -224,8 +225,13 @@
     if (mine) node.append(C.deliveryState(state, reason, S));
   }
 
+  /* A chat I served and transferred away stays in my history: the colleague's now, read only. */
+  function mine(row) {
+    return row.agent_id === undefined || row.agent_id === null || row.agent_id === me.staff_id;
+  }
+
   function repliable(row) {
-    if (!row) return false;
+    if (!row || !mine(row)) return false;
     if (row.state === "active" || row.state === "pool") return true; // the pool's holder answers too
     return row.state === "ended" && row.repliable_until && now() < new Date(row.repliable_until).getTime();
   }
@@ -236,8 +242,8 @@
     $("pane").hidden = row === null;
     if (!row) return;
     $("pane-buyer").textContent = row.buyer_name;
-    const active = row.state === "active";
-    const pooled = row.state === "pool";
+    const active = row.state === "active" && mine(row);
+    const pooled = row.state === "pool" && mine(row);
     $("invite-btn").disabled = !active;
     for (const id of ["end-btn", "transfer-btn"]) $(id).disabled = !active && !pooled;
     $("transfer-btn").textContent = pooled ? S.hand_out : S.transfer;
@@ -247,7 +253,9 @@
     $("input").disabled = !canReply;
     $("send-btn").disabled = !canReply;
     let note = "";
-    if (row.state === "ended") {
+    if (!mine(row)) {
+      note = C.fmt(S.transferred_read_only, { name: row.agent_name || "—" });
+    } else if (row.state === "ended") {
       note = canReply ? C.fmt(S.history_repliable, { time: dateTime(row.repliable_until) }) : S.read_only;
     } else if (pooled) {
       note = S.pool_note;
@@ -256,7 +264,7 @@
     }
     $("composer-note").textContent = note;
     $("composer-note").hidden = !note;
-    $("pane-state").textContent = row.state === "ended" ? S.ended : "";
+    $("pane-state").textContent = row.state === "ended" ? S.ended : !mine(row) ? S.transferred : "";
   }
 
   function showTranscript(id) {
@@ -276,6 +284,7 @@
     markRead(row);
     paintPane();
     if (previous !== id) {
+      switchDraft(previous, id);
       showTranscript(id);
       loadBuyerPanel(id);
     }
@@ -416,6 +425,7 @@
     const input = $("input");
     if (sendMessage(input.value)) {
       input.value = "";
+      drafts.delete(selected);
       panelsDo("reset"); // a value set by script fires no input event
     }
   }
@@ -448,6 +458,60 @@
     const entry = store.failed(frame, (again) => socket.send(again));
     if (!entry) toast(frame.message || frame.code);
     else if (entry.conversation === selected) view.pending(entry);
+    if (entry && REFUSED_FRAME.includes(frame.code)) chatRefused(entry.conversation, frame.message);
+  }
+
+  // --- drafts: each chat keeps its own reply box ------------------------------------------------------------
+
+  const drafts = new Map(); // conversation id -> what was typed in its reply box and not sent
+
+  /* Another chat is shown: the reply box's text stays with the chat it was typed for. */
+  function switchDraft(from, to) {
+    const input = $("input");
+    if (from !== null && rowOf(from)) {
+      if (input.value) drafts.set(from, input.value);
+      else drafts.delete(from);
+    }
+    input.value = drafts.get(to) || "";
+    panelsDo("reset");
+  }
+
+  /* The chat ended or went away: what was typed for it is dropped, never sent elsewhere. */
+  function dropDraft(id) {
+    drafts.delete(id);
+    if (id === selected) {
+      $("input").value = "";
+      panelsDo("reset");
+    }
+  }
+
+  // --- refused: an action on a chat that is no longer mine ---------------------------------------------------
+
+  // The server refuses an action on a chat transferred away, ended or taken over by a supervisor with a 403
+  // or a 409 (an error frame "forbidden" / "conflict" on the socket), also when this page missed the event.
+  const REFUSED_FRAME = ["forbidden", "conflict"];
+
+  function refused(result) {
+    return result.status === 403 || result.status === 409;
+  }
+
+  /* Say so, and bring the lists up to date from the server: the chat moves to my history, or goes. */
+  async function chatRefused(id, detail) {
+    toast(C.fmt(S.not_yours, { detail: detail || "" }));
+    await refreshSessions();
+    await refreshHistory();
+    if (sessions.has(id)) return;
+    dropDraft(id);
+    if (id === selected) {
+      if (history.has(id)) paintPane();
+      else closePane();
+    }
+  }
+
+  async function refreshHistory() {
+    const result = await api("GET", "conversations?scope=history");
+    if (!result.ok) return;
+    for (const row of result.data) if (!sessions.has(row.id)) addHistory(row);
   }
 
   // --- actions -----------------------------------------------------------------------------------------------
@@ -460,11 +524,15 @@
     const order = [...$("session-list").children].map((n) => Number(n.dataset.id));
     const next = order[order.indexOf(id) + 1] || order[order.indexOf(id) - 1] || null;
     const result = await api("POST", `conversations/${id}/end`);
-    if (!result.ok && result.status !== 409) {
+    if (refused(result)) {
+      chatRefused(id, result.error);
+      return;
+    }
+    if (!result.ok) {
       toast(result.error);
       return;
     }
-    toHistory(id, "agent", result.ok ? result.data.ended_at : null);
+    toHistory(id, "agent", result.data.ended_at);
     if (next !== null && sessions.has(next)) select(next);
   }
 
@@ -475,6 +543,7 @@
     row.waiting_since = null;
     row.ended_at = endedAt || new Date(now()).toISOString();
     row.repliable_until = new Date(new Date(row.ended_at).getTime() + 72 * 3600 * 1000).toISOString();
+    dropDraft(id);
     addHistory(row);
     note(id, S["ended_by_" + by] || S.ended, "ended");
     if (id === selected) paintPane();
@@ -482,8 +551,10 @@
 
   async function inviteRating() {
     if (!sessions.has(selected)) return;
-    const result = await api("POST", `conversations/${selected}/rating-invite`);
-    if (!result.ok) toast(result.error);
+    const id = selected;
+    const result = await api("POST", `conversations/${id}/rating-invite`);
+    if (refused(result)) chatRefused(id, result.error);
+    else if (!result.ok) toast(result.error);
     else addMessage(result.data, { alert: false });
   }
 
@@ -528,13 +599,18 @@
     const result = pooled
       ? await api("POST", `pool/${id}/reassign`, { to_agent_id: to })
       : await api("POST", `conversations/${id}/transfer`, { to_agent_id: to, note: $("transfer-note").value });
+    if (refused(result)) {
+      dialog.close();
+      chatRefused(id, result.error);
+      return;
+    }
     if (!result.ok) {
       dialog.querySelector(".dialog-error").textContent = result.error;
       return;
     }
     dialog.close();
     $("transfer-note").value = "";
-    transferredAway(id, result.data.agent_name || "");
+    transferredAway(id, result.data.agent_id, result.data.agent_name || "");
   }
 
   /* The pool's holder hands out the whole message pool; the chats leave this list as "transferred" events. */
@@ -543,16 +619,23 @@
     if (selected !== null) note(selected, result.ok ? C.fmt(S.handed_out, result.data) : result.error);
   }
 
-  function transferredAway(id, name) {
+  /* My chat went to a colleague: its draft goes, it leaves my sessions for my history (read only) and the
+   * pane closes if it was on screen. */
+  function transferredAway(id, agentId, name) {
     const row = removeSession(id);
     if (!row) return;
     note(id, C.fmt(S.transferred_away, { name }));
-    if (id === selected) {
-      selected = null;
-      paintPane();
-      view.clear();
-      $("buyer-panel").replaceChildren();
-    }
+    dropDraft(id);
+    addHistory(Object.assign(row, { agent_id: agentId, agent_name: name, waiting_since: null }));
+    if (id === selected) closePane();
+  }
+
+  function closePane() {
+    selected = null;
+    for (const r of [...sessions.values(), ...history.values()]) paintRow(r);
+    paintPane();
+    view.clear();
+    $("buyer-panel").replaceChildren();
   }
 
   function searchResults(listId, items, render) {
@@ -627,6 +710,7 @@
       unread: 0,
       last_text: "",
       last_sender: "",
+      agent_id: me.staff_id,
       ...fields,
     };
   }
@@ -850,7 +934,7 @@
       }
       case "transferred":
         if (frame.from_agent_id === me.staff_id && frame.to_agent_id !== me.staff_id) {
-          transferredAway(frame.conversation, frame.agent_name);
+          transferredAway(frame.conversation, frame.to_agent_id, frame.agent_name);
         } else if (frame.to_agent_id === me.staff_id) {
           const told = () => {
             note(frame.conversation, C.fmt(S.transferred_in, { note: frame.note || "—" }));
