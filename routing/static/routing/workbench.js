@@ -53,7 +53,7 @@
     try {
       response = await fetch(url, options);
     } catch (e) {
-      return { ok: false, status: 0, data: null, error: C.fmt(S.error, { status: 0 }) };
+      return { ok: false, status: 0, data: null, headers: new Headers(), error: C.fmt(S.error, { status: 0 }) };
     }
     let data = null;
     try {
@@ -62,7 +62,8 @@
       data = null;
     }
     const detail = data && typeof data.detail === "string" ? data.detail : C.fmt(S.error, { status: response.status });
-    return { ok: response.ok, status: response.status, data, error: response.ok ? "" : detail };
+    const result = { ok: response.ok, status: response.status, data, headers: response.headers };
+    return Object.assign(result, { error: response.ok ? "" : detail });
   }
 
   let toastTimer = null;
