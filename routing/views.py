@@ -24,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from backoffice.models import Buyer, Product, StaffAccount
-from backoffice.tenancy import get_for_shop_or_404
+from backoffice.tenancy import PAGE_SHOP_HEADER, get_for_shop_or_404
 from backoffice.validation import parse_id
 from routing import selectors
 from routing.models import AgentState, AgentStatus, Conversation, ConversationState
@@ -122,6 +122,12 @@ def _workbench_strings() -> dict[str, str]:
         "notifications_on": _("Notifications on"),
         "notifications_blocked": _("Notifications are blocked in this browser."),
         "too_long": _("A message is limited to %(max)d characters.") % {"max": MAX_TEXT},
+        "shop_changed": _(
+            "You switched to the shop %(current)s in another tab; this page is still for %(page)s."
+        ),
+        "shop_gone": _("You no longer have an active account in the shop of this page."),
+        "reload_as": _("Reload as %(shop)s"),
+        "closed_shop": _("Disconnected: your session now works in another shop."),
     }
 
 
@@ -152,6 +158,10 @@ def workbench(request: HttpRequest) -> HttpResponse:
         "agents": selectors.colleagues(staff),
         "server_now": timezone.now(),
         "time_zone": settings.TIME_ZONE,
+        # The page's shop: named on every request (X-Shop) and by the socket, refused once it changed.
+        "shop": {"id": staff.shop_id, "name": staff.shop.name},
+        "shop_header": PAGE_SHOP_HEADER,
+        "me_api": "/api/v1/me",
         "ws_path": "/ws/agent/",
         "max_text": MAX_TEXT,
         "api": "/api/v1/routing/",

@@ -43,7 +43,7 @@
     const options = {
       method,
       credentials: "same-origin",
-      headers: { "X-CSRFToken": csrf, Accept: "application/json" },
+      headers: { "X-CSRFToken": csrf, Accept: "application/json", [init.shop_header]: String(init.shop.id) },
     };
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
@@ -63,6 +63,10 @@
     }
     const detail = data && typeof data.detail === "string" ? data.detail : C.fmt(S.error, { status: response.status });
     const result = { ok: response.ok, status: response.status, data, headers: response.headers };
+    if (isShopChanged(response.status, data)) {
+      result.shopChanged = true;
+      shopChanged(data.shop, data.detail);
+    }
     return Object.assign(result, { error: response.ok ? "" : detail });
   }
 
@@ -305,8 +309,16 @@
     panel.setAttribute("aria-busy", "true");
     let response;
     try {
-      response = await fetch(init.buyer_panel.replace("{id}", String(id)), { credentials: "same-origin" });
+      response = await fetch(init.buyer_panel.replace("{id}", String(id)), {
+        credentials: "same-origin",
+        headers: { [init.shop_header]: String(init.shop.id) },
+      });
     } catch (e) {
+      return;
+    }
+    if (response.status === 409) {
+      const data = await response.json().catch(() => null);
+      if (isShopChanged(response.status, data)) shopChanged(data.shop, data.detail);
       return;
     }
     if (!response.ok || selected !== id) return;
@@ -493,7 +505,7 @@
   const REFUSED_FRAME = ["forbidden", "conflict"];
 
   function refused(result) {
-    return result.status === 403 || result.status === 409;
+    return !result.shopChanged && (result.status === 403 || result.status === 409);
   }
 
   /* Say so, and bring the lists up to date from the server: the chat moves to my history, or goes. */
@@ -513,6 +525,42 @@
     const result = await api("GET", "conversations?scope=history");
     if (!result.ok) return;
     for (const row of result.data) if (!sessions.has(row.id)) addHistory(row);
+  }
+
+  // --- the page's shop: another tab switched the session to another shop -------------------------------------
+
+  // Every request names the page's shop (header init.shop_header); the server answers 409 shop_changed once
+  // the session works in another shop, and closes the socket with 4409. The page then shows nothing of the
+  // other shop: a banner offers to reload as the session's shop or to switch the session back.
+  const SHOP_CHANGED_CLOSE = 4409;
+
+  function isShopChanged(status, data) {
+    return status === 409 && data !== null && typeof data === "object" && data.code === "shop_changed";
+  }
+
+  function shopChanged(current, detail) {
+    const banner = $("shop-changed");
+    for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close(); // modal: banner first
+    if (!banner.hidden) return;
+    $("shop-changed-text").textContent =
+      detail ||
+      (current ? C.fmt(S.shop_changed, { current: current.name, page: init.shop.name }) : S.shop_gone);
+    const reload = $("shop-reload");
+    reload.textContent = current ? C.fmt(S.reload_as, { shop: current.name }) : reload.textContent;
+    banner.hidden = false;
+    $("shop-switch-back").focus();
+  }
+
+  /* The socket was refused for the page's shop: which shop is the session's now? (asked without the header) */
+  async function socketShopChanged() {
+    let current = null;
+    try {
+      const response = await fetch(init.me_api, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      if (response.ok) current = (await response.json()).shop;
+    } catch (e) {
+      current = null;
+    }
+    shopChanged(current, "");
   }
 
   // --- actions -----------------------------------------------------------------------------------------------
@@ -974,7 +1022,8 @@
   }
 
   function onState(state, detail) {
-    C.showConnection($("conn-state"), state, detail, S, S.closed_auth);
+    C.showConnection($("conn-state"), state, detail, S, detail === SHOP_CHANGED_CLOSE ? S.closed_shop : S.closed_auth);
+    if (state === "closed" && detail === SHOP_CHANGED_CLOSE) socketShopChanged();
   }
 
   /* Still signed in with the IM permission? (A refused handshake has no close code.) */
@@ -984,7 +1033,8 @@
     );
   }
 
-  const socket = new C.Socket(C.wsUrl(init.ws_path), { onEvent, onState, probe });
+  // The socket names the page's shop: the server refuses it (4409) once the session works in another one.
+  const socket = new C.Socket(C.wsUrl(init.ws_path, { shop: init.shop.id }), { onEvent, onState, probe });
 
   // --- keyboard and controls ---------------------------------------------------------------------------------
 
@@ -1067,6 +1117,7 @@
   }
 
   $("send-btn").addEventListener("click", sendText);
+  $("shop-reload").addEventListener("click", () => window.location.reload());
   $("end-btn").addEventListener("click", endChat);
   $("transfer-btn").addEventListener("click", openTransfer);
   $("pool-all-btn").addEventListener("click", handOutPool);
