@@ -25,8 +25,6 @@ from routing import services as routing_services
 from routing.models import AgentState
 from tests.conftest import PASSWORD, login_client
 
-HEADER = "HTTP_" + PAGE_SHOP_HEADER.upper().replace("-", "_")
-
 
 @functools.cache
 def staff_operations() -> list[tuple[str, str]]:
@@ -50,13 +48,17 @@ def key_operations() -> list[tuple[str, str]]:
     )
 
 
-def ask(client: Client, method: str, path: str, shop: Any = None, **extra: Any) -> Any:
-    headers = {} if shop is None else {HEADER: str(shop)}
-    body = json.dumps({}) if method in {"POST", "PUT", "PATCH"} else None
+def named(shop: Any) -> dict[str, str]:
+    """The header of a page rendered for ``shop``."""
+    return {PAGE_SHOP_HEADER: str(shop)}
+
+
+def ask(client: Client, method: str, path: str, shop: Any = None, **headers: str) -> Any:
+    sent = {**headers, **({} if shop is None else named(shop))}
     call = getattr(client, method.lower())
-    if body is None:
-        return call(path, **headers, **extra)
-    return call(path, body, content_type="application/json", **headers, **extra)
+    if method in {"POST", "PUT", "PATCH"}:
+        return call(path, json.dumps({}), content_type="application/json", headers=sent)
+    return call(path, headers=sent)
 
 
 def is_shop_changed(response: Any) -> bool:
@@ -115,7 +117,7 @@ def test_a_refused_request_changes_nothing(switched: Client, shop_a: Shop, outso
         "/api/v1/routing/me/status",
         json.dumps({"status": "online"}),
         content_type="application/json",
-        **{HEADER: str(shop_a.pk)},
+        headers=named(shop_a.pk),
     )
     assert is_shop_changed(response)
     assert AgentState.objects.get(staff=outsourced).status == "offline"
@@ -125,9 +127,9 @@ def test_the_workbench_pages_own_requests_are_refused_too(
     switched: Client, shop_a: Shop, shop_b: Shop
 ) -> None:
     """Not only the API: the buyer panel the workbench fetches, and any page asked with the header."""
-    assert is_shop_changed(switched.get("/workbench/buyer/1/", **{HEADER: str(shop_a.pk)}))
-    assert is_shop_changed(switched.get("/workbench/", **{HEADER: str(shop_a.pk)}))
-    assert switched.get("/workbench/", **{HEADER: str(shop_b.pk)}).status_code == 200
+    assert is_shop_changed(switched.get("/workbench/buyer/1/", headers=named(shop_a.pk)))
+    assert is_shop_changed(switched.get("/workbench/", headers=named(shop_a.pk)))
+    assert switched.get("/workbench/", headers=named(shop_b.pk)).status_code == 200
 
 
 @pytest.mark.parametrize("named", ["", "abc", "0", "-1", "1.5", "99999999999999999999", "１"])
@@ -150,5 +152,5 @@ def test_without_a_session_the_header_changes_nothing(client: Client, shop_a: Sh
     """Signed out: the operation's own answer (401); an integration with its key is not a page."""
     assert ask(client, "GET", "/api/v1/routing/products", shop=shop_a.pk).status_code == 401
     for method, path in key_operations():
-        response = ask(client, method, path, shop=999, HTTP_AUTHORIZATION=f"Bearer {key_a}")
+        response = ask(client, method, path, shop=999, Authorization=f"Bearer {key_a}")
         assert not is_shop_changed(response), (method, path)

@@ -619,6 +619,7 @@
     const dialog = openDialog("transfer-dialog");
     const select_ = $("transfer-agent");
     const result = await api("GET", "agents");
+    if (result.shopChanged) return; // the banner says why; never another shop's colleagues
     const agents = result.ok ? result.data : init.agents;
     select_.replaceChildren(C.el("option", { value: "" }, S.choose_agent));
     for (const agent of agents) {
