@@ -50,6 +50,8 @@ def test_an_agent_of_two_shops_in_two_tabs_never_sees_the_other_shops_data(
     assert agent_b.user_id == agent_a.user_id
     services.configure_agent(staff=agent_b)
     services.set_agent_status(staff=agent_b, status="online")
+    # To the agent: the only one of shop A online yet.
+    services.request_human(buyer=factories.buyer(shop_a, "two1", "A店的买家"))
     make_agent(shop_a, "colleague_a", "A店-小林")
     make_agent(shop_b, "colleague_b", "B店-阿强")
     factories.product(shop_a, "pa", "A店的枕头", "99.00")
@@ -58,7 +60,6 @@ def test_an_agent_of_two_shops_in_two_tabs_never_sees_the_other_shops_data(
         actor=owner_offline, scope="team", content="A店：明天发货", keywords=["发货"]
     )
     phrase_services.create_phrase(actor=outsider, scope="team", content="B店：今天发货", keywords=["发货"])
-    services.request_human(buyer=factories.buyer(shop_a, "two1", "A店的买家"))  # to the agent in shop A
 
     context = new_context(agent_a)
     tab_a = open_tab(context)

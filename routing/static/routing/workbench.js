@@ -110,8 +110,8 @@
 
   function paintTimer(row) {
     const timer = row.el.querySelector('[data-field="timer"]');
-    const seconds =
-      row.state === "active" && mine(row) && row.waiting_since ? (now() - new Date(row.waiting_since)) / 1000 : null;
+    const counting = row.state === "active" && heldByMe(row) && row.waiting_since;
+    const seconds = counting ? (now() - new Date(row.waiting_since)) / 1000 : null;
     setTimer(timer, seconds);
     if (row.id === selected) setTimer($("pane-timer"), seconds);
   }
@@ -231,12 +231,12 @@
   }
 
   /* A chat I served and transferred away stays in my history: the colleague's now, read only. */
-  function mine(row) {
+  function heldByMe(row) {
     return row.agent_id === undefined || row.agent_id === null || row.agent_id === me.staff_id;
   }
 
   function repliable(row) {
-    if (!row || !mine(row)) return false;
+    if (!row || !heldByMe(row)) return false;
     if (row.state === "active" || row.state === "pool") return true; // the pool's holder answers too
     return row.state === "ended" && row.repliable_until && now() < new Date(row.repliable_until).getTime();
   }
@@ -247,8 +247,8 @@
     $("pane").hidden = row === null;
     if (!row) return;
     $("pane-buyer").textContent = row.buyer_name;
-    const active = row.state === "active" && mine(row);
-    const pooled = row.state === "pool" && mine(row);
+    const active = row.state === "active" && heldByMe(row);
+    const pooled = row.state === "pool" && heldByMe(row);
     $("invite-btn").disabled = !active;
     for (const id of ["end-btn", "transfer-btn"]) $(id).disabled = !active && !pooled;
     $("transfer-btn").textContent = pooled ? S.hand_out : S.transfer;
@@ -258,7 +258,7 @@
     $("input").disabled = !canReply;
     $("send-btn").disabled = !canReply;
     let note = "";
-    if (!mine(row)) {
+    if (!heldByMe(row)) {
       note = C.fmt(S.transferred_read_only, { name: row.agent_name || "—" });
     } else if (row.state === "ended") {
       note = canReply ? C.fmt(S.history_repliable, { time: dateTime(row.repliable_until) }) : S.read_only;
@@ -269,7 +269,7 @@
     }
     $("composer-note").textContent = note;
     $("composer-note").hidden = !note;
-    $("pane-state").textContent = row.state === "ended" ? S.ended : !mine(row) ? S.transferred : "";
+    $("pane-state").textContent = row.state === "ended" ? S.ended : !heldByMe(row) ? S.transferred : "";
   }
 
   function showTranscript(id) {
@@ -555,7 +555,8 @@
   async function socketShopChanged() {
     let current = null;
     try {
-      const response = await fetch(init.me_api, { credentials: "same-origin", headers: { Accept: "application/json" } });
+      const options = { credentials: "same-origin", headers: { Accept: "application/json" } };
+      const response = await fetch(init.me_api, options);
       if (response.ok) current = (await response.json()).shop;
     } catch (e) {
       current = null;
@@ -1023,7 +1024,8 @@
   }
 
   function onState(state, detail) {
-    C.showConnection($("conn-state"), state, detail, S, detail === SHOP_CHANGED_CLOSE ? S.closed_shop : S.closed_auth);
+    const closedText = detail === SHOP_CHANGED_CLOSE ? S.closed_shop : S.closed_auth;
+    C.showConnection($("conn-state"), state, detail, S, closedText);
     if (state === "closed" && detail === SHOP_CHANGED_CLOSE) socketShopChanged();
   }
 
