@@ -7,6 +7,10 @@
   owner). Admin permission screens therefore keep working, and a person holding accounts in two shops has
   each shop's rights only while working in that shop.
 - ``get_for_shop_or_404`` fetches one object of the current shop; a foreign id is a 404 like a missing one.
+- ``PageShopMiddleware``: a page belongs to the shop it was rendered for. Its scripts name that shop on
+  every request (header ``X-Shop: <shop id>``), and a request naming a shop that is no longer the
+  session's current one (the person switched shop in another tab) is answered 409 ``shop_changed`` before
+  any view runs, instead of with another shop's data. A request naming no shop follows the session.
 """
 
 from __future__ import annotations
@@ -16,12 +20,16 @@ from typing import Any, TypeVar
 
 from django.contrib.auth.backends import ModelBackend
 from django.db import models
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext as _
 
 from backoffice.access import permissions_of
 from backoffice.models import Shop, ShopQuerySet, StaffAccount
+from backoffice.validation import parse_id
 
 SESSION_KEY = "current_shop_id"
+PAGE_SHOP_HEADER = "X-Shop"  # the shop a page was rendered for, named by its scripts on every request
+SHOP_CHANGED = "shop_changed"
 M = TypeVar("M", bound=models.Model)
 
 
@@ -60,6 +68,45 @@ class CurrentShopMiddleware:
             bind_staff(request.user, staff)
         request.staff = staff  # type: ignore[attr-defined]
         request.shop = staff.shop if staff else None  # type: ignore[attr-defined]
+        return self.get_response(request)
+
+
+def shop_changed_body(user: Any, named: int | None, current: Shop | None) -> dict[str, Any]:
+    """What a page of shop ``named`` is told when the session's current shop is ``current`` (None: no
+    active account any more): the code, a sentence for the person, and the current shop."""
+    page = active_accounts(user).filter(shop_id=named).first() if named is not None else None
+    if current is None:
+        detail = _("You no longer have an active account in the shop of this page.")
+    elif page is None:
+        detail = _("Your session now works in the shop %(current)s; this page is for another shop.") % {
+            "current": current.name
+        }
+    else:
+        detail = _(
+            "You switched to the shop %(current)s in another tab; this page is still for %(page)s."
+        ) % {"current": current.name, "page": page.shop.name}
+    shop = {"id": current.pk, "name": current.name} if current is not None else None
+    return {"code": SHOP_CHANGED, "detail": detail, "shop": shop}
+
+
+class PageShopMiddleware:
+    """Refuses a signed-in request that names (``X-Shop``) a shop other than the session's current one:
+    409 ``{"code": "shop_changed", "detail": ..., "shop": {"id", "name"} | null}``, for every view and API
+    operation at once. A header that is not an id names no shop of the person's: the same answer. Requests
+    without the header (a page load, a form, curl with a session cookie) follow the session as before.
+    After ``CurrentShopMiddleware``, which resolved the session's current account."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        named = request.headers.get(PAGE_SHOP_HEADER)
+        if named is None or not request.user.is_authenticated:
+            return self.get_response(request)
+        shop_id = parse_id(named.strip())
+        current: Shop | None = getattr(request, "shop", None)
+        if current is None or shop_id != current.pk:
+            return JsonResponse(shop_changed_body(request.user, shop_id, current), status=409)
         return self.get_response(request)
 
 

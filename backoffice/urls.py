@@ -29,6 +29,17 @@ API_DESCRIPTION = """Two kinds of caller:
 
 Errors: 401 missing/revoked key, 403 missing right, 404 unknown or another shop's id, 409 the state changed
 under you, 422 invalid payload (``{"detail": [...field errors...]}``; a batch is all-or-nothing).
+
+**The page's shop (staff).** A person may hold staff accounts in several shops; the session works in one of
+them at a time (the current shop, switched in the header menu, for every tab). Every staff operation acts in
+the session's current shop. A page's scripts name the shop the page was rendered for in the header
+``X-Shop: <shop id>``; when that is no longer the session's current shop (the person switched shop in
+another tab; a value that is not one of the person's shop ids likewise), the request is refused before it
+does anything, for every staff operation and page: 409 with
+``{"code": "shop_changed", "detail": "<a sentence>", "shop": {"id": 2, "name": "..."}}`` (``shop``: the
+session's current shop, null when the person has no active account left). A request without the header
+(curl with a session cookie, a script of your own) follows the session's current shop, as before; API-key
+requests are not affected.
 """
 
 api = NinjaAPI(

@@ -7,8 +7,10 @@ their errors map through the API's DomainError handler: 403 a team phrase withou
 field, and for imports the spreadsheet row number).
 
 Workbench: ``GET /suggest?text=&product_id=``, ``GET /recent``, ``POST /{id}/use`` (rendered text, the
-variables filled from ``conversation_id``), ``GET /`` (the searchable list). Management: phrases and
-groups CRUD, ``/templates`` (+ ``/templates/import``),
+variables filled from ``conversation_id``), ``GET /`` (the searchable list). The list and the suggestions
+carry the shop's phrase version (``X-Phrases-Version``, ``phrases.index.version``): the workbench's panel
+reloads its list when an answer names another version than the list it shows (an import elsewhere).
+Management: phrases and groups CRUD, ``/templates`` (+ ``/templates/import``),
 ``/import`` (multipart) and ``/export?format=csv|xlsx``.
 """
 
@@ -26,7 +28,7 @@ from backoffice.access import current_staff, responses
 from backoffice.models import Product, StaffAccount
 from backoffice.tenancy import get_for_shop_or_404
 from backoffice.validation import Id, Text
-from phrases import services
+from phrases import index, services
 from phrases.library import SCENARIO_LABELS
 from phrases.models import MAX_CODE, MAX_CONTENT, MAX_GROUP_NAME, MAX_KEYWORDS, Phrase, PhraseGroup
 from phrases.spreadsheet import CONTENT_TYPES
@@ -244,6 +246,14 @@ def rendered_out(rendered: services.Rendered) -> dict[str, Any]:
 
 # --- workbench ---------------------------------------------------------------------------------------------
 
+VERSION_HEADER = "X-Phrases-Version"
+
+
+def versioned(response: HttpResponse, staff: StaffAccount) -> None:
+    """Name the shop's phrase version on ``response`` (after the lookup, which read it): it changes with
+    every write of the shop's phrases; empty when unknown."""
+    response[VERSION_HEADER] = index.version(staff.shop_id)
+
 
 @router.get(
     "/suggest",
@@ -252,18 +262,22 @@ def rendered_out(rendered: services.Rendered) -> dict[str, Any]:
     description='"/" + code: phrases whose code starts with it, the exact code first (a personal code hides '
     "the team phrase with the same code). Other text: phrases whose content or keywords contain every "
     "word of it (no spaces needed in Chinese; traditional characters match simplified). product_id: the "
-    "conversation's product; its linked phrases rank first (404 for another shop's product).",
+    "conversation's product; its linked phrases rank first (404 for another shop's product). The answer's "
+    "``X-Phrases-Version`` header names the shop's phrase version (it changes with every write).",
 )
 def suggest(
     request: HttpRequest,
+    response: HttpResponse,
     text: Annotated[Text, Query("", max_length=200)] = "",
     product_id: Id | None = None,
     limit: Annotated[int, Query(ge=1, le=50)] = 10,
 ) -> list[Phrase]:
     staff = current_staff(request)
-    return services.suggest(
+    found = services.suggest(
         staff=staff, text=text, product_id=shop_product_id(staff, product_id), limit=limit
     )
+    versioned(response, staff)
+    return found
 
 
 @router.get("/recent", response=responses(list[RecentOut], 422), summary="My recently used phrases")
@@ -447,10 +461,11 @@ class PhrasePage(Schema):
     summary="Team phrases and mine, searchable",
     description="q: every word must occur in the content or keywords (normalized like /suggest). scope, "
     "group_id: filters. product_id: that product's linked phrases first. Then most used first. Paged with "
-    "limit (1-200) and offset.",
+    "limit (1-200) and offset. The ``X-Phrases-Version`` header names the shop's phrase version.",
 )
 def list_phrases(
     request: HttpRequest,
+    response: HttpResponse,
     q: Annotated[Text, Query("", max_length=200)] = "",
     scope: Scope | None = None,
     group_id: Id | None = None,
@@ -468,6 +483,7 @@ def list_phrases(
         offset=offset,
         limit=limit,
     )
+    versioned(response, staff)
     return {"count": count, "items": items}
 
 

@@ -102,6 +102,13 @@ def changed(shop_id: int) -> None:
     _cache.changed(shop_id)
 
 
+def version(shop_id: int) -> str:
+    """The shop's phrase version as of this process's last lookup (call it after one: no query): it changes
+    with every write that changes what search matches (an edit, an import), so a page can tell that the list
+    it shows is out of date. "" when unknown (no write yet, or no lookup in this process)."""
+    return _cache.cached_stamp(shop_id) or ""
+
+
 def shop_index(shop_id: int) -> ShopIndex:
     """The shop's current index: reloaded when its stamp moved, usage counts refreshed otherwise."""
     index, loaded = _cache.get(shop_id)

@@ -505,6 +505,10 @@ class SessionOut(Schema):
     state: str
     buyer_id: int
     buyer_name: str
+    agent_id: int | None = Field(
+        description="the chat's agent now: a colleague's id for a chat I transferred away"
+    )
+    agent_name: str | None
     proactive: bool
     assigned_at: datetime | None
     waiting_since: datetime | None = Field(description="the reply timer: since when the buyer waits")
@@ -537,8 +541,9 @@ class ProductCardOut(Schema):
     response=responses(list[SessionOut], 422),
     summary="My sessions",
     description="``scope=active``: my chats in progress, in assignment order, then the message-pool chats I "
-    "hold (``state`` pool: I am the pool's holder); ``scope=history``: my chats ended in the last 72 hours, "
-    "newest first. With the reply timer and the unread count.",
+    "hold (``state`` pool: I am the pool's holder); ``scope=history``: my chats ended in the last 72 hours "
+    "and the chats I transferred away in that time (``agent_id`` another's: read only), newest first. With "
+    "the reply timer and the unread count.",
 )
 def my_conversations(
     request: HttpRequest, scope: Literal["active", "history"] = "active"

@@ -48,6 +48,7 @@ PING_RATE = (1.0, 10)  # pings (a page pings every 15 s)
 BUYER_SOCKETS = 10  # sockets one buyer may hold open at once (tabs, devices)
 SESSION_RECHECK = 60.0  # seconds: an agent socket checks its session again at its next frame after this
 CLOSE_TOO_MANY = 4429  # refused: the buyer already holds BUYER_SOCKETS sockets
+CLOSE_SHOP_CHANGED = 4409  # refused: the page's shop (?shop=) is no longer the session's current shop
 
 
 class Frame(BaseModel):
@@ -287,13 +288,20 @@ def _ack(message: Message) -> dict[str, Any]:
 
 
 def _agent_of(scope: Mapping[str, Any]) -> tuple[StaffAccount | None, int]:
-    """The session's current account and the close code when it may not chat (4401 / 4403)."""
+    """The session's current account and the close code when it may not chat (4401 / 4403), or when the
+    page names a shop (``?shop=<id>``, the shop it was rendered for) that is no longer the session's
+    current shop (4409: the person switched shop in another tab). A socket naming no shop follows the
+    session. Once open, the socket acts for the account it opened with, whatever the session switches to."""
     user = scope.get("user")
     if user is None or not user.is_authenticated:
         return None, 4401
     staff = resolve_staff(user, scope["session"].get(SESSION_KEY))
     if staff is None:
         return None, 4401
+    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    named = query.get("shop")
+    if named is not None and validation.parse_id(named[0]) != staff.shop_id:
+        return None, CLOSE_SHOP_CHANGED
     if not staff.im_enabled:
         return None, 4403
     bind_staff(user, staff)
@@ -400,6 +408,8 @@ class AgentConsumer(ChatConsumer):
             return
         staff, code = await database_sync_to_async(_agent_of)(self.scope)
         if staff is None:
+            if code == CLOSE_SHOP_CHANGED:
+                await self.accept()  # a refused handshake reaches the page with no code: this one must
             await self.close(code=code)
             return
         self.staff, self.checked_at = staff, time.monotonic()

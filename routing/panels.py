@@ -8,7 +8,8 @@ and scripts (after ``chat-core.js``, before ``workbench.js``), adds its ``string
 table and hands its ``data`` to its script.
 
 A panel script registers itself as ``ChatCore.panels[name] = {attach}``. ``workbench.js`` calls
-``attach(hooks)`` (hooks: request, toast, send, conversation, productId, data, strings) and then the
+``attach(hooks)`` (hooks: request -> {ok, status, data, headers, error}, toast, send, conversation,
+productId, data, strings) and then the
 handle's optional ``changed()`` (another chat, or its product, is shown), ``reset()`` (the reply box was
 emptied) and ``keys`` (Alt+key -> function; the workbench's own keys win).
 """

@@ -9,12 +9,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Count, F, IntegerField, OuterRef, Prefetch, Q, QuerySet, Subquery, Value
+from django.db.models import (
+    Count,
+    DateTimeField,
+    F,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from backoffice.models import AddressChange, Order, Product, StaffAccount
-from routing.models import AgentState, Conversation, ConversationState, Message, SenderKind
+from routing.models import AgentState, Conversation, ConversationState, Message, SenderKind, Transfer
 from routing.services import HISTORY_REPLY_WINDOW
 
 HISTORY_LIMIT = 100
@@ -42,7 +53,7 @@ def _with_session_fields(qs: QuerySet[Conversation]) -> QuerySet[Conversation]:
     )
     last = Message.objects.filter(conversation=OuterRef("pk")).order_by("-seq")
     return (
-        qs.select_related("buyer")
+        qs.select_related("buyer", "agent")
         .annotate(last_agent_seq=Coalesce(last_agent_seq, Value(0)))
         .annotate(
             unread=Coalesce(unread, Value(0)),
@@ -64,12 +75,28 @@ def active_sessions(staff: StaffAccount) -> QuerySet[Conversation]:
 
 
 def history_sessions(staff: StaffAccount) -> QuerySet[Conversation]:
-    """The agent's chats ended in the last 72 hours (still repliable), newest first."""
+    """The agent's past chats of the last 72 hours, newest first: the ones they ended or that ended with
+    them (still repliable), and the ones they served and transferred away (read only: a colleague's now,
+    ended or not), ordered by the end, else by the agent's last transfer of it. A chat that came back to
+    the agent and is in progress is a session, not history."""
     since = timezone.now() - HISTORY_REPLY_WINDOW
-    qs = Conversation.objects.for_shop(staff.shop).filter(
-        agent=staff, state=ConversationState.ENDED, ended_at__gte=since
+    my_transfers = Transfer.objects.filter(from_agent=staff)
+    transferred_at = Subquery(
+        my_transfers.filter(conversation=OuterRef("pk")).order_by("-created_at").values("created_at")[:1],
+        output_field=DateTimeField(),
     )
-    return _with_session_fields(qs).order_by("-ended_at", "-pk")[:HISTORY_LIMIT]
+    ended_with_me = Q(agent=staff, state=ConversationState.ENDED, ended_at__gte=since)
+    handed_on = Q(pk__in=my_transfers.filter(created_at__gte=since).values("conversation_id")) & ~Q(
+        agent=staff, state__in=[ConversationState.ACTIVE, ConversationState.POOL]
+    )
+    qs = (
+        Conversation.objects.for_shop(staff.shop)
+        .filter(ended_with_me | handed_on)
+        .annotate(transferred_at=transferred_at)
+    )
+    return _with_session_fields(qs).order_by(Coalesce("ended_at", "transferred_at").desc(), "-pk")[
+        :HISTORY_LIMIT
+    ]
 
 
 def session_row(conv: Conversation) -> dict[str, Any]:
@@ -80,6 +107,8 @@ def session_row(conv: Conversation) -> dict[str, Any]:
         "state": conv.state,
         "buyer_id": conv.buyer_id,
         "buyer_name": conv.buyer.nickname,
+        "agent_id": conv.agent_id,
+        "agent_name": conv.agent.display_name if conv.agent_id and conv.agent else None,
         "proactive": conv.proactive,
         "assigned_at": conv.assigned_at,
         "waiting_since": conv.waiting_since,

@@ -32,7 +32,7 @@ from backoffice import privacy
 from backoffice import services as shop_services
 from backoffice.errors import DomainError
 from backoffice.models import Buyer, ContactViewPlace, Order, Product, Shop, StaffAccount
-from backoffice.tenancy import get_for_shop_or_404
+from backoffice.tenancy import PAGE_SHOP_HEADER, get_for_shop_or_404
 from backoffice.validation import parse_id
 from routing import attachments, selectors, services
 from routing.models import AgentState, AgentStatus, Attachment, Conversation, ConversationState
@@ -97,6 +97,12 @@ def _workbench_strings() -> dict[str, str]:
         "rating_invited": _("Rating invitation sent."),
         "rated": _("The buyer rated %(stars)s stars."),
         "transferred_away": _("Transferred to %(name)s."),
+        "transferred": _("Transferred away"),
+        "transferred_read_only": _("Transferred to %(name)s: read only."),
+        "not_yours": _(
+            "This chat is no longer yours (transferred, ended or taken over by a supervisor): %(detail)s "
+            "The list is updated."
+        ),
         "transfer": _("Transfer"),
         "hand_out": _("Hand out"),
         "pool_tag": _("[Pool]"),
@@ -125,6 +131,12 @@ def _workbench_strings() -> dict[str, str]:
         "notifications_blocked": _("Notifications are blocked in this browser."),
         "too_long": _("A message is limited to %(max)d characters.") % {"max": MAX_TEXT},
         **image_strings(),
+        "shop_changed": _(
+            "You switched to the shop %(current)s in another tab; this page is still for %(page)s."
+        ),
+        "shop_gone": _("You no longer have an active account in the shop of this page."),
+        "reload_as": _("Reload as %(shop)s"),
+        "closed_shop": _("Disconnected: your session now works in another shop."),
     }
 
 
@@ -155,6 +167,10 @@ def workbench(request: HttpRequest) -> HttpResponse:
         "agents": selectors.colleagues(staff),
         "server_now": timezone.now(),
         "time_zone": settings.TIME_ZONE,
+        # The page's shop: named on every request (X-Shop) and by the socket, refused once it changed.
+        "shop": {"id": staff.shop_id, "name": staff.shop.name},
+        "shop_header": PAGE_SHOP_HEADER,
+        "me_api": "/api/v1/me",
         "ws_path": "/ws/agent/",
         "max_text": MAX_TEXT,
         "max_image_bytes": attachments.max_bytes(),

@@ -218,3 +218,28 @@ def test_a_phrase_with_markup_is_shown_and_sent_as_text(
     expect(workbench.locator("#transcript .msg.mine .text")).to_have_text(SCRIPT)
     assert workbench.evaluate("window.__xss") is None
     assert chat.evaluate("window.__xss") is None
+
+
+def test_the_panel_shows_phrases_imported_elsewhere_without_a_use_first(
+    new_context: Any, shop_a: Shop, owner: StaffAccount, agent: StaffAccount
+) -> None:
+    """Issue 14: the panel loaded its list once, so after an import (in the admin, another tab) it kept
+    saying "nothing found" until the agent first used a phrase. The answers name the shop's phrase version:
+    the next suggestion the agent types for reloads the list; coming back to the tab does too."""
+    workbench, _chat = chat_with_agent(new_context, shop_a, agent, "im1", "小周")
+    nothing = workbench.evaluate(
+        "() => JSON.parse(document.getElementById('wb-initial').textContent).strings.no_results"
+    )
+    panel = workbench.locator("#phrase-list")
+    expect(panel).to_contain_text(nothing)
+
+    # As the admin's import page does: the library's logistics phrases.
+    phrase_services.import_templates(actor=owner, scope="team", scenarios=["logistics"])
+    workbench.locator("#input").press_sequentially("发货")
+    expect(workbench.locator("#suggest-list .suggestion").first).to_be_visible()
+    expect(panel.locator(".p-all button.phrase").first).to_be_visible()
+    expect(panel).not_to_contain_text(nothing)
+
+    team(owner, "新导入的一条：感谢您的耐心等待")
+    workbench.evaluate("() => document.dispatchEvent(new Event('visibilitychange'))")  # back to the tab
+    expect(panel).to_contain_text("新导入的一条：感谢您的耐心等待")

@@ -411,3 +411,31 @@ def test_the_endpoints_are_documented(owner_client: Client) -> None:
     paths = owner_client.get("/api/v1/openapi.json").json()["paths"]
     for path in ("", "suggest", "recent", "{phrase_id}", "{phrase_id}/use", "groups", "templates", "import"):
         assert f"/api/v1/phrases/{path}" in paths
+
+
+# --- the phrase version ------------------------------------------------------------------------------------
+
+
+def test_the_list_and_suggestions_name_the_shops_phrase_version_which_every_write_changes(
+    owner_client: Client, teammate_client: Client, owner: StaffAccount, outsider_client: Client
+) -> None:
+    """The workbench's panel reloads its list when an answer names another version (issue 14: after an
+    import elsewhere it kept showing "nothing found")."""
+
+    def version(client: Client, path: str) -> str:
+        response = call(client, "get", path)
+        assert response.status_code == 200
+        return str(response["X-Phrases-Version"])
+
+    before = version(teammate_client, "?limit=5")
+    assert version(teammate_client, "suggest?text=发货") == before
+    upload(owner_client, "p.csv", csv_bytes(GOOD))
+    imported = version(teammate_client, "?limit=5")
+    assert imported != before
+    assert version(teammate_client, "suggest?text=发货") == imported
+    assert call(owner_client, "post", "templates/import", {"scope": "personal"}).status_code == 200
+    assert version(teammate_client, "suggest?text=发货") != imported
+    # Another shop's writes leave shop A's version alone.
+    current = version(teammate_client, "?limit=5")
+    assert call(outsider_client, "post", "templates/import", {"scope": "team"}).status_code == 200
+    assert version(teammate_client, "?limit=5") == current

@@ -20,7 +20,7 @@ from django.utils import timezone
 from backoffice import services as backoffice_services
 from backoffice.models import Buyer, Role, Shop, StaffAccount
 from routing import services
-from routing.models import Conversation, ConversationState
+from routing.models import Conversation, ConversationState, Transfer
 from routing.panels import Panel, panel_functions
 from routing.tokens import buyer_from_token, buyer_token
 from tests.backoffice import factories
@@ -164,6 +164,48 @@ def test_workbench_lists_ended_chats_of_the_last_72_hours_as_history(
     assert data["sessions"] == []
     assert [row["id"] for row in data["history"]] == [teammate_chat.pk]
     assert data["history"][0]["repliable_until"] is not None
+
+
+def test_a_chat_i_served_and_transferred_away_is_in_my_history_read_only(
+    teammate_client: Client,
+    teammate: StaffAccount,
+    colleague: StaffAccount,
+    teammate_chat: Conversation,
+    shop_a: Shop,
+) -> None:
+    """Issue 14: the history listed only chats that ended with me, so a chat I served and handed on was
+    gone from the workbench. It is listed (the colleague's now, so read only: ``agent_id`` is theirs),
+    newest first with my ended chats; once it comes back to me it is a session again."""
+    ended = chat(shop_a, "b2")  # the teammate's too: the only online agent
+    online(colleague)
+    services.transfer(conversation=teammate_chat, to_agent=colleague, by=teammate, note="")
+    services.end_conversation(conversation=ended, reason="agent", by=teammate)
+
+    data = initial(teammate_client.get("/workbench/"))
+    assert data["sessions"] == []
+    rows = {row["id"]: row for row in data["history"]}
+    assert [row["id"] for row in data["history"]] == [ended.pk, teammate_chat.pk]
+    assert rows[teammate_chat.pk]["agent_id"] == colleague.pk
+    assert rows[teammate_chat.pk]["agent_name"] == colleague.display_name
+    assert rows[teammate_chat.pk]["state"] == "active"
+    assert rows[ended.pk]["agent_id"] == teammate.pk
+    history = get(teammate_client, "conversations?scope=history").json()
+    assert [row["id"] for row in history] == [ended.pk, teammate_chat.pk]
+
+    services.transfer(conversation=teammate_chat, to_agent=teammate, by=colleague, note="")
+    data = initial(teammate_client.get("/workbench/"))
+    assert [row["id"] for row in data["sessions"]] == [teammate_chat.pk]
+    assert [row["id"] for row in data["history"]] == [ended.pk]
+
+
+def test_a_chat_transferred_away_more_than_72_hours_ago_is_not_history(
+    teammate_client: Client, teammate: StaffAccount, colleague: StaffAccount, teammate_chat: Conversation
+) -> None:
+    online(colleague)
+    services.transfer(conversation=teammate_chat, to_agent=colleague, by=teammate, note="")
+    long_ago = timezone.now() - timedelta(hours=73)
+    Transfer.objects.filter(conversation=teammate_chat).update(created_at=long_ago)
+    assert initial(teammate_client.get("/workbench/"))["history"] == []
 
 
 def test_workbench_with_50_chats_renders_in_a_bounded_number_of_queries(

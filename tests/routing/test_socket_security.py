@@ -11,16 +11,19 @@ from typing import Any
 import pytest
 import time_machine
 from channels.db import database_sync_to_async
+from channels.testing import WebsocketCommunicator
 from django.test import Client
 from django.utils import timezone
 
 from backoffice import services as shop_services
+from backoffice.asgi import application
 from backoffice.models import Buyer, Shop, StaffAccount
 from routing import consumers, limits, services, tokens
 from routing.models import Conversation, Message
 from tests.backoffice import factories
-from tests.conftest import login_client
+from tests.conftest import PASSWORD, login_client
 from tests.routing.sockets import (
+    SITE,
     TIMEOUT,
     agent,
     agent_socket,
@@ -361,3 +364,61 @@ async def test_a_former_agent_reads_the_chat_over_http_and_the_socket_alike(
     assert (response.status_code == 200) == (conv.pk in resumed["conversations"])
     assert response.status_code == 200  # the chat they served stays theirs to read (their history)
     await ws.disconnect()
+
+
+# --- the page's shop (issue 14, two tabs, two shops) --------------------------------------------------------
+
+
+def page_socket(cookie: bytes, shop: Any) -> WebsocketCommunicator:
+    """The workbench's socket: it names the shop its page was rendered for."""
+    return WebsocketCommunicator(application, f"/ws/agent/?shop={shop}", headers=[*SITE, (b"cookie", cookie)])
+
+
+async def test_an_agent_socket_of_a_page_of_the_shop_the_session_left_is_closed_with_4409(
+    shop_a: Shop, shop_b: Shop, agent: StaffAccount, buyer: Buyer
+) -> None:
+    """Tab A (shop A) reconnects after tab B switched the session to shop B: refused with 4409 (after the
+    handshake, so that the page sees the code), not bound to shop B's account. A socket opened before the
+    switch keeps acting for shop A's account; a socket naming no shop follows the session."""
+    await database_sync_to_async(shop_services.create_staff_account)(
+        shop=shop_b,
+        login="agent_ws",
+        password=PASSWORD,
+        display_name="外包-小美",
+        role="agent",
+        im_enabled=True,
+    )
+    client = await database_sync_to_async(login_client)(agent)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    conv, _d = await database_sync_to_async(services.request_human)(buyer=buyer)
+
+    before = page_socket(cookie, shop_a.pk)
+    hello = await connect(before)
+    assert hello["staff_id"] == agent.pk
+    switched = await database_sync_to_async(client.post)("/switch-shop/", {"shop": shop_b.pk})
+    assert switched.status_code == 302
+
+    after = page_socket(cookie, shop_a.pk)
+    connected, _code = await after.connect(timeout=TIMEOUT)
+    assert connected  # accepted, then closed with the code the page reads
+    assert (await after.receive_output(timeout=TIMEOUT)) == {"type": "websocket.close", "code": 4409}
+    for named in ("", "abc", str(shop_a.pk) + "0"):
+        refused = page_socket(cookie, named)
+        assert (await refused.connect(timeout=TIMEOUT))[0]
+        assert (await refused.receive_output(timeout=TIMEOUT))["code"] == 4409
+
+    # The socket opened before the switch still sends in shop A's chat, as shop A's agent.
+    await before.send_json_to(
+        {"type": "send", "conversation": conv.pk, "client_msg_id": "m1", "text": "在的"}
+    )
+    ack = await until(before, "ack", client_msg_id="m1")
+    message = await database_sync_to_async(Message.objects.get)(pk=ack["id"])
+    assert message.agent_id == agent.pk and message.conversation_id == conv.pk
+    await before.disconnect()
+
+    of_b = page_socket(cookie, shop_b.pk)
+    assert (await connect(of_b))["staff_id"] != agent.pk  # shop B's account
+    await of_b.disconnect()
+    plain = session_socket(cookie)
+    assert (await connect(plain))["staff_id"] != agent.pk  # no shop named: the session's
+    await plain.disconnect()

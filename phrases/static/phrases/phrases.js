@@ -13,6 +13,9 @@
  * - Phrases linked to the product the chat came from rank first (product_id from the buyer panel).
  * - A phrase with an image (图文发送): /use returns the chat's copy of it; sent right after the text, or,
  *   when the text goes into the reply box to edit, waiting there as a chip until the agent sends.
+ * - The side panel follows the shop's phrases as they change elsewhere (an import in the admin, a
+ *   colleague's edit): the list and the suggestions name the shop's phrase version (X-Phrases-Version), and
+ *   an answer naming another version than the list on screen reloads it; so does coming back to the tab.
  * - The agent manages their own personal phrases in the panel: "new personal phrase" opens a small form
  *   (POST / with scope personal); personal phrases in the list have edit (the same form, PUT /{id}) and
  *   delete (DELETE /{id}, after a confirm). Team phrases are managed in the admin, so they have neither.
@@ -27,8 +30,9 @@
   const MIN_TEXT = 2; // one character suggests too much to be useful
   const MAX_TEXT = 50; // a long reply is being written, not looked up
   const $ = (id) => document.getElementById(id);
+  const VERSION_HEADER = "X-Phrases-Version";
 
-  /* hooks: request(method, url, body) -> {ok, status, data, error}; conversation() -> id or null when the
+  /* hooks: request(method, url, body) -> {ok, status, data, headers, error}; conversation() -> id or null when the
    * chat cannot be replied to; productId() -> the chat's source product id or null; send(text) -> bool;
    * sendImage(card), attachImage(card): a phrase's image sent now, or waiting in the reply box;
    * toast(text); data (the panel's: api); strings. */
@@ -69,6 +73,7 @@
       const mine = ++serial;
       if (!want || hooks.conversation() === null) return [];
       const result = await hooks.request("GET", suggestUrl(want.query));
+      followVersion(result);
       if (mine !== serial) return null; // a newer request is on its way
       return result.ok ? result.data : [];
     }
@@ -253,6 +258,14 @@
     const search = $("phrase-q");
     const results = $("phrase-list");
     let panelSerial = 0;
+    let shownVersion = null; // the shop's phrase version of the list on screen (null: none shown yet)
+
+    /* An answer names another phrase version than the list on screen: the phrases changed elsewhere (an
+     * import, an edit), so the list (and its "nothing found") is reloaded. */
+    function followVersion(result) {
+      const version = result && result.ok && result.headers ? result.headers.get(VERSION_HEADER) : null;
+      if (version && shownVersion !== null && version !== shownVersion) loadPanel(); // "": unknown
+    }
 
     function entry(phrase) {
       const button = C.el(
@@ -303,6 +316,7 @@
         q ? Promise.resolve(null) : hooks.request("GET", base + "recent?limit=8"),
       ]);
       if (mine !== panelSerial) return;
+      if (all.ok && all.headers) shownVersion = all.headers.get(VERSION_HEADER) || "";
       if (!all.ok) {
         results.replaceChildren(C.el("p", { class: "dialog-error" }, all.error));
         return;
@@ -317,6 +331,8 @@
     }
 
     search.addEventListener("input", C.debounce(loadPanel, 200));
+    // Back from another tab (where phrases may have been imported): the list is read again.
+    document.addEventListener("visibilitychange", () => !document.hidden && loadPanel());
 
     // --- my personal phrases: create, edit, delete ----------------------------------------------------------
 

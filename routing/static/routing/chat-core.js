@@ -246,7 +246,7 @@
 
   // --- the socket ------------------------------------------------------------------------------------------
 
-  const AUTH_CLOSE_CODES = [4401, 4403];
+  const AUTH_CLOSE_CODES = [4401, 4403, 4409]; // 4409: the page's shop is no longer the session's
   const HEARTBEAT_MS = 15000;
   const DEAD_AFTER_MS = 40000;
   const MAX_BACKOFF_MS = 30000;

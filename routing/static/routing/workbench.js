@@ -43,7 +43,7 @@
     const options = {
       method,
       credentials: "same-origin",
-      headers: { "X-CSRFToken": csrf, Accept: "application/json" },
+      headers: { "X-CSRFToken": csrf, Accept: "application/json", [init.shop_header]: String(init.shop.id) },
     };
     if (body !== undefined) {
       options.headers["Content-Type"] = "application/json";
@@ -53,7 +53,7 @@
     try {
       response = await fetch(url, options);
     } catch (e) {
-      return { ok: false, status: 0, data: null, error: C.fmt(S.error, { status: 0 }) };
+      return { ok: false, status: 0, data: null, headers: new Headers(), error: C.fmt(S.error, { status: 0 }) };
     }
     let data = null;
     try {
@@ -62,7 +62,12 @@
       data = null;
     }
     const detail = data && typeof data.detail === "string" ? data.detail : C.fmt(S.error, { status: response.status });
-    return { ok: response.ok, status: response.status, data, error: response.ok ? "" : detail };
+    const result = { ok: response.ok, status: response.status, data, headers: response.headers };
+    if (isShopChanged(response.status, data)) {
+      result.shopChanged = true;
+      shopChanged(data.shop, data.detail);
+    }
+    return Object.assign(result, { error: response.ok ? "" : detail });
   }
 
   let toastTimer = null;
@@ -106,7 +111,8 @@
 
   function paintTimer(row) {
     const timer = row.el.querySelector('[data-field="timer"]');
-    const seconds = row.state === "active" && row.waiting_since ? (now() - new Date(row.waiting_since)) / 1000 : null;
+    const counting = row.state === "active" && heldByMe(row) && row.waiting_since;
+    const seconds = counting ? (now() - new Date(row.waiting_since)) / 1000 : null;
     setTimer(timer, seconds);
     if (row.id === selected) setTimer($("pane-timer"), seconds);
   }
@@ -226,8 +232,13 @@
     if (mine) node.append(C.deliveryState(state, reason, S));
   }
 
+  /* A chat I served and transferred away stays in my history: the colleague's now, read only. */
+  function heldByMe(row) {
+    return row.agent_id === undefined || row.agent_id === null || row.agent_id === me.staff_id;
+  }
+
   function repliable(row) {
-    if (!row) return false;
+    if (!row || !heldByMe(row)) return false;
     if (row.state === "active" || row.state === "pool") return true; // the pool's holder answers too
     return row.state === "ended" && row.repliable_until && now() < new Date(row.repliable_until).getTime();
   }
@@ -238,8 +249,8 @@
     $("pane").hidden = row === null;
     if (!row) return;
     $("pane-buyer").textContent = row.buyer_name;
-    const active = row.state === "active";
-    const pooled = row.state === "pool";
+    const active = row.state === "active" && heldByMe(row);
+    const pooled = row.state === "pool" && heldByMe(row);
     $("invite-btn").disabled = !active;
     for (const id of ["end-btn", "transfer-btn"]) $(id).disabled = !active && !pooled;
     $("transfer-btn").textContent = pooled ? S.hand_out : S.transfer;
@@ -250,7 +261,9 @@
     $("send-btn").disabled = !canReply;
     paintImageTools(canReply);
     let note = "";
-    if (row.state === "ended") {
+    if (!heldByMe(row)) {
+      note = C.fmt(S.transferred_read_only, { name: row.agent_name || "—" });
+    } else if (row.state === "ended") {
       note = canReply ? C.fmt(S.history_repliable, { time: dateTime(row.repliable_until) }) : S.read_only;
     } else if (pooled) {
       note = S.pool_note;
@@ -259,7 +272,7 @@
     }
     $("composer-note").textContent = note;
     $("composer-note").hidden = !note;
-    $("pane-state").textContent = row.state === "ended" ? S.ended : "";
+    $("pane-state").textContent = row.state === "ended" ? S.ended : !heldByMe(row) ? S.transferred : "";
   }
 
   function showTranscript(id) {
@@ -279,6 +292,7 @@
     markRead(row);
     paintPane();
     if (previous !== id) {
+      switchDraft(previous, id);
       showTranscript(id);
       loadBuyerPanel(id);
     }
@@ -298,8 +312,16 @@
     panel.setAttribute("aria-busy", "true");
     let response;
     try {
-      response = await fetch(init.buyer_panel.replace("{id}", String(id)), { credentials: "same-origin" });
+      response = await fetch(init.buyer_panel.replace("{id}", String(id)), {
+        credentials: "same-origin",
+        headers: { [init.shop_header]: String(init.shop.id) },
+      });
     } catch (e) {
+      return;
+    }
+    if (response.status === 409) {
+      const data = await response.json().catch(() => null);
+      if (isShopChanged(response.status, data)) shopChanged(data.shop, data.detail);
       return;
     }
     if (!response.ok || selected !== id) return;
@@ -421,6 +443,7 @@
     const sent = sendMessage(input.value);
     if (sent) {
       input.value = "";
+      drafts.delete(selected);
       panelsDo("reset"); // a value set by script fires no input event
     }
     if (sent || !input.value.trim()) sendAttachedImage(); // a phrase's image goes after its text
@@ -491,7 +514,13 @@
     }
     toast(S.uploading);
     const url = `${init.api}conversations/${conversation}/images`;
-    const result = await C.uploadImage(url, file, { "X-CSRFToken": csrf, Accept: "application/json" }, S);
+    const headers = { "X-CSRFToken": csrf, Accept: "application/json", [init.shop_header]: String(init.shop.id) };
+    const result = await C.uploadImage(url, file, headers, S);
+    if (isShopChanged(result.status, result.data)) {
+      toast("");
+      shopChanged(result.data.shop, result.data.detail);
+      return;
+    }
     if (!result.ok) {
       toast(result.error);
       return;
@@ -521,6 +550,97 @@
     const entry = store.failed(frame, (again) => socket.send(again));
     if (!entry) toast(frame.message || frame.code);
     else if (entry.conversation === selected) view.pending(entry);
+    if (entry && REFUSED_FRAME.includes(frame.code)) chatRefused(entry.conversation, frame.message);
+  }
+
+  // --- drafts: each chat keeps its own reply box ------------------------------------------------------------
+
+  const drafts = new Map(); // conversation id -> what was typed in its reply box and not sent
+
+  /* Another chat is shown: the reply box's text stays with the chat it was typed for. */
+  function switchDraft(from, to) {
+    const input = $("input");
+    if (from !== null && rowOf(from)) {
+      if (input.value) drafts.set(from, input.value);
+      else drafts.delete(from);
+    }
+    input.value = drafts.get(to) || "";
+    panelsDo("reset");
+  }
+
+  /* The chat ended or went away: what was typed for it is dropped, never sent elsewhere. */
+  function dropDraft(id) {
+    drafts.delete(id);
+    if (id === selected) {
+      $("input").value = "";
+      panelsDo("reset");
+    }
+  }
+
+  // --- refused: an action on a chat that is no longer mine ---------------------------------------------------
+
+  // The server refuses an action on a chat transferred away, ended or taken over by a supervisor with a 403
+  // or a 409 (an error frame "forbidden" / "conflict" on the socket), also when this page missed the event.
+  const REFUSED_FRAME = ["forbidden", "conflict"];
+
+  function refused(result) {
+    return !result.shopChanged && (result.status === 403 || result.status === 409);
+  }
+
+  /* Say so, and bring the lists up to date from the server: the chat moves to my history, or goes. */
+  async function chatRefused(id, detail) {
+    toast(C.fmt(S.not_yours, { detail: detail || "" }));
+    await refreshSessions();
+    await refreshHistory();
+    if (sessions.has(id)) return;
+    dropDraft(id);
+    if (id === selected) {
+      if (history.has(id)) paintPane();
+      else closePane();
+    }
+  }
+
+  async function refreshHistory() {
+    const result = await api("GET", "conversations?scope=history");
+    if (!result.ok) return;
+    for (const row of result.data) if (!sessions.has(row.id)) addHistory(row);
+  }
+
+  // --- the page's shop: another tab switched the session to another shop -------------------------------------
+
+  // Every request names the page's shop (header init.shop_header); the server answers 409 shop_changed once
+  // the session works in another shop, and closes the socket with 4409. The page then shows nothing of the
+  // other shop: a banner offers to reload as the session's shop or to switch the session back.
+  const SHOP_CHANGED_CLOSE = 4409;
+
+  function isShopChanged(status, data) {
+    return status === 409 && data !== null && typeof data === "object" && data.code === "shop_changed";
+  }
+
+  function shopChanged(current, detail) {
+    const banner = $("shop-changed");
+    for (const dialog of document.querySelectorAll("dialog[open]")) dialog.close(); // modal: banner first
+    if (!banner.hidden) return;
+    $("shop-changed-text").textContent =
+      detail ||
+      (current ? C.fmt(S.shop_changed, { current: current.name, page: init.shop.name }) : S.shop_gone);
+    const reload = $("shop-reload");
+    reload.textContent = current ? C.fmt(S.reload_as, { shop: current.name }) : reload.textContent;
+    banner.hidden = false;
+    $("shop-switch-back").focus();
+  }
+
+  /* The socket was refused for the page's shop: which shop is the session's now? (asked without the header) */
+  async function socketShopChanged() {
+    let current = null;
+    try {
+      const options = { credentials: "same-origin", headers: { Accept: "application/json" } };
+      const response = await fetch(init.me_api, options);
+      if (response.ok) current = (await response.json()).shop;
+    } catch (e) {
+      current = null;
+    }
+    shopChanged(current, "");
   }
 
   // --- actions -----------------------------------------------------------------------------------------------
@@ -533,11 +653,15 @@
     const order = [...$("session-list").children].map((n) => Number(n.dataset.id));
     const next = order[order.indexOf(id) + 1] || order[order.indexOf(id) - 1] || null;
     const result = await api("POST", `conversations/${id}/end`);
-    if (!result.ok && result.status !== 409) {
+    if (refused(result)) {
+      chatRefused(id, result.error);
+      return;
+    }
+    if (!result.ok) {
       toast(result.error);
       return;
     }
-    toHistory(id, "agent", result.ok ? result.data.ended_at : null);
+    toHistory(id, "agent", result.data.ended_at);
     if (next !== null && sessions.has(next)) select(next);
   }
 
@@ -548,6 +672,7 @@
     row.waiting_since = null;
     row.ended_at = endedAt || new Date(now()).toISOString();
     row.repliable_until = new Date(new Date(row.ended_at).getTime() + 72 * 3600 * 1000).toISOString();
+    dropDraft(id);
     addHistory(row);
     note(id, S["ended_by_" + by] || S.ended, "ended");
     if (id === selected) paintPane();
@@ -555,8 +680,10 @@
 
   async function inviteRating() {
     if (!sessions.has(selected)) return;
-    const result = await api("POST", `conversations/${selected}/rating-invite`);
-    if (!result.ok) toast(result.error);
+    const id = selected;
+    const result = await api("POST", `conversations/${id}/rating-invite`);
+    if (refused(result)) chatRefused(id, result.error);
+    else if (!result.ok) toast(result.error);
     else addMessage(result.data, { alert: false });
   }
 
@@ -572,6 +699,7 @@
     const dialog = openDialog("transfer-dialog");
     const select_ = $("transfer-agent");
     const result = await api("GET", "agents");
+    if (result.shopChanged) return; // the banner says why; never another shop's colleagues
     const agents = result.ok ? result.data : init.agents;
     select_.replaceChildren(C.el("option", { value: "" }, S.choose_agent));
     for (const agent of agents) {
@@ -601,13 +729,18 @@
     const result = pooled
       ? await api("POST", `pool/${id}/reassign`, { to_agent_id: to })
       : await api("POST", `conversations/${id}/transfer`, { to_agent_id: to, note: $("transfer-note").value });
+    if (refused(result)) {
+      dialog.close();
+      chatRefused(id, result.error);
+      return;
+    }
     if (!result.ok) {
       dialog.querySelector(".dialog-error").textContent = result.error;
       return;
     }
     dialog.close();
     $("transfer-note").value = "";
-    transferredAway(id, result.data.agent_name || "");
+    transferredAway(id, result.data.agent_id, result.data.agent_name || "");
   }
 
   /* The pool's holder hands out the whole message pool; the chats leave this list as "transferred" events. */
@@ -616,16 +749,23 @@
     if (selected !== null) note(selected, result.ok ? C.fmt(S.handed_out, result.data) : result.error);
   }
 
-  function transferredAway(id, name) {
+  /* My chat went to a colleague: its draft goes, it leaves my sessions for my history (read only) and the
+   * pane closes if it was on screen. */
+  function transferredAway(id, agentId, name) {
     const row = removeSession(id);
     if (!row) return;
     note(id, C.fmt(S.transferred_away, { name }));
-    if (id === selected) {
-      selected = null;
-      paintPane();
-      view.clear();
-      $("buyer-panel").replaceChildren();
-    }
+    dropDraft(id);
+    addHistory(Object.assign(row, { agent_id: agentId, agent_name: name, waiting_since: null }));
+    if (id === selected) closePane();
+  }
+
+  function closePane() {
+    selected = null;
+    for (const r of [...sessions.values(), ...history.values()]) paintRow(r);
+    paintPane();
+    view.clear();
+    $("buyer-panel").replaceChildren();
   }
 
   function searchResults(listId, items, render) {
@@ -700,6 +840,7 @@
       unread: 0,
       last_text: "",
       last_sender: "",
+      agent_id: me.staff_id,
       ...fields,
     };
   }
@@ -923,7 +1064,7 @@
       }
       case "transferred":
         if (frame.from_agent_id === me.staff_id && frame.to_agent_id !== me.staff_id) {
-          transferredAway(frame.conversation, frame.agent_name);
+          transferredAway(frame.conversation, frame.to_agent_id, frame.agent_name);
         } else if (frame.to_agent_id === me.staff_id) {
           const told = () => {
             note(frame.conversation, C.fmt(S.transferred_in, { note: frame.note || "—" }));
@@ -962,7 +1103,9 @@
   }
 
   function onState(state, detail) {
-    C.showConnection($("conn-state"), state, detail, S, S.closed_auth);
+    const closedText = detail === SHOP_CHANGED_CLOSE ? S.closed_shop : S.closed_auth;
+    C.showConnection($("conn-state"), state, detail, S, closedText);
+    if (state === "closed" && detail === SHOP_CHANGED_CLOSE) socketShopChanged();
   }
 
   /* Still signed in with the IM permission? (A refused handshake has no close code.) */
@@ -972,7 +1115,8 @@
     );
   }
 
-  const socket = new C.Socket(C.wsUrl(init.ws_path), { onEvent, onState, probe });
+  // The socket names the page's shop: the server refuses it (4409) once the session works in another one.
+  const socket = new C.Socket(C.wsUrl(init.ws_path, { shop: init.shop.id }), { onEvent, onState, probe });
 
   // --- keyboard and controls ---------------------------------------------------------------------------------
 
@@ -1058,6 +1202,7 @@
   }
 
   $("send-btn").addEventListener("click", sendText);
+  $("shop-reload").addEventListener("click", () => window.location.reload());
   $("end-btn").addEventListener("click", endChat);
   $("transfer-btn").addEventListener("click", openTransfer);
   $("pool-all-btn").addEventListener("click", handOutPool);
