@@ -1,3 +1,4 @@
+from axes.apps import AppConfig as AxesConfig  # type: ignore[import-untyped]  # ships no types
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 from django.utils.translation import gettext_lazy as _
@@ -13,3 +14,10 @@ class BackofficeConfig(AppConfig):
 class ConsoleAdminConfig(admin_apps.AdminConfig):
     default = False
     default_site = "backoffice.admin_site.ConsoleAdminSite"
+
+
+class SignInRecordsConfig(AxesConfig):
+    """django-axes, named in the console's language in the admin (without a name it shows its label)."""
+
+    default = False
+    verbose_name = _("Sign-in records")

@@ -71,7 +71,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
-    "axes",
+    "backoffice.apps.SignInRecordsConfig",  # django-axes, with a translatable name
     "channels",
     "csp",
     "ninja",  # its templates and static files: the API docs page serves Swagger UI from here, not a CDN
@@ -87,7 +87,7 @@ MIDDLEWARE = [
     "backoffice.content_policy.ConsoleCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "backoffice.language.ConsoleLocaleMiddleware",  # Chinese unless the person chose otherwise
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

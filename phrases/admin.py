@@ -21,6 +21,7 @@ from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from backoffice.access import Right, request_has_right
 from backoffice.admin import ServiceWritesMixin, ShopScopedAdmin, current_shop
@@ -111,7 +112,7 @@ class PhraseForm(forms.ModelForm[Phrase]):
 
 
 class TeamGroupFilter(admin.SimpleListFilter):
-    title = _("group")
+    title = pgettext_lazy("phrase", "group")
     parameter_name = "group"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Any:

@@ -1,0 +1,281 @@
+"""The console speaks Simplified Chinese, whole and with the right words.
+
+Every admin page of every registered model (found from the admin site's registry, so a model added later is
+covered too: list, add, change, history and delete confirmation, with one object of each model), the admin
+index and app pages, the sign-in page, the home page, the workbench with its phrase panel, the team-phrase
+import page and the buyer's chat page are rendered in zh-hans, as the shop's owner and (for the platform's
+pages) as a platform superuser, and their visible text is read: text nodes outside <script> and <style>, the
+attributes a person sees or hears (title, placeholder, aria-label, alt, a button's value) and the strings the
+pages hand to their scripts (the "strings" of a JSON script). Any run of two or more Latin letters there is an
+untranslated English word, unless it is on ``ALLOWED`` (names of formats, brands and keys a Chinese interface
+writes in Latin letters) or part of a data value the test made itself (``World.data``: it keeps its data
+Chinese or numeric where the field allows, so that list stays short).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from typing import Any
+
+import pytest
+from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import models
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from backoffice import services as shop_services
+from backoffice.models import AddressChange, ApiKey, Order, Role, Shop, StaffAccount
+from phrases import services as phrase_services
+from routing import config as routing_config
+from routing import services as routing_services
+from routing.models import AgentGroup, AgentState, RoutingSettings
+from routing.tokens import buyer_token
+from tests.backoffice import factories
+from tests.conftest import PASSWORD, login_client, make_shop
+
+# Latin-letter words a Chinese interface writes as they are. Keep it short: every entry says why.
+ALLOWED = {
+    # formats, protocols and product names
+    "API", "CSV", "XLSX", "xlsx", "csv", "Excel", "JSON", "URL", "HTTP", "IM", "ID", "UTF", "GB", "MB",
+    "UTC", "SKU", "Django",
+    # keys of the keyboard, as printed on them
+    "Enter", "Shift", "Alt", "Esc", "Tab", "Ctrl",
+    # the demo picker is for development only (DEBUG), and says so
+    "DEBUG",
+}  # fmt: skip  # one group a line reads better than one word a line
+
+WORD = re.compile(r"[A-Za-z]{2,}")
+SEEN_ATTRIBUTES = {"title", "placeholder", "aria-label", "alt"}
+BUTTONS = {"submit", "button", "reset"}
+
+
+class VisibleText(HTMLParser):
+    """The text a person sees or hears on a page (see the module's docstring)."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self._skip: list[str] = []  # the open <script>/<style> elements
+        self._json = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
+        if tag in ("script", "style"):
+            self._skip.append(tag)
+            self._json = tag == "script" and values.get("type") == "application/json"
+        for name in SEEN_ATTRIBUTES:
+            if values.get(name):
+                self.parts.append(str(values[name]))
+        if tag == "input" and values.get("type") in BUTTONS and values.get("value"):
+            self.parts.append(str(values["value"]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if self._skip and tag == self._skip[-1]:
+            self._skip.pop()
+            self._json = False
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip:
+            self.parts.append(data)
+        elif self._json:
+            self.parts.extend(script_strings(json.loads(data)))
+
+
+def script_strings(data: Any) -> list[str]:
+    """The texts a page hands to its script: the values under every "strings" key of its JSON."""
+    found: list[str] = []
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if key == "strings" and isinstance(value, dict):
+                found += [str(text) for text in value.values()]
+            else:
+                found += script_strings(value)
+    elif isinstance(data, list):
+        for item in data:
+            found += script_strings(item)
+    return found
+
+
+def english_words(html: str, data: tuple[str, ...]) -> list[str]:
+    parser = VisibleText()
+    parser.feed(html)
+    text = "\n".join(parser.parts)
+    for value in sorted(data, key=len, reverse=True):  # the longest first: a value may hold a shorter one
+        text = text.replace(value, " ")
+    return sorted({word for word in WORD.findall(text) if word not in ALLOWED})
+
+
+# --- the world: one object of each kind, in Chinese --------------------------------------------------------
+
+
+@dataclass
+class World:
+    shop: Shop
+    owner: StaffAccount
+    agent: StaffAccount
+    superuser: Any
+    objects: dict[type[models.Model], models.Model]
+    chat_url: str
+    data: tuple[str, ...] = field(default=())
+
+
+def platform_objects(owner: StaffAccount) -> dict[type[models.Model], models.Model]:
+    """One object of each of the platform's models (logins, role groups, sign-in records, Celery beat)."""
+    from axes import models as axes  # type: ignore[import-untyped]  # ships no types
+    from django_celery_beat import models as beat
+
+    record = {"username": owner.user.username, "ip_address": "10.0.0.1", "user_agent": "", "path_info": "/"}
+    interval = beat.IntervalSchedule.objects.create(every=7, period=beat.IntervalSchedule.MINUTES)
+    return {
+        get_user_model(): owner.user,
+        Group: Group.objects.get(name=Role.AGENT),
+        axes.AccessAttempt: axes.AccessAttempt.objects.create(**record, failures_since_start=1),
+        axes.AccessFailureLog: axes.AccessFailureLog.objects.create(**record),
+        axes.AccessLog: axes.AccessLog.objects.create(**record),
+        beat.IntervalSchedule: interval,
+        beat.CrontabSchedule: beat.CrontabSchedule.objects.create(minute="7"),
+        beat.SolarSchedule: beat.SolarSchedule.objects.create(event="sunrise", latitude=30, longitude=120),
+        beat.ClockedSchedule: beat.ClockedSchedule.objects.create(clocked_time=timezone.now()),
+        beat.PeriodicTask: beat.PeriodicTask.objects.create(name="每日清理", task="清理", interval=interval),
+    }
+
+
+@pytest.fixture
+def world(db: Any) -> World:
+    shop = make_shop("小鹿家居旗舰店", "林晓鹿", "店主林晓鹿")
+    owner = StaffAccount.objects.get(shop=shop, role=Role.OWNER)
+    agent = factories.staff(shop, "客服小美", "售前小美")
+    superuser = get_user_model().objects.create_superuser("平台管理员", "", PASSWORD)
+    routing_services.set_agent_status(staff=owner, status="offline")
+    group = routing_config.save_group(actor=owner, group=AgentGroup(shop=shop, name="售前组"))
+    routing_services.configure_agent(staff=agent, group=group)
+    routing_services.set_agent_status(staff=agent, status="online")
+
+    buyer = factories.buyer(shop, "1001", "买家小王", tags={"会员等级": "金卡"})
+    product = factories.product(shop, "2001", "北欧风陶瓷马克杯")
+    order = factories.order(shop, "3001", "1001")
+    record = factories.order_record("3001", "1001", address="浙江省杭州市西湖区文二路2号")
+    shop_services.upsert_orders(shop=shop, records=[record])  # a new address: an address change
+    conversation, _decision = routing_services.request_human(buyer=buyer)
+    routing_services.post_buyer_message(buyer=buyer, text="今天能发货吗")
+    conversation.refresh_from_db()
+    routing_services.post_agent_message(agent=agent, conversation=conversation, text="亲，今天发")
+
+    phrase_group = phrase_services.create_group(actor=owner, scope="team", name="物流问题")
+    phrase = phrase_services.create_phrase(
+        actor=owner, scope="team", content="亲，已为您催发货", code="101", group=phrase_group, products=[product]
+    )
+    phrase_services.create_phrase(actor=agent, scope="personal", content="小美在的")
+    api_key = shop_services.create_api_key(shop=shop, name="对接密钥", created_by=owner.user)[0]
+    objects: dict[type[models.Model], models.Model] = {
+        Shop: shop,
+        StaffAccount: agent,
+        type(buyer): buyer,
+        type(product): product,
+        Order: order,
+        ApiKey: api_key,
+        AgentGroup: group,
+        AgentState: AgentState.objects.get(staff=agent),
+        RoutingSettings: routing_services.routing_settings(shop),
+        type(phrase): phrase,
+        type(phrase_group): phrase_group,
+        **platform_objects(owner),
+    }
+    assert AddressChange.objects.filter(order=order).exists()
+    chat_url = f"/chat/{shop.pk}/?token={buyer_token(buyer)}"
+    # Data the test made that must be in Latin letters: the API key's random prefix, the role groups' names
+    # (the role codes the rights are looked up by), and the Celery beat data the platform types in.
+    data = (
+        *ApiKey.objects.values_list("prefix", flat=True),
+        *Group.objects.values_list("name", flat=True),
+    )
+    return World(shop, owner, agent, superuser, objects, chat_url, data)
+
+
+# --- the pages ---------------------------------------------------------------------------------------------
+
+
+def admin_pages(world: World) -> Iterator[tuple[str, type[models.Model]]]:
+    """Every admin page of every registered model, with the model."""
+    for model in sorted(admin.site._registry, key=lambda m: m._meta.label):
+        base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        pk = world.objects[model].pk
+        yield base, model
+        yield f"{base}add/", model
+        for view in ("change", "history", "delete"):
+            yield f"{base}{pk}/{view}/", model
+
+
+def clients(world: World, model: type[models.Model] | None) -> list[tuple[str, Client]]:
+    """Who looks: the owner for the shop's pages, the platform superuser for the platform's (and for the
+    shop's, which show it more: every shop's rows, the shop filter)."""
+    superuser = ("superuser", login_client(world.superuser))
+    shop_page = model is None or getattr(admin.site._registry[model], "shop_scoped", False)
+    return [("owner", login_client(world.owner)), superuser] if shop_page else [superuser]
+
+
+def findings(client: Client, path: str, world: World) -> tuple[int, list[str]]:
+    response = client.get(path)
+    if response.status_code != 200:
+        return response.status_code, []
+    return 200, english_words(response.content.decode(), world.data)
+
+
+def test_every_admin_page_is_in_chinese(world: World) -> None:
+    untranslated: dict[str, list[str]] = {}
+    shown: set[str] = set()
+    for path, model in admin_pages(world):
+        for who, client in clients(world, model):
+            status, words = findings(client, path, world)
+            if status == 200:
+                shown.add(path)
+            if words:
+                untranslated[f"{path} ({who})"] = words
+    assert not untranslated, "English on the zh-hans admin:\n" + "\n".join(
+        f"{page}: {' '.join(words)}" for page, words in untranslated.items()
+    )
+    # Every model's list and object page was rendered (a page refused to everyone is no page anyone sees).
+    for model in admin.site._registry:
+        base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
+        assert {base, f"{base}{world.objects[model].pk}/change/"} <= shown, model
+
+
+def other_pages(world: World) -> list[str]:
+    labels = sorted({model._meta.app_label for model in admin.site._registry})
+    return [
+        "/",
+        "/admin/",
+        *(f"/admin/{label}/" for label in labels),
+        "/admin/password_change/",
+        "/admin/phrases/phrase/import/",
+        "/workbench/",
+    ]
+
+
+def test_the_console_pages_are_in_chinese(world: World, settings: Any) -> None:
+    settings.DEMO_BUYER_PICKER = True
+    untranslated: dict[str, list[str]] = {}
+    pages = [
+        *((path, "owner", login_client(world.owner)) for path in other_pages(world)),
+        *((path, "superuser", login_client(world.superuser)) for path in other_pages(world)[:-1]),
+        ("/workbench/", "agent", login_client(world.agent)),
+        (f"/chat/{world.shop.pk}/demo/", "owner", login_client(world.owner)),
+        ("/admin/login/", "anonymous", Client()),
+        (world.chat_url, "buyer", Client()),
+        (f"/chat/{world.shop.pk}/?token=expired", "buyer", Client()),
+    ]
+    for path, who, client in pages:
+        response = client.get(path)
+        assert response.status_code in (200, 403), (path, who, response.status_code)
+        if words := english_words(response.content.decode(), world.data):
+            untranslated[f"{path} ({who})"] = words
+    assert not untranslated, "English on zh-hans pages:\n" + "\n".join(
+        f"{page}: {' '.join(words)}" for page, words in untranslated.items()
+    )
