@@ -72,6 +72,31 @@ class CleanLookups(admin.ModelAdmin[Any]):
                 entry.change_message = relabelled(entry.change_message, labels)  # shown, never saved
         return response
 
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """What a deletion removes, as the stock admin lists it, without the rows that only link two objects
+        (an auto-created many-to-many table, which Django names in English: "Phrase-product relationship:
+        Phrase_products object (1)"): they go with the object, and the list names what they linked."""
+        from django.apps import apps
+
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        links = [m._meta for m in apps.get_models(include_auto_created=True) if m._meta.auto_created]
+        prefixes = tuple(f"{capfirst(str(opts.verbose_name))}: " for opts in links)
+        plurals = {str(opts.verbose_name_plural) for opts in links}
+        counts = {name: count for name, count in counts.items() if str(name) not in plurals}
+        return _without_links(deleted, prefixes), counts, perms_needed, protected
+
+
+def _without_links(items: list[Any], prefixes: tuple[str, ...]) -> list[Any]:
+    """A nested list of the delete page without the entries starting with one of ``prefixes``."""
+    kept: list[Any] = []
+    for item in items:
+        if isinstance(item, list):
+            if children := _without_links(item, prefixes):
+                kept.append(children)
+        elif not str(item).startswith(prefixes):
+            kept.append(item)
+    return kept
+
 
 # --- words Django keeps in English ----------------------------------------------------------------------
 

@@ -2,6 +2,7 @@ from axes.apps import AppConfig as AxesConfig  # type: ignore[import-untyped]  #
 from django.apps import AppConfig
 from django.contrib.admin import apps as admin_apps
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 
 class BackofficeConfig(AppConfig):
@@ -21,3 +22,10 @@ class SignInRecordsConfig(AxesConfig):
 
     default = False
     verbose_name = _("Sign-in records")
+
+    def ready(self) -> None:
+        super().ready()
+        from axes.admin import AccessAttemptAdmin  # type: ignore[import-untyped]
+
+        # The one column of its admin without a name of its own (it showed the method's name, "Status").
+        AccessAttemptAdmin.status.short_description = pgettext_lazy("sign-in attempt", "status")

@@ -247,7 +247,8 @@ TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "backoffice" / "locale"]
+# Ours (makemessages), then the words of Django and its add-ons that their own catalogs lack (kept by hand).
+LOCALE_PATHS = [BASE_DIR / "backoffice" / "locale", BASE_DIR / "backoffice" / "third_party_locale"]
 USE_I18N = True
 TIME_ZONE = "Asia/Shanghai"
 USE_TZ = True
