@@ -86,8 +86,8 @@ class AgentState(models.Model):
     load = models.PositiveIntegerField(_("current load"), default=0)
     offline_routing = models.BooleanField(_("on the offline-routing list"), default=False)
     status_changed_at = models.DateTimeField(auto_now_add=True)
-    connections = models.PositiveIntegerField(default=0, help_text="open workbench tabs (presence)")
-    disconnected_at = models.DateTimeField(null=True, blank=True, help_text="when the last tab closed")
+    connections = models.PositiveIntegerField(_("open workbench tabs"), default=0)  # presence
+    disconnected_at = models.DateTimeField(_("last tab closed at"), null=True, blank=True)
 
     objects = ShopQuerySet.as_manager()
 

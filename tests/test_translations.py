@@ -23,11 +23,13 @@ from typing import Any
 
 import pytest
 from django.contrib import admin
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import models
 from django.test import Client
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.text import capfirst
 
 from backoffice import services as shop_services
 from backoffice.models import AddressChange, ApiKey, Order, Role, Shop, StaffAccount
@@ -201,6 +203,9 @@ def world(db: Any) -> World:
         **platform_objects(owner),
     }
     assert AddressChange.objects.filter(order=order).exists()
+    for model, obj in objects.items():
+        if model._meta.app_label not in UNFINISHED_APPS:
+            logged_change(obj, superuser)
     chat_url = f"/chat/{shop.pk}/?token={buyer_token(buyer)}"
     # Data in Latin letters: the API key's random prefix, the role groups' names (the role codes the rights
     # are looked up by) and the sign-in records' names (django-axes words them in English, untranslated).
@@ -210,6 +215,25 @@ def world(db: Any) -> World:
         *(str(obj) for model, obj in objects.items() if model._meta.app_label == "axes"),
     )
     return World(shop, owner, agent, superuser, objects, chat_url, data)
+
+
+def logged_change(obj: models.Model, user: Any) -> None:
+    """A history entry saying every field a form can change changed, stored as the admin stores one (Django's
+    ``construct_change_message``: each field by its form label, in English: the capitalized verbose name)."""
+    fields = [
+        f
+        for f in obj._meta.get_fields()
+        if getattr(f, "editable", False) and not f.auto_created and hasattr(f, "verbose_name")
+    ]
+    with translation.override(None):
+        labels = [capfirst(str(f.verbose_name)) for f in fields]
+    LogEntry.objects.log_actions(
+        user_id=user.pk,
+        queryset=[obj],
+        action_flag=CHANGE,
+        change_message=json.dumps([{"changed": {"fields": labels}}]),
+        single_object=True,
+    )
 
 
 # --- the pages ---------------------------------------------------------------------------------------------
@@ -299,3 +323,84 @@ def test_the_console_pages_are_in_chinese(world: World, settings: Any) -> None:
     assert not untranslated, "English on zh-hans pages:\n" + "\n".join(
         f"{page}: {' '.join(words)}" for page, words in untranslated.items()
     )
+
+
+# --- the right word, and the language by default ---------------------------------------------------------
+
+
+def text_of(response: Any) -> str:
+    parser = VisibleText()
+    parser.feed(response.content.decode())
+    return " ".join(parser.parts)
+
+
+def test_status_of_an_agent_and_of_an_order_read_differently(world: World) -> None:
+    """One msgid "status" served both: the agents' list read 订单状态 (order status)."""
+    owner = login_client(world.owner)
+    agents = text_of(owner.get("/admin/routing/agentstate/"))
+    assert "在线状态" in agents and "订单状态" not in agents
+    orders = text_of(owner.get("/admin/backoffice/order/"))
+    assert "订单状态" in orders and "在线状态" not in orders
+
+
+def test_delivered_of_a_message_and_of_an_order_read_differently(world: World) -> None:
+    """One msgid "Delivered" served both: a chat message the server took read 已签收 (parcel signed for)."""
+    page = login_client(world.agent).get("/workbench/")
+    strings = page.context["initial"]["strings"]
+    assert strings["acked"] == "已送达"
+    Order.objects.filter(pk=world.objects[Order].pk).update(status="delivered")
+    assert "已签收" in text_of(login_client(world.owner).get("/admin/backoffice/order/"))
+
+
+def test_the_rights_checkboxes_are_in_chinese(world: World) -> None:
+    """The permission names are stored in English; the staff form and a role group's form say them in
+    Chinese, from the models' own (translated) texts."""
+    staff_form = text_of(
+        login_client(world.owner).get(f"/admin/backoffice/staffaccount/{world.agent.pk}/change/")
+    )
+    assert "可配置机器人" in staff_form and "可管理团队短语" in staff_form
+    assert "Can " not in staff_form
+    group = Group.objects.get(name=Role.AGENT)
+    group_form = text_of(login_client(world.superuser).get(f"/admin/auth/group/{group.pk}/change/"))
+    assert "店铺 | 买家 | 可查看买家" in group_form and "客服 | 客服分组 | 可修改客服分组" not in group_form
+    assert "Can " not in group_form
+
+
+def changed_in_admin(client: Client, path: str, form: dict[str, Any]) -> str:
+    """POST an admin change form; the success message the next page shows."""
+    response = client.post(path, form, follow=True)
+    assert response.status_code == 200
+    messages = [str(m) for m in response.context["messages"]]
+    assert len(messages) == 1, (messages, response.context.get("errors"))
+    return messages[0]
+
+
+def test_success_and_history_messages_are_in_chinese(world: World) -> None:
+    """After a change in the admin: the success message names the model and the object in Chinese ("routing
+    settings of 小鹿家居旗舰店" was English) and the history names the changed fields in Chinese (Django
+    stores their English labels, and looked "Weight" up where the catalog has "weight")."""
+    owner = login_client(world.owner)
+    state = world.objects[AgentState]
+    other = routing_config.save_group(actor=world.owner, group=AgentGroup(shop=world.shop, name="售后组"))
+    base = f"/admin/routing/agentstate/{state.pk}/"
+    message = changed_in_admin(owner, f"{base}change/", {"group": other.pk, "weight": 3, "routing": "on"})
+    assert re.sub(r"<[^>]+>", "", message) == "成功修改了 客服状态“售前小美 在线 1/10”。", message
+    history = text_of(owner.get(f"{base}history/"))
+    assert "已修改客服分组 和 权重。" in history, history
+
+    settings_path = f"/admin/routing/routingsettings/{world.objects[RoutingSettings].pk}/change/"
+    form = {"queue_order": "fifo", "offline_mode": "queue", "pool_holder": "", "no_queue": "on"}
+    message = changed_in_admin(owner, settings_path, {**form, "owner_routes_in_simple_mode": "on"})
+    assert "小鹿家居旗舰店的分流设置" in message and not english_words(message, ()), message
+
+
+def test_the_console_is_chinese_whatever_the_browser_asks_until_the_person_chooses(world: World) -> None:
+    """An English-language browser got an English back office (LocaleMiddleware follows Accept-Language):
+    the console speaks Chinese until the person picks another language in the header's menu."""
+    english_browser = {"HTTP_ACCEPT_LANGUAGE": "en-US,en;q=0.9"}
+    assert "登录" in text_of(Client().get("/admin/login/", **english_browser))
+    owner = login_client(world.owner)
+    assert "店铺设置" in text_of(owner.get("/admin/", **english_browser))
+    owner.post("/i18n/setlang/", {"language": "en", "next": "/admin/"})
+    assert "Shop settings" in text_of(owner.get("/admin/", **english_browser))
+    assert "Shop settings" in text_of(owner.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-CN"))
