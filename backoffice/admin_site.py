@@ -59,7 +59,7 @@ class CleanLookups(admin.ModelAdmin[Any]):
         """Permission choices (a role group's, a login's) named in the current language."""
         field = super().formfield_for_manytomany(db_field, request, **kwargs)
         if field is not None and db_field.related_model._meta.label == "auth.Permission":
-            field.label_from_instance = labelled_permission
+            field.label_from_instance = labelled_permission  # type: ignore[method-assign, assignment]
         return field
 
     def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:

@@ -17,7 +17,7 @@ class ConsoleAdminConfig(admin_apps.AdminConfig):
     default_site = "backoffice.admin_site.ConsoleAdminSite"
 
 
-class SignInRecordsConfig(AxesConfig):
+class SignInRecordsConfig(AxesConfig):  # type: ignore[misc]  # django-axes ships no types
     """django-axes, named in the console's language in the admin (without a name it shows its label)."""
 
     default = False

@@ -26,6 +26,7 @@ from django.contrib import admin
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import models
 from django.test import Client
 from django.utils import timezone, translation
@@ -220,11 +221,7 @@ def world(db: Any) -> World:
 def logged_change(obj: models.Model, user: Any) -> None:
     """A history entry saying every field a form can change changed, stored as the admin stores one (Django's
     ``construct_change_message``: each field by its form label, in English: the capitalized verbose name)."""
-    fields = [
-        f
-        for f in obj._meta.get_fields()
-        if getattr(f, "editable", False) and not f.auto_created and hasattr(f, "verbose_name")
-    ]
+    fields = [f for f in (*obj._meta.fields, *obj._meta.many_to_many) if f.editable and not f.auto_created]
     with translation.override(None):
         labels = [capfirst(str(f.verbose_name)) for f in fields]
     LogEntry.objects.log_actions(
@@ -297,6 +294,7 @@ def other_pages(client: Client) -> list[str]:
         "/admin/",
         *(f"/admin/{label}/" for label in labels),
         "/admin/password_change/",
+        "/admin/password_change/done/",
         "/admin/phrases/phrase/import/",
         "/workbench/",
     ]
@@ -310,6 +308,11 @@ def test_the_console_pages_are_in_chinese(world: World, settings: Any) -> None:
         *((path, "owner", owner) for path in other_pages(owner)),
         *((path, "superuser", superuser) for path in other_pages(superuser)[:-2]),  # no staff account
         ("/workbench/", "agent", login_client(world.agent)),
+        (
+            "/workbench/",
+            "no IM",
+            login_client(factories.staff(world.shop, "运营小李", "运营小李", Role.OPERATIONS, im=False)),
+        ),
         (f"/chat/{world.shop.pk}/demo/", "owner", login_client(world.owner)),
         ("/admin/login/", "anonymous", Client()),
         (world.chat_url, "buyer", Client()),
@@ -397,10 +400,26 @@ def test_success_and_history_messages_are_in_chinese(world: World) -> None:
 def test_the_console_is_chinese_whatever_the_browser_asks_until_the_person_chooses(world: World) -> None:
     """An English-language browser got an English back office (LocaleMiddleware follows Accept-Language):
     the console speaks Chinese until the person picks another language in the header's menu."""
-    english_browser = {"HTTP_ACCEPT_LANGUAGE": "en-US,en;q=0.9"}
-    assert "登录" in text_of(Client().get("/admin/login/", **english_browser))
+    english_browser = {"Accept-Language": "en-US,en;q=0.9"}
+    assert "登录" in text_of(Client().get("/admin/login/", headers=english_browser))
     owner = login_client(world.owner)
-    assert "店铺设置" in text_of(owner.get("/admin/", **english_browser))
+    assert "店铺设置" in text_of(owner.get("/admin/", headers=english_browser))
     owner.post("/i18n/setlang/", {"language": "en", "next": "/admin/"})
-    assert "Shop settings" in text_of(owner.get("/admin/", **english_browser))
-    assert "Shop settings" in text_of(owner.get("/admin/", HTTP_ACCEPT_LANGUAGE="zh-CN"))
+    assert "Shop settings" in text_of(owner.get("/admin/", headers=english_browser))
+    assert "Shop settings" in text_of(owner.get("/admin/", headers={"Accept-Language": "zh-CN"}))
+
+
+def test_the_import_page_names_the_columns_of_its_row_errors_in_chinese(world: World) -> None:
+    """The table of bad rows showed the file's column keys ("code")."""
+    rows = "分组,编码,内容,关键词\n物流问题,1 2,编码错误,\n"
+    upload = SimpleUploadedFile("短语.csv", rows.encode(), content_type="text/csv")
+    page = login_client(world.owner).post("/admin/phrases/phrase/import/", {"file": upload})
+    assert [(e["row"], str(e["field"])) for e in page.context["row_errors"]] == [(2, "编码")]
+    assert english_words(page.content.decode(), ("1 2",)) == []
+
+
+def test_the_new_api_key_page_is_in_chinese(world: World) -> None:
+    page = login_client(world.owner).post("/admin/backoffice/apikey/add/", {"name": "新的对接"})
+    assert page.status_code == 200
+    key = page.context["key"]
+    assert english_words(page.content.decode(), (page.context["raw_key"], key.prefix)) == []
