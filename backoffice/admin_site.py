@@ -65,10 +65,10 @@ class CleanLookups(admin.ModelAdmin[Any]):
     def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
         """The history, with the changed fields named in the current language (``field_labels``)."""
         response = super().history_view(request, object_id, extra_context)
-        page = getattr(response, "context_data", None) or {}
-        if page.get("action_list"):
+        context = getattr(response, "context_data", None) or {}
+        if context.get("action_list"):
             labels = field_labels([self.model, *(inline.model for inline in self.inlines)])
-            for entry in page["action_list"]:
+            for entry in context["action_list"]:
                 entry.change_message = relabelled(entry.change_message, labels)  # shown, never saved
         return response
 

@@ -77,7 +77,9 @@ class VisibleText(HTMLParser):
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         values = dict(attrs)
-        if tag in ("script", "style", "bdi"):  # <bdi>: Django's isolate of a value (a password's hash)
+        # Not read: scripts and styles, and values (a <textarea>'s text, as an <input>'s value; Django's <bdi>
+        # isolate of a value, such as a password's hash) are data, not labels.
+        if tag in ("script", "style", "textarea", "bdi"):
             self._skip.append(tag)
             self._json = tag == "script" and values.get("type") == "application/json"
         for name in SEEN_ATTRIBUTES:
@@ -236,17 +238,21 @@ def logged_change(obj: models.Model, user: Any) -> None:
 # --- the pages ---------------------------------------------------------------------------------------------
 
 
-def admin_pages(world: World) -> Iterator[tuple[str, type[models.Model]]]:
-    """Every admin page of every registered model, with the model."""
+def admin_pages(world: World) -> Iterator[tuple[str, dict[str, Any] | None, type[models.Model]]]:
+    """Every admin page of every registered model: the path, the form posted (None: a GET) and the model. The
+    pages a form leads to as well: the add form sent empty (its errors) and the "delete selected" action's
+    confirmation."""
     for model in sorted(admin.site._registry, key=lambda m: m._meta.label):
         if model._meta.app_label in UNFINISHED_APPS:
             continue
         base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
         pk = world.objects[model].pk
-        yield base, model
-        yield f"{base}add/", model
+        yield base, None, model
+        yield f"{base}add/", None, model
         for view in ("change", "history", "delete"):
-            yield f"{base}{pk}/{view}/", model
+            yield f"{base}{pk}/{view}/", None, model
+        yield f"{base}add/", {}, model
+        yield base, {"action": "delete_selected", "_selected_action": [pk]}, model
 
 
 def clients(world: World, model: type[models.Model] | None) -> list[tuple[str, Client]]:
@@ -257,8 +263,8 @@ def clients(world: World, model: type[models.Model] | None) -> list[tuple[str, C
     return [("owner", login_client(world.owner)), superuser] if shop_page else [superuser]
 
 
-def findings(client: Client, path: str, world: World) -> tuple[int, list[str]]:
-    response = client.get(path)
+def findings(client: Client, path: str, form: dict[str, Any] | None, world: World) -> tuple[int, list[str]]:
+    response = client.get(path) if form is None else client.post(path, form)
     if response.status_code != 200:
         return response.status_code, []
     return 200, english_words(response.content.decode(), world.data)
@@ -267,13 +273,13 @@ def findings(client: Client, path: str, world: World) -> tuple[int, list[str]]:
 def test_every_admin_page_is_in_chinese(world: World) -> None:
     untranslated: dict[str, list[str]] = {}
     shown: set[str] = set()
-    for path, model in admin_pages(world):
+    for path, form, model in admin_pages(world):
         for who, client in clients(world, model):
-            status, words = findings(client, path, world)
-            if status == 200:
+            status, words = findings(client, path, form, world)
+            if status == 200 and form is None:
                 shown.add(path)
             if words:
-                untranslated[f"{path} ({who})"] = words
+                untranslated[f"{'POST ' if form is not None else ''}{path} ({who})"] = words
     assert not untranslated, "English on the zh-hans admin:\n" + "\n".join(
         f"{page}: {' '.join(words)}" for page, words in untranslated.items()
     )
