@@ -135,6 +135,7 @@ class World:
     superuser: Any
     objects: dict[type[models.Model], models.Model]
     chat_url: str
+    buyer_panel_url: str
     data: tuple[str, ...] = field(default=())
 
 
@@ -173,9 +174,11 @@ def world(db: Any) -> World:
     buyer = factories.buyer(shop, "1001", "买家小王", tags={"会员等级": "金卡"})
     product = factories.product(shop, "2001", "北欧风陶瓷马克杯")
     order = factories.order(shop, "3001", "1001")
-    record = factories.order_record("3001", "1001", address="浙江省杭州市西湖区文二路2号")
+    now = timezone.now()
+    shipped = {"status": "shipped", "shipped_at": now, "carrier": "中通快递", "tracking_number": "7312345678"}
+    record = factories.order_record("3001", "1001", address="浙江省杭州市西湖区文二路2号", **shipped)
     shop_services.upsert_orders(shop=shop, records=[record])  # a new address: an address change
-    conversation, _decision = routing_services.request_human(buyer=buyer)
+    conversation, _decision = routing_services.request_human(buyer=buyer, source_product=product)
     routing_services.post_buyer_message(buyer=buyer, text="今天能发货吗")
     conversation.refresh_from_db()
     routing_services.post_agent_message(agent=agent, conversation=conversation, text="亲，今天发")
@@ -217,7 +220,8 @@ def world(db: Any) -> World:
         *Group.objects.values_list("name", flat=True),
         *(str(obj) for model, obj in objects.items() if model._meta.app_label == "axes"),
     )
-    return World(shop, owner, agent, superuser, objects, chat_url, data)
+    buyer_panel_url = f"/workbench/buyer/{conversation.pk}/"
+    return World(shop, owner, agent, superuser, objects, chat_url, buyer_panel_url, data)
 
 
 def logged_change(obj: models.Model, user: Any) -> None:
@@ -314,6 +318,7 @@ def test_the_console_pages_are_in_chinese(world: World, settings: Any) -> None:
         *((path, "owner", owner) for path in other_pages(owner)),
         *((path, "superuser", superuser) for path in other_pages(superuser)[:-2]),  # no staff account
         ("/workbench/", "agent", login_client(world.agent)),
+        (world.buyer_panel_url, "agent", login_client(world.agent)),
         (
             "/workbench/",
             "no IM",
@@ -324,9 +329,13 @@ def test_the_console_pages_are_in_chinese(world: World, settings: Any) -> None:
         (world.chat_url, "buyer", Client()),
         (f"/chat/{world.shop.pk}/?token=expired", "buyer", Client()),
     ]
+    refused = {
+        ("/workbench/", "no IM"),
+        (f"/chat/{world.shop.pk}/?token=expired", "buyer"),
+    }  # their own pages
     for path, who, client in pages:
         response = client.get(path)
-        assert response.status_code in (200, 403), (path, who, response.status_code)
+        assert response.status_code == (403 if (path, who) in refused else 200), (path, who)
         if words := english_words(response.content.decode(), world.data):
             untranslated[f"{path} ({who})"] = words
     assert not untranslated, "English on zh-hans pages:\n" + "\n".join(
