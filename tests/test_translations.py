@@ -251,6 +251,9 @@ def admin_pages(world: World) -> Iterator[tuple[str, dict[str, Any] | None, type
     for model in sorted(admin.site._registry, key=lambda m: m._meta.label):
         if model._meta.app_label in UNFINISHED_APPS:
             continue
+        assert model in world.objects, (
+            f"{model._meta.label} is new in the admin: give world() one object of it"
+        )
         base = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
         pk = world.objects[model].pk
         yield base, None, model
