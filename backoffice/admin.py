@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice import privacy, services
 from backoffice.access import Right, request_has_right
-from backoffice.admin_site import CleanLookups, lockout_message
+from backoffice.admin_site import CleanLookups, lockout_message, permission_name
 from backoffice.errors import Invalid
 from backoffice.models import (
     AddressChange,
@@ -196,7 +196,7 @@ class StaffAccountForm(forms.ModelForm[StaffAccount]):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["rights"].queryset = services.grantable_rights()  # type: ignore[attr-defined]
-        self.fields["rights"].label_from_instance = lambda perm: perm.name  # type: ignore[attr-defined]
+        self.fields["rights"].label_from_instance = permission_name  # type: ignore[attr-defined]
         if "role" in self.fields:
             # The owner's role is read-only; nobody else can be made owner.
             self.fields["role"].choices = [c for c in Role.choices if c[0] != Role.OWNER]  # type: ignore[attr-defined]

@@ -7,14 +7,17 @@ half-way (which would register the models on a throw-away instance).
   its URLs is a 404, so an existing id reads like a missing one (the stock admin answered 403 and 302).
 - Sign-in throttling (django-axes, configured in settings): the sign-in page's answer while a login or an
   address is locked out, and the address sign-ins are counted against.
+- The words of every admin in the current language where Django keeps English: permission names (stored in
+  English in the database) and the field names of the history's change messages.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Callable, Iterable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib import admin
@@ -25,10 +28,15 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, reverse
-from django.utils.translation import gettext
+from django.utils import translation
+from django.utils.text import capfirst
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from backoffice import validation
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import Permission
 
 
 class CleanLookups(admin.ModelAdmin[Any]):
@@ -46,6 +54,118 @@ class CleanLookups(admin.ModelAdmin[Any]):
         if not validation.is_clean_text(search_term):
             return queryset.none(), False
         return super().get_search_results(request, queryset, search_term)
+
+    def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        """Permission choices (a role group's, a login's) named in the current language."""
+        field = super().formfield_for_manytomany(db_field, request, **kwargs)
+        if field is not None and db_field.related_model._meta.label == "auth.Permission":
+            field.label_from_instance = labelled_permission  # type: ignore[method-assign, assignment]
+        return field
+
+    def history_view(self, request: HttpRequest, object_id: str, extra_context: Any = None) -> Any:
+        """The history, with the changed fields named in the current language (``field_labels``)."""
+        response = super().history_view(request, object_id, extra_context)
+        context = getattr(response, "context_data", None) or {}
+        if context.get("action_list"):
+            labels = field_labels([self.model, *(inline.model for inline in self.inlines)])
+            for entry in context["action_list"]:
+                entry.change_message = relabelled(entry.change_message, labels)  # shown, never saved
+        return response
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        """What a deletion removes, as the stock admin lists it, without the rows that only link two objects
+        (an auto-created many-to-many table, which Django names in English: "Phrase-product relationship:
+        Phrase_products object (1)"): they go with the object, and the list names what they linked."""
+        from django.apps import apps
+
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        links = [m._meta for m in apps.get_models(include_auto_created=True) if m._meta.auto_created]
+        prefixes = tuple(f"{capfirst(str(opts.verbose_name))}: " for opts in links)
+        plurals = {str(opts.verbose_name_plural) for opts in links}
+        counts = {name: count for name, count in counts.items() if str(name) not in plurals}
+        return _without_links(deleted, prefixes), counts, perms_needed, protected
+
+
+def _without_links(items: list[Any], prefixes: tuple[str, ...]) -> list[Any]:
+    """A nested list of the delete page without the entries starting with one of ``prefixes``."""
+    kept: list[Any] = []
+    for item in items:
+        if isinstance(item, list):
+            if children := _without_links(item, prefixes):
+                kept.append(children)
+        elif not str(item).startswith(prefixes):
+            kept.append(item)
+    return kept
+
+
+# --- words Django keeps in English ----------------------------------------------------------------------
+
+# Django makes these four permissions of every model at migrate time and stores their names in English.
+PERMISSION_ACTIONS = {
+    "add": pgettext_lazy("permission", "Can add %(model)s"),
+    "change": pgettext_lazy("permission", "Can change %(model)s"),
+    "delete": pgettext_lazy("permission", "Can delete %(model)s"),
+    "view": pgettext_lazy("permission", "Can view %(model)s"),
+}
+
+
+def permission_name(perm: Permission) -> str:
+    """A permission's name in the current language, said from its model: a right of the model's
+    ``Meta.permissions`` by its (translated) name there, a default permission by its action and the model's
+    verbose name. The stored name (English, made at migrate time) only for a model that is gone."""
+    from django.contrib.contenttypes.models import ContentType
+
+    model = ContentType.objects.get_for_id(perm.content_type_id).model_class()
+    if model is None:
+        return perm.name
+    opts = model._meta
+    custom = dict(opts.permissions)
+    if perm.codename in custom:
+        return str(custom[perm.codename])
+    action, _sep, model_name = perm.codename.partition("_")
+    if model_name == opts.model_name and action in PERMISSION_ACTIONS:
+        return PERMISSION_ACTIONS[action] % {"model": opts.verbose_name}
+    return perm.name
+
+
+def labelled_permission(perm: Permission) -> str:
+    """A permission as Django's widget shows it ("app | model | name"), in the current language."""
+    from django.contrib.contenttypes.models import ContentType
+
+    return f"{ContentType.objects.get_for_id(perm.content_type_id)} | {permission_name(perm)}"
+
+
+def field_labels(models: Iterable[type[Model]]) -> dict[str, str]:
+    """The models' field names as a change message stores them (a form's English label, so the name of the
+    model field's verbose name with its first letter capitalized), each to its name in the current language.
+    Django looks the stored label up in the catalog without a context and capitalized, where the catalog has
+    the verbose name in lower case and, for a word of two meanings, with a context: it stayed English."""
+    fields = [f for model in models for f in model._meta.get_fields() if hasattr(f, "verbose_name")]
+    with translation.override(None):
+        stored = [str(f.verbose_name) for f in fields]
+    labels: dict[str, str] = {}
+    for english, field in zip(stored, fields, strict=True):
+        labels.setdefault(capfirst(english), capfirst(str(field.verbose_name)))
+        labels.setdefault(english, str(field.verbose_name))
+    return labels
+
+
+def relabelled(change_message: str, labels: dict[str, str]) -> str:
+    """A LogEntry's change message (JSON, see ``LogEntry.get_change_message``) with the changed fields'
+    labels replaced by ``labels``; anything else unchanged."""
+    try:
+        messages = json.loads(change_message) if change_message.startswith("[") else None
+    except ValueError:
+        return change_message
+    if not isinstance(messages, list):
+        return change_message
+    for message in messages:
+        changed = message.get("changed") if isinstance(message, dict) else None
+        if isinstance(changed, dict) and isinstance(changed.get("fields"), list):
+            changed["fields"] = [
+                labels.get(name, name) if isinstance(name, str) else name for name in changed["fields"]
+            ]
+    return json.dumps(messages)
 
 
 class PlatformOnlyAdmin(CleanLookups):

@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Now
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -201,13 +202,13 @@ class OrderStatus(models.TextChoices):
     UNPAID = "unpaid", _("Unpaid")
     TO_SHIP = "to_ship", _("To ship")
     SHIPPED = "shipped", _("Shipped")
-    DELIVERED = "delivered", _("Delivered")
+    DELIVERED = "delivered", pgettext_lazy("order status", "Delivered")
     COMPLETED = "completed", _("Completed")
     CLOSED = "closed", _("Closed")
 
 
 class AfterSaleStatus(models.TextChoices):
-    NONE = "none", _("None")
+    NONE = "none", pgettext_lazy("after-sale status", "None")
     REFUND_REQUESTED = "refund_requested", _("Refund requested")
     RETURN_REQUESTED = "return_requested", _("Return and refund requested")
     RETURNING = "returning", _("Goods being returned")
@@ -220,7 +221,7 @@ class Order(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="orders", verbose_name=_("shop"))
     number = models.CharField(_("order number"), max_length=64)
     buyer = models.ForeignKey(Buyer, on_delete=models.PROTECT, related_name="orders", verbose_name=_("buyer"))
-    status = models.CharField(_("status"), max_length=20, choices=OrderStatus.choices)
+    status = models.CharField(pgettext_lazy("order", "status"), max_length=20, choices=OrderStatus.choices)
     after_sale_status = models.CharField(
         _("after-sale status"), max_length=20, choices=AfterSaleStatus.choices, default=AfterSaleStatus.NONE
     )
@@ -387,6 +388,8 @@ class CacheStamp(models.Model):
     stamp = models.CharField(max_length=32)
 
     class Meta:
+        verbose_name = _("cache stamp")
+        verbose_name_plural = _("cache stamps")
         constraints = [models.UniqueConstraint(fields=["shop", "name"], name="cache_stamp_per_shop")]
 
     def __str__(self) -> str:

@@ -71,7 +71,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django_celery_beat",
-    "axes",
+    "backoffice.apps.SignInRecordsConfig",  # django-axes, with a translatable name
     "channels",
     "csp",
     "ninja",  # its templates and static files: the API docs page serves Swagger UI from here, not a CDN
@@ -87,7 +87,7 @@ MIDDLEWARE = [
     "backoffice.content_policy.ConsoleCSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
-    "django.middleware.locale.LocaleMiddleware",
+    "backoffice.language.ConsoleLocaleMiddleware",  # Chinese unless the person chose otherwise
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -248,7 +248,8 @@ TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
-LOCALE_PATHS = [BASE_DIR / "backoffice" / "locale"]
+# Ours (makemessages), then the words of Django and its add-ons that their own catalogs lack (kept by hand).
+LOCALE_PATHS = [BASE_DIR / "backoffice" / "locale", BASE_DIR / "backoffice" / "third_party_locale"]
 USE_I18N = True
 TIME_ZONE = "Asia/Shanghai"
 USE_TZ = True

@@ -22,6 +22,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from backoffice.access import Right, request_has_right
 from backoffice.admin import ServiceWritesMixin, ShopScopedAdmin, current_shop
@@ -30,7 +31,7 @@ from backoffice.models import ShopQuerySet, StaffAccount
 from backoffice.validation import parse_id
 from phrases import services
 from phrases.models import Phrase, PhraseGroup
-from phrases.spreadsheet import CONTENT_TYPES
+from phrases.spreadsheet import COLUMNS, CONTENT_TYPES
 from routing import attachments
 
 
@@ -134,7 +135,7 @@ class PhraseForm(forms.ModelForm[Phrase]):
 
 
 class TeamGroupFilter(admin.SimpleListFilter):
-    title = _("group")
+    title = pgettext_lazy("phrase", "group")
     parameter_name = "group"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> Any:
@@ -256,7 +257,7 @@ class PhraseAdmin(TeamPhraseAdmin):
                     result = None
             except DomainError as exc:
                 messages.error(request, exc.message)
-                errors = exc.errors
+                errors = named_columns(exc.errors)
             else:
                 if result is not None:
                     messages.success(
@@ -277,6 +278,13 @@ class PhraseAdmin(TeamPhraseAdmin):
             "row_errors": errors,
         }
         return render(request, "admin/phrases/phrase/import.html", context)
+
+
+def named_columns(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The row errors with each column named as the page names it: the errors carry the file's column keys
+    (group, code, content, keywords; "file" for the file as a whole)."""
+    names = {f.name: f.verbose_name for f in Phrase._meta.fields if f.name in COLUMNS} | {"file": _("file")}
+    return [{**error, "field": names.get(error.get("field", ""), error.get("field"))} for error in errors]
 
 
 class ImportForm(forms.Form):

@@ -15,6 +15,7 @@ from typing import Self, TypeVar
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from backoffice.models import Product, Shop, ShopQuerySet, StaffAccount
 from routing.models import Attachment
@@ -93,7 +94,7 @@ class Phrase(models.Model):
         null=True,
         blank=True,
         related_name="phrases",
-        verbose_name=_("group"),
+        verbose_name=pgettext_lazy("phrase", "group"),
     )
     content = models.CharField(_("content"), max_length=MAX_CONTENT)
     code = models.CharField(

@@ -13,6 +13,7 @@ from typing import Any
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Now
+from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.models import Buyer, Product, Shop, ShopQuerySet, StaffAccount
@@ -40,7 +41,7 @@ class AgentGroup(models.Model):
     products = models.ManyToManyField(Product, blank=True, related_name="+", verbose_name=_("product scope"))
     intents = models.JSONField(_("intent scope"), default=list, blank=True)
     order_states = models.JSONField(_("order-state scope"), default=list, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     objects = ShopQuerySet.as_manager()
 
@@ -56,10 +57,15 @@ class AgentGroup(models.Model):
 class AgentState(models.Model):
     """An agent's presence, routing participation, group, weight and current load (seats in use)."""
 
-    staff = models.OneToOneField(StaffAccount, on_delete=models.CASCADE, related_name="agent_state")
-    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    staff = models.OneToOneField(
+        StaffAccount, on_delete=models.CASCADE, related_name="agent_state", verbose_name=_("agent")
+    )
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
     status = models.CharField(
-        _("status"), max_length=10, choices=AgentStatus.choices, default=AgentStatus.OFFLINE
+        pgettext_lazy("agent", "status"),
+        max_length=10,
+        choices=AgentStatus.choices,
+        default=AgentStatus.OFFLINE,
     )
     routing = models.BooleanField(
         _("takes part in routing"),
@@ -72,7 +78,7 @@ class AgentState(models.Model):
         null=True,
         blank=True,
         related_name="members",
-        verbose_name=_("group"),
+        verbose_name=pgettext_lazy("agent", "group"),
     )
     weight = models.PositiveSmallIntegerField(
         _("weight"), default=1, validators=[MinValueValidator(1), MaxValueValidator(100)]
@@ -80,8 +86,8 @@ class AgentState(models.Model):
     load = models.PositiveIntegerField(_("current load"), default=0)
     offline_routing = models.BooleanField(_("on the offline-routing list"), default=False)
     status_changed_at = models.DateTimeField(auto_now_add=True)
-    connections = models.PositiveIntegerField(default=0, help_text="open workbench tabs (presence)")
-    disconnected_at = models.DateTimeField(null=True, blank=True, help_text="when the last tab closed")
+    connections = models.PositiveIntegerField(_("open workbench tabs"), default=0)  # presence
+    disconnected_at = models.DateTimeField(_("last tab closed at"), null=True, blank=True)
 
     objects = ShopQuerySet.as_manager()
 
@@ -91,7 +97,9 @@ class AgentState(models.Model):
         indexes = [models.Index(fields=["shop", "status"])]
 
     def __str__(self) -> str:
-        return f"{self.staff.display_name} {self.status} {self.load}/{self.staff.max_concurrent}"
+        return (
+            f"{self.staff.display_name} {self.get_status_display()} {self.load}/{self.staff.max_concurrent}"
+        )
 
 
 class AgentStatusChange(models.Model):
@@ -115,7 +123,7 @@ class AgentStatusChange(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.staff_id} {self.status} at {self.at}"
+        return f"{self.staff_id} {self.get_status_display()} {self.at}"
 
 
 class QueueOrder(models.TextChoices):
@@ -134,7 +142,9 @@ class OfflineMode(models.TextChoices):
 
 
 class RoutingSettings(models.Model):
-    shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="routing_settings")
+    shop = models.OneToOneField(
+        Shop, on_delete=models.CASCADE, related_name="routing_settings", verbose_name=_("shop")
+    )
     queue_order = models.CharField(
         _("queue order"), max_length=4, choices=QueueOrder.choices, default=QueueOrder.FIFO
     )
@@ -168,7 +178,7 @@ class RoutingSettings(models.Model):
         verbose_name_plural = _("routing settings")
 
     def __str__(self) -> str:
-        return f"routing settings of {self.shop}"
+        return gettext("routing settings of %(shop)s") % {"shop": self.shop}
 
 
 class ConversationState(models.TextChoices):
@@ -241,6 +251,8 @@ class Conversation(models.Model):
     objects = ShopQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("conversation")
+        verbose_name_plural = _("conversations")
         indexes = [
             # auto-end sweep: answered active sessions by the time the buyer went silent
             models.Index(
@@ -272,7 +284,7 @@ class Conversation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"#{self.pk} {self.buyer} {self.state}"
+        return f"#{self.pk} {self.buyer} {self.get_state_display()}"
 
 
 class SenderKind(models.TextChoices):
@@ -302,6 +314,8 @@ class Message(models.Model):
     objects = ShopQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("message")
+        verbose_name_plural = _("messages")
         indexes = [models.Index(fields=["shop", "created_at"], name="msg_shop_created")]
         constraints = [
             models.UniqueConstraint(fields=["conversation", "seq"], name="msg_seq_per_conversation"),
@@ -313,7 +327,7 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.sender}#{self.seq}: {self.text[:30]}"
+        return f"{self.get_sender_display()}#{self.seq}: {self.text[:30]}"
 
 
 class ReplyDelay(models.Model):
@@ -330,6 +344,8 @@ class ReplyDelay(models.Model):
     objects = ShopQuerySet.as_manager()
 
     class Meta:
+        verbose_name = _("reply delay")
+        verbose_name_plural = _("reply delays")
         indexes = [models.Index(fields=["agent", "replied_at"], name="reply_delay_agent_at")]
 
     def __str__(self) -> str:
@@ -404,8 +420,12 @@ class RoutingDecision(models.Model):
     shop_path = "conversation__shop"
     objects = ShopQuerySet.as_manager()
 
+    class Meta:
+        verbose_name = _("routing decision")
+        verbose_name_plural = _("routing decisions")
+
     def __str__(self) -> str:
-        return f"{self.rule} -> {self.outcome}"
+        return f"{self.get_rule_display()} → {self.get_outcome_display()}"
 
     def candidate_details(self, names: dict[int, str]) -> list[dict[str, Any]]:
         """The candidates with names, idle ratios and shares (``Candidate.share``). They are stored
@@ -437,8 +457,12 @@ class Transfer(models.Model):
     shop_path = "conversation__shop"
     objects = ShopQuerySet.as_manager()
 
+    class Meta:
+        verbose_name = _("chat transfer")
+        verbose_name_plural = _("chat transfers")
+
     def __str__(self) -> str:
-        return f"{self.from_agent_id} -> {self.to_agent_id}"
+        return f"{self.from_agent_id} → {self.to_agent_id}"
 
 
 class Rating(models.Model):
@@ -451,6 +475,10 @@ class Rating(models.Model):
 
     shop_path = "conversation__shop"
     objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("rating")
+        verbose_name_plural = _("ratings")
 
     def __str__(self) -> str:
         return f"{self.stars}★"

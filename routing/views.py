@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
@@ -83,7 +84,7 @@ def _workbench_strings() -> dict[str, str]:
         "reconnecting": _("Connection lost, reconnecting in %(seconds)s s…"),
         "closed_auth": _("Your session has expired or you lost the IM permission. Sign in again."),
         "sending": _("Sending"),
-        "acked": _("Delivered"),
+        "acked": pgettext("message", "Delivered"),
         "failed": _("Not sent: %(reason)s"),
         "buyer": _("Buyer"),
         "system": _("System"),

@@ -63,6 +63,7 @@ def test_buyer_and_agent_chat_rate_and_end_with_esc(
     reply = "亲，在的\n请问有什么可以帮您？"
     expect(workbench.locator("#transcript .msg.mine .text")).to_have_text(reply)
     expect(workbench.locator("#transcript .msg.mine .state")).to_have_attribute("data-state", "acked")
+    expect(workbench.locator("#transcript .msg.mine .state")).to_have_text("已送达")  # not 已签收, a parcel's
     expect(chat.locator("#transcript .msg.theirs .text")).to_have_text(reply)
     expect(row.locator('[data-field="unread"]')).to_be_hidden()
 
