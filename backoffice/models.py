@@ -341,7 +341,7 @@ class ContactView(models.Model):
         indexes = [models.Index(fields=["shop", "-at"], name="contact_view_shop_at")]
 
     def __str__(self) -> str:
-        return f"{self.order_id} {self.place} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.order_id} {self.get_place_display()} {self.at:%Y-%m-%d %H:%M}"
 
 
 class ApiKey(models.Model):

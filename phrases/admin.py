@@ -177,6 +177,13 @@ class PhraseAdmin(TeamPhraseAdmin):
             return "—"
         return format_html('<img src="{}" alt="">', attachments.card(obj.image)["thumb_url"])
 
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and not self.has_change_permission(request, obj):
+            # Read only (a platform superuser looking on): the upload and remove controls are no fields then.
+            fields = [name for name in fields if name not in ("image_file", "remove_image")]
+        return fields
+
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if db_field.name == "group":
             kwargs["queryset"] = PhraseGroup.objects.team().for_shop(current_shop(request))

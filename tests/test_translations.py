@@ -34,7 +34,16 @@ from django.utils import timezone, translation
 from django.utils.text import capfirst
 
 from backoffice import services as shop_services
-from backoffice.models import AddressChange, ApiKey, Order, Role, Shop, StaffAccount
+from backoffice.models import (
+    AddressChange,
+    ApiKey,
+    ContactView,
+    ContactViewPlace,
+    Order,
+    Role,
+    Shop,
+    StaffAccount,
+)
 from phrases import services as phrase_services
 from routing import config as routing_config
 from routing import services as routing_services
@@ -47,10 +56,14 @@ from tests.conftest import PASSWORD, login_client, make_shop
 ALLOWED = {
     # names of formats, protocols and products (the file types of the phrase import, the sign-in records)
     "API", "ID", "IM", "IP", "CSV", "xlsx", "Excel", "GET", "POST", "SHA", "LDAP", "Mac",
+    # the image formats a chat or a phrase takes (the upload's hint and its refusal)
+    "JPEG", "PNG", "GIF", "WebP",
     # keys of the keyboard, as printed on them (the workbench's help, Django's multiple-choice hint)
     "Enter", "Shift", "Alt", "Esc", "Tab", "Control", "Command",
     # the demo picker is for development only (DEBUG), and says so
     "DEBUG",
+    # units of size, written so in Chinese interfaces too (the image upload's limit: 10 MB)
+    "MB", "KB",
 }  # fmt: skip  # one group a line reads better than one word a line
 
 WORD = re.compile(r"[A-Za-z]{2,}")
@@ -195,6 +208,12 @@ def world(db: Any) -> World:
         products=[product],
     )
     phrase_services.create_phrase(actor=agent, scope="personal", content="小美在的")
+    shop_services.record_contact_views(
+        user=owner.user,
+        staff=owner,
+        orders=[Order.objects.get(pk=order.pk)],
+        place=ContactViewPlace.ADMIN_FORM,
+    )
     api_key = shop_services.create_api_key(shop=shop, name="对接密钥", created_by=owner.user)[0]
     objects: dict[type[models.Model], models.Model] = {
         Shop: shop,
@@ -203,6 +222,7 @@ def world(db: Any) -> World:
         type(product): product,
         Order: order,
         ApiKey: api_key,
+        ContactView: ContactView.objects.get(order=order),
         AgentGroup: group,
         AgentState: AgentState.objects.get(staff=agent),
         RoutingSettings: routing_services.routing_settings(shop),
