@@ -100,6 +100,35 @@ class CleanJSONField(forms.JSONField):
         return value
 
 
+class IdChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    """A form's choice of a row by id that refuses what no bigint holds before asking the database: SQLite
+    cannot even compare an id above ``MAX_ID`` (an OverflowError, a 500). The admin's relation fields of the
+    shops' models use it (``backoffice.admin.ShopScopedAdmin``)."""
+
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and not hasattr(value, "_meta") and not _is_id(value):
+            raise ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value}
+            )
+        return super().to_python(value)
+
+
+class IdMultipleChoiceField(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]
+    """``IdChoiceField`` for a choice of several rows."""
+
+    def _check_values(self, value: Any) -> Any:
+        for pk in value if isinstance(value, list | tuple) else ():
+            if not _is_id(pk):
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                )
+        return super()._check_values(value)  # type: ignore[misc]  # Django's, missing from the stubs
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str | int) and parse_id(str(value)) is not None
+
+
 def _checked_text(value: str) -> str:
     error = text_error(value)
     if error is not None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
+from django.db import models
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
@@ -27,6 +28,7 @@ from backoffice.admin import (
 )
 from backoffice.errors import DomainError
 from backoffice.models import OrderStatus, Shop, StaffAccount
+from backoffice.validation import IdChoiceField
 from routing import config, selectors, services
 from routing.intents import Intent
 from routing.models import AgentGroup, AgentState, RoutingSettings
@@ -135,7 +137,7 @@ class CrowdScopeField(forms.MultipleChoiceField):
         return bool(super().has_changed(self.prepare_value(initial), data))
 
 
-def intent_choices(stored: Any) -> list[tuple[str, str]]:
+def intent_choices(stored: Any) -> list[tuple[str, Any]]:
     """The built-in intents, and any other value the stored scope holds, marked so that it gets unticked
     (saving refuses it)."""
     known = set(Intent.values)
@@ -300,7 +302,9 @@ ROUTING_FIELDS = ["agent_group", "agent_weight", "agent_routing", "agent_offline
 
 def _agent_field(name: str, **kwargs: Any) -> Any:
     """The agent-state model field's form field (label, help text and bounds in one place)."""
-    return AgentState._meta.get_field(name).formfield(**kwargs)
+    field = AgentState._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return field.formfield(**kwargs)
 
 
 class StaffRoutingForm(StaffAccountForm):
@@ -308,8 +312,8 @@ class StaffRoutingForm(StaffAccountForm):
     listing, for accounts with the routing right. Saved with the account, by
     ``config.configure_agent_routing`` (the rule of every agent-routing write)."""
 
-    agent_group = _agent_field("group", queryset=AgentGroup.objects.none())
-    agent_weight = _agent_field("weight")
+    agent_group = _agent_field("group", queryset=AgentGroup.objects.none(), form_class=IdChoiceField)
+    agent_weight = _agent_field("weight", min_value=1, max_value=100)  # the model's validators
     agent_routing = _agent_field("routing")
     agent_offline_routing = _agent_field("offline_routing")
 
