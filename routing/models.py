@@ -13,6 +13,7 @@ from typing import Any
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Now
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.models import Buyer, Product, Shop, ShopQuerySet, StaffAccount
@@ -168,7 +169,7 @@ class RoutingSettings(models.Model):
         verbose_name_plural = _("routing settings")
 
     def __str__(self) -> str:
-        return f"routing settings of {self.shop}"
+        return gettext("Routing settings of %(shop)s") % {"shop": self.shop}
 
 
 class ConversationState(models.TextChoices):
