@@ -1,6 +1,6 @@
 """Input checked at the edge, once, for every app: the pydantic types that every API schema uses for text and
 dates, the parser for the query parameters a view reads by hand, the text check that the admin's search
-and the WebSocket frames call, and a form field for JSON.
+and the WebSocket frames call, and the admin's choice fields of rows by id.
 
 Why these rules:
 - PostgreSQL stores no NUL character, neither in text nor in JSON: a NUL in a stored or searched string was a
@@ -16,7 +16,8 @@ Why these rules:
 ``Text`` carries no length of its own: each field gives the bound of its column with ``Field(max_length=...)``
 (a length inside the type would override the field's; a test checks that every string the API accepts is
 bounded). Django's form ``CharField`` already refuses NUL (``ProhibitNullCharactersValidator``), though not
-inside a JSON field's parsed value: admin forms use ``CleanJSONField`` for JSON.
+inside a JSON value's strings: ``json_text_error`` finds those. An id in a form's choice of rows is bounded
+like the API's (``IdChoiceField``, ``IdMultipleChoiceField``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from typing import Annotated, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.forms.fields import InvalidJSONInput
 from django.utils.translation import gettext as _
 from pydantic import AfterValidator, AwareDatetime, Field
 from pydantic_core import PydanticCustomError
@@ -81,23 +81,6 @@ def json_text_error(value: Any) -> str | None:
         elif isinstance(item, list):
             pending += item
     return None
-
-
-class CleanJSONField(forms.JSONField):
-    """A form's JSON field whose strings can be stored. Django's NUL check on form fields looks at the parsed
-    value's repr, where ``"\\u0000"`` is no NUL, and PostgreSQL's jsonb refuses it (a 500)."""
-
-    def validate(self, value: Any) -> None:
-        super().validate(value)
-        if (error := json_text_error(value)) is not None:
-            raise ValidationError(error, code="text")
-
-    def bound_data(self, data: Any, initial: Any) -> Any:
-        # Shown again as typed: re-encoded, a lone surrogate would fail the page itself.
-        value = super().bound_data(data, initial)
-        if isinstance(data, str) and json_text_error(value) is not None:
-            return InvalidJSONInput(data)
-        return value
 
 
 class IdChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]

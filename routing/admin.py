@@ -1,7 +1,9 @@
 """Routing configuration in Django admin, for accounts with the routing right (owner, administrator, CS
-supervisor, or anyone the owner granted it): agent groups and their scope, each agent's routing
-(group, weight, participation, offline-routing list) and the shop's routing settings. Scoped to the current
-shop like every admin page; writes go through ``routing.config``."""
+supervisor, or anyone the owner granted it): agent groups and their scope (edited by widgets: buyer-tag,
+intent and order-state checkboxes, a product select), each agent's routing (group, weight, participation,
+offline-routing list: on the staff account form, which this module registers again with a routing section,
+and in 客服状态) and the shop's routing settings (one page). Scoped to the current shop like every admin
+page; writes go through ``routing.config``."""
 
 from __future__ import annotations
 
