@@ -4,11 +4,9 @@ tag, an order state), set the queue order on the settings page; the new agent is
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import pytest
-from django.apps import apps
 from django.conf import global_settings
 from playwright.sync_api import expect
 
@@ -20,13 +18,6 @@ from tests.browser.conftest import make_agent, requires_chromium, requires_live_
 from tests.conftest import PASSWORD
 
 pytestmark = [requires_live_stack, requires_chromium, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def role_groups(transactional_db: None) -> None:
-    """The roles' groups (the owner's admin rights), which the flush after an earlier transactional test
-    removed: migration 0002 made them."""
-    importlib.import_module("backoffice.migrations.0002_role_groups").create_role_groups(apps, None)
 
 
 def saved(page: Any) -> None:
