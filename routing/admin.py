@@ -180,6 +180,9 @@ class AgentGroupForm(ServiceForm):
 
     shop: Shop | None = None  # set by ServiceWritesMixin.get_form
 
+    class Media:
+        css = {"all": ["routing/admin-scope.css"]}
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["crowd"].choices = crowd_choices(self.shop, self.instance.crowd)  # type: ignore[attr-defined]
@@ -280,6 +283,7 @@ class RoutingSettingsAdmin(RoutingAdmin):
     to everyone else, so a value posted for it is not even read."""
 
     form = RoutingSettingsForm
+    fields = tuple(RoutingSettingsForm.Meta.fields)  # the queue order first, read-only or not
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -279,6 +279,7 @@ def test_the_queue_order_is_read_only_to_anyone_but_the_owner(
     assert 'name="queue_order"' in login_client(owner).get(url).text
     page = login_client(supervisor).get(url).text
     assert 'name="queue_order"' not in page and "先排队先接待" in page  # shown, as text
+    assert page.index("先排队先接待") < page.index('name="no_queue"')  # in its place, first
     # A queue order posted anyway is not read; the supervisor's other changes are saved.
     response = login_client(supervisor).post(url, settings_form(no_queue="on"))
     assert response.status_code == 302, response.context["adminform"].form.errors
