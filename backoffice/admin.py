@@ -23,7 +23,7 @@ from django.http import Http404, HttpRequest
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext_lazy as _
 
-from backoffice import privacy, services
+from backoffice import privacy, services, validation
 from backoffice.access import Right, request_has_right
 from backoffice.admin_site import CleanLookups, lockout_message, permission_name
 from backoffice.errors import Invalid
@@ -65,10 +65,14 @@ class ShopScopedAdmin(CleanLookups):
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         self._scope_choices(request, db_field.related_model, kwargs)
+        if _by_integer_id(db_field):
+            kwargs.setdefault("form_class", validation.IdChoiceField)
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def formfield_for_manytomany(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         self._scope_choices(request, db_field.related_model, kwargs)
+        if _by_integer_id(db_field):
+            kwargs.setdefault("form_class", validation.IdMultipleChoiceField)
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
     def _get_obj_does_not_exist_redirect(self, request: HttpRequest, opts: Any, object_id: str) -> Any:
@@ -86,6 +90,12 @@ class ShopScopedAdmin(CleanLookups):
         if request.user.is_superuser and self.model is not Shop and "shop" in relations:
             filters.insert(0, "shop")
         return filters
+
+
+def _by_integer_id(db_field: Any) -> bool:
+    """Whether a relation's form field chooses rows by an integer primary key (every model's here)."""
+    target = db_field.target_field if db_field.many_to_one else db_field.related_model._meta.pk
+    return bool(target.primary_key and isinstance(target, models.AutoField | models.BigAutoField))
 
 
 class ServiceWritesMixin:
@@ -195,8 +205,9 @@ class StaffAccountForm(forms.ModelForm[StaffAccount]):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["rights"].queryset = services.grantable_rights()  # type: ignore[attr-defined]
-        self.fields["rights"].label_from_instance = permission_name  # type: ignore[attr-defined]
+        if "rights" in self.fields:  # not when the account is only viewed (a supervisor): every field is text
+            self.fields["rights"].queryset = services.grantable_rights()  # type: ignore[attr-defined]
+            self.fields["rights"].label_from_instance = permission_name  # type: ignore[attr-defined]
         if "role" in self.fields:
             # The owner's role is read-only; nobody else can be made owner.
             self.fields["role"].choices = [c for c in Role.choices if c[0] != Role.OWNER]  # type: ignore[attr-defined]

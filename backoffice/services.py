@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from backoffice import events
@@ -43,6 +45,25 @@ def grantable_rights() -> Any:
 # --- shops and staff ---------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _setup_functions(setting: str) -> tuple[Callable[..., None], ...]:
+    return tuple(import_string(path) for path in getattr(settings, setting))
+
+
+def set_up_shop(shop: Shop) -> None:
+    """What the other apps keep for every shop from its creation (the setting ``SHOP_SETUP``: dotted paths to
+    functions of the shop, such as routing's settings row), in the creating transaction."""
+    for set_up in _setup_functions("SHOP_SETUP"):
+        set_up(shop)
+
+
+def set_up_staff_account(staff: StaffAccount) -> None:
+    """Likewise for every staff account (``STAFF_ACCOUNT_SETUP``: routing's agent state, so that an agent
+    can be put in a group before they first open the workbench)."""
+    for set_up in _setup_functions("STAFF_ACCOUNT_SETUP"):
+        set_up(staff)
+
+
 @transaction.atomic
 def create_shop(
     *, name: str, manager_name: str, owner_login: str, owner_password: str | None, demo: bool = False
@@ -50,10 +71,12 @@ def create_shop(
     """A new shop and its owner account; the owner's display name is the manager name, for good. ``demo``:
     a shop of ``seed_demo`` (``Shop.is_demo``)."""
     shop = Shop.objects.create(name=name, manager_name=manager_name, is_demo=demo)
+    set_up_shop(shop)
     user = _user_for_login(login=owner_login, password=owner_password)
-    StaffAccount.objects.create(
+    owner = StaffAccount.objects.create(
         shop=shop, user=user, display_name=manager_name, role=Role.OWNER, im_enabled=True
     )
+    set_up_staff_account(owner)
     return shop
 
 
@@ -116,6 +139,7 @@ def create_staff_account(
         shop=shop, user=user, display_name=display_name, role=role, im_enabled=im_enabled
     )
     staff.rights.set(_checked_rights(rights))
+    set_up_staff_account(staff)
     return staff
 
 

@@ -170,6 +170,10 @@ else:
 # Who answers a buyer whose chat is with the robot (routing/reception.py): a dotted path to a receiver.
 # The default hands every chat to a human; the robot app names its own.
 ROUTING_RECEPTION = "routing.reception.to_human"
+# What other apps keep for every shop and every staff account from its creation (backoffice/services.py):
+# dotted paths to functions of the new shop / account, called in the creating transaction.
+SHOP_SETUP = ["routing.setup.set_up_shop"]
+STAFF_ACCOUNT_SETUP = ["routing.setup.set_up_staff_account"]
 # The panels other apps add to the agent workbench (routing/panels.py), in page order.
 WORKBENCH_PANELS = ["phrases.workbench.panel"]
 

@@ -1,6 +1,6 @@
 """Input checked at the edge, once, for every app: the pydantic types that every API schema uses for text and
 dates, the parser for the query parameters a view reads by hand, the text check that the admin's search
-and the WebSocket frames call, and a form field for JSON.
+and the WebSocket frames call, and the admin's choice fields of rows by id.
 
 Why these rules:
 - PostgreSQL stores no NUL character, neither in text nor in JSON: a NUL in a stored or searched string was a
@@ -16,7 +16,8 @@ Why these rules:
 ``Text`` carries no length of its own: each field gives the bound of its column with ``Field(max_length=...)``
 (a length inside the type would override the field's; a test checks that every string the API accepts is
 bounded). Django's form ``CharField`` already refuses NUL (``ProhibitNullCharactersValidator``), though not
-inside a JSON field's parsed value: admin forms use ``CleanJSONField`` for JSON.
+inside a JSON value's strings: ``json_text_error`` finds those. An id in a form's choice of rows is bounded
+like the API's (``IdChoiceField``, ``IdMultipleChoiceField``).
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from typing import Annotated, Any
 
 from django import forms
 from django.core.exceptions import ValidationError
-from django.forms.fields import InvalidJSONInput
 from django.utils.translation import gettext as _
 from pydantic import AfterValidator, AwareDatetime, Field
 from pydantic_core import PydanticCustomError
@@ -83,21 +83,33 @@ def json_text_error(value: Any) -> str | None:
     return None
 
 
-class CleanJSONField(forms.JSONField):
-    """A form's JSON field whose strings can be stored. Django's NUL check on form fields looks at the parsed
-    value's repr, where ``"\\u0000"`` is no NUL, and PostgreSQL's jsonb refuses it (a 500)."""
+class IdChoiceField(forms.ModelChoiceField):  # type: ignore[type-arg]
+    """A form's choice of a row by id that refuses what no bigint holds before asking the database: SQLite
+    cannot even compare an id above ``MAX_ID`` (an OverflowError, a 500). The admin's relation fields of the
+    shops' models use it (``backoffice.admin.ShopScopedAdmin``)."""
 
-    def validate(self, value: Any) -> None:
-        super().validate(value)
-        if (error := json_text_error(value)) is not None:
-            raise ValidationError(error, code="text")
+    def to_python(self, value: Any) -> Any:
+        if value not in self.empty_values and not hasattr(value, "_meta") and not _is_id(value):
+            raise ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice", params={"value": value}
+            )
+        return super().to_python(value)
 
-    def bound_data(self, data: Any, initial: Any) -> Any:
-        # Shown again as typed: re-encoded, a lone surrogate would fail the page itself.
-        value = super().bound_data(data, initial)
-        if isinstance(data, str) and json_text_error(value) is not None:
-            return InvalidJSONInput(data)
-        return value
+
+class IdMultipleChoiceField(forms.ModelMultipleChoiceField):  # type: ignore[type-arg]
+    """``IdChoiceField`` for a choice of several rows."""
+
+    def _check_values(self, value: Any) -> Any:
+        for pk in value if isinstance(value, list | tuple) else ():
+            if not _is_id(pk):
+                raise ValidationError(
+                    self.error_messages["invalid_pk_value"], code="invalid_pk_value", params={"pk": pk}
+                )
+        return super()._check_values(value)  # type: ignore[misc]  # Django's, missing from the stubs
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, str | int) and parse_id(str(value)) is not None
 
 
 def _checked_text(value: str) -> str:

@@ -22,6 +22,8 @@ from django.utils.translation import gettext as _
 from backoffice.access import Right, require_right
 from backoffice.errors import Forbidden, Invalid, NotFound
 from backoffice.models import OrderStatus, Product, StaffAccount
+from backoffice.validation import json_text_error
+from routing.intents import Intent
 from routing.models import AgentGroup, AgentState, OfflineMode, QueueOrder, RoutingSettings
 from routing.services import configure_agent, lock_routing_settings
 
@@ -73,9 +75,14 @@ def _checked_queue_order(actor: StaffAccount, settings: RoutingSettings, order: 
             _("The queue order must be fifo or lifo."),
             errors=[{"field": "queue_order", "message": "fifo|lifo"}],
         )
-    if order != settings.queue_order and not actor.is_owner:
+    if order != settings.queue_order and not may_change_queue_order(actor):
         raise Forbidden(_("Only the shop owner can change the queue order."))
     return str(QueueOrder(order))
+
+
+def may_change_queue_order(actor: StaffAccount) -> bool:
+    """The queue order is the owner's to choose (glossary); the admin shows it read-only to everyone else."""
+    return actor.is_owner
 
 
 def _check_pool_holder(actor: StaffAccount, holder_id: int) -> None:
@@ -94,29 +101,15 @@ ORDER_STATES = {*OrderStatus.values, "none"}
 
 def save_group(*, actor: StaffAccount, group: AgentGroup, products: Iterable[Product] = ()) -> AgentGroup:
     """Create or change a group and its scope. The crowd scope maps a buyer tag to a list of accepted
-    values; intents are robot intent names; order states are order statuses or "none"; products are the
-    shop's own."""
+    values; intents are codes of the built-in set (``routing.intents.Intent``); order states are order
+    statuses or "none"; products are the shop's own."""
     require_right(actor, Right.MANAGE_ROUTING)
     if group.pk is not None and group.shop_id != actor.shop_id:
         raise NotFound(_("No such group in this shop."))
     group.shop = actor.shop
     if not group.name.strip():
         raise Invalid(_("A group needs a name."), errors=[{"field": "name"}])
-    if not isinstance(group.crowd, dict) or not all(
-        isinstance(v, list) and all(isinstance(x, str | int) for x in v) for v in group.crowd.values()
-    ):
-        raise Invalid(
-            _('The crowd scope maps a tag to a list of values, e.g. {"level": ["金卡"]}.'),
-            errors=[{"field": "crowd"}],
-        )
-    if not isinstance(group.intents, list) or not all(isinstance(i, str) for i in group.intents):
-        raise Invalid(_("The intent scope is a list of intent names."), errors=[{"field": "intents"}])
-    unknown = set(group.order_states) - ORDER_STATES if isinstance(group.order_states, list) else {"?"}
-    if unknown:
-        raise Invalid(
-            _("Unknown order states: %(names)s.") % {"names": ", ".join(sorted(map(str, unknown)))},
-            errors=[{"field": "order_states"}],
-        )
+    _check_scope(group)
     products = list(products)
     if any(p.shop_id != actor.shop_id for p in products):
         raise NotFound(_("No such product in this shop."))
@@ -124,6 +117,34 @@ def save_group(*, actor: StaffAccount, group: AgentGroup, products: Iterable[Pro
         group.save()
         group.products.set(products)
     return group
+
+
+def _check_scope(group: AgentGroup) -> None:
+    if (
+        not isinstance(group.crowd, dict)
+        or not all(
+            isinstance(v, list) and all(isinstance(x, str | int) for x in v) for v in group.crowd.values()
+        )
+        or json_text_error(group.crowd) is not None
+    ):
+        raise Invalid(
+            _('The crowd scope maps a tag to a list of values, e.g. {"level": ["金卡"]}.'),
+            errors=[{"field": "crowd"}],
+        )
+    if not isinstance(group.intents, list) or not all(isinstance(i, str) for i in group.intents):
+        raise Invalid(_("The intent scope is a list of intent codes."), errors=[{"field": "intents"}])
+    unknown_intents = set(group.intents) - set(Intent.values)
+    if unknown_intents:
+        raise Invalid(
+            _("Unknown intents: %(names)s.") % {"names": ", ".join(sorted(unknown_intents))},
+            errors=[{"field": "intents"}],
+        )
+    unknown = set(group.order_states) - ORDER_STATES if isinstance(group.order_states, list) else {"?"}
+    if unknown:
+        raise Invalid(
+            _("Unknown order states: %(names)s.") % {"names": ", ".join(sorted(map(str, unknown)))},
+            errors=[{"field": "order_states"}],
+        )
 
 
 def delete_group(*, actor: StaffAccount, group: AgentGroup) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db import connection
 from django.db.models import (
     Count,
     DateTimeField,
@@ -24,7 +25,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from backoffice.models import AddressChange, Order, Product, StaffAccount
+from backoffice.models import AddressChange, Order, Product, Shop, StaffAccount
 from routing.models import AgentState, Conversation, ConversationState, Message, SenderKind, Transfer
 from routing.services import HISTORY_REPLY_WINDOW
 
@@ -169,3 +170,28 @@ def buyer_orders(conv: Conversation) -> QuerySet[Order]:
             Prefetch("address_changes", queryset=AddressChange.objects.order_by("-changed_at", "-pk")),
         )
     )
+
+
+TAG_CHOICES_LIMIT = 500
+
+# The distinct (tag, value) pairs of a shop's buyers, read in the database: a shop has many buyers and few
+# tag values. Buyer tags are a JSON object of strings (the integration API's schema).
+_BUYER_TAGS_SQL = {
+    "postgresql": "SELECT DISTINCT t.key, t.value FROM backoffice_buyer b "
+    "CROSS JOIN LATERAL jsonb_each_text(b.tags) AS t(key, value) "
+    "WHERE b.shop_id = %s AND jsonb_typeof(b.tags) = 'object' ORDER BY 1, 2 LIMIT %s",
+    "sqlite": "SELECT DISTINCT t.key, t.value FROM backoffice_buyer b, json_each(b.tags) AS t "
+    "WHERE b.shop_id = %s AND json_type(b.tags) = 'object' ORDER BY 1, 2 LIMIT %s",
+}
+
+
+def buyer_tag_values(shop: Shop, limit: int = TAG_CHOICES_LIMIT) -> dict[str, list[str]]:
+    """Each tag the shop's buyers carry, with its values (sorted; at most ``limit`` pairs in all): what a
+    group's crowd scope can choose from."""
+    with connection.cursor() as cursor:
+        cursor.execute(_BUYER_TAGS_SQL[connection.vendor], [shop.pk, limit])
+        rows = cursor.fetchall()
+    tags: dict[str, list[str]] = {}
+    for key, value in rows:
+        tags.setdefault(str(key), []).append(str(value))
+    return tags

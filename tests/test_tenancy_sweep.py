@@ -493,7 +493,8 @@ def admin_probe(model: type[models.Model], object_id: Callable[[Ids], int], plat
     def probe(ids: Ids) -> list[Ask]:
         pk = object_id(ids) if ids is not MISSING else NOBODY
         return [
-            get(base, listed),
+            # A list may open the shop's one object (routing settings): followed, it is the outsider's own.
+            get(base, listed, follow=not platform),
             *([get(f"{base}?q={searched(model, ids)}", listed)] if searchable else []),
             get(f"{base}add/", listed),
             *(get(f"{base}{pk}/{view}/", REFUSED) for view in ("change", "history", "delete")),

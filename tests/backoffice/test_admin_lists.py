@@ -29,7 +29,7 @@ PAGES = {
     "backoffice_apikey": 10,
     "routing_agentgroup": 10,
     "routing_agentstate": 11,  # + the group filter's choices
-    "routing_routingsettings": 12,  # the add button asks whether the shop has its row yet
+    # routing_routingsettings has no list: it opens the shop's one settings form (tests/routing/test_admin.py)
     "phrases_phrase": 11,  # + the group filter's choices
     "phrases_phrasegroup": 10,
 }

@@ -105,7 +105,7 @@ def test_the_counted_address_trusts_only_the_configured_proxies(
 
 
 def add_staff(client: Client, login: str, password: str) -> Any:
-    data = {"login": login, "password": password, "display_name": "新人", "role": "agent"}
+    data = {"login": login, "password": password, "display_name": "新人", "role": "agent", "agent_weight": 1}
     return client.post(ADD_URL, data, REMOTE_ADDR=HOME)
 
 

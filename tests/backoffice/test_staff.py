@@ -37,6 +37,7 @@ def test_owner_creates_a_sub_account_with_role_im_and_rights(shop_a: Shop, owner
             "role": "agent",
             "im_enabled": "on",
             "rights": [right("view_reports").pk],
+            "agent_weight": 1,  # the form's routing section (routing/admin.py)
         },
     )
     assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
@@ -63,7 +64,12 @@ def test_owner_role_cannot_be_given_to_a_sub_account(owner_client: Client) -> No
 def test_owner_edits_and_disables_a_sub_account(teammate: StaffAccount, owner_client: Client) -> None:
     response = owner_client.post(
         change_url(teammate),
-        {"display_name": "售前-小美美", "role": "cs_supervisor", "rights": [right("manage_team_phrases").pk]},
+        {
+            "display_name": "售前-小美美",
+            "role": "cs_supervisor",
+            "rights": [right("manage_team_phrases").pk],
+            "agent_weight": 1,
+        },
     )
     assert response.status_code == 302
     teammate.refresh_from_db()
@@ -83,7 +89,10 @@ def test_owner_edits_and_disables_a_sub_account(teammate: StaffAccount, owner_cl
 def test_owner_display_name_cannot_be_changed(owner: StaffAccount, owner_client: Client) -> None:
     page = owner_client.get(change_url(owner))
     assert 'name="display_name"' not in page.text
-    owner_client.post(change_url(owner), {"display_name": "别的名字", "role": "agent", "im_enabled": "on"})
+    owner_client.post(
+        change_url(owner),
+        {"display_name": "别的名字", "role": "agent", "im_enabled": "on", "agent_weight": 1},
+    )
     owner.refresh_from_db()
     assert (owner.display_name, owner.role, owner.is_active) == ("林晓鹿", "owner", True)
     with pytest.raises(Invalid):
@@ -100,7 +109,13 @@ def test_owner_sees_every_limit_but_cannot_change_it(
     assert "23" in listing.text
     owner_client.post(
         change_url(teammate),
-        {"display_name": "售前-小美", "role": "agent", "is_active": "on", "max_concurrent": 1},
+        {
+            "display_name": "售前-小美",
+            "role": "agent",
+            "is_active": "on",
+            "max_concurrent": 1,
+            "agent_weight": 1,
+        },
     )
     teammate.refresh_from_db()
     assert teammate.max_concurrent == 23

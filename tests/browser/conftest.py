@@ -10,6 +10,7 @@ do (``new_context``, ``server_released``)."""
 
 from __future__ import annotations
 
+import importlib
 import os
 import time
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
+from django.apps import apps
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from playwright.sync_api import expect
 
@@ -229,6 +231,13 @@ FRAMES = """
 
 
 # --- people and pages --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def role_groups(transactional_db: None) -> None:
+    """The roles' groups (and so the owner's admin rights), which the flush after an earlier transactional
+    test removed: migration 0002 made them, and nothing makes them again."""
+    importlib.import_module("backoffice.migrations.0002_role_groups").create_role_groups(apps, None)
 
 
 def make_agent(

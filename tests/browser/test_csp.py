@@ -10,11 +10,9 @@ to them are answered here (``route``), so no test reaches outside the machine.""
 from __future__ import annotations
 
 import base64
-import importlib
 from typing import Any
 
 import pytest
-from django.apps import apps
 from playwright.sync_api import expect
 
 from backoffice import services as shop_services
@@ -62,13 +60,6 @@ def visit(page: Any, url: str, ready: str) -> None:
     page.goto(url)
     expect(page.locator(ready).first).to_be_visible()
     assert refused(page) == [], f"{url}: {refused(page)}"
-
-
-@pytest.fixture
-def role_groups(transactional_db: None) -> None:
-    """The roles' groups (and so the owner's admin rights), which the flush after an earlier transactional
-    test removed: migration 0002 made them, and nothing makes them again."""
-    importlib.import_module("backoffice.migrations.0002_role_groups").create_role_groups(apps, None)
 
 
 @pytest.fixture

@@ -60,7 +60,7 @@ def test_my_state_starts_offline_and_follows_my_status(
 ) -> None:
     state = call(teammate_client, "get", "me/state").json()
     assert (state["status"], state["load"], state["staff_id"]) == ("offline", 0, teammate.pk)
-    assert not AgentState.objects.filter(staff=teammate).exists()  # reading writes nothing
+    assert AgentState.objects.get(staff=teammate).status == "offline"  # there from the account's creation
 
     response = call(teammate_client, "put", "me/status", {"status": "online"})
     assert response.status_code == 200, response.content
@@ -402,7 +402,7 @@ def test_outsider_changes_only_their_own_settings(
 ) -> None:
     assert call(outsider_client, "put", "settings", {"queue_order": "lifo"}).status_code == 200
     assert RoutingSettings.objects.get(shop=shop_b).queue_order == "lifo"
-    assert not RoutingSettings.objects.filter(shop=shop_a).exists()
+    assert RoutingSettings.objects.get(shop=shop_a).queue_order == "fifo"
 
 
 # --- routing trace -----------------------------------------------------------------------------------------
