@@ -370,7 +370,7 @@ class StaffAccountRoutingAdmin(StaffAccountAdmin):
         return staff
 
     # Shown for an account one may only view (a supervisor): the values, not empty fields.
-    @admin.display(description=_("group"))
+    @admin.display(description=pgettext_lazy("agent", "group"))
     def agent_group(self, obj: StaffAccount) -> Any:
         state = _state_of(obj)
         return state.group if state is not None and state.group else self.get_empty_value_display()
