@@ -93,6 +93,13 @@ def test_the_buyer_inserts_an_emoji_at_the_caret(new_context: Any, shop_a: Shop,
     chat = open_chat(new_context, shop_a, "img-live-3", "爱用表情的买家")
     chat.locator("#input").fill("好的谢谢")
     chat.locator("#input").evaluate("(input) => input.setSelectionRange(2, 2)")
+    # The grid opens on demand only: hidden when the page opens (it covered half a phone's screen), shown by
+    # the button, hidden again by it.
+    expect(chat.locator("#emoji-panel")).to_be_hidden()
+    chat.locator("#emoji-btn").click()
+    expect(chat.locator("#emoji-panel")).to_be_visible()
+    chat.locator("#emoji-btn").click()
+    expect(chat.locator("#emoji-panel")).to_be_hidden()
     chat.locator("#emoji-btn").click()
     chat.locator('#emoji-panel .emoji[data-emoji="😊"]').click()
     expect(chat.locator("#input")).to_have_value("好的😊谢谢")
