@@ -14,8 +14,10 @@ from typing import Any
 
 import pytest
 import redis as redis_lib
+from django.conf import settings as django_settings
 from django.db import connection
 from django.test import Client
+from django.utils import translation
 
 from backoffice import services
 from backoffice.models import Role, Shop, StaffAccount
@@ -192,3 +194,12 @@ def redis_url() -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _default_language() -> Iterator[None]:
+    """Every test starts in the console's default language. A request leaves the language it chose active in
+    its thread (an English cookie in one test made the next test's gettext English)."""
+    translation.activate(django_settings.LANGUAGE_CODE)
+    yield
+    translation.activate(django_settings.LANGUAGE_CODE)

@@ -293,7 +293,8 @@ def clients(world: World, model: type[models.Model] | None) -> list[tuple[str, C
 
 
 def findings(client: Client, path: str, form: dict[str, Any] | None, world: World) -> tuple[int, list[str]]:
-    response = client.get(path) if form is None else client.post(path, form)
+    # A list that is one object's page (the routing settings) redirects to it: read where it leads.
+    response = client.get(path, follow=True) if form is None else client.post(path, form)
     if response.status_code != 200:
         return response.status_code, []
     return 200, english_words(response.content.decode(), world.data)

@@ -114,7 +114,7 @@ def test_too_many_bytes_or_pixels_by_the_settings_are_refused(shop_a: Shop, sett
     response = upload_as_buyer(buyer, big)
     assert (response.status_code, response.json()["detail"]) == (
         422,
-        "An image may be at most 0.000953674 MB.",
+        _("An image may be at most %(mb)s MB.") % {"mb": "0.000953674"},
     )
     settings.CHAT_IMAGE_MAX_BYTES = 10 * 1024 * 1024
     settings.CHAT_IMAGE_MAX_PIXELS = 10_000
@@ -266,7 +266,7 @@ def test_the_agent_uploads_for_their_chat_others_are_refused(
     refused = staff_upload(login_client(teammate), conv_id, b"not an image")
     assert (refused.status_code, refused.json()["detail"]) == (
         422,
-        "Only JPEG, PNG, GIF and WebP images can be sent.",
+        _("Only JPEG, PNG, GIF and WebP images can be sent."),
     )
     assert Attachment.objects.filter(conversation_id=conv_id).count() == 2
 
