@@ -5,12 +5,12 @@ broadcast after commit."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -118,6 +118,9 @@ def post_buyer_messages(sends: Sequence[BuyerSend]) -> list[Message | DomainErro
     - a resend of a stored ``client_msg_id`` stores nothing, changes no timer and returns the stored message;
     - a message to an offline agent who takes no offline routing sends the chat back to routing;
     - an empty or too long text is returned as its error and stores nothing; the other sends go on.
+
+    Two storage strategies keep these rules (``BUYER_STORES``; the rule tests run on both): the ORM's, and on
+    PostgreSQL one statement that locks, checks resends, inserts and updates (``_store_with_sql``).
     """
     results: dict[int, Message | DomainError] = {}
     todo: list[int] = []
@@ -130,21 +133,53 @@ def post_buyer_messages(sends: Sequence[BuyerSend]) -> list[Message | DomainErro
             todo.append(i)
     rerouted: set[int] = set()
     if todo:
-        with transaction.atomic():
-            convs = _lock_open_conversations([sends[i].buyer for i in todo])
-            stored = _stored_sends(list(convs.values()), [sends[i].client_msg_id for i in todo])
-            now = timezone.now()
-            new = _next_messages(
-                [(i, sends[i], convs[sends[i].buyer.pk]) for i in todo], stored, now, results
-            )
-            Message.objects.bulk_create([message for message, _started in new])
-            _save_batch(new, now)
-            events.publish(_message_events(new))  # published together: one hand-over after commit
-            changed = {message.conversation_id: message.conversation for message, _started in new}
-            rerouted = back_to_routing([conv for conv in changed.values() if _agent_gone(conv)])
+        store = BUYER_STORES[buyer_store()]
+        try:
+            rerouted = _store_batch(store, [(i, sends[i]) for i in todo], results)
+        except _Declined:  # a race the statement does not number (see _store_with_sql): the ORM's way
+            rerouted = _store_batch(_store_with_orm, [(i, sends[i]) for i in todo], results)
     for shop_id in sorted(rerouted):
         route_pending(shop_id=shop_id)
     return [results[i] for i in range(len(sends))]
+
+
+# A buyer-message storage strategy: (index, send) pairs of checked sends -> the new messages in order, each
+# with whether it started the reply timer, and the conversations whose agent is gone (``_agent_gone``);
+# ``results`` gets every send's message (a resend's: the stored one). Runs in the batch's transaction.
+BuyerStore = Callable[
+    [list[tuple[int, BuyerSend]], dict[int, Message | DomainError]],
+    tuple[list[tuple[Message, bool]], list[Conversation]],
+]
+
+
+class _Declined(Exception):
+    """The SQL strategy met what only the ORM strategy handles; the batch's transaction is rolled back."""
+
+
+def _store_batch(
+    store: BuyerStore, todo: list[tuple[int, BuyerSend]], results: dict[int, Message | DomainError]
+) -> set[int]:
+    """One strategy's transaction: the messages stored, their events published after commit, the chats of
+    gone agents back to routing; the shops to route."""
+    with transaction.atomic():
+        new, gone = store(todo, results)
+        events.publish(_message_events(new))  # published together: one hand-over after commit
+        return back_to_routing(gone) if gone else set()
+
+
+def _store_with_orm(
+    todo: list[tuple[int, BuyerSend]], results: dict[int, Message | DomainError]
+) -> tuple[list[tuple[Message, bool]], list[Conversation]]:
+    """The ORM's way: lock, resend check, one INSERT, an UPDATE per distinct message count."""
+    convs = _lock_open_conversations([send.buyer for _i, send in todo])
+    stored = _stored_sends(list(convs.values()), [send.client_msg_id for _i, send in todo])
+    now = timezone.now()
+    new = _next_messages([(i, send, convs[send.buyer.pk]) for i, send in todo], stored, now, results)
+    Message.objects.bulk_create([message for message, _started in new])
+    _save_batch(new, now)
+    changed = {message.conversation_id: message.conversation for message, _started in new}
+    gone = [c for c in changed.values() if _agent_gone(c, getattr(c.agent, "agent_state", None))]
+    return new, gone
 
 
 def _next_messages(
@@ -246,13 +281,171 @@ def _lock_open_conversations(buyers: Sequence[Buyer]) -> dict[int, Conversation]
     return convs
 
 
-def _agent_gone(conv: Conversation) -> bool:
-    """The chat's agent is offline and takes no offline routing, so a buyer's message sends the chat back to
-    routing. An agent without a routing state never came online: offline, routed (the defaults)."""
+def _agent_gone(conv: Conversation, state: AgentState | None) -> bool:
+    """The chat's agent (whose routing state is ``state``) is offline and takes no offline routing, so a
+    buyer's message sends the chat back to routing. An agent without a routing state never came online:
+    offline, routed (the defaults)."""
     if conv.state != ConversationState.ACTIVE or conv.agent_id is None:
         return False
-    state = getattr(conv.agent, "agent_state", None) or AgentState(staff_id=conv.agent_id)
+    state = state or AgentState(staff_id=conv.agent_id)
     return state.status == AgentStatus.OFFLINE and state.routing and not state.offline_routing
+
+
+def _store_with_sql(
+    todo: list[tuple[int, BuyerSend]], results: dict[int, Message | DomainError]
+) -> tuple[list[tuple[Message, bool]], list[Conversation]]:
+    """PostgreSQL's way: one statement (``_batch_sql``) locks the buyers' open conversations, leaves out the
+    resends, numbers and inserts the new messages and updates ``last_seq`` and the timers, so a batch is
+    BEGIN, this statement and COMMIT, and the events are built from the rows it returns. The rare rest takes
+    the ORM's way in the same transaction: a buyer without an open conversation, and the read of a resend's
+    stored message. A resend that committed elsewhere while this statement waited for the lock is not in
+    the statement's snapshot; ``ON CONFLICT`` stores it once all the same, but it would leave a gap in the
+    numbers, so then the whole batch is declined (rolled back) and stored the ORM's way."""
+    now = timezone.now()
+    first: dict[tuple[int, str], int] = {}  # (buyer, client_msg_id) -> the first send with it in the batch
+    rows: list[tuple[int, BuyerSend, Message]] = []
+    for i, send in todo:
+        if send.client_msg_id and (send.buyer.pk, send.client_msg_id) in first:
+            continue
+        if send.client_msg_id:
+            first[send.buyer.pk, send.client_msg_id] = i
+        message = Message(
+            shop_id=send.buyer.shop_id,
+            sender=SenderKind.BUYER,
+            text=send.text,
+            client_msg_id=send.client_msg_id,
+        )
+        rows.append((i, send, message))
+    sql, params = _batch_sql([m for _i, _send, m in rows], [send.buyer.pk for _i, send, _m in rows], now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    new: list[tuple[Message, bool]] = []
+    convs: dict[int, Conversation] = {}
+    timer_stopped: dict[int, bool] = {}  # conversation -> its reply timer was stopped (it starts now)
+    states: dict[int, AgentState | None] = {}  # conversation -> its agent's routing state
+    missing: list[tuple[int, BuyerSend]] = []
+    resent: list[tuple[int, BuyerSend, Conversation]] = []
+    for (i, send, message), row in zip(rows, found, strict=True):
+        conv_id, state, agent_id, waiting_since, last_seq, seq, message_id, status, routing, offline = row[1:]
+        if conv_id is None:
+            missing.append((i, send))
+            continue
+        if conv_id not in convs:
+            convs[conv_id] = Conversation.from_db(
+                connection.alias,
+                ["id", "shop_id", "buyer_id", "state", "agent_id", "last_seq", "waiting_since"],
+                [conv_id, send.buyer.shop_id, send.buyer.pk, state, agent_id, last_seq, waiting_since],
+            )
+            timer_stopped[conv_id] = state == ConversationState.ACTIVE and waiting_since is None
+            states[conv_id] = None
+            if status is not None:
+                states[conv_id] = AgentState(
+                    staff_id=agent_id, status=status, routing=routing, offline_routing=offline
+                )
+        conv = convs[conv_id]
+        if seq is None:  # a resend of a message stored before: read below
+            resent.append((i, send, conv))
+            continue
+        if message_id is None:
+            raise _Declined
+        started = timer_stopped[conv_id] and conv.last_seq == last_seq  # its first new message
+        message.pk, message.seq, message.conversation = message_id, seq, conv
+        if started:
+            conv.waiting_since = now
+        conv.last_seq, conv.last_buyer_message_at, conv.silent_since = seq, now, None
+        results[i] = message
+        new.append((message, started))
+    changed = {message.conversation_id for message, _started in new}
+    gone = [convs[pk] for pk in sorted(changed) if _agent_gone(convs[pk], states[pk])]
+    if resent:
+        stored = _stored_sends(
+            list({c.pk: c for _i, _s, c in resent}.values()), [s.client_msg_id for _i, s, _c in resent]
+        )
+        for i, send, conv in resent:
+            results[i] = stored[conv.pk, send.client_msg_id]
+    if missing:
+        more, more_gone = _store_with_orm(missing, results)
+        new, gone = new + more, gone + more_gone
+    for i, send in todo:  # a send repeated in the batch: the first one's result
+        if i not in results:
+            results[i] = results[first[send.buyer.pk, send.client_msg_id]]
+    return new, gone
+
+
+def _batch_sql(messages: list[Message], buyers: list[int], now: datetime) -> tuple[str, list[Any]]:
+    """The statement of ``_store_with_sql`` for unsaved messages of the given buyers (one each, in order),
+    and its parameters. One row a message: its position, its buyer's open conversation (id, state, agent,
+    reply timer, ``last_seq`` before the batch; all null without one), its ``seq`` (null: a resend of a
+    stored message, left out), the stored id (null: not inserted, a resend that raced this statement), and
+    the agent's routing state (status, routing, offline routing; null without one).
+
+    The messages' columns are the model's concrete fields (each prepared by its own field, so a new column
+    is written too), except the id, the conversation and ``seq``, which the statement fills in."""
+    qn = connection.ops.quote_name
+    msg, conv, state = Message._meta, Conversation._meta, AgentState._meta
+    pk = qn(conv.pk.column)
+    fields = [f for f in msg.concrete_fields if f.name not in ("id", "conversation", "seq")]
+    columns = [qn(f.column) for f in fields]
+    casts = ", ".join(f"%s::{f.db_type(connection)}" for f in fields)
+    params: list[Any] = []
+    values = []
+    for n, (message, buyer) in enumerate(zip(messages, buyers, strict=True)):
+        values.append(f"(%s::integer, %s::bigint, {casts})")
+        params += [n, buyer]
+        params += [f.get_db_prep_save(f.pre_save(message, add=True), connection) for f in fields]
+    c = {name: qn(conv.get_field(name).column) for name in ("buyer", "state", "agent", "last_seq")}
+    cid, seq, to_conv = (qn(msg.get_field(n).column) for n in ("client_msg_id", "seq", "conversation"))
+    timer = qn(conv.get_field("waiting_since").column)
+    sql = f"""
+WITH v (ord, buyer, {", ".join(columns)}) AS (VALUES {", ".join(values)}),
+locked AS MATERIALIZED (
+    SELECT c.{pk} AS id, c.{c["buyer"]} AS buyer, c.{c["state"]} AS state, c.{c["agent"]} AS agent,
+        c.{c["last_seq"]} AS last_seq, c.{timer} AS waiting_since
+    FROM {qn(conv.db_table)} c
+    WHERE c.{c["buyer"]} IN (SELECT buyer FROM v) AND c.{c["state"]} <> %s
+    ORDER BY c.{pk} FOR UPDATE OF c
+),
+fresh AS MATERIALIZED (
+    SELECT v.*, l.id AS conv, l.last_seq + row_number() OVER (PARTITION BY l.id ORDER BY v.ord) AS seq
+    FROM v JOIN locked l ON l.buyer = v.buyer
+    WHERE v.{cid} = '' OR NOT EXISTS (
+        SELECT 1 FROM {qn(msg.db_table)} m WHERE m.{to_conv} = l.id AND m.{cid} = v.{cid}
+    )
+),
+ins AS (
+    INSERT INTO {qn(msg.db_table)} ({to_conv}, {seq}, {", ".join(columns)})
+    SELECT conv, seq, {", ".join(columns)} FROM fresh ORDER BY ord
+    ON CONFLICT ({to_conv}, {cid}) WHERE NOT ({cid} = '') DO NOTHING
+    RETURNING {qn(msg.pk.column)} AS id, {to_conv} AS conv, {seq} AS seq
+),
+upd AS (
+    UPDATE {qn(conv.db_table)} c SET
+        {c["last_seq"]} = n.seq,
+        {qn(conv.get_field("last_buyer_message_at").column)} = %s,
+        {qn(conv.get_field("silent_since").column)} = NULL,
+        {timer} = CASE WHEN l.state = %s AND l.waiting_since IS NULL THEN %s ELSE l.waiting_since END
+    FROM (SELECT conv, max(seq) AS seq FROM ins GROUP BY conv) n JOIN locked l ON l.id = n.conv
+    WHERE c.{pk} = n.conv
+)
+SELECT v.ord, l.id, l.state, l.agent, l.waiting_since, l.last_seq, f.seq, i.id,
+    s.{qn(state.get_field("status").column)}, s.{qn(state.get_field("routing").column)},
+    s.{qn(state.get_field("offline_routing").column)}
+FROM v
+LEFT JOIN locked l ON l.buyer = v.buyer
+LEFT JOIN fresh f ON f.ord = v.ord
+LEFT JOIN ins i ON i.conv = f.conv AND i.seq = f.seq
+LEFT JOIN {qn(state.db_table)} s ON s.{qn(state.get_field("staff").column)} = l.agent
+ORDER BY v.ord"""
+    return sql, [*params, ConversationState.ENDED, now, ConversationState.ACTIVE, now]
+
+
+BUYER_STORES: dict[str, BuyerStore] = {"orm": _store_with_orm, "postgresql": _store_with_sql}
+
+
+def buyer_store() -> str:
+    """The strategy ``post_buyer_messages`` stores with: PostgreSQL's statement, else the ORM's."""
+    return "postgresql" if connection.vendor == "postgresql" else "orm"
 
 
 # --- agents ------------------------------------------------------------------------------------------------

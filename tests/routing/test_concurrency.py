@@ -349,6 +349,7 @@ def idle_active_conversation(shop: Shop, agent: StaffAccount, buyer: Buyer) -> C
     return conv
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_a_message_committed_before_the_sweep_keeps_the_chat_open(shop_a: Shop) -> None:
     agent = new_agent(shop_a, "sweeper_agent")
     (buyer,) = make_buyers(shop_a, 1)
@@ -363,6 +364,7 @@ def test_a_message_committed_before_the_sweep_keeps_the_chat_open(shop_a: Shop) 
     assert load_matches_open_sessions(shop_a) == []
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_sweep_racing_a_buyer_message_never_ends_a_chat_under_a_new_message(shop_a: Shop) -> None:
     agent = new_agent(shop_a, "race_agent", max_concurrent=REPEATS + 1)
     buyers = make_buyers(shop_a, REPEATS)
@@ -472,6 +474,7 @@ def test_end_and_transfer_in_each_order(shop_a: Shop, first: str) -> None:
 
 
 @pytest.mark.parametrize("first", ["sweep", "message"])
+@pytest.mark.usefixtures("buyer_store")
 def test_sweep_and_buyer_message_in_each_order(shop_a: Shop, first: str) -> None:
     agent = new_agent(shop_a, "race_agent")
     (buyer,) = make_buyers(shop_a, 1)

@@ -276,6 +276,7 @@ def test_non_routing_account_is_never_assigned_but_may_pull(shop_a: Shop, make_a
 # --- offline handling --------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_message_to_an_offline_agent_goes_to_another_online_agent(shop_a: Shop, make_agent: Agent) -> None:
     first = make_agent("first")
     conv = ask(shop_a, "b")
@@ -386,6 +387,7 @@ def test_a_queue_no_drain_served_is_served_by_the_beat_task(shop_a: Shop, make_a
 # --- reply timer, end, auto-end, history -------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_reply_timer_starts_at_assignment_stops_at_reply_restarts_on_buyer_message(
     shop_a: Shop, make_agent: Agent
 ) -> None:
@@ -445,6 +447,7 @@ def test_auto_end_only_when_the_buyer_was_answered_and_then_silent_for_15_minute
     assert services.auto_end_idle() == 0  # idempotent
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_a_buyer_message_stops_the_auto_end_clock_until_the_next_answer(
     shop_a: Shop, make_agent: Agent
 ) -> None:
@@ -458,6 +461,7 @@ def test_a_buyer_message_stops_the_auto_end_clock_until_the_next_answer(
     assert Conversation.objects.get(pk=conv.pk).silent_since is not None
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_history_is_repliable_for_72_hours_and_a_new_message_starts_a_new_session(
     shop_a: Shop, make_agent: Agent
 ) -> None:
@@ -560,6 +564,7 @@ def test_a_chat_can_be_rated_until_a_day_after_it_ended(shop_a: Shop, make_agent
     assert Rating.objects.get(conversation=conv).stars == 4
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_only_a_chat_an_agent_served_can_be_rated(shop_a: Shop) -> None:
     buyer = factories.buyer(shop_a, "b", "买家b")
     conv = services.post_buyer_message(buyer=buyer, text="在吗").conversation  # with the robot: no agent
@@ -569,6 +574,7 @@ def test_only_a_chat_an_agent_served_can_be_rated(shop_a: Shop) -> None:
         services.rate(buyer=conv.buyer, conversation=conv, stars=5)
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_a_resent_message_is_stored_once_and_changes_no_timer(shop_a: Shop, make_agent: Agent) -> None:
     agent = make_agent("a")
     conv = ask(shop_a, "b")
@@ -597,6 +603,7 @@ def test_another_shop_cannot_end_a_conversation(
 # --- buyer messages in batches (group commit) --------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_a_batch_follows_the_rules_of_single_messages_in_order(shop_a: Shop, make_agent: Agent) -> None:
     agent = make_agent("a")
     first, second = ask(shop_a, "b1"), ask(shop_a, "b2")
@@ -639,6 +646,7 @@ def test_a_batch_follows_the_rules_of_single_messages_in_order(shop_a: Shop, mak
     assert first.waiting_since == waited_from and first.last_seq == 4
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_a_batch_costs_the_same_queries_for_one_message_or_twenty(shop_a: Shop, make_agent: Agent) -> None:
     make_agent("a", max_concurrent=30)
     convs = [ask(shop_a, f"q{i}") for i in range(21)]
@@ -652,6 +660,7 @@ def test_a_batch_costs_the_same_queries_for_one_message_or_twenty(shop_a: Shop, 
     assert Conversation.objects.filter(last_seq=1).count() == 21
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_a_message_to_an_offline_agent_goes_back_to_routing_once(shop_a: Shop, make_agent: Agent) -> None:
     gone, online = make_agent("gone"), make_agent("online", status="busy")
     conv = ask(shop_a, "b")
