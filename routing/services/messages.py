@@ -332,10 +332,14 @@ def _store_with_sql(
             missing.append((i, send))
             continue
         if conv_id not in convs:
-            convs[conv_id] = Conversation.from_db(
-                connection.alias,
-                ["id", "shop_id", "buyer_id", "state", "agent_id", "last_seq", "waiting_since"],
-                [conv_id, send.buyer.shop_id, send.buyer.pk, state, agent_id, last_seq, waiting_since],
+            convs[conv_id] = _loaded_conversation(
+                id=conv_id,
+                shop_id=send.buyer.shop_id,
+                buyer_id=send.buyer.pk,
+                state=state,
+                agent_id=agent_id,
+                last_seq=last_seq,
+                waiting_since=waiting_since,
             )
             timer_stopped[conv_id] = state == ConversationState.ACTIVE and waiting_since is None
             states[conv_id] = None
@@ -371,6 +375,12 @@ def _store_with_sql(
         if i not in results:
             results[i] = results[first[send.buyer.pk, send.client_msg_id]]
     return new, gone
+
+
+def _loaded_conversation(**values: Any) -> Conversation:
+    """A conversation as the database returned these fields (the others deferred: loaded if read)."""
+    fields = [f.attname for f in Conversation._meta.concrete_fields if f.attname in values]
+    return Conversation.from_db(connection.alias, fields, [values[name] for name in fields])
 
 
 def _batch_sql(messages: list[Message], buyers: list[int], now: datetime) -> tuple[str, list[Any]]:

@@ -17,9 +17,17 @@ from django.utils import timezone
 from backoffice import services as shop_services
 from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
 from backoffice.models import Buyer, Shop, StaffAccount
-from routing import services
-from routing.models import AgentGroup, AgentState, Conversation, Rating, ReplyDelay, RoutingSettings
-from routing.services import Candidate, pick_agent
+from routing import events, services
+from routing.models import (
+    AgentGroup,
+    AgentState,
+    Conversation,
+    Message,
+    Rating,
+    ReplyDelay,
+    RoutingSettings,
+)
+from routing.services import Candidate, messages, pick_agent
 from routing.tasks import auto_end_idle as auto_end_task
 from routing.tasks import route_stranded as route_stranded_task
 from tests.backoffice import factories
@@ -675,3 +683,43 @@ def test_a_message_to_an_offline_agent_goes_back_to_routing_once(shop_a: Shop, m
     assert services.agent_state(gone).load == 0 and services.agent_state(online).load == 1
     assert conv.routing_decisions.count() == 2
     assert list(conv.messages.order_by("seq").values_list("seq", flat=True)) == [1, 2]
+
+
+@pytest.mark.usefixtures("buyer_store")
+def test_a_batch_returns_and_announces_what_it_stored(
+    shop_a: Shop, make_agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The returned messages (with their conversations) are the stored rows, and the events say the same:
+    each message to the buyer and the agent, and the reply timer to the agent when a message started it."""
+    agent = make_agent("a")
+    conv = ask(shop_a, "b")
+    services.post_agent_message(agent=agent, conversation=conv, text="您好")  # stops the timer
+    published: list[tuple[str, Any]] = []
+    monkeypatch.setattr(messages.events, "publish", lambda sends: published.extend(sends))
+    send = services.BuyerSend
+    one, two = services.post_buyer_messages([send(conv.buyer, "一", "k1"), send(conv.buyer, "二", "k2")])
+    conv.refresh_from_db()
+    for result, seq in ((one, 2), (two, 3)):
+        assert isinstance(result, Message)
+        stored = Message.objects.get(pk=result.pk)
+        assert (result.seq, result.sender) == (seq, "buyer")
+        assert (stored.seq, stored.text, stored.created_at) == (result.seq, result.text, result.created_at)
+    returned = two.conversation  # type: ignore[union-attr]
+    assert (returned.pk, returned.last_seq, returned.waiting_since, returned.state, returned.agent_id) == (
+        conv.pk,
+        conv.last_seq,
+        conv.waiting_since,
+        conv.state,
+        conv.agent_id,
+    )
+    assert conv.waiting_since is not None
+    kinds = [(group, event.type, getattr(event, "seq", None)) for group, event in published]
+    buyer_group, agent_group = events.buyer_group(conv.buyer_id), events.agent_group(agent.pk)
+    assert kinds == [
+        (buyer_group, "message", 2),
+        (agent_group, "message", 2),
+        (agent_group, "timer", None),
+        (buyer_group, "message", 3),
+        (agent_group, "message", 3),
+    ]
+    assert published[2][1].waiting_since == conv.waiting_since
