@@ -59,7 +59,7 @@ def shop_agents_group(shop_id: int) -> str:
     return f"shop.{shop_id}.agents"
 
 
-# One event on its way: the group, the channel layer's message ({"type": handler, "text": JSON}) and the event.
+# An event on its way: the group, the channel layer's message ({"type": handler, "text": JSON}), the event.
 Sent = tuple[str, dict[str, Any], Event]
 
 
@@ -128,7 +128,7 @@ async def publish_now(sends: list[Sent], skip: dict[int, str] | None = None) -> 
     one pipeline, marked with ``loop_origin()`` so that this loop's sockets drop the copy coming back
     (``ChatConsumer.dispatch``). Another channel layer gets its own ``group_send``, skipping nobody. A
     channel-layer failure is logged, never raised (clients resume from the database)."""
-    layer = get_channel_layer()
+    layer: Any = get_channel_layer()
     if layer is None or not sends:
         return
     skip = skip or {}
@@ -211,14 +211,15 @@ async def _publish_round(clients: dict[str, Redis[bytes]], sends: list[tuple[str
     are the layer's own (``_get_group_channel_name`` and ``serialize``), so its subscribers receive these as
     if the layer had sent them; ``tests/routing/test_consumers.py`` fails if that ever stops being true. Any
     other layer (or several Redis hosts) gets its own ``group_send``, one event after another."""
-    layer = get_channel_layer()
+    layer: Any = get_channel_layer()
     if layer is None or not sends:
         return
     if not _pipelined(layer):
         for group, payload in sends:
             await layer.group_send(group, payload)
         return
-    hosts = settings.CHANNEL_LAYERS["default"]["CONFIG"]["hosts"]
+    config: Any = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    hosts: list[str] = config["hosts"]
     if hosts[0] not in clients:
         clients[hosts[0]] = Redis.from_url(hosts[0])
     async with clients[hosts[0]].pipeline(transaction=False) as pipe:

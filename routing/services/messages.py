@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -302,12 +302,72 @@ def _store_with_sql(
     the statement's snapshot; ``ON CONFLICT`` stores it once all the same, but it would leave a gap in the
     numbers, so then the whole batch is declined (rolled back) and stored the ORM's way."""
     now = timezone.now()
-    first: dict[tuple[int, str], int] = {}  # (buyer, client_msg_id) -> the first send with it in the batch
+    rows, first = _first_sends(todo)
+    sql, params = _batch_sql([m for _i, _send, m in rows], [send.buyer.pk for _i, send, _m in rows], now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    new: list[tuple[Message, bool]] = []
+    convs: dict[int, tuple[Conversation, bool, AgentState | None]] = {}  # id -> conv, timer stopped, state
+    missing: list[tuple[int, BuyerSend]] = []
+    resent: list[tuple[int, BuyerSend, Conversation]] = []
+    for (i, send, message), row in zip(rows, found, strict=True):
+        conv_id, last_seq, seq, message_id = row[1], row[5], row[6], row[7]
+        if conv_id is None:
+            missing.append((i, send))
+            continue
+        if conv_id not in convs:
+            convs[conv_id] = _conversation_of_row(send, row)
+        conv, timer_stopped, _state = convs[conv_id]
+        if seq is None:  # a resend of a message stored before: read below
+            resent.append((i, send, conv))
+            continue
+        if message_id is None:
+            raise _Declined
+        started = timer_stopped and conv.last_seq == last_seq  # the chat's first new message restarts it
+        message.pk, message.seq, message.conversation = message_id, seq, conv
+        if started:
+            conv.waiting_since = now
+        conv.last_seq, conv.last_buyer_message_at, conv.silent_since = seq, now, None
+        results[i] = message
+        new.append((message, started))
+    changed = {message.conversation_id for message, _started in new}
+    gone = [convs[pk][0] for pk in sorted(changed) if _agent_gone(convs[pk][0], convs[pk][2])]
+    if missing:  # the ORM's way for them (a new conversation each), in this transaction
+        more, more_gone = _store_with_orm(missing, results)
+        new, gone = new + more, gone + more_gone
+    _resent_and_repeated(todo, resent, first, results)
+    return new, gone
+
+
+def _resent_and_repeated(
+    todo: list[tuple[int, BuyerSend]],
+    resent: list[tuple[int, BuyerSend, Conversation]],
+    first: dict[tuple[int, str], int],
+    results: dict[int, Message | DomainError],
+) -> None:
+    """The results of the sends the statement left out: a resend's stored message (one read), and a send
+    repeated in the batch gets its first one's."""
+    if resent:
+        stored = _stored_sends([c for _i, _s, c in resent], [s.client_msg_id for _i, s, _c in resent])
+        for i, send, conv in resent:
+            results[i] = stored[conv.pk, send.client_msg_id]
+    for i, send in todo:
+        if i not in results:
+            results[i] = results[first[send.buyer.pk, send.client_msg_id]]
+
+
+def _first_sends(
+    todo: list[tuple[int, BuyerSend]],
+) -> tuple[list[tuple[int, BuyerSend, Message]], dict[tuple[int, str], int]]:
+    """The sends of a batch but the repeats of a ``client_msg_id`` (each with its unsaved message), and
+    (buyer, client_msg_id) -> the index of the first send with it."""
+    first: dict[tuple[int, str], int] = {}
     rows: list[tuple[int, BuyerSend, Message]] = []
     for i, send in todo:
-        if send.client_msg_id and (send.buyer.pk, send.client_msg_id) in first:
-            continue
         if send.client_msg_id:
+            if (send.buyer.pk, send.client_msg_id) in first:
+                continue
             first[send.buyer.pk, send.client_msg_id] = i
         message = Message(
             shop_id=send.buyer.shop_id,
@@ -316,65 +376,29 @@ def _store_with_sql(
             client_msg_id=send.client_msg_id,
         )
         rows.append((i, send, message))
-    sql, params = _batch_sql([m for _i, _send, m in rows], [send.buyer.pk for _i, send, _m in rows], now)
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        found = cursor.fetchall()
-    new: list[tuple[Message, bool]] = []
-    convs: dict[int, Conversation] = {}
-    timer_stopped: dict[int, bool] = {}  # conversation -> its reply timer was stopped (it starts now)
-    states: dict[int, AgentState | None] = {}  # conversation -> its agent's routing state
-    missing: list[tuple[int, BuyerSend]] = []
-    resent: list[tuple[int, BuyerSend, Conversation]] = []
-    for (i, send, message), row in zip(rows, found, strict=True):
-        conv_id, state, agent_id, waiting_since, last_seq, seq, message_id, status, routing, offline = row[1:]
-        if conv_id is None:
-            missing.append((i, send))
-            continue
-        if conv_id not in convs:
-            convs[conv_id] = _loaded_conversation(
-                id=conv_id,
-                shop_id=send.buyer.shop_id,
-                buyer_id=send.buyer.pk,
-                state=state,
-                agent_id=agent_id,
-                last_seq=last_seq,
-                waiting_since=waiting_since,
-            )
-            timer_stopped[conv_id] = state == ConversationState.ACTIVE and waiting_since is None
-            states[conv_id] = None
-            if status is not None:
-                states[conv_id] = AgentState(
-                    staff_id=agent_id, status=status, routing=routing, offline_routing=offline
-                )
-        conv = convs[conv_id]
-        if seq is None:  # a resend of a message stored before: read below
-            resent.append((i, send, conv))
-            continue
-        if message_id is None:
-            raise _Declined
-        started = timer_stopped[conv_id] and conv.last_seq == last_seq  # its first new message
-        message.pk, message.seq, message.conversation = message_id, seq, conv
-        if started:
-            conv.waiting_since = now
-        conv.last_seq, conv.last_buyer_message_at, conv.silent_since = seq, now, None
-        results[i] = message
-        new.append((message, started))
-    changed = {message.conversation_id for message, _started in new}
-    gone = [convs[pk] for pk in sorted(changed) if _agent_gone(convs[pk], states[pk])]
-    if resent:
-        stored = _stored_sends(
-            list({c.pk: c for _i, _s, c in resent}.values()), [s.client_msg_id for _i, s, _c in resent]
-        )
-        for i, send, conv in resent:
-            results[i] = stored[conv.pk, send.client_msg_id]
-    if missing:
-        more, more_gone = _store_with_orm(missing, results)
-        new, gone = new + more, gone + more_gone
-    for i, send in todo:  # a send repeated in the batch: the first one's result
-        if i not in results:
-            results[i] = results[first[send.buyer.pk, send.client_msg_id]]
-    return new, gone
+    return rows, first
+
+
+def _conversation_of_row(
+    send: BuyerSend, row: tuple[Any, ...]
+) -> tuple[Conversation, bool, AgentState | None]:
+    """The locked conversation a row of ``_batch_sql`` names, as it was before the batch; whether its reply
+    timer was stopped; its agent's routing state (None without one)."""
+    conv_id, state, agent_id, waiting_since, last_seq = row[1:6]
+    conv = _loaded_conversation(
+        id=conv_id,
+        shop_id=send.buyer.shop_id,
+        buyer_id=send.buyer.pk,
+        state=state,
+        agent_id=agent_id,
+        last_seq=last_seq,
+        waiting_since=waiting_since,
+    )
+    status, routing, offline = row[8:11]
+    agent_state = None
+    if status is not None:
+        agent_state = AgentState(staff_id=agent_id, status=status, routing=routing, offline_routing=offline)
+    return conv, state == ConversationState.ACTIVE and waiting_since is None, agent_state
 
 
 def _loaded_conversation(**values: Any) -> Conversation:
@@ -404,9 +428,10 @@ def _batch_sql(messages: list[Message], buyers: list[int], now: datetime) -> tup
         values.append(f"(%s::integer, %s::bigint, {casts})")
         params += [n, buyer]
         params += [f.get_db_prep_save(f.pre_save(message, add=True), connection) for f in fields]
-    c = {name: qn(conv.get_field(name).column) for name in ("buyer", "state", "agent", "last_seq")}
-    cid, seq, to_conv = (qn(msg.get_field(n).column) for n in ("client_msg_id", "seq", "conversation"))
-    timer = qn(conv.get_field("waiting_since").column)
+    c = {name: _column(Conversation, name) for name in ("buyer", "state", "agent", "last_seq")}
+    cid, seq, to_conv = (_column(Message, n) for n in ("client_msg_id", "seq", "conversation"))
+    timer = _column(Conversation, "waiting_since")
+    # Identifiers come from the models (quoted), every value is a parameter.
     sql = f"""
 WITH v (ord, buyer, {", ".join(columns)}) AS (VALUES {", ".join(values)}),
 locked AS MATERIALIZED (
@@ -432,22 +457,28 @@ ins AS (
 upd AS (
     UPDATE {qn(conv.db_table)} c SET
         {c["last_seq"]} = n.seq,
-        {qn(conv.get_field("last_buyer_message_at").column)} = %s,
-        {qn(conv.get_field("silent_since").column)} = NULL,
+        {_column(Conversation, "last_buyer_message_at")} = %s,
+        {_column(Conversation, "silent_since")} = NULL,
         {timer} = CASE WHEN l.state = %s AND l.waiting_since IS NULL THEN %s ELSE l.waiting_since END
     FROM (SELECT conv, max(seq) AS seq FROM ins GROUP BY conv) n JOIN locked l ON l.id = n.conv
     WHERE c.{pk} = n.conv
 )
 SELECT v.ord, l.id, l.state, l.agent, l.waiting_since, l.last_seq, f.seq, i.id,
-    s.{qn(state.get_field("status").column)}, s.{qn(state.get_field("routing").column)},
-    s.{qn(state.get_field("offline_routing").column)}
+    s.{_column(AgentState, "status")}, s.{_column(AgentState, "routing")},
+    s.{_column(AgentState, "offline_routing")}
 FROM v
 LEFT JOIN locked l ON l.buyer = v.buyer
 LEFT JOIN fresh f ON f.ord = v.ord
 LEFT JOIN ins i ON i.conv = f.conv AND i.seq = f.seq
-LEFT JOIN {qn(state.db_table)} s ON s.{qn(state.get_field("staff").column)} = l.agent
-ORDER BY v.ord"""
+LEFT JOIN {qn(state.db_table)} s ON s.{_column(AgentState, "staff")} = l.agent
+ORDER BY v.ord"""  # noqa: S608
     return sql, [*params, ConversationState.ENDED, now, ConversationState.ACTIVE, now]
+
+
+def _column(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return connection.ops.quote_name(field.column)
 
 
 BUYER_STORES: dict[str, BuyerStore] = {"orm": _store_with_orm, "postgresql": _store_with_sql}

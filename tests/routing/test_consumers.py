@@ -110,30 +110,21 @@ async def test_the_senders_socket_gets_its_ack_and_no_echo_its_other_tabs_get_th
 ) -> None:
     """Fewer frames: the ack answers the sender's own socket, so the message event goes to every other
     socket of the conversation (the sender's other tabs too), not back to it."""
-    await database_sync_to_async(services.request_human)(buyer=buyer)
+    conv, _decision = await database_sync_to_async(services.request_human)(buyer=buyer)
     token = await database_sync_to_async(tokens.buyer_token)(buyer)
-    buyer_tabs, agent_tabs = (
-        [buyer_socket(token), buyer_socket(token)],
-        [await agent_socket(agent) for _ in "ab"],
-    )
+    buyer_tabs = [buyer_socket(token), buyer_socket(token)]
+    agent_tabs = [await agent_socket(agent), await agent_socket(agent)]
     for ws in [*buyer_tabs, *agent_tabs]:
         await connect(ws)
-    for sender, other, peer, frame in (
+    talk: list[tuple[list[WebsocketCommunicator], WebsocketCommunicator, dict[str, Any]]] = [
+        (buyer_tabs, agent_tabs[0], {"type": "send", "client_msg_id": "b-1", "text": "在吗"}),
         (
+            agent_tabs,
             buyer_tabs[0],
-            buyer_tabs[1],
-            agent_tabs[0],
-            {"type": "send", "client_msg_id": "b-1", "text": "在吗"},
+            {"type": "send", "client_msg_id": "a-1", "text": "在的", "conversation": conv.pk},
         ),
-        (
-            agent_tabs[0],
-            agent_tabs[1],
-            buyer_tabs[0],
-            {"type": "send", "client_msg_id": "a-1", "text": "在的"},
-        ),
-    ):
-        if sender is agent_tabs[0]:
-            frame["conversation"] = ack["conversation"]
+    ]
+    for (sender, other), peer, frame in talk:  # each tab list: the sender, then its other tab
         await sender.send_json_to(frame)
         ack = await until(sender, "ack")
         assert ack["client_msg_id"] == frame["client_msg_id"] and ack["created_at"]
@@ -153,7 +144,7 @@ async def test_an_event_this_loop_sent_directly_is_dropped_when_it_comes_back_fr
     ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
     await connect(ws)
     group = events.buyer_group(buyer.pk)
-    layer = get_channel_layer()
+    layer: Any = get_channel_layer()
     await layer.group_send(
         group, {"type": "chat.event", "text": '{"type":"x1"}', "origin": events.loop_origin()}
     )

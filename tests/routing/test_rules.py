@@ -27,7 +27,7 @@ from routing.models import (
     ReplyDelay,
     RoutingSettings,
 )
-from routing.services import Candidate, messages, pick_agent
+from routing.services import Candidate, pick_agent
 from routing.tasks import auto_end_idle as auto_end_task
 from routing.tasks import route_stranded as route_stranded_task
 from tests.backoffice import factories
@@ -695,7 +695,7 @@ def test_a_batch_returns_and_announces_what_it_stored(
     conv = ask(shop_a, "b")
     services.post_agent_message(agent=agent, conversation=conv, text="您好")  # stops the timer
     published: list[tuple[str, Any]] = []
-    monkeypatch.setattr(messages.events, "publish", lambda sends: published.extend(sends))
+    monkeypatch.setattr(events, "publish", lambda sends: published.extend(sends))
     send = services.BuyerSend
     one, two = services.post_buyer_messages([send(conv.buyer, "一", "k1"), send(conv.buyer, "二", "k2")])
     conv.refresh_from_db()
