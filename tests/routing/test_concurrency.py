@@ -527,3 +527,24 @@ def test_a_sweep_holding_its_chats_leaves_the_second_sweep_nothing(shop_a: Shop)
         Conversation.objects.filter(pk__in=[c.pk for c in convs], state=ConversationState.ENDED).count() == 5
     )
     assert AgentState.objects.get(staff=agent).load == 0
+
+
+@pytest.mark.usefixtures("buyer_store")
+def test_a_resend_racing_its_first_send_is_stored_once_without_a_gap(shop_a: Shop) -> None:
+    """The resend waits for the first send's lock. PostgreSQL's statement took its snapshot before the first
+    send committed, so its resend check cannot see it: the unique constraint stores it once all the same,
+    and the batch goes again the ORM's way, so the resend gets the first send's id and seq and the chat's
+    numbers have no gap."""
+    agent = new_agent(shop_a, "race_agent")
+    (buyer,) = make_buyers(shop_a, 1)
+    conv = idle_active_conversation(shop_a, agent, buyer)
+    before = conv.last_seq
+    send = partial(post_buyer_message, buyer=buyer, text="在吗", client_msg_id="same-send")
+    first, again, blocked = in_order(send, send, holds='INSERT INTO "routing_message"', second_blocks=True)
+    assert blocked, "the resend never waited for the first send's lock"
+    assert isinstance(first, Message) and isinstance(again, Message), (first, again)
+    assert (again.pk, again.seq) == (first.pk, first.seq) == (first.pk, before + 1)
+    conv.refresh_from_db()
+    assert conv.last_seq == before + 1
+    assert conv.messages.filter(client_msg_id="same-send").count() == 1
+    assert post_buyer_message(buyer=buyer, text="还在吗").seq == before + 2
