@@ -49,7 +49,6 @@ from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.conf import settings
@@ -63,6 +62,7 @@ from routing.tokens import buyer_token
 from tests.bench.common import percentile
 from tests.conftest import PASSWORD, login_client
 from tests.live import ROOT, free_port, served_database_url, start_server, stop
+from tests.roundtrips import round_trips
 
 PAIRS = int(os.environ.get("BENCH_PAIRS", "200"))
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "20"))
@@ -514,52 +514,16 @@ ROUND_TRIP_BATCH = 20
 def round_trips_per_batch(pairs: Sequence[tuple[int, Buyer, StaffAccount]], tag: str) -> tuple[int, int]:
     """The database round trips of one batch of ROUND_TRIP_BATCH buyer messages stored as a stack process
     stores them (``routing.consumers._buyer_sends`` in ``database_sync_to_async``, a pooled connection), and
-    of the same batch again with one resend among new messages: every ``ReadyForQuery`` the server sends
-    on the connections handed out meanwhile (libpq's trace), from the pool's hand-out to its return."""
-    from asgiref.sync import async_to_sync
-    from channels.db import database_sync_to_async
-    from psycopg.pq import Trace
-    from psycopg_pool import ConnectionPool
-
+    of the same batch again with one resend among new messages (``tests.roundtrips``)."""
     from routing.consumers import Send, _buyer_sends
-
-    traces: list[Path] = []
-    traced_conns: list[Any] = []
-    original = ConnectionPool.getconn
-
-    def traced(self: ConnectionPool, timeout: float | None = None) -> Any:
-        conn = original(self, timeout)
-        trace = Path(tempfile.mkstemp(prefix="bench-trace-")[1])
-        traces.append(trace)
-        traced_conns.append(conn)
-        conn.pgconn.trace(os.open(trace, os.O_WRONLY | os.O_APPEND))
-        conn.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
-        return conn
-
-    def counted(sends: list[tuple[Buyer, Send]]) -> int:
-        traces.clear()
-        traced_conns.clear()
-        ConnectionPool.getconn = traced  # type: ignore[method-assign,assignment]
-        try:
-            async_to_sync(database_sync_to_async(_buyer_sends))(sends)
-        finally:
-            ConnectionPool.getconn = original  # type: ignore[method-assign]
-            for conn in traced_conns:
-                conn.pgconn.untrace()  # flushes the trace
-        count = sum(t.read_text().count("\tReadyForQuery") for t in traces)
-        for trace in traces:
-            trace.unlink()
-        return count
 
     def send(cid: str) -> Send:
         return Send(type="send", client_msg_id=cid, text="什么时候发货？")
 
     buyers = [buyer for _conv, buyer, _agent in pairs[:ROUND_TRIP_BATCH]]
-    fresh = counted([(b, send(f"{tag}-{b.pk}")) for b in buyers])
-    again = counted(
-        [(buyers[0], send(f"{tag}-{buyers[0].pk}"))] + [(b, send(f"{tag}2-{b.pk}")) for b in buyers[1:]]
-    )
-    return fresh, again
+    fresh = [(b, send(f"{tag}-{b.pk}")) for b in buyers]
+    again = [fresh[0], *((b, send(f"{tag}2-{b.pk}")) for b in buyers[1:])]
+    return round_trips(lambda: _buyer_sends(fresh)), round_trips(lambda: _buyer_sends(again))
 
 
 @pytest.mark.django_db(transaction=True)

@@ -27,6 +27,7 @@ from django.utils import timezone
 from backoffice import services as backoffice_services
 from backoffice.errors import Conflict
 from backoffice.models import Buyer, Role, Shop, StaffAccount
+from routing.consumers import Send, _buyer_sends
 from routing.models import (
     AgentState,
     Conversation,
@@ -49,6 +50,7 @@ from routing.services import (
 )
 from routing.services.seats import active_counts
 from tests.conftest import PASSWORD, requires_postgres
+from tests.roundtrips import round_trips
 
 ARRIVALS = 200
 ARRIVAL_THREADS = 16
@@ -548,3 +550,22 @@ def test_a_resend_racing_its_first_send_is_stored_once_without_a_gap(shop_a: Sho
     assert conv.last_seq == before + 1
     assert conv.messages.filter(client_msg_id="same-send").count() == 1
     assert post_buyer_message(buyer=buyer, text="还在吗").seq == before + 2
+
+
+def test_a_buyer_batch_is_begin_one_statement_and_commit(shop_a: Shop) -> None:
+    """As a chat process stores it (a worker-thread call on a pooled connection): no health-check query,
+    and lock, resend check, insert and update in one statement; a resend among the sends adds one read.
+    (Before: BEGIN, the lock, the resend check, the INSERT, the UPDATE and COMMIT, six round trips.)"""
+    agent = new_agent(shop_a, "batch_agent", max_concurrent=20)
+    buyers = make_buyers(shop_a, 20)
+    for buyer in buyers:
+        idle_active_conversation(shop_a, agent, buyer)
+
+    def send(buyer: Buyer, cid: str) -> tuple[Buyer, Send]:
+        return buyer, Send(type="send", client_msg_id=cid, text="在吗")
+
+    fresh = [send(b, f"a{b.pk}") for b in buyers]
+    assert round_trips(lambda: _buyer_sends(fresh)) == 3
+    again = [fresh[0], *(send(b, f"b{b.pk}") for b in buyers[1:])]
+    assert round_trips(lambda: _buyer_sends(again)) == 4
+    assert Message.objects.filter(conversation__buyer__in=buyers).count() == 20 + 19  # the resend: no row
