@@ -30,7 +30,7 @@ def round_trips(call: Callable[[], Any]) -> int:
         conn.pgconn.set_trace_flags(Trace.SUPPRESS_TIMESTAMPS)
         return conn
 
-    ConnectionPool.getconn = traced  # type: ignore[method-assign,assignment]
+    ConnectionPool.getconn = traced  # type: ignore[method-assign]
     try:
         async_to_sync(database_sync_to_async(call))()
     finally:
