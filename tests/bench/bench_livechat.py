@@ -8,7 +8,9 @@ processes, default 1; pair i's buyer connects to process i mod N and its agent t
 BENCH_TIMEOUT (seconds to wait for deliveries after the last send, default 300) and BENCH_QUIET (stop waiting
 when no ack or delivery arrived for this many seconds, default 10), BENCH_PROFILE (a file: daphne runs under
 cProfile, which sees its event-loop thread), BENCH_UVICORN (default 1: the stack is measured a second time
-under uvicorn, the documented alternative to daphne, in the same run; 0 skips it). The stack processes get
+under uvicorn, the documented alternative to daphne, in the same run; 0 skips it), BENCH_FLOOR (default 1:
+the relay's protocol as a bare Channels consumer under daphne, ``livechat_channels.py``, the floor of any
+Channels deployment; 0 skips it). The stack processes get
 the test database, REDIS_URL, a channel-layer prefix of their own and the production settings (DEBUG=0,
 ALLOWED_HOSTS=127.0.0.1, the test run's SECRET_KEY, which signed the sessions and buyer tokens); everything
 else comes from the environment (DB_POOL and the pool's sizes, say: by default each process takes its
@@ -79,6 +81,7 @@ DRAIN_TIMEOUT = float(os.environ.get("BENCH_TIMEOUT", "300"))
 QUIET = float(os.environ.get("BENCH_QUIET", "10"))
 PROFILE = os.environ.get("BENCH_PROFILE", "")
 UVICORN = os.environ.get("BENCH_UVICORN", "1") != "0"  # also measure the stack under uvicorn, same run
+FLOOR = os.environ.get("BENCH_FLOOR", "1") != "0"  # also measure the Channels floor (livechat_channels.py)
 CONNECT_CONCURRENCY = 10  # daphne closes a handshake its consumer has not accepted within 5 s
 RESEND_AFTER = 0.3
 TARGET_THROUGHPUT = 0.25
@@ -330,17 +333,34 @@ def server_args(server: str, port: int) -> list[str]:
     return ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "backoffice.asgi:application"]
 
 
-def run_stack(pairs: Sequence[tuple[int, Buyer, StaffAccount]], logs: Path, server: str = "daphne") -> Result:
-    prefix = f"bench{uuid.uuid4().hex[:8]}"
-    env = {
+def stack_env() -> dict[str, str]:
+    return {
         **os.environ,
         "DATABASE_URL": served_database_url(),
-        "CHANNELS_PREFIX": prefix,
+        "CHANNELS_PREFIX": f"bench{uuid.uuid4().hex[:8]}",
         "DEBUG": "0",  # production settings (DEBUG records every query)
         "SECRET_KEY": settings.SECRET_KEY,  # the sessions and tokens made here are signed with it
         "ALLOWED_HOSTS": "127.0.0.1",
         "PYTHONPATH": str(ROOT),
     }
+
+
+def run_channels_floor(pairs: Sequence[tuple[int, Buyer, StaffAccount]], logs: Path) -> Result:
+    """The bare relay's protocol as a Channels consumer under daphne (``livechat_channels.py``): what daphne
+    and Channels cost before any of the chat's work (no database, no Redis, no checks)."""
+    port = free_port()
+    args = ["-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "tests.bench.livechat_channels:application"]
+    proc = start_server(args, port, stack_env(), logs / "channels-floor.log")
+    base = f"ws://127.0.0.1:{port}"
+    endpoints = [
+        Endpoint(conv, f"{base}/buyer/{conv}", f"{base}/agent/{conv}", f"http://127.0.0.1:{port}")
+        for conv, _buyer, _agent in pairs
+    ]
+    return run_against([proc], endpoints)
+
+
+def run_stack(pairs: Sequence[tuple[int, Buyer, StaffAccount]], logs: Path, server: str = "daphne") -> Result:
+    env = stack_env()
     ports = [free_port() for _ in range(DAPHNES)]
     endpoints = [
         Endpoint(
@@ -411,6 +431,7 @@ def report(
     persisted: Result,
     load: tuple[float, float, float],
     round_trips: tuple[int, int],
+    floor: Result | None = None,
 ) -> list[tuple[str, bool, str]]:
     """The table: each stack server (daphne, and uvicorn when measured), the bare relay, the relay that
     commits each message to PostgreSQL first (the floor of persist-first) and each stack's ratios to it (the
@@ -418,8 +439,10 @@ def report(
     columns: dict[str, Result] = {
         **{f"{name} stack ({DAPHNES} proc)": result for name, result in stacks.items()},
         "bare relay": relay,
+        **({"Channels floor": floor} if floor is not None else {}),
         "relay + PG commit": persisted,
     }
+    compared = {**stacks, **({"Channels floor": floor} if floor is not None else {})}
 
     def p(r: Result, q: float) -> float:
         return percentile(r.latencies, q)
@@ -428,11 +451,11 @@ def report(
         name: str, pick: Callable[[Result], str], ratio_of: Callable[[Result], float] | None = None
     ) -> list[str]:
         cells = [name, *(pick(r) for r in columns.values())]
-        for result in stacks.values():
+        for result in compared.values():
             cells.append(ratio(ratio_of(result), ratio_of(persisted)) if ratio_of else "")
         return cells
 
-    header = ["metric", *columns, *(f"{name} / PG relay" for name in stacks)]
+    header = ["metric", *columns, *(f"{name} / PG relay" for name in compared)]
     rows = [
         row("delivered msgs/s", lambda r: f"{r.rate:,.0f}", lambda r: r.rate),
         row("p50 buyer->agent", lambda r: ms(p(r, 50)), lambda r: p(r, 50)),
@@ -543,10 +566,11 @@ def test_livechat_benchmark(shop_a: Shop, owner: StaffAccount) -> None:
     stacks = {"daphne": run_stack(pairs, logs)}
     if UVICORN:
         stacks["uvicorn"] = run_stack(pairs, logs, "uvicorn")
+    floor = run_channels_floor(pairs, logs) if FLOOR else None
     round_trips = round_trips_per_batch(pairs, uuid.uuid4().hex[:8])
 
-    for name, ok, value in report(stacks, relay, persisted, load, round_trips):
+    for name, ok, value in report(stacks, relay, persisted, load, round_trips, floor):
         print(f"{'PASS' if ok else 'FAIL'}  {name}: {value}")
     print(f"server logs: {logs}")
-    for result in [*stacks.values(), relay, persisted]:
+    for result in [*stacks.values(), relay, persisted, *([floor] if floor else [])]:
         assert result.lost == 0 and result.duplicated == 0
