@@ -4,7 +4,9 @@ names and the after-commit publisher.
 The database is the truth and the channel layer a lossy hint: a client that misses an event catches up from
 the database (the chat's ``resume``). Each payload is a pydantic model with ``extra="forbid"`` and a literal
 ``type`` (subclasses of ``Event``), so a typo fails a test instead of a browser. Apps publish from their
-services with ``publish`` (after commit); the consumers relay what reaches their groups as it is.
+services with ``publish`` (after commit); the consumers relay what reaches their groups as it is. What a
+socket's own call published (``collected``) the consumer sends from its event loop (``publish_now``):
+straight to this loop's sockets, and to Redis for the other processes.
 
 Groups are built from ids here, in one place: ``agent_group`` (every tab of one staff account),
 ``buyer_group`` (every tab of one buyer), ``shop_agents_group`` (every agent tab of a shop).
