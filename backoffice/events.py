@@ -4,7 +4,9 @@ names and the after-commit publisher.
 The database is the truth and the channel layer a lossy hint: a client that misses an event catches up from
 the database (the chat's ``resume``). Each payload is a pydantic model with ``extra="forbid"`` and a literal
 ``type`` (subclasses of ``Event``), so a typo fails a test instead of a browser. Apps publish from their
-services with ``publish`` (after commit); the consumers relay what reaches their groups as it is.
+services with ``publish`` (after commit); the consumers relay what reaches their groups as it is. What a
+socket's own call published (``collected``) the consumer sends from its event loop (``publish_now``):
+straight to this loop's sockets, and to Redis for the other processes.
 
 Groups are built from ids here, in one place: ``agent_group`` (every tab of one staff account),
 ``buyer_group`` (every tab of one buyer), ``shop_agents_group`` (every agent tab of a shop).
@@ -16,7 +18,10 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Iterable
+import uuid
+import weakref
+from collections.abc import Coroutine, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, ClassVar, Literal
 
 from channels.layers import get_channel_layer
@@ -56,20 +61,112 @@ def shop_agents_group(shop_id: int) -> str:
     return f"shop.{shop_id}.agents"
 
 
+# An event on its way: the group, the channel layer's message ({"type": handler, "text": JSON}), the event.
+Sent = tuple[str, dict[str, Any], Event]
+
+
 def publish(sends: Iterable[tuple[str, Event]]) -> None:
     """Send each (group, event) once the current transaction commits (at once outside one), without waiting
     for the channel layer: the events go to this process's publisher thread, which sends batches in the
-    order they were published. A channel-layer failure is logged, never raised: the write has happened and
+    order they were published, or, inside ``collected()``, to its list for the caller to send from the event
+    loop (``publish_now``). A channel-layer failure is logged, never raised: the write has happened and
     clients resume from the database."""
     pairs = list(sends)  # holds the events, so their ids stay theirs
     texts: dict[int, str] = {}
-    batch: list[tuple[str, dict[str, Any]]] = []
+    batch: list[Sent] = []
     for group, event in pairs:
         if id(event) not in texts:  # an event sent to several groups is encoded once
             texts[id(event)] = event.model_dump_json()
-        batch.append((group, {"type": event.handler, "text": texts[id(event)]}))
+        batch.append((group, {"type": event.handler, "text": texts[id(event)]}, event))
     if batch:
-        transaction.on_commit(lambda: _publisher().submit(batch))
+        transaction.on_commit(lambda: _hand_over(batch))
+
+
+_collecting = threading.local()
+
+
+def _hand_over(batch: list[Sent]) -> None:
+    sink: list[Sent] | None = getattr(_collecting, "sink", None)
+    if sink is not None:
+        sink += batch
+    else:
+        _publisher().submit([(group, payload) for group, payload, _event in batch])
+
+
+@contextmanager
+def collected() -> Iterator[list[Sent]]:
+    """The events published (and committed) in this block, in order, kept for the caller instead of the
+    publisher thread: a consumer calls a service in a worker thread inside this block and sends what it
+    published from its event loop (``publish_now``), without a thread waiting for the GIL in between. If the
+    block raises, what it had collected goes to the publisher thread as usual."""
+    previous = getattr(_collecting, "sink", None)
+    sink: list[Sent] = []
+    _collecting.sink = sink
+    try:
+        yield sink
+    except BaseException:
+        if sink:
+            _publisher().submit([(group, payload) for group, payload, _event in sink])
+            sink.clear()
+        raise
+    finally:
+        _collecting.sink = previous
+
+
+def loop_origin() -> str:
+    """This process's and event loop's mark on the events it publishes from the loop (``publish_now``)."""
+    return f"{_PROCESS}:{id(asyncio.get_running_loop())}"
+
+
+_PROCESS = uuid.uuid4().hex
+_loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Redis[bytes]]]
+_loop_clients = weakref.WeakKeyDictionary()
+
+
+async def publish_now(sends: list[Sent], skip: dict[int, str] | None = None) -> None:
+    """Send collected events from the event loop: to this loop's sockets of each group directly (into their
+    channel-layer queues, as if from Redis), except a socket ``skip`` names for the event (``id(event)`` ->
+    channel name: the sender's own socket, which its ack answers), and to Redis for the other processes, as
+    one pipeline, marked with ``loop_origin()`` so that this loop's sockets drop the copy coming back
+    (``ChatConsumer.dispatch``). Another channel layer gets its own ``group_send``, skipping nobody. A
+    channel-layer failure is logged, never raised (clients resume from the database)."""
+    layer: Any = get_channel_layer()
+    if layer is None or not sends:
+        return
+    skip = skip or {}
+    if not _pipelined(layer):
+        await _send_logged(_publish_round({}, [(group, payload) for group, payload, _event in sends]), sends)
+        return
+    local = layer._get_layer()  # this loop's layer: its queues and group members
+    origin = loop_origin()
+    remote: list[tuple[str, dict[str, Any]]] = []
+    encoded: dict[int, bytes] = {}
+    for group, payload, event in sends:
+        members = local.groups.get(layer._get_group_channel_name(group), ())
+        if members:
+            if id(payload) not in encoded:
+                encoded[id(payload)] = layer.serialize(payload)
+            for channel in members:
+                queue = local.channels.get(channel)
+                if queue is not None and channel != skip.get(id(event)):
+                    queue.put_nowait(encoded[id(payload)])
+        remote.append((group, {**payload, "origin": origin}))
+    clients = _loop_clients.setdefault(asyncio.get_running_loop(), {})
+    await _send_logged(_publish_round(clients, remote), sends)
+
+
+async def _send_logged(sending: Coroutine[Any, Any, None], sends: list[Sent]) -> None:
+    try:
+        await sending
+    except Exception:  # the channel layer is a hint; resume repairs what is lost
+        logger.warning("channel layer unavailable; %d event(s) not broadcast", len(sends), exc_info=True)
+
+
+def _pipelined(layer: Any) -> bool:
+    """The layer is channels_redis' pub/sub layer on one Redis (our settings): events go as one pipeline."""
+    config: Any = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
+    hosts = config.get("hosts") or []
+    return isinstance(layer, RedisPubSubChannelLayer) and len(hosts) == 1 and isinstance(hosts[0], str)
 
 
 class Publisher:
@@ -116,15 +213,15 @@ async def _publish_round(clients: dict[str, Redis[bytes]], sends: list[tuple[str
     are the layer's own (``_get_group_channel_name`` and ``serialize``), so its subscribers receive these as
     if the layer had sent them; ``tests/routing/test_consumers.py`` fails if that ever stops being true. Any
     other layer (or several Redis hosts) gets its own ``group_send``, one event after another."""
-    layer = get_channel_layer()
+    layer: Any = get_channel_layer()
     if layer is None or not sends:
         return
-    config: Any = settings.CHANNEL_LAYERS["default"].get("CONFIG", {})
-    hosts = config.get("hosts") or []
-    if not isinstance(layer, RedisPubSubChannelLayer) or len(hosts) != 1 or not isinstance(hosts[0], str):
+    if not _pipelined(layer):
         for group, payload in sends:
             await layer.group_send(group, payload)
         return
+    config: Any = settings.CHANNEL_LAYERS["default"]["CONFIG"]
+    hosts: list[str] = config["hosts"]
     if hosts[0] not in clients:
         clients[hosts[0]] = Redis.from_url(hosts[0])
     async with clients[hosts[0]].pipeline(transaction=False) as pipe:

@@ -11,8 +11,8 @@ import asyncio
 import json
 import time
 import weakref
-from collections.abc import Mapping
-from typing import Annotated, Any, cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import Annotated, Any, TypeVar, cast
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
@@ -49,6 +49,9 @@ BUYER_SOCKETS = 10  # sockets one buyer may hold open at once (tabs, devices)
 SESSION_RECHECK = 60.0  # seconds: an agent socket checks its session again at its next frame after this
 CLOSE_TOO_MANY = 4429  # refused: the buyer already holds BUYER_SOCKETS sockets
 CLOSE_SHOP_CHANGED = 4409  # refused: the page's shop (?shop=) is no longer the session's current shop
+
+
+T = TypeVar("T")
 
 
 class Frame(BaseModel):
@@ -161,7 +164,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Channels' dispatch without its ``close_old_connections`` before every handler: that is a hop to the
         database thread for every frame and every event, and it queued behind the message writes. Nothing
-        here touches the ORM outside ``database_sync_to_async``, which closes old connections itself."""
+        here touches the ORM outside ``database_sync_to_async``, which closes old connections itself. An
+        event this event loop published itself (``events.publish_now``) reached this socket directly, so
+        its copy from Redis is dropped."""
+        if message.get("origin") == events.loop_origin():
+            return  # this loop's own event coming back from Redis: its sockets had it directly (publish_now)
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:
             raise ValueError(f"No handler for message type {message['type']}")
@@ -281,6 +288,25 @@ def _ack(message: Message) -> dict[str, Any]:
         "conversation": message.conversation_id,
         "id": message.pk,
         "seq": message.seq,
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def _collecting(fn: Callable[..., T], *args: Any) -> tuple[T, list[events.Sent]]:
+    """``fn(*args)`` (in the worker thread) and the events it published, for the event loop to send."""
+    with events.collected() as sent:
+        result = fn(*args)
+    return result, sent
+
+
+def _own_echo(sent: list[events.Sent], channels: Mapping[tuple[int, str], str]) -> dict[int, str]:
+    """The sender's socket of each message event among ``sent`` (by conversation and client_msg_id): it has
+    the message's ack and needs no echo (``events.publish_now(skip=...)``); its other tabs still get it."""
+    return {
+        id(event): channel
+        for _group, _payload, event in sent
+        if isinstance(event, events.MessageEvent)
+        and (channel := channels.get((event.conversation, event.client_msg_id))) is not None
     }
 
 
@@ -447,13 +473,20 @@ class AgentConsumer(ChatConsumer):
         await self.replay(frame.after, allowed)
 
     async def on_send(self, frame: Send) -> None:
-        await self.send_json(_ack(await database_sync_to_async(_agent_send)(self.staff.pk, frame)))
+        await self.answer(await database_sync_to_async(_collecting)(_agent_send, self.staff.pk, frame))
 
     async def on_card(self, frame: Card) -> None:
-        await self.send_json(_ack(await database_sync_to_async(_agent_card)(self.staff.pk, frame)))
+        await self.answer(await database_sync_to_async(_collecting)(_agent_card, self.staff.pk, frame))
+
+    async def answer(self, stored: tuple[Message, list[events.Sent]]) -> None:
+        """The ack of a stored reply, then its events from this loop (no echo to this socket)."""
+        message, sent = stored
+        await self.send_json(_ack(message))
+        own = {(message.conversation_id, message.client_msg_id): self.channel_name}
+        await events.publish_now(sent, skip=_own_echo(sent, own))
 
     async def on_image(self, frame: Image) -> None:
-        await self.send_json(_ack(await database_sync_to_async(_agent_image)(self.staff.pk, frame)))
+        await self.answer(await database_sync_to_async(_collecting)(_agent_image, self.staff.pk, frame))
 
 
 # --- buyer -------------------------------------------------------------------------------------------------
@@ -504,7 +537,7 @@ def _buyer_send(buyer: Buyer, frame: Send | Image) -> services.BuyerSend:
     return services.BuyerSend(buyer, frame.text, frame.client_msg_id)
 
 
-def _buyer_sends(sends: list[tuple[Buyer, Send | Image]]) -> list[Message | Exception]:
+def _buyer_sends(sends: Sequence[tuple[Buyer, Send | Image]]) -> list[Message | Exception]:
     """Store a batch of buyer sends (``services.post_buyer_messages``); the messages that landed in a chat
     still with the robot then go to the reception hook (``routing.reception``: the robot, or a human). The
     messages are committed by then, so a failure to receive one is that send's result, not the batch's."""
@@ -544,36 +577,47 @@ class GroupCommit:
     LIMIT = 200
 
     def __init__(self) -> None:
-        self.waiting: list[tuple[Buyer, Send | Image, asyncio.Future[Message]]] = []
+        self.waiting: list[tuple[Buyer, Send | Image, str, asyncio.Future[Message]]] = []
         self.writer: asyncio.Task[None] | None = None
 
-    async def post(self, buyer: Buyer, frame: Send | Image) -> Message:
+    async def post(self, buyer: Buyer, frame: Send | Image, channel: str) -> Message:
+        """Store the send of the socket ``channel`` with the next batch; its events are sent from this loop
+        once the batch is written (one pipeline a batch), all but its echo to ``channel``."""
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
-        self.waiting.append((buyer, frame, future))
+        self.waiting.append((buyer, frame, channel, future))
         if self.writer is None:
             self.writer = asyncio.create_task(self._write())
         return await future
 
     async def _write(self) -> None:
-        batch: list[tuple[Buyer, Send | Image, asyncio.Future[Message]]] = []
+        batch: list[tuple[Buyer, Send | Image, str, asyncio.Future[Message]]] = []
         try:
             while self.waiting:
                 batch, self.waiting = self.waiting[: self.LIMIT], self.waiting[self.LIMIT :]
-                sends = [(buyer, frame) for buyer, frame, _future in batch]
+                sends = [(buyer, frame) for buyer, frame, _channel, _future in batch]
                 results: list[Message | BaseException]
+                sent: list[events.Sent] = []
                 try:
-                    results = list(await database_sync_to_async(_buyer_sends)(sends))
+                    stored, sent = await database_sync_to_async(_collecting)(_buyer_sends, sends)
+                    results = list(stored)
                 except Exception as exc:
-                    results = [exc] if len(sends) == 1 else [await self._alone(send) for send in sends]
-                for (_buyer, _frame, future), result in zip(batch, results, strict=True):
+                    results = [exc] if len(sends) == 1 else [await self._alone(send, sent) for send in sends]
+                senders = {
+                    (result.conversation_id, frame.client_msg_id): channel
+                    for (_buyer, frame, channel, _future), result in zip(batch, results, strict=True)
+                    if isinstance(result, Message)
+                }
+                publishing = events.publish_now(sent, skip=_own_echo(sent, senders))
+                for (_buyer, _frame, _channel, future), result in zip(batch, results, strict=True):
                     if future.done():  # the socket closed meanwhile; the message is stored all the same
                         continue
                     if isinstance(result, BaseException):
                         future.set_exception(result)
                     else:
                         future.set_result(result)
+                await publishing  # the acks go out as their sockets' tasks run; Redis meanwhile
         except BaseException as exc:  # cancelled (the server is stopping) or a bug: nobody waits forever
-            for _buyer, _frame, future in [*batch, *self.waiting]:
+            for _buyer, _frame, _channel, future in [*batch, *self.waiting]:
                 if future.done():
                     continue
                 if isinstance(exc, Exception):
@@ -585,11 +629,16 @@ class GroupCommit:
         finally:
             self.writer = None
 
-    async def _alone(self, send: tuple[Buyer, Send | Image]) -> Message | BaseException:
+    async def _alone(
+        self, send: tuple[Buyer, Send | Image], sent: list[events.Sent]
+    ) -> Message | BaseException:
+        """One send of a failed batch on its own; its events are added to ``sent``."""
         try:
-            return (await database_sync_to_async(_buyer_sends)([send]))[0]
+            stored, more = await database_sync_to_async(_collecting)(_buyer_sends, [send])
         except Exception as exc:
             return exc
+        sent += more
+        return stored[0]
 
 
 _group_commits: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, GroupCommit]
@@ -666,12 +715,12 @@ class BuyerConsumer(ChatConsumer):
     async def on_send(self, frame: Send) -> None:
         if await self.throttled("send", SEND_LIMIT, frame.client_msg_id):
             return
-        await self.send_json(_ack(await group_commit().post(self.buyer, frame)))
+        await self.send_json(_ack(await group_commit().post(self.buyer, frame, self.channel_name)))
 
     async def on_image(self, frame: Image) -> None:
         if await self.throttled("send", SEND_LIMIT, frame.client_msg_id):
             return
-        await self.send_json(_ack(await group_commit().post(self.buyer, frame)))
+        await self.send_json(_ack(await group_commit().post(self.buyer, frame, self.channel_name)))
 
     async def on_rate(self, frame: Rate) -> None:
         await database_sync_to_async(_buyer_rate)(self.buyer, frame)

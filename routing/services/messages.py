@@ -5,12 +5,12 @@ broadcast after commit."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, models, transaction
 from django.db.models import Case, F, Value, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -120,6 +120,10 @@ def post_buyer_messages(sends: Sequence[BuyerSend]) -> list[Message | DomainErro
     - a message to an offline agent who takes no offline routing sends the chat back to routing;
     - an empty or too long text is returned as its error and stores nothing; the other sends go on;
     - an image message shows the buyer's own upload, which becomes the chat's (``_image_card``).
+
+    Two storage strategies keep these rules (``BUYER_STORES``; the rule tests run on both): the ORM's, and on
+    PostgreSQL one statement that locks, checks resends, inserts and updates (``_store_with_sql``). A batch
+    with an image message takes the ORM's way.
     """
     results: dict[int, Message | DomainError] = {}
     todo: list[int] = []
@@ -133,21 +137,57 @@ def post_buyer_messages(sends: Sequence[BuyerSend]) -> list[Message | DomainErro
             todo.append(i)
     rerouted: set[int] = set()
     if todo:
-        with transaction.atomic():
-            convs = _lock_open_conversations([sends[i].buyer for i in todo])
-            stored = _stored_sends(list(convs.values()), [sends[i].client_msg_id for i in todo])
-            now = timezone.now()
-            new = _next_messages(
-                [(i, sends[i], convs[sends[i].buyer.pk]) for i in todo], stored, now, results
-            )
-            Message.objects.bulk_create([message for message, _started in new])
-            _save_batch(new, now)
-            events.publish(_message_events(new))  # published together: one hand-over after commit
-            changed = {message.conversation_id: message.conversation for message, _started in new}
-            rerouted = back_to_routing([conv for conv in changed.values() if _agent_gone(conv)])
+        store = BUYER_STORES[buyer_store()]
+        if any(sends[i].attachment is not None for i in todo):
+            # An image claims its upload for the locked conversation (``_image_card``): the ORM's way, which
+            # holds that rule; images are rare beside text.
+            store = _store_with_orm
+        try:
+            rerouted = _store_batch(store, [(i, sends[i]) for i in todo], results)
+        except _Declined:  # a race the statement does not number (see _store_with_sql): the ORM's way
+            rerouted = _store_batch(_store_with_orm, [(i, sends[i]) for i in todo], results)
     for shop_id in sorted(rerouted):
         route_pending(shop_id=shop_id)
     return [results[i] for i in range(len(sends))]
+
+
+# A buyer-message storage strategy: (index, send) pairs of checked sends -> the new messages in order, each
+# with whether it started the reply timer, and the conversations whose agent is gone (``_agent_gone``);
+# ``results`` gets every send's message (a resend's: the stored one). Runs in the batch's transaction.
+BuyerStore = Callable[
+    [list[tuple[int, BuyerSend]], dict[int, Message | DomainError]],
+    tuple[list[tuple[Message, bool]], list[Conversation]],
+]
+
+
+class _Declined(Exception):
+    """The SQL strategy met what only the ORM strategy handles; the batch's transaction is rolled back."""
+
+
+def _store_batch(
+    store: BuyerStore, todo: list[tuple[int, BuyerSend]], results: dict[int, Message | DomainError]
+) -> set[int]:
+    """One strategy's transaction: the messages stored, their events published after commit, the chats of
+    gone agents back to routing; the shops to route."""
+    with transaction.atomic():
+        new, gone = store(todo, results)
+        events.publish(_message_events(new))  # published together: one hand-over after commit
+        return back_to_routing(gone) if gone else set()
+
+
+def _store_with_orm(
+    todo: list[tuple[int, BuyerSend]], results: dict[int, Message | DomainError]
+) -> tuple[list[tuple[Message, bool]], list[Conversation]]:
+    """The ORM's way: lock, resend check, one INSERT, an UPDATE per distinct message count."""
+    convs = _lock_open_conversations([send.buyer for _i, send in todo])
+    stored = _stored_sends(list(convs.values()), [send.client_msg_id for _i, send in todo])
+    now = timezone.now()
+    new = _next_messages([(i, send, convs[send.buyer.pk]) for i, send in todo], stored, now, results)
+    Message.objects.bulk_create([message for message, _started in new])
+    _save_batch(new, now)
+    changed = {message.conversation_id: message.conversation for message, _started in new}
+    gone = [c for c in changed.values() if _agent_gone(c, getattr(c.agent, "agent_state", None))]
+    return new, gone
 
 
 def _next_messages(
@@ -270,13 +310,212 @@ def _lock_open_conversations(buyers: Sequence[Buyer]) -> dict[int, Conversation]
     return convs
 
 
-def _agent_gone(conv: Conversation) -> bool:
-    """The chat's agent is offline and takes no offline routing, so a buyer's message sends the chat back to
-    routing. An agent without a routing state never came online: offline, routed (the defaults)."""
+def _agent_gone(conv: Conversation, state: AgentState | None) -> bool:
+    """The chat's agent (whose routing state is ``state``) is offline and takes no offline routing, so a
+    buyer's message sends the chat back to routing. An agent without a routing state never came online:
+    offline, routed (the defaults)."""
     if conv.state != ConversationState.ACTIVE or conv.agent_id is None:
         return False
-    state = getattr(conv.agent, "agent_state", None) or AgentState(staff_id=conv.agent_id)
+    state = state or AgentState(staff_id=conv.agent_id)
     return state.status == AgentStatus.OFFLINE and state.routing and not state.offline_routing
+
+
+def _store_with_sql(
+    todo: list[tuple[int, BuyerSend]], results: dict[int, Message | DomainError]
+) -> tuple[list[tuple[Message, bool]], list[Conversation]]:
+    """PostgreSQL's way: one statement (``_batch_sql``) locks the buyers' open conversations, leaves out the
+    resends, numbers and inserts the new messages and updates ``last_seq`` and the timers, so a batch is
+    BEGIN, this statement and COMMIT, and the events are built from the rows it returns. The rare rest takes
+    the ORM's way in the same transaction: a buyer without an open conversation, and the read of a resend's
+    stored message. A resend that committed elsewhere while this statement waited for the lock is not in
+    the statement's snapshot; ``ON CONFLICT`` stores it once all the same, but it would leave a gap in the
+    numbers, so then the whole batch is declined (rolled back) and stored the ORM's way."""
+    now = timezone.now()
+    rows, first = _first_sends(todo)
+    sql, params = _batch_sql([m for _i, _send, m in rows], [send.buyer.pk for _i, send, _m in rows], now)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    new: list[tuple[Message, bool]] = []
+    convs: dict[int, tuple[Conversation, bool, AgentState | None]] = {}  # id -> conv, timer stopped, state
+    missing: list[tuple[int, BuyerSend]] = []
+    resent: list[tuple[int, BuyerSend, Conversation]] = []
+    for (i, send, message), row in zip(rows, found, strict=True):
+        conv_id, last_seq, seq, message_id = row[1], row[5], row[6], row[7]
+        if conv_id is None:
+            missing.append((i, send))
+            continue
+        if conv_id not in convs:
+            convs[conv_id] = _conversation_of_row(send, row)
+        conv, timer_stopped, _state = convs[conv_id]
+        if seq is None:  # a resend of a message stored before: read below
+            resent.append((i, send, conv))
+            continue
+        if message_id is None:
+            raise _Declined
+        started = timer_stopped and conv.last_seq == last_seq  # the chat's first new message restarts it
+        message.pk, message.seq, message.conversation = message_id, seq, conv
+        if started:
+            conv.waiting_since = now
+        conv.last_seq, conv.last_buyer_message_at, conv.silent_since = seq, now, None
+        results[i] = message
+        new.append((message, started))
+    changed = {message.conversation_id for message, _started in new}
+    gone = [convs[pk][0] for pk in sorted(changed) if _agent_gone(convs[pk][0], convs[pk][2])]
+    if missing:  # the ORM's way for them (a new conversation each), in this transaction
+        more, more_gone = _store_with_orm(missing, results)
+        new, gone = new + more, gone + more_gone
+    _resent_and_repeated(todo, resent, first, results)
+    return new, gone
+
+
+def _resent_and_repeated(
+    todo: list[tuple[int, BuyerSend]],
+    resent: list[tuple[int, BuyerSend, Conversation]],
+    first: dict[tuple[int, str], int],
+    results: dict[int, Message | DomainError],
+) -> None:
+    """The results of the sends the statement left out: a resend's stored message (one read), and a send
+    repeated in the batch gets its first one's."""
+    if resent:
+        stored = _stored_sends([c for _i, _s, c in resent], [s.client_msg_id for _i, s, _c in resent])
+        for i, send, conv in resent:
+            results[i] = stored[conv.pk, send.client_msg_id]
+    for i, send in todo:
+        if i not in results:
+            results[i] = results[first[send.buyer.pk, send.client_msg_id]]
+
+
+def _first_sends(
+    todo: list[tuple[int, BuyerSend]],
+) -> tuple[list[tuple[int, BuyerSend, Message]], dict[tuple[int, str], int]]:
+    """The sends of a batch but the repeats of a ``client_msg_id`` (each with its unsaved message), and
+    (buyer, client_msg_id) -> the index of the first send with it."""
+    first: dict[tuple[int, str], int] = {}
+    rows: list[tuple[int, BuyerSend, Message]] = []
+    for i, send in todo:
+        if send.client_msg_id:
+            if (send.buyer.pk, send.client_msg_id) in first:
+                continue
+            first[send.buyer.pk, send.client_msg_id] = i
+        message = Message(
+            shop_id=send.buyer.shop_id,
+            sender=SenderKind.BUYER,
+            text=send.text,
+            client_msg_id=send.client_msg_id,
+        )
+        rows.append((i, send, message))
+    return rows, first
+
+
+def _conversation_of_row(
+    send: BuyerSend, row: tuple[Any, ...]
+) -> tuple[Conversation, bool, AgentState | None]:
+    """The locked conversation a row of ``_batch_sql`` names, as it was before the batch; whether its reply
+    timer was stopped; its agent's routing state (None without one)."""
+    conv_id, state, agent_id, waiting_since, last_seq = row[1:6]
+    conv = _loaded_conversation(
+        id=conv_id,
+        shop_id=send.buyer.shop_id,
+        buyer_id=send.buyer.pk,
+        state=state,
+        agent_id=agent_id,
+        last_seq=last_seq,
+        waiting_since=waiting_since,
+    )
+    status, routing, offline = row[8:11]
+    agent_state = None
+    if status is not None:
+        agent_state = AgentState(staff_id=agent_id, status=status, routing=routing, offline_routing=offline)
+    return conv, state == ConversationState.ACTIVE and waiting_since is None, agent_state
+
+
+def _loaded_conversation(**values: Any) -> Conversation:
+    """A conversation as the database returned these fields (the others deferred: loaded if read)."""
+    fields = [f.attname for f in Conversation._meta.concrete_fields if f.attname in values]
+    return Conversation.from_db(connection.alias, fields, [values[name] for name in fields])
+
+
+def _batch_sql(messages: list[Message], buyers: list[int], now: datetime) -> tuple[str, list[Any]]:
+    """The statement of ``_store_with_sql`` for unsaved messages of the given buyers (one each, in order),
+    and its parameters. One row a message: its position, its buyer's open conversation (id, state, agent,
+    reply timer, ``last_seq`` before the batch; all null without one), its ``seq`` (null: a resend of a
+    stored message, left out), the stored id (null: not inserted, a resend that raced this statement), and
+    the agent's routing state (status, routing, offline routing; null without one).
+
+    The messages' columns are the model's concrete fields (each prepared by its own field, so a new column
+    is written too), except the id, the conversation and ``seq``, which the statement fills in."""
+    qn = connection.ops.quote_name
+    msg, conv, state = Message._meta, Conversation._meta, AgentState._meta
+    pk = qn(conv.pk.column)
+    fields = [f for f in msg.concrete_fields if f.name not in ("id", "conversation", "seq")]
+    columns = [qn(f.column) for f in fields]
+    casts = ", ".join(f"%s::{f.db_type(connection)}" for f in fields)
+    params: list[Any] = []
+    values = []
+    for n, (message, buyer) in enumerate(zip(messages, buyers, strict=True)):
+        values.append(f"(%s::integer, %s::bigint, {casts})")
+        params += [n, buyer]
+        params += [f.get_db_prep_save(f.pre_save(message, add=True), connection) for f in fields]
+    c = {name: _column(Conversation, name) for name in ("buyer", "state", "agent", "last_seq")}
+    cid, seq, to_conv = (_column(Message, n) for n in ("client_msg_id", "seq", "conversation"))
+    timer = _column(Conversation, "waiting_since")
+    # Identifiers come from the models (quoted), every value is a parameter.
+    sql = f"""
+WITH v (ord, buyer, {", ".join(columns)}) AS (VALUES {", ".join(values)}),
+locked AS MATERIALIZED (
+    SELECT c.{pk} AS id, c.{c["buyer"]} AS buyer, c.{c["state"]} AS state, c.{c["agent"]} AS agent,
+        c.{c["last_seq"]} AS last_seq, c.{timer} AS waiting_since
+    FROM {qn(conv.db_table)} c
+    WHERE c.{c["buyer"]} IN (SELECT buyer FROM v) AND c.{c["state"]} <> %s
+    ORDER BY c.{pk} FOR UPDATE OF c
+),
+fresh AS MATERIALIZED (
+    SELECT v.*, l.id AS conv, l.last_seq + row_number() OVER (PARTITION BY l.id ORDER BY v.ord) AS seq
+    FROM v JOIN locked l ON l.buyer = v.buyer
+    WHERE v.{cid} = '' OR NOT EXISTS (
+        SELECT 1 FROM {qn(msg.db_table)} m WHERE m.{to_conv} = l.id AND m.{cid} = v.{cid}
+    )
+),
+ins AS (
+    INSERT INTO {qn(msg.db_table)} ({to_conv}, {seq}, {", ".join(columns)})
+    SELECT conv, seq, {", ".join(columns)} FROM fresh ORDER BY ord
+    ON CONFLICT ({to_conv}, {cid}) WHERE NOT ({cid} = '') DO NOTHING
+    RETURNING {qn(msg.pk.column)} AS id, {to_conv} AS conv, {seq} AS seq
+),
+upd AS (
+    UPDATE {qn(conv.db_table)} c SET
+        {c["last_seq"]} = n.seq,
+        {_column(Conversation, "last_buyer_message_at")} = %s,
+        {_column(Conversation, "silent_since")} = NULL,
+        {timer} = CASE WHEN l.state = %s AND l.waiting_since IS NULL THEN %s ELSE l.waiting_since END
+    FROM (SELECT conv, max(seq) AS seq FROM ins GROUP BY conv) n JOIN locked l ON l.id = n.conv
+    WHERE c.{pk} = n.conv
+)
+SELECT v.ord, l.id, l.state, l.agent, l.waiting_since, l.last_seq, f.seq, i.id,
+    s.{_column(AgentState, "status")}, s.{_column(AgentState, "routing")},
+    s.{_column(AgentState, "offline_routing")}
+FROM v
+LEFT JOIN locked l ON l.buyer = v.buyer
+LEFT JOIN fresh f ON f.ord = v.ord
+LEFT JOIN ins i ON i.conv = f.conv AND i.seq = f.seq
+LEFT JOIN {qn(state.db_table)} s ON s.{_column(AgentState, "staff")} = l.agent
+ORDER BY v.ord"""  # noqa: S608
+    return sql, [*params, ConversationState.ENDED, now, ConversationState.ACTIVE, now]
+
+
+def _column(model: type[models.Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    assert isinstance(field, models.Field)
+    return connection.ops.quote_name(field.column)
+
+
+BUYER_STORES: dict[str, BuyerStore] = {"orm": _store_with_orm, "postgresql": _store_with_sql}
+
+
+def buyer_store() -> str:
+    """The strategy ``post_buyer_messages`` stores with: PostgreSQL's statement, else the ORM's."""
+    return "postgresql" if connection.vendor == "postgresql" else "orm"
 
 
 # --- agents ------------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@ subprocess: ``python tests/bench/livechat_relay.py PORT``).
 
 A plain ``websockets`` server with no database, channel layer or authentication. ``/agent/<pair>`` and
 ``/buyer/<pair>`` are paired by ``<pair>``; for each buyer ``send`` it numbers the message and answers with
-the same three frames the chat consumers produce (``ack`` to the buyer, ``message`` to the buyer,
-``message`` to the pair's agent), so the benchmark's clients do the same work against both servers.
+the same two frames the chat consumers produce (``ack`` to the buyer, ``message`` to the pair's agent; the
+sender's socket gets no echo), so the benchmark's clients do the same work against both servers.
 
 With ``RELAY_DATABASE_URL`` set it persists first: each message is inserted into PostgreSQL and committed
 (async psycopg, all messages waiting at that moment in one transaction, as the stack's group commit does)
@@ -95,7 +95,6 @@ async def handler(ws: ServerConnection) -> None:
         if store is not None:
             await store.save(pair, seq, cid, frame["text"])
         await ws.send(json.dumps(ack))
-        await ws.send(event)
         agent = agents.get(pair)
         if agent is not None:
             await agent.send(event)

@@ -3,14 +3,27 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+from django.db import connection
 
 from backoffice import services as shop_services
 from backoffice.models import Shop, StaffAccount
 from routing import services
 from routing.models import AgentGroup
+from routing.services import messages
 from tests.conftest import PASSWORD
 
 _counter = {"n": 0}
+
+
+@pytest.fixture(params=sorted(messages.BUYER_STORES))
+def buyer_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A test of buyer-message rules runs once per storage strategy (``messages.BUYER_STORES``): one set of
+    rules, two ways of storing them. PostgreSQL's statement needs PostgreSQL."""
+    name = str(request.param)
+    if name == "postgresql" and connection.vendor != "postgresql":
+        pytest.skip("the PostgreSQL storage strategy needs PostgreSQL (DATABASE_URL=postgres://...)")
+    monkeypatch.setattr(messages, "buyer_store", lambda: name)
+    return name
 
 
 @pytest.fixture

@@ -27,6 +27,7 @@ from django.utils import timezone
 from backoffice import services as backoffice_services
 from backoffice.errors import Conflict
 from backoffice.models import Buyer, Role, Shop, StaffAccount
+from routing.consumers import Send, _buyer_sends
 from routing.models import (
     AgentState,
     Conversation,
@@ -49,6 +50,7 @@ from routing.services import (
 )
 from routing.services.seats import active_counts
 from tests.conftest import PASSWORD, requires_postgres
+from tests.roundtrips import round_trips
 
 ARRIVALS = 200
 ARRIVAL_THREADS = 16
@@ -349,6 +351,7 @@ def idle_active_conversation(shop: Shop, agent: StaffAccount, buyer: Buyer) -> C
     return conv
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_a_message_committed_before_the_sweep_keeps_the_chat_open(shop_a: Shop) -> None:
     agent = new_agent(shop_a, "sweeper_agent")
     (buyer,) = make_buyers(shop_a, 1)
@@ -363,6 +366,7 @@ def test_a_message_committed_before_the_sweep_keeps_the_chat_open(shop_a: Shop) 
     assert load_matches_open_sessions(shop_a) == []
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_sweep_racing_a_buyer_message_never_ends_a_chat_under_a_new_message(shop_a: Shop) -> None:
     agent = new_agent(shop_a, "race_agent", max_concurrent=REPEATS + 1)
     buyers = make_buyers(shop_a, REPEATS)
@@ -472,6 +476,7 @@ def test_end_and_transfer_in_each_order(shop_a: Shop, first: str) -> None:
 
 
 @pytest.mark.parametrize("first", ["sweep", "message"])
+@pytest.mark.usefixtures("buyer_store")
 def test_sweep_and_buyer_message_in_each_order(shop_a: Shop, first: str) -> None:
     agent = new_agent(shop_a, "race_agent")
     (buyer,) = make_buyers(shop_a, 1)
@@ -524,3 +529,43 @@ def test_a_sweep_holding_its_chats_leaves_the_second_sweep_nothing(shop_a: Shop)
         Conversation.objects.filter(pk__in=[c.pk for c in convs], state=ConversationState.ENDED).count() == 5
     )
     assert AgentState.objects.get(staff=agent).load == 0
+
+
+@pytest.mark.usefixtures("buyer_store")
+def test_a_resend_racing_its_first_send_is_stored_once_without_a_gap(shop_a: Shop) -> None:
+    """The resend waits for the first send's lock. PostgreSQL's statement took its snapshot before the first
+    send committed, so its resend check cannot see it: the unique constraint stores it once all the same,
+    and the batch goes again the ORM's way, so the resend gets the first send's id and seq and the chat's
+    numbers have no gap."""
+    agent = new_agent(shop_a, "race_agent")
+    (buyer,) = make_buyers(shop_a, 1)
+    conv = idle_active_conversation(shop_a, agent, buyer)
+    before = conv.last_seq
+    send = partial(post_buyer_message, buyer=buyer, text="在吗", client_msg_id="same-send")
+    first, again, blocked = in_order(send, send, holds='INSERT INTO "routing_message"', second_blocks=True)
+    assert blocked, "the resend never waited for the first send's lock"
+    assert isinstance(first, Message) and isinstance(again, Message), (first, again)
+    assert (again.pk, again.seq) == (first.pk, first.seq) == (first.pk, before + 1)
+    conv.refresh_from_db()
+    assert conv.last_seq == before + 1
+    assert conv.messages.filter(client_msg_id="same-send").count() == 1
+    assert post_buyer_message(buyer=buyer, text="还在吗").seq == before + 2
+
+
+def test_a_buyer_batch_is_begin_one_statement_and_commit(shop_a: Shop) -> None:
+    """As a chat process stores it (a worker-thread call on a pooled connection): no health-check query,
+    and lock, resend check, insert and update in one statement; a resend among the sends adds one read.
+    (Before: BEGIN, the lock, the resend check, the INSERT, the UPDATE and COMMIT, six round trips.)"""
+    agent = new_agent(shop_a, "batch_agent", max_concurrent=20)
+    buyers = make_buyers(shop_a, 20)
+    for buyer in buyers:
+        idle_active_conversation(shop_a, agent, buyer)
+
+    def send(buyer: Buyer, cid: str) -> tuple[Buyer, Send]:
+        return buyer, Send(type="send", client_msg_id=cid, text="在吗")
+
+    fresh = [send(b, f"a{b.pk}") for b in buyers]
+    assert round_trips(lambda: _buyer_sends(fresh)) == 3
+    again = [fresh[0], *(send(b, f"b{b.pk}") for b in buyers[1:])]
+    assert round_trips(lambda: _buyer_sends(again)) == 4
+    assert Message.objects.filter(conversation__buyer__in=buyers).count() == 20 + 19  # the resend: no row

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import pytest
 from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
 from channels.testing import WebsocketCommunicator
 from django.core import signing
 from django.db import OperationalError, transaction
@@ -18,7 +19,7 @@ from django.db.models import F
 
 from backoffice.events import Event, publish, shop_agents_group
 from backoffice.models import Buyer, Shop, StaffAccount
-from routing import presence, services, tokens
+from routing import events, presence, services, tokens
 from routing.models import AgentState, ArrivalReason, Conversation, Message, RoutingSettings
 from routing.reception import Received, receiver
 from tests.backoffice import factories
@@ -102,6 +103,57 @@ async def test_buyer_and_agent_talk_both_ways_with_acks_and_timer(agent: StaffAc
     assert restarted["waiting_since"] is not None  # the buyer's new message restarts it
     await agent_ws.disconnect()
     await buyer_ws.disconnect()
+
+
+async def test_the_senders_socket_gets_its_ack_and_no_echo_its_other_tabs_get_the_message(
+    agent: StaffAccount, buyer: Buyer
+) -> None:
+    """Fewer frames: the ack answers the sender's own socket, so the message event goes to every other
+    socket of the conversation (the sender's other tabs too), not back to it."""
+    conv, _decision = await database_sync_to_async(services.request_human)(buyer=buyer)
+    token = await database_sync_to_async(tokens.buyer_token)(buyer)
+    buyer_tabs = [buyer_socket(token), buyer_socket(token)]
+    agent_tabs = [await agent_socket(agent), await agent_socket(agent)]
+    for ws in [*buyer_tabs, *agent_tabs]:
+        await connect(ws)
+    talk: list[tuple[list[WebsocketCommunicator], WebsocketCommunicator, dict[str, Any]]] = [
+        (buyer_tabs, agent_tabs[0], {"type": "send", "client_msg_id": "b-1", "text": "在吗"}),
+        (
+            agent_tabs,
+            buyer_tabs[0],
+            {"type": "send", "client_msg_id": "a-1", "text": "在的", "conversation": conv.pk},
+        ),
+    ]
+    for (sender, other), peer, frame in talk:  # each tab list: the sender, then its other tab
+        await sender.send_json_to(frame)
+        ack = await until(sender, "ack")
+        assert ack["client_msg_id"] == frame["client_msg_id"] and ack["created_at"]
+        for ws in (other, peer):  # the other tab of the sender and the other end get the message...
+            assert (await until(ws, "message", client_msg_id=frame["client_msg_id"]))["text"] == frame["text"]
+        await sender.send_json_to({"type": "ping"})  # ...and by now the sender's socket would have it too
+        assert "message" not in [f["type"] for f in await frames_until(sender, "pong")]
+    for ws in [*buyer_tabs, *agent_tabs]:
+        await ws.disconnect()
+
+
+async def test_an_event_this_loop_sent_directly_is_dropped_when_it_comes_back_from_redis(
+    buyer: Buyer,
+) -> None:
+    """``events.publish_now`` hands an event to this loop's sockets directly and to Redis for the other
+    processes, marked with the loop's origin: the copy that comes back is not relayed a second time."""
+    ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
+    await connect(ws)
+    group = events.buyer_group(buyer.pk)
+    layer: Any = get_channel_layer()
+    await layer.group_send(
+        group, {"type": "chat.event", "text": '{"type":"x1"}', "origin": events.loop_origin()}
+    )
+    await layer.group_send(
+        group, {"type": "chat.event", "text": '{"type":"x2"}', "origin": "another process"}
+    )
+    await layer.group_send(group, {"type": "chat.event", "text": '{"type":"x3"}'})
+    assert [f["type"] for f in await frames_until(ws, "x3")] == ["x2", "x3"]
+    await ws.disconnect()
 
 
 async def test_events_also_reach_sockets_through_the_core_redis_layer(

@@ -17,8 +17,16 @@ from django.utils import timezone
 from backoffice import services as shop_services
 from backoffice.errors import Conflict, Forbidden, Invalid, NotFound
 from backoffice.models import Buyer, Shop, StaffAccount
-from routing import services
-from routing.models import AgentGroup, AgentState, Conversation, Rating, ReplyDelay, RoutingSettings
+from routing import events, services
+from routing.models import (
+    AgentGroup,
+    AgentState,
+    Conversation,
+    Message,
+    Rating,
+    ReplyDelay,
+    RoutingSettings,
+)
 from routing.services import Candidate, pick_agent
 from routing.tasks import auto_end_idle as auto_end_task
 from routing.tasks import route_stranded as route_stranded_task
@@ -276,6 +284,7 @@ def test_non_routing_account_is_never_assigned_but_may_pull(shop_a: Shop, make_a
 # --- offline handling --------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_message_to_an_offline_agent_goes_to_another_online_agent(shop_a: Shop, make_agent: Agent) -> None:
     first = make_agent("first")
     conv = ask(shop_a, "b")
@@ -386,6 +395,7 @@ def test_a_queue_no_drain_served_is_served_by_the_beat_task(shop_a: Shop, make_a
 # --- reply timer, end, auto-end, history -------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_reply_timer_starts_at_assignment_stops_at_reply_restarts_on_buyer_message(
     shop_a: Shop, make_agent: Agent
 ) -> None:
@@ -445,6 +455,7 @@ def test_auto_end_only_when_the_buyer_was_answered_and_then_silent_for_15_minute
     assert services.auto_end_idle() == 0  # idempotent
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_a_buyer_message_stops_the_auto_end_clock_until_the_next_answer(
     shop_a: Shop, make_agent: Agent
 ) -> None:
@@ -458,6 +469,7 @@ def test_a_buyer_message_stops_the_auto_end_clock_until_the_next_answer(
     assert Conversation.objects.get(pk=conv.pk).silent_since is not None
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_history_is_repliable_for_72_hours_and_a_new_message_starts_a_new_session(
     shop_a: Shop, make_agent: Agent
 ) -> None:
@@ -560,6 +572,7 @@ def test_a_chat_can_be_rated_until_a_day_after_it_ended(shop_a: Shop, make_agent
     assert Rating.objects.get(conversation=conv).stars == 4
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_only_a_chat_an_agent_served_can_be_rated(shop_a: Shop) -> None:
     buyer = factories.buyer(shop_a, "b", "买家b")
     conv = services.post_buyer_message(buyer=buyer, text="在吗").conversation  # with the robot: no agent
@@ -569,6 +582,7 @@ def test_only_a_chat_an_agent_served_can_be_rated(shop_a: Shop) -> None:
         services.rate(buyer=conv.buyer, conversation=conv, stars=5)
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_a_resent_message_is_stored_once_and_changes_no_timer(shop_a: Shop, make_agent: Agent) -> None:
     agent = make_agent("a")
     conv = ask(shop_a, "b")
@@ -597,6 +611,7 @@ def test_another_shop_cannot_end_a_conversation(
 # --- buyer messages in batches (group commit) --------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_a_batch_follows_the_rules_of_single_messages_in_order(shop_a: Shop, make_agent: Agent) -> None:
     agent = make_agent("a")
     first, second = ask(shop_a, "b1"), ask(shop_a, "b2")
@@ -639,6 +654,7 @@ def test_a_batch_follows_the_rules_of_single_messages_in_order(shop_a: Shop, mak
     assert first.waiting_since == waited_from and first.last_seq == 4
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_a_batch_costs_the_same_queries_for_one_message_or_twenty(shop_a: Shop, make_agent: Agent) -> None:
     make_agent("a", max_concurrent=30)
     convs = [ask(shop_a, f"q{i}") for i in range(21)]
@@ -652,6 +668,7 @@ def test_a_batch_costs_the_same_queries_for_one_message_or_twenty(shop_a: Shop, 
     assert Conversation.objects.filter(last_seq=1).count() == 21
 
 
+@pytest.mark.usefixtures("buyer_store")
 def test_a_message_to_an_offline_agent_goes_back_to_routing_once(shop_a: Shop, make_agent: Agent) -> None:
     gone, online = make_agent("gone"), make_agent("online", status="busy")
     conv = ask(shop_a, "b")
@@ -666,3 +683,43 @@ def test_a_message_to_an_offline_agent_goes_back_to_routing_once(shop_a: Shop, m
     assert services.agent_state(gone).load == 0 and services.agent_state(online).load == 1
     assert conv.routing_decisions.count() == 2
     assert list(conv.messages.order_by("seq").values_list("seq", flat=True)) == [1, 2]
+
+
+@pytest.mark.usefixtures("buyer_store")
+def test_a_batch_returns_and_announces_what_it_stored(
+    shop_a: Shop, make_agent: Agent, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The returned messages (with their conversations) are the stored rows, and the events say the same:
+    each message to the buyer and the agent, and the reply timer to the agent when a message started it."""
+    agent = make_agent("a")
+    conv = ask(shop_a, "b")
+    services.post_agent_message(agent=agent, conversation=conv, text="您好")  # stops the timer
+    published: list[tuple[str, Any]] = []
+    monkeypatch.setattr(events, "publish", lambda sends: published.extend(sends))
+    send = services.BuyerSend
+    one, two = services.post_buyer_messages([send(conv.buyer, "一", "k1"), send(conv.buyer, "二", "k2")])
+    conv.refresh_from_db()
+    for result, seq in ((one, 2), (two, 3)):
+        assert isinstance(result, Message)
+        stored = Message.objects.get(pk=result.pk)
+        assert (result.seq, result.sender) == (seq, "buyer")
+        assert (stored.seq, stored.text, stored.created_at) == (result.seq, result.text, result.created_at)
+    returned = two.conversation  # type: ignore[union-attr]
+    assert (returned.pk, returned.last_seq, returned.waiting_since, returned.state, returned.agent_id) == (
+        conv.pk,
+        conv.last_seq,
+        conv.waiting_since,
+        conv.state,
+        conv.agent_id,
+    )
+    assert conv.waiting_since is not None
+    kinds = [(group, event.type, getattr(event, "seq", None)) for group, event in published]
+    buyer_group, agent_group = events.buyer_group(conv.buyer_id), events.agent_group(agent.pk)
+    assert kinds == [
+        (buyer_group, "message", 2),
+        (agent_group, "message", 2),
+        (agent_group, "timer", None),
+        (buyer_group, "message", 3),
+        (agent_group, "message", 3),
+    ]
+    assert published[2][1].waiting_since == conv.waiting_since

@@ -52,7 +52,7 @@ async def closed_with(comm: Any) -> int:
 # --- what a buyer's socket receives ------------------------------------------------------------------------
 
 BUYER_FIELDS = {
-    "ack": {"type", "client_msg_id", "conversation", "id", "seq"},
+    "ack": {"type", "client_msg_id", "conversation", "id", "seq", "created_at"},
     "message": {"type", "conversation", "id", "seq", "sender", "agent_name", "text", "card", "client_msg_id"}
     | {"created_at"},
     "queued": {"type", "conversation", "position", "wait_seconds"},

@@ -431,7 +431,8 @@
       return true;
     }
 
-    /* The message an ack stands for (the pending send with its stored id and seq), or null if none waits. */
+    /* The message an ack stands for (the pending send with its stored id, seq and time), or null if none waits.
+       The sending socket gets no `message` echo of its own send: the ack is its copy (other tabs get it). */
     acked(frame, sender, agentName) {
       const entry = this.outbox.get(frame.client_msg_id);
       if (!entry) return null;
@@ -445,7 +446,7 @@
         text: entry.text,
         card: entry.card || null,
         client_msg_id: frame.client_msg_id,
-        created_at: entry.preview.created_at,
+        created_at: frame.created_at || entry.preview.created_at, // the stored time (the ack says it)
       };
     }
 
