@@ -272,6 +272,10 @@ class StaffAccountAdmin(ServiceWritesMixin, ShopScopedAdmin):
             return ["login", "password", "display_name", "role", "im_enabled", "rights"]
         return ["login_name", "display_name", "role", "im_enabled", "is_active", "max_concurrent", "rights"]
 
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        # A new account is an agent (客服) unless chosen otherwise; an agent chats: IM ticked.
+        return {"im_enabled": True, **super().get_changeform_initial_data(request)}
+
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return []

@@ -53,6 +53,14 @@ def test_owner_creates_a_sub_account_with_role_im_and_rights(shop_a: Shop, owner
     assert client.get("/api/v1/me").json()["permissions"].count("backoffice.view_reports") == 1
 
 
+def test_a_new_account_form_starts_as_an_agent_with_im(owner_client: Client) -> None:
+    """The add form's defaults are an agent who chats: role 客服 and IM ticked (a new agent without IM could
+    never go online, and the box was easy to miss)."""
+    form = owner_client.get(reverse("admin:backoffice_staffaccount_add")).context["adminform"].form
+    assert form["role"].value() == Role.AGENT
+    assert form["im_enabled"].value() is True
+
+
 def test_owner_role_cannot_be_given_to_a_sub_account(owner_client: Client) -> None:
     response = owner_client.post(
         ADD_URL, {"login": "x1", "password": "another-long-password", "display_name": "x", "role": "owner"}
