@@ -10,14 +10,14 @@ library, so common words such as 发货 match hundreds of rows). 200 phrases are
 
 Cases, each timed server-side (the service call, which returns model instances): "/" + code prefix
 lookup, plain-text suggestion, product-ranked suggestion, traditional-character search, a query matching
-nothing, the searchable list (count and a page of 50) and the recently-used list. Two more rows for context:
-the suggest endpoint through the whole Django stack with the test client (session, auth, ninja, JSON), and
-the "cold" lookup: the first one after a phrase edit (an edit of a team phrase's text before each call, not
-timed), which brings the index up to date with the rows written since; beside it the same lookup when the
-process reloads the shop's whole index instead (what it did before the index updated itself, and still does
-after a restart), as the reference. Targets: p99 under 10 ms for the suggestion and search cases, under
-20 ms for the cold lookup, asserted; the table also shows this process's CPU time and the load average, since
-wall-clock times on a busy machine include waiting for a CPU.
+nothing, the searchable list (count and a page of 50) and the recently-used list. More rows: the suggest
+endpoint through the whole Django stack with the test client (session, auth, ninja, JSON), and the "cold"
+lookup: the first one after a phrase edit (an edit of a team phrase's text before each call, not timed),
+which brings the index up to date with the rows written since; beside it the same lookup when the process
+reloads the shop's whole index instead (what it did before the index updated itself, and still does after a
+restart), as the reference. Targets: p99 under 10 ms for the suggestion and search cases, under 20 ms for
+the cold lookup, asserted (the other rows are compared with 10 ms, not asserted); the table shows this
+process's CPU time and the load average, since wall-clock times on a busy machine include waiting for a CPU.
 """
 
 from __future__ import annotations
@@ -250,12 +250,12 @@ def test_phrase_search_benchmark(shop_a: Shop, owner: StaffAccount) -> None:
                 f"{percentile(cpu, 50) * 1000:.2f}",
                 f"{percentile(cpu, 99) * 1000:.2f}",
                 str(rows),
-                f"{goal:.0f}" if goal is not None else "-",
+                f"{goal:.0f} ms" if goal is not None else "(10 ms)",
                 "PASS" if p99 < (goal or TARGET_MS) else "FAIL",
             )
         )
 
-    header = ("case", "p50 ms", "p99 ms", "max ms", "cpu p50", "cpu p99", "rows", "target", "p99 < target (10)")
+    header = ("case", "p50 ms", "p99 ms", "max ms", "cpu p50", "cpu p99", "rows", "target", "p99 < target")
     widths = [max(width(r[i]) for r in [header, *table]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
