@@ -379,13 +379,14 @@ class ApiKey(models.Model):
 
 class CacheStamp(models.Model):
     """The version of one of a shop's per-process caches (``backoffice.text.StampedShopCache``; ``name``
-    says which: "phrases", the robot's knowledge base, ...): a new random stamp with every write that changes
-    what the cache holds. Processes keep the cache under the stamp they loaded it with and reload when it
-    differs."""
+    says which: "phrases", ...): a random ``stamp`` drawn when the row is created, and a ``version`` that
+    every write changing what the cache holds adds one to, in the writer's transaction. Processes keep the
+    cache under the (stamp, version) they loaded it with, and update or reload it when that differs."""
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
     name = models.CharField(max_length=30)
     stamp = models.CharField(max_length=32)
+    version = models.BigIntegerField(default=0)
 
     class Meta:
         verbose_name = _("cache stamp")
@@ -393,4 +394,28 @@ class CacheStamp(models.Model):
         constraints = [models.UniqueConstraint(fields=["shop", "name"], name="cache_stamp_per_shop")]
 
     def __str__(self) -> str:
-        return f"{self.shop_id} {self.name}: {self.stamp}"
+        return f"{self.shop_id} {self.name}: {self.stamp}.{self.version}"
+
+
+class CacheChange(models.Model):
+    """The recent history of a ``CacheStamp``: the stamp each committed write drew at its version, and the
+    ids of the rows it deleted (the last ``backoffice.text.HISTORY`` writes are kept). A process may bring
+    its cache from (stamp, version) up to date with the rows changed after that version only while this
+    history holds that pair: the cache was then built from committed data, never from a write rolled back
+    later (whose version a later write may reuse), nor from another database."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    name = models.CharField(max_length=30)
+    version = models.BigIntegerField()
+    stamp = models.CharField(max_length=32)
+    removed = models.JSONField(default=list)  # ids of the rows the write deleted
+
+    class Meta:
+        verbose_name = _("cache change")
+        verbose_name_plural = _("cache changes")
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "name", "version"], name="cache_change_per_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.shop_id} {self.name}: {self.stamp}.{self.version}"

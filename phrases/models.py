@@ -126,6 +126,9 @@ class Phrase(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # The shop's phrase-index version (``phrases.index``) of the write that last changed what the index
+    # holds of this row: a process whose index is at version N re-reads the rows above N.
+    index_version = models.BigIntegerField(default=0, editable=False)
 
     objects = ScopedQuerySet.as_manager()
 
@@ -159,6 +162,8 @@ class Phrase(models.Model):
             models.Index(fields=["shop", "owner", "code"], name="phrase_shop_owner_code"),
             # The search index's usage refresh: phrases of a shop used since a moment.
             models.Index(fields=["shop", "last_used_at"], name="phrase_shop_last_used"),
+            # The index's incremental update: phrases of a shop changed since a version.
+            models.Index(fields=["shop", "index_version"], name="phrase_shop_index_version"),
         ]
 
     def __str__(self) -> str:

@@ -27,7 +27,9 @@ Rules, each enforced here for every caller (API, admin, workbench):
 
 Search reads the per-process index of ``phrases.index``; every write here that changes what search matches
 calls ``index.changed()`` inside its transaction, first, so that concurrent writes of a shop's phrases
-always lock the shop's stamp row before any phrase row (one lock order, no deadlock).
+always lock the shop's stamp row before any phrase row (one lock order, no deadlock), and stores the version
+it returns on every phrase row it changes (``Phrase.index_version``), so that other processes update their
+index with just those rows.
 """
 
 from __future__ import annotations
@@ -224,7 +226,7 @@ def rename_group(*, actor: StaffAccount, group: PhraseGroup, name: str) -> Phras
     group.name = check_group(actor=actor, owner=group.owner, name=name, group=group)
     try:
         with transaction.atomic():
-            index.changed(group.shop_id)
+            index.changed(group.shop_id)  # the index re-reads every group's name
             group.save(update_fields=["name"])
     except IntegrityError as exc:
         raise _conflict("name", _("There is already a group named %(name)s.") % {"name": name}) from exc
@@ -235,7 +237,8 @@ def delete_group(*, actor: StaffAccount, group: PhraseGroup) -> None:
     """The group goes; its phrases stay, ungrouped."""
     check_write(actor=actor, owner=group.owner, shop_id=group.shop_id)
     with transaction.atomic():
-        index.changed(group.shop_id)
+        version = index.changed(group.shop_id)
+        Phrase.objects.filter(group=group).update(group=None, index_version=version)
         group.delete()
 
 
@@ -314,10 +317,12 @@ def _code_taken(code: str, owner: StaffAccount | None) -> Conflict:
     )
 
 
-SAVED_FIELDS = ["content", "code", "keywords", "group", "search_text"]
+SAVED_FIELDS = ["content", "code", "keywords", "group", "search_text", "index_version"]
 
 
-def _save(phrase: Phrase, fields: PhraseFields, *, products: bool = True) -> Phrase:
+def _save(phrase: Phrase, fields: PhraseFields, *, version: int, products: bool = True) -> Phrase:
+    """Write the phrase (``version``: its write's ``index.changed``)."""
+    phrase.index_version = version
     phrase.content, phrase.code, phrase.keywords, phrase.group = (
         fields.content,
         fields.code,
@@ -365,8 +370,8 @@ def create_phrase(
         products=products,
     )
     with transaction.atomic():
-        index.changed(actor.shop_id)
-        return _save(Phrase(shop_id=actor.shop_id, owner=owner, created_by=actor), fields)
+        version = index.changed(actor.shop_id)
+        return _save(Phrase(shop_id=actor.shop_id, owner=owner, created_by=actor), fields, version=version)
 
 
 def update_phrase(
@@ -392,8 +397,8 @@ def update_phrase(
         phrase=phrase,
     )
     with transaction.atomic():
-        index.changed(phrase.shop_id)
-        return _save(phrase, fields)
+        version = index.changed(phrase.shop_id)
+        return _save(phrase, fields, version=version)
 
 
 def set_phrase_image(*, actor: StaffAccount, phrase: Phrase, data: bytes | None) -> Phrase:
@@ -402,8 +407,8 @@ def set_phrase_image(*, actor: StaffAccount, phrase: Phrase, data: bytes | None)
     check_write(actor=actor, owner=phrase.owner, shop_id=phrase.shop_id)
     image = attachments.store_image(shop=actor.shop, staff=actor, data=data) if data is not None else None
     with transaction.atomic():
-        index.changed(phrase.shop_id)  # the index marks phrases with an image
-        Phrase.objects.filter(pk=phrase.pk).update(image=image)
+        version = index.changed(phrase.shop_id)  # the index marks phrases with an image
+        Phrase.objects.filter(pk=phrase.pk).update(image=image, index_version=version)
     phrase.image = image
     return phrase
 
@@ -423,7 +428,7 @@ def phrase_image_for(
 def delete_phrase(*, actor: StaffAccount, phrase: Phrase) -> None:
     check_write(actor=actor, owner=phrase.owner, shop_id=phrase.shop_id)
     with transaction.atomic():
-        index.changed(phrase.shop_id)
+        index.changed(phrase.shop_id, removed=[phrase.pk])
         phrase.delete()
 
 
@@ -773,7 +778,7 @@ def import_templates(
     check_write(actor=actor, owner=owner)
     chosen = [t for s in (scenarios or list(SCENARIO_LABELS)) for t in templates(scenario=s)]
     with transaction.atomic():
-        index.changed(actor.shop_id)
+        version = index.changed(actor.shop_id)
         existing = _in_scope(Phrase, actor.shop_id, owner)
         keys = set(existing.exclude(template_key="").values_list("template_key", flat=True))
         texts = set(existing.values_list("content", flat=True))
@@ -798,6 +803,7 @@ def import_templates(
                     search_text=search_text(template.content, keywords),
                     template_key=template.key,
                     created_by=actor,
+                    index_version=version,
                 )
             )
         # A concurrent import of the same scope: the unique template keys make the loser's rows no-ops.
@@ -826,8 +832,8 @@ def import_phrases(*, actor: StaffAccount, scope: str, filename: str, data: byte
         raise _invalid("file", _("The file has no phrases below its header row."))
     valid = _checked_rows(rows)
     with transaction.atomic():
-        index.changed(actor.shop_id)
-        return _write_rows(actor, owner, valid)
+        version = index.changed(actor.shop_id)
+        return _write_rows(actor, owner, valid, version=version)
 
 
 _ROW_CLEANERS: dict[str, Any] = {
@@ -876,7 +882,7 @@ def _checked_rows(rows: Sequence[tuple[int, Mapping[str, str]]]) -> list[tuple[s
 
 
 def _write_rows(
-    actor: StaffAccount, owner: StaffAccount | None, rows: list[tuple[str, PhraseFields]]
+    actor: StaffAccount, owner: StaffAccount | None, rows: list[tuple[str, PhraseFields]], *, version: int
 ) -> ImportResult:
     """Create or update each checked row's phrase in the scope (its phrases locked), groups by name."""
     created = updated = unchanged = 0
@@ -893,6 +899,7 @@ def _write_rows(
             phrase = _save(
                 Phrase(shop_id=actor.shop_id, owner=owner, created_by=actor),
                 PhraseFields(fields.content, fields.code, fields.keywords, group, []),
+                version=version,
                 products=False,
             )
             by_text[phrase.content] = phrase
@@ -909,7 +916,12 @@ def _write_rows(
         ):
             unchanged += 1
         else:
-            _save(phrase, PhraseFields(fields.content, code, fields.keywords, group, []), products=False)
+            _save(
+                phrase,
+                PhraseFields(fields.content, code, fields.keywords, group, []),
+                version=version,
+                products=False,
+            )
             updated += 1
     return ImportResult(created=created, updated=updated, unchanged=unchanged)
 

@@ -10,10 +10,13 @@ library, so common words such as 发货 match hundreds of rows). 200 phrases are
 
 Cases, each timed server-side (the service call, which returns model instances): "/" + code prefix
 lookup, plain-text suggestion, product-ranked suggestion, traditional-character search, a query matching
-nothing, the searchable list (count and a page of 50) and the recently-used list. Two more rows for context:
-the suggest endpoint through the whole Django stack with the test client (session, auth, ninja, JSON), and
-a "cold" lookup that first drops the process's index, which is what the first lookup after any phrase edit
-pays. Target: p99 under 10 ms, asserted for the suggestion and search cases; the table also shows this
+nothing, the searchable list (count and a page of 50) and the recently-used list. More rows: the suggest
+endpoint through the whole Django stack with the test client (session, auth, ninja, JSON), and the "cold"
+lookup: the first one after a phrase edit (an edit of a team phrase's text before each call, not timed),
+which brings the index up to date with the rows written since; beside it the same lookup when the process
+reloads the shop's whole index instead (what it did before the index updated itself, and still does after a
+restart), as the reference. Targets: p99 under 10 ms for the suggestion and search cases, under 20 ms for
+the cold lookup, asserted (the other rows are compared with 10 ms, not asserted); the table shows this
 process's CPU time and the load average, since wall-clock times on a busy machine include waiting for a CPU.
 """
 
@@ -44,6 +47,7 @@ from tests.conftest import PASSWORD, login_client
 N = int(os.environ.get("BENCH_PHRASES", "5000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "300"))
 TARGET_MS = 10.0
+COLD_TARGET_MS = 20.0
 OTHERS = 1000
 LINKED = 200
 
@@ -128,10 +132,12 @@ def setup_shop(shop: Shop, owner: StaffAccount) -> tuple[StaffAccount, list[Prod
     return me, products, timings
 
 
-def timed(calls: Sequence[Callable[[], Any]]) -> tuple[list[float], list[float], int]:
-    """Run the calls round-robin REPEAT times after a warm-up; returns wall-clock latencies (s), this
-    process's CPU time per call (s; without time spent waiting for a CPU or for PostgreSQL) and the rows of
-    the last call."""
+def timed(
+    calls: Sequence[Callable[[], Any]], before: Callable[[], Any] | None = None
+) -> tuple[list[float], list[float], int]:
+    """Run the calls round-robin REPEAT times after a warm-up, each after ``before`` (not timed); returns
+    wall-clock latencies (s), this process's CPU time per call (s; without time spent waiting for a CPU or
+    for PostgreSQL) and the rows of the last call."""
     for call in calls:
         call()
     gc.collect()
@@ -140,6 +146,8 @@ def timed(calls: Sequence[Callable[[], Any]]) -> tuple[list[float], list[float],
     rows = 0
     for i in range(REPEAT):
         call = calls[i % len(calls)]
+        if before is not None:
+            before()
         c0, t0 = time.process_time(), time.perf_counter()
         result = call()
         wall.append(time.perf_counter() - t0)
@@ -148,8 +156,11 @@ def timed(calls: Sequence[Callable[[], Any]]) -> tuple[list[float], list[float],
     return wall, cpu, rows
 
 
-def benchmark_cases(me: StaffAccount, product_id: int) -> list[tuple[str, bool, list[Callable[[], Any]]]]:
-    """(name, whether its p99 target is asserted, the calls it times)."""
+Case = tuple[str, float | None, list[Callable[[], Any]], Callable[[], Any] | None]
+
+
+def benchmark_cases(me: StaffAccount, owner: StaffAccount, product_id: int) -> list[Case]:
+    """(name, its asserted p99 target in ms or None, the calls it times, what runs untimed before each)."""
 
     def suggest(text: str, pid: int | None = None) -> Callable[[], Any]:
         return lambda: services.suggest(staff=me, text=text, product_id=pid)
@@ -157,12 +168,16 @@ def benchmark_cases(me: StaffAccount, product_id: int) -> list[tuple[str, bool, 
     def listing(text: str) -> Callable[[], Any]:
         return lambda: services.search_page(staff=me, text=text, limit=50)[1]
 
-    def cold(text: str) -> Callable[[], Any]:
-        def run() -> Any:
-            index.clear()  # what the first lookup after any phrase edit pays: reloading the shop
-            return services.suggest(staff=me, text=text)
+    edited = Phrase.objects.visible_to(me).filter(owner=None).order_by("pk")[0]
+    texts = [edited.content, edited.content + "（已改）"]
 
-        return run
+    def edit() -> None:  # the phrase's text changes back and forth
+        texts.reverse()
+        services.update_phrase(actor=owner, phrase=edited, content=texts[0], code=edited.code)
+
+    def edit_and_drop() -> None:  # the reference: the process reloads the whole shop after the edit
+        edit()
+        index.clear()
 
     client: Client = login_client(me)
 
@@ -174,24 +189,33 @@ def benchmark_cases(me: StaffAccount, product_id: int) -> list[tuple[str, bool, 
 
         return run
 
+    target = TARGET_MS
     return [
         (
             "code lookup /wl, /sh1x, /gm7x4, /hd",
-            True,
+            target,
             [suggest(t) for t in ("/wl", "/sh1x", "/gm7x4", "/hd")],
+            None,
         ),
         (
             "plain text 发货, 退款, 优惠券, 亲 快递",
-            True,
+            target,
             [suggest(t) for t in ("发货", "退款", "优惠券", "亲 快递")],
+            None,
         ),
-        ("product-ranked 发货, 尺码, /wl", True, [suggest(t, product_id) for t in ("发货", "尺码", "/wl")]),
-        ("traditional 發貨, 退貨, 優惠券", True, [suggest(t) for t in ("發貨", "退貨", "優惠券")]),
-        ("no match 不存在的话术", True, [suggest("不存在的话术")]),
-        ("list q=发货 (count + page of 50)", True, [listing("发货")]),
-        ("recently used (20)", False, [lambda: services.recent(staff=me)]),
-        ("API GET /suggest?text=发货, /wl (full stack)", False, [api("发货"), api("/wl")]),
-        ("cold: index reload + suggest 发货", False, [cold("发货")]),
+        (
+            "product-ranked 发货, 尺码, /wl",
+            target,
+            [suggest(t, product_id) for t in ("发货", "尺码", "/wl")],
+            None,
+        ),
+        ("traditional 發貨, 退貨, 優惠券", target, [suggest(t) for t in ("發貨", "退貨", "優惠券")], None),
+        ("no match 不存在的话术", target, [suggest("不存在的话术")], None),
+        ("list q=发货 (count + page of 50)", target, [listing("发货")], None),
+        ("recently used (20)", None, [lambda: services.recent(staff=me)], None),
+        ("API GET /suggest?text=发货, /wl (full stack)", None, [api("发货"), api("/wl")], None),
+        ("cold: after an edit, index update + suggest 发货", COLD_TARGET_MS, [suggest("发货")], edit),
+        ("cold, reference: after an edit, whole reload + 发货", None, [suggest("发货")], edit_and_drop),
     ]
 
 
@@ -208,15 +232,15 @@ def test_phrase_search_benchmark(shop_a: Shop, owner: StaffAccount) -> None:
         "product_id", flat=True
     )[0]
 
-    cases = benchmark_cases(me, product_id)
+    cases = benchmark_cases(me, owner, product_id)
 
     load_before = os.getloadavg()[0]
     results = []
     table = []
-    for name, asserted, calls in cases:
-        wall, cpu, rows = timed(calls)
+    for name, goal, calls, before in cases:
+        wall, cpu, rows = timed(calls, before)
         p50, p99, top = (percentile(wall, 50) * 1000, percentile(wall, 99) * 1000, max(wall) * 1000)
-        results.append((name, p99, asserted))
+        results.append((name, p99, goal))
         table.append(
             (
                 name,
@@ -226,11 +250,12 @@ def test_phrase_search_benchmark(shop_a: Shop, owner: StaffAccount) -> None:
                 f"{percentile(cpu, 50) * 1000:.2f}",
                 f"{percentile(cpu, 99) * 1000:.2f}",
                 str(rows),
-                "PASS" if p99 < TARGET_MS else "FAIL",
+                f"{goal:.0f} ms" if goal is not None else "(10 ms)",
+                "PASS" if p99 < (goal or TARGET_MS) else "FAIL",
             )
         )
 
-    header = ("case", "p50 ms", "p99 ms", "max ms", "cpu p50", "cpu p99", "rows", "p99 < 10 ms")
+    header = ("case", "p50 ms", "p99 ms", "max ms", "cpu p50", "cpu p99", "rows", "target", "p99 < target")
     widths = [max(width(r[i]) for r in [header, *table]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
@@ -252,6 +277,6 @@ def test_phrase_search_benchmark(shop_a: Shop, owner: StaffAccount) -> None:
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in table:
         print(line(row))
-    failed = [name for name, p99, asserted in results if asserted and p99 >= TARGET_MS]
+    failed = [name for name, p99, goal in results if goal is not None and p99 >= goal]
     print("PASS" if not failed else f"FAIL: {', '.join(failed)}")
     assert not failed, failed

@@ -1,21 +1,25 @@
 """Real concurrent transactions on PostgreSQL (ENGINEERING.md, rule 8): the same code raced from many
-threads, the template library imported twice at once, simultaneous uses, and an edit racing a delete."""
+threads, the template library imported twice at once, simultaneous uses, an edit racing a delete, and the
+search index not missing a write that commits late."""
 
 from __future__ import annotations
 
+import threading
 from functools import partial
+from typing import Any
 
 import pytest
+from django.db import connection, transaction
 
 from backoffice.errors import Conflict, NotFound
-from backoffice.models import StaffAccount
-from phrases import services
+from backoffice.models import Shop, StaffAccount
+from phrases import index, services
 from phrases.library import SCENARIO_LABELS, TEMPLATES
 from phrases.models import Phrase, PhraseGroup, PhraseUse
 from tests.backoffice import factories
 from tests.conftest import requires_postgres
 from tests.phrases.conftest import team_phrase
-from tests.routing.test_concurrency import run_together
+from tests.routing.test_concurrency import run_together, wait_for, waiting_for_a_lock
 
 THREADS = 8
 
@@ -65,3 +69,44 @@ def test_an_edit_racing_a_delete_never_brings_the_phrase_back(owner: StaffAccoun
         assert results[1] is None, results
         assert isinstance(results[0], Phrase | NotFound), results
         assert not Phrase.objects.filter(pk=phrase.pk).exists()
+
+
+def test_the_index_never_misses_a_write_that_commits_late(
+    owner: StaffAccount, teammate: StaffAccount, shop_a: Shop
+) -> None:
+    """A slow write holds its transaction open while a later write comes and a lookup updates the index: the
+    later write waits for the slow one (the shop's writes commit in version order), so no update can read
+    the later version without the slow write, and the next lookup after both sees both, still by update."""
+    phrase = team_phrase(owner, "发货说明")
+    assert [p.pk for p in services.suggest(staff=teammate, text="发货")] == [phrase.pk]
+    written, release = threading.Event(), threading.Event()
+    results: dict[str, Any] = {}
+
+    def slow() -> None:
+        try:
+            with transaction.atomic():
+                results["slow"] = team_phrase(owner, "慢的发货说明")
+                written.set()
+                assert release.wait(60)
+        finally:
+            connection.close()
+
+    def fast() -> None:
+        try:
+            results["fast"] = team_phrase(owner, "快的发货说明")
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=slow), threading.Thread(target=fast)]
+    threads[0].start()
+    assert written.wait(60)
+    threads[1].start()
+    wait_for(lambda: waiting_for_a_lock() or "fast" in results, "the later write waits or is done")
+    between = [p.content for p in services.suggest(staff=teammate, text="发货")]
+    release.set()
+    for thread in threads:
+        thread.join(60)
+    assert between == ["发货说明"]  # the later write was waiting for the slow one's lock
+    found = services.suggest(staff=teammate, text="发货")
+    assert [p.pk for p in found] == [phrase.pk, results["slow"].pk, results["fast"].pk]
+    assert index.shop_index(shop_a.pk).updates > 0
