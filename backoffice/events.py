@@ -123,6 +123,16 @@ _loop_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, Re
 _loop_clients = weakref.WeakKeyDictionary()
 
 
+def loop_client(url: str) -> Redis[bytes]:
+    """This event loop's client of the Redis at ``url``, made once a loop: the events published from the loop
+    (and the publisher thread's own loop) and ``routing.limits`` share it. A client belongs to the loop it
+    was made in, so each loop has its own."""
+    clients = _loop_clients.setdefault(asyncio.get_running_loop(), {})
+    if url not in clients:
+        clients[url] = Redis.from_url(url)
+    return clients[url]
+
+
 async def publish_now(sends: list[Sent], skip: dict[int, str] | None = None) -> None:
     """Send collected events from the event loop: to this loop's sockets of each group directly (into their
     channel-layer queues, as if from Redis), except a socket ``skip`` names for the event (``id(event)`` ->
@@ -135,7 +145,7 @@ async def publish_now(sends: list[Sent], skip: dict[int, str] | None = None) -> 
         return
     skip = skip or {}
     if not _pipelined(layer):
-        await _send_logged(_publish_round({}, [(group, payload) for group, payload, _event in sends]), sends)
+        await _send_logged(_publish_round([(group, payload) for group, payload, _event in sends]), sends)
         return
     local = layer._get_layer()  # this loop's layer: its queues and group members
     origin = loop_origin()
@@ -151,8 +161,7 @@ async def publish_now(sends: list[Sent], skip: dict[int, str] | None = None) -> 
                 if queue is not None and channel != skip.get(id(event)):
                     queue.put_nowait(encoded[id(payload)])
         remote.append((group, {**payload, "origin": origin}))
-    clients = _loop_clients.setdefault(asyncio.get_running_loop(), {})
-    await _send_logged(_publish_round(clients, remote), sends)
+    await _send_logged(_publish_round(remote), sends)
 
 
 async def _send_logged(sending: Coroutine[Any, Any, None], sends: list[Sent]) -> None:
@@ -187,14 +196,13 @@ class Publisher:
         self.loop.run_until_complete(self._drain())
 
     async def _drain(self) -> None:
-        clients: dict[str, Redis[bytes]] = {}
         while True:
             # Every batch waiting now goes out in one round, in publish order.
             sends = await self.pending.get()
             while not self.pending.empty():
                 sends += self.pending.get_nowait()
             try:
-                await _publish_round(clients, sends)
+                await _publish_round(sends)
             except Exception:  # the channel layer is a hint; resume repairs what is lost
                 logger.warning(
                     "channel layer unavailable; %d event(s) not broadcast", len(sends), exc_info=True
@@ -204,7 +212,7 @@ class Publisher:
         self.loop.call_soon_threadsafe(self.pending.put_nowait, batch)
 
 
-async def _publish_round(clients: dict[str, Redis[bytes]], sends: list[tuple[str, dict[str, Any]]]) -> None:
+async def _publish_round(sends: list[tuple[str, dict[str, Any]]]) -> None:
     """Publish (group, payload) pairs in order, as one Redis pipeline: one round trip however many there are.
 
     With channels_redis' pub/sub layer on one Redis (our settings), ``group_send`` is one PUBLISH on the
@@ -221,10 +229,7 @@ async def _publish_round(clients: dict[str, Redis[bytes]], sends: list[tuple[str
             await layer.group_send(group, payload)
         return
     config: Any = settings.CHANNEL_LAYERS["default"]["CONFIG"]
-    hosts: list[str] = config["hosts"]
-    if hosts[0] not in clients:
-        clients[hosts[0]] = Redis.from_url(hosts[0])
-    async with clients[hosts[0]].pipeline(transaction=False) as pipe:
+    async with loop_client(config["hosts"][0]).pipeline(transaction=False) as pipe:
         for group, payload in sends:
             pipe.publish(layer._get_group_channel_name(group), layer.serialize(payload))
         await pipe.execute()

@@ -27,6 +27,8 @@ from django.conf import settings
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from backoffice import events
+
 logger = logging.getLogger(__name__)
 
 SOCKET_TTL = 300  # seconds: a socket that neither pinged nor closed for this long no longer counts
@@ -83,7 +85,7 @@ class _Loop:
 
     def __init__(self, host: str) -> None:
         self.host = host
-        self.redis: Redis[bytes] = Redis.from_url(host)
+        self.redis: Redis[bytes] = events.loop_client(host)  # the loop's client, shared with the publishing
         self.gcra: Any = self.redis.register_script(_GCRA)
         self.waiting: list[Check] = []
         self.sender: asyncio.Task[None] | None = None
