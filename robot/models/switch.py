@@ -1,0 +1,33 @@
+"""The robot's switch: whether full-auto reception is on for a shop, read by self-service (FAQ, cards)
+through ``robot.switch.full_auto_on``."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.models import Shop, ShopQuerySet
+
+
+class RobotSettings(models.Model):
+    """One row per shop, created on first use. A new shop starts with the robot off; the owner turns it on."""
+
+    shop = models.OneToOneField(
+        Shop, on_delete=models.CASCADE, related_name="robot_settings", verbose_name=_("shop")
+    )
+    full_auto = models.BooleanField(
+        _("full-auto reception"),
+        default=False,
+        help_text=_(
+            "The buyer's first message goes to the robot, which greets and answers until it hands over."
+        ),
+    )
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("robot settings")
+        verbose_name_plural = _("robot settings")
+
+    def __str__(self) -> str:
+        return str(self.shop)
