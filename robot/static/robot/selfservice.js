@@ -12,6 +12,9 @@
   if (!panel) return;
   const init = JSON.parse($("chat-initial").textContent);
   const S = $("ss-strings").dataset;
+  // The page's strings name their values {like_this} (a template's translate tag keeps "%" as it is).
+  const fmt = (template, params) =>
+    String(template).replace(/\{(\w+)\}/g, (m, key) => (key in params ? String(params[key]) : m));
   const query = (extra) => {
     const params = new URLSearchParams({ token: init.token, ...(extra || {}) });
     return "?" + params.toString();
@@ -34,7 +37,7 @@
   }
 
   function failed(result) {
-    sheet(el("p", { class: "ss-error" }, (result.data && result.data.detail) || C.fmt(S.failed, { status: result.status })));
+    sheet(el("p", { class: "ss-error" }, (result.data && result.data.detail) || fmt(S.failed, { status: result.status })));
   }
 
   // --- FAQ ---------------------------------------------------------------------------------------------------
@@ -93,7 +96,7 @@
       "article",
       { class: "ss-card" + (card.done ? " done" : ""), dataset: { kind: card.kind, order: o.id } },
       el("h3", {}, card.title),
-      el("p", { class: "ss-order" }, C.fmt(S.order, { number: o.number }), " · ", o.title, " · ", o.status)
+      el("p", { class: "ss-order" }, fmt(S.order, { number: o.number }), " · ", o.title, " · ", o.status)
     );
     if (card.kind === "confirm_address") {
       const a = card.address;
@@ -106,11 +109,11 @@
       });
       box.append(change);
     } else if (card.kind === "urge_shipping") {
-      if (card.ship_by) box.append(el("p", {}, C.fmt(S.shipBy, { time: new Date(card.ship_by).toLocaleString() })));
+      if (card.ship_by) box.append(el("p", {}, fmt(S.shipBy, { time: new Date(card.ship_by).toLocaleString() })));
       box.append(card.done ? el("p", { class: "ss-done" }, S.done) : action(card, "urge", S.urge));
     } else if (card.kind === "track_parcel") {
       const p = card.parcel;
-      box.append(el("p", {}, p.tracking_number ? C.fmt(S.carrier, { carrier: p.carrier, number: p.tracking_number }) : S.noParcel));
+      box.append(el("p", {}, p.tracking_number ? fmt(S.carrier, { carrier: p.carrier, number: p.tracking_number }) : S.noParcel));
     } else if (card.kind === "confirm_receipt") {
       box.append(action(card, "confirm", S.receipt));
     } else if (card.kind === "apply_after_sale") {
@@ -157,12 +160,12 @@
     rate: () => $("menu-rate").click(),
     send_product: (entry) => {
       if (!entry.product) sheet(el("p", {}, S.noProduct));
-      else sendText(C.fmt(S.sendProduct, { title: entry.product.title, price: entry.product.price }));
+      else sendText(fmt(S.sendProduct, { title: entry.product.title, price: entry.product.price }));
     },
     place_order: (entry) => sheet(entry.product ? productBox(entry.product) : el("p", {}, S.noProduct)),
     logistics: (entry) => {
       const p = entry.parcel;
-      sheet(el("p", {}, p ? C.fmt(S.order, { number: p.order }) + " · " + C.fmt(S.carrier, { carrier: p.carrier, number: p.tracking_number }) : S.noParcel));
+      sheet(el("p", {}, p ? fmt(S.order, { number: p.order }) + " · " + fmt(S.carrier, { carrier: p.carrier, number: p.tracking_number }) : S.noParcel));
     },
     after_sale_request: () => {
       const card = document.querySelector('.ss-card[data-kind="apply_after_sale"]');
@@ -175,7 +178,7 @@
     after_sale_progress: (entry) =>
       sheet(
         ...(entry.requests.length
-          ? entry.requests.map((r) => el("p", {}, C.fmt(S.afterSale, { number: r.order, status: r.status })))
+          ? entry.requests.map((r) => el("p", {}, fmt(S.afterSale, { number: r.order, status: r.status })))
           : [el("p", {}, S.noAfterSale)])
       ),
     membership_gift: (entry) =>
