@@ -142,3 +142,15 @@ def test_settings_page_refuses_a_ninth_entry(owner_client: Client, owner: StaffA
 def test_settings_page_needs_the_right(teammate_client: Client, outsider_client: Client) -> None:
     assert teammate_client.get("/self-service/window/").status_code == 403
     assert outsider_client.get("/self-service/window/").status_code == 200  # their own shop's
+
+
+def test_home_links_the_settings_pages_by_right(owner_client: Client, teammate_client: Client) -> None:
+    page = owner_client.get("/").content.decode()
+    for url in (
+        "/self-service/faq/",
+        "/self-service/cards/",
+        "/self-service/window/",
+        "/self-service/follow-up/",
+    ):
+        assert f'href="{url}"' in page
+    assert "/self-service/" not in teammate_client.get("/").content.decode()
