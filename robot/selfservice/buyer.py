@@ -41,16 +41,23 @@ def _expired() -> JsonResponse:
     return _error(_("This chat link has expired. Please open the chat again from the shop."), 403)
 
 
+class BadBody(DomainError):
+    """A body that is too large or not a JSON object: 400."""
+
+    status = 400
+
+
 def _body(request: HttpRequest) -> dict[str, Any]:
-    """The JSON object of the request, or Invalid (given status 400 by the caller)."""
+    """The JSON object of the request; BadBody (400) for anything else, Invalid (422) for a string in it
+    that cannot be stored (a NUL character, a lone surrogate)."""
     if len(request.body) > MAX_BODY:
-        raise Invalid(_("The request is too large."))
+        raise BadBody(_("The request is too large."))
     try:
         data = json.loads(request.body.decode("utf-8"))
     except (ValueError, UnicodeDecodeError):
-        raise Invalid(_("The body must be a JSON object.")) from None
+        raise BadBody(_("The body must be a JSON object.")) from None
     if not isinstance(data, dict):
-        raise Invalid(_("The body must be a JSON object."))
+        raise BadBody(_("The body must be a JSON object."))
     if (problem := json_text_error(data)) is not None:
         raise Invalid(problem)
     return data
@@ -100,9 +107,6 @@ def ask(request: HttpRequest, shop_id: int) -> JsonResponse:
         return _expired()
     try:
         data = _body(request)
-    except Invalid as exc:
-        return _error(exc.message, 400)
-    try:
         question, answer = faq.ask(
             buyer=buyer, item_id=_id(data, "question"), client_msg_id=_str(data, "client_msg_id")
         )
@@ -125,10 +129,7 @@ def act(request: HttpRequest, shop_id: int) -> JsonResponse:
         return _expired()
     try:
         data = _body(request)
-    except Invalid as exc:
-        return _error(exc.message, 400)
-    extra = data.get("data", {})
-    try:
+        extra = data.get("data", {})
         if not isinstance(extra, dict):
             raise Invalid(_("Enter the details as an object."), errors=[{"field": "data"}])
         result = cards.act(

@@ -114,7 +114,11 @@ def test_buyer_endpoint_refuses_bad_input_and_writes_nothing(
     url = ask_url(shop_a, buyer)
     assert client.post(url, "{not json", content_type="application/json").status_code == 400
     assert post(client, url, [1, 2]).status_code == 400
-    assert post(client, url, {"question": questions[0].pk, "client_msg_id": "a\x00"}).status_code == 400
+    assert post(client, url, {"question": questions[0].pk, "client_msg_id": "a\x00"}).status_code == 422
+    surrogate = '{"question": ' + str(questions[0].pk) + ', "client_msg_id": "\\ud800"}'
+    assert client.post(url, surrogate, content_type="application/json").status_code == 422
+    assert post(client, url, {"question": 2**63, "client_msg_id": "x"}).status_code == 422
+    assert post(client, url, {"question": True, "client_msg_id": "x"}).status_code == 422
     assert post(client, url, {"question": "abc", "client_msg_id": "x"}).status_code == 422
     assert post(client, url, {"question": 999999, "client_msg_id": "x"}).status_code == 404
     other = faq.add_question(
