@@ -37,14 +37,20 @@ def questions_of(shop: Shop) -> list[FaqItem]:
 
 def faq_for_buyer(buyer: Buyer) -> dict[str, Any] | None:
     """What the buyer page shows: the opening and the questions (without answers: an answer is shown once
-    asked, in the conversation), or None while full-auto reception is on or nothing is configured."""
-    if full_auto_on(buyer.shop_id):
+    asked, in the conversation), or None while full-auto reception is on, while an agent serves the buyer
+    (a tap is refused then, ``ask``) or when nothing is configured."""
+    if full_auto_on(buyer.shop_id) or _served(buyer):
         return None
     items = questions_of(buyer.shop)
     opening = opening_of(buyer.shop)
     if not items and not opening:
         return None
     return {"opening": opening, "questions": [{"id": item.pk, "question": item.question} for item in items]}
+
+
+def _served(buyer: Buyer) -> bool:
+    """An agent serves the buyer now (their open conversation is active)."""
+    return Conversation.objects.filter(buyer=buyer, state=ConversationState.ACTIVE).exists()
 
 
 def _checked(question: str, answer: str) -> tuple[str, str]:
@@ -117,8 +123,7 @@ def ask(*, buyer: Buyer, item_id: int, client_msg_id: str) -> tuple[Message, Mes
         raise NotFound(_("No such question."))
     if full_auto_on(buyer.shop_id):
         raise Conflict(_("The FAQ is not offered right now."))
-    busy = Conversation.objects.filter(buyer=buyer, state=ConversationState.ACTIVE).exists()
-    if busy:
+    if _served(buyer):
         raise Conflict(_("An agent is serving you: ask them directly."))
     client_msg_id = clean_text(client_msg_id, 64, field="client_msg_id")
     if not client_msg_id:

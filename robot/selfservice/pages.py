@@ -20,7 +20,7 @@ from backoffice.access import Right, has_right
 from backoffice.errors import DomainError, Invalid
 from backoffice.models import Product, StaffAccount
 from backoffice.validation import parse_id
-from robot.models import CardKind, ProductCareNote, WindowBar, WindowEntryKind
+from robot.models import CardKind, FollowUp, ProductCareNote, WindowBar, WindowEntryKind
 from robot.selfservice import cards, faq, followup, window
 from robot.switch import full_auto_on
 
@@ -28,6 +28,9 @@ from robot.switch import full_auto_on
 def _staff(request: HttpRequest, right: str) -> StaffAccount | None:
     staff: StaffAccount | None = getattr(request, "staff", None)
     return staff if staff is not None and has_right(staff, right) else None
+
+
+RECENT_FOLLOW_UPS = 30
 
 
 def _forbidden(request: HttpRequest) -> HttpResponse:
@@ -199,6 +202,9 @@ def followup_page(request: HttpRequest) -> HttpResponse:
         context = {
             "s": followup.settings_of(staff.shop_id),
             "notes": ProductCareNote.objects.for_shop(staff.shop).select_related("product"),
+            "recent": FollowUp.objects.for_shop(staff.shop)
+            .select_related("buyer", "order")
+            .order_by("-due_at", "-pk")[:RECENT_FOLLOW_UPS],
             "products": Product.objects.for_shop(staff.shop).order_by("title")[:500],
             "defaults": {
                 "care": followup.DEFAULT_CARE,

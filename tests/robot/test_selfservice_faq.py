@@ -151,3 +151,10 @@ def test_faq_markup_is_stored_as_text_and_shown_escaped(owner_client: Client, ow
     )
     page = owner_client.get("/self-service/faq/").content.decode()
     assert "<script>x</script>" not in page and "&lt;script&gt;" in page
+
+
+def test_the_faq_is_not_offered_while_an_agent_serves(questions: list[FaqItem], shop_a: Shop) -> None:
+    buyer = factories.buyer(shop_a)
+    assert faq.faq_for_buyer(buyer) is not None
+    Conversation.objects.create(shop=shop_a, buyer=buyer, state=ConversationState.ACTIVE)
+    assert faq.faq_for_buyer(buyer) is None

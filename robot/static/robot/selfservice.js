@@ -215,5 +215,17 @@
     panel.hidden = !state.faq && state.cards.length === 0;
   }
 
+  // What the chat shows changes what applies (an agent took the chat, a card's action was recorded, an
+  // order changed meanwhile): reload when new messages or notes reach the transcript, once they settle.
+  let reload = null;
+  new MutationObserver(() => {
+    clearTimeout(reload);
+    // Not while the buyer types a new address: re-rendering the cards would drop what they typed.
+    reload = setTimeout(() => document.querySelector(".ss-address-form") || load(), 400);
+  }).observe($("transcript"), { childList: true });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible") load();
+  });
+
   load();
 })();
