@@ -139,8 +139,9 @@ def plan_return_visit(order: Order, *, now: datetime | None = None) -> None:
 
 def plan(now: datetime) -> int:
     """Plan what the shops that switched a kind on have coming: care messages of orders delivered in the
-    last ``PLAN_WINDOW``, return visits of orders completed in it, and the coupons of buyers whose first
-    purchase is 30 days old, planned against that first paid order. Idempotent (the constraint)."""
+    last ``PLAN_WINDOW``, return visits of completed orders delivered in it (a confirmation on the card plans
+    its own at once), and the coupons of buyers whose first purchase is 30 days old, planned against that
+    first paid order. Idempotent (the constraint)."""
     on = list(FollowUpSettings.objects.filter(Q(care_on=True) | Q(return_visit_on=True) | Q(coupon_on=True)))
     planned = 0
     for s in on:
@@ -163,8 +164,10 @@ def plan(now: datetime) -> int:
                 if o.delivered_at is not None
             )
         if s.return_visit_on:
+            # An order pushed as completed carries no time of the confirmation: one delivered within the
+            # window stands for a recent one (``updated_at`` would name every order of an import).
             completed = orders.filter(
-                status=OrderStatus.COMPLETED, updated_at__gte=now - PLAN_WINDOW
+                status=OrderStatus.COMPLETED, delivered_at__gte=now - PLAN_WINDOW, delivered_at__lte=now
             ).exclude(Exists(FollowUp.objects.filter(order=OuterRef("pk"), kind=FollowUpKind.RETURN_VISIT)))
             planned += _plan(
                 FollowUp(

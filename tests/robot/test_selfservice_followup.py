@@ -211,3 +211,13 @@ def test_two_runs_at_once_send_each_message_once(shop_a: Shop, owner: StaffAccou
     assert sum(results) == 8
     for o in orders:
         assert len(messages_of(o.buyer)) == 1
+
+
+def test_an_old_order_pushed_as_completed_gets_no_return_visit(owner: StaffAccount, shop_a: Shop) -> None:
+    settings(owner, care_on=False)
+    long_ago = NOON - timedelta(days=40)
+    factories.order(shop_a, "OLD", "b1", status="completed", delivered_at=long_ago, created_at=long_ago)
+    recent = factories.order(shop_a, "NEW", "b2", status="completed", delivered_at=NOON - timedelta(days=1))
+    assert followup.run(NOON) == 1
+    assert list(FollowUp.objects.values_list("order__number", "kind")) == [("NEW", "return_visit")]
+    assert len(messages_of(recent.buyer)) == 1
