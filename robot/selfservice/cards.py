@@ -166,6 +166,13 @@ def _record(buyer: Buyer, order: Order, kind: str, text: str) -> None:
     )
 
 
+def _text(data: dict[str, Any], field: str) -> str:
+    value = data.get(field, "")
+    if not isinstance(value, str):
+        raise Invalid(_("Enter a text."), errors=[{"field": field}])
+    return value
+
+
 def act(*, buyer: Buyer, order_id: int, kind: str, action: str, data: dict[str, Any]) -> dict[str, Any]:
     """The buyer acts on a card of their order: the card must be one the order's state offers now (else
     409 from the service, or 422 for an action the card has not). Returns the order's cards afterwards."""
@@ -185,9 +192,9 @@ def act(*, buyer: Buyer, order_id: int, kind: str, action: str, data: dict[str, 
     elif (kind, action) == (CardKind.CONFIRM_ADDRESS, "change"):
         shop.change_order_address(
             order=order,
-            receiver_name=str(data.get("receiver_name", "")),
-            receiver_phone=str(data.get("receiver_phone", "")),
-            address=str(data.get("address", "")),
+            receiver_name=_text(data, "receiver_name"),
+            receiver_phone=_text(data, "receiver_phone"),
+            address=_text(data, "address"),
         )
         _record(
             buyer,

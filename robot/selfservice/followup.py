@@ -31,6 +31,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Trim, Upper
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from backoffice.access import Right, require_right
 from backoffice.errors import Invalid, NotFound
@@ -53,10 +54,15 @@ BATCH = 200
 UNSUBSCRIBE = {"退订", "TD"}  # compared trimmed and upper-cased
 MAX_DELAY_HOURS = 720
 
-DEFAULT_CARE = "亲，您的包裹已签收，使用中有任何问题都可以随时联系我们哦~"
-DEFAULT_RETURN_VISIT = "亲，看到您已确认收货，对宝贝还满意吗？如果满意的话，欢迎给我们的服务打个分哦！"
-DEFAULT_COUPON = "亲爱的，好久不见呀~ 送您一张店铺优惠券，下次选购就可以使用！"
-OPT_OUT_HINT = "（回复 退订 或 TD 不再接收）"
+# The texts a shop gets until it words its own (gettext: the buyer reads them in the console's language).
+DEFAULT_CARE = gettext_lazy(
+    "Your parcel has been delivered. If anything comes up while you use it, just ask us here."
+)
+DEFAULT_RETURN_VISIT = gettext_lazy(
+    "We see you confirmed receipt: are you happy with it? If so, we would love a rating of our service!"
+)
+DEFAULT_COUPON = gettext_lazy("Long time no see! Here is a shop coupon for your next purchase.")
+OPT_OUT_HINT = gettext_lazy("(Reply 退订 or TD to receive no more of these messages.)")
 
 
 def settings_of(shop_id: int) -> FollowUpSettings:
@@ -257,12 +263,12 @@ def _text(row: FollowUp, s: FollowUpSettings) -> str | None:
             return None
         product_ids = OrderItem.objects.filter(order_id=row.order_id).values_list("product_id", flat=True)
         notes = ProductCareNote.objects.filter(product_id__in=product_ids).values_list("note", flat=True)
-        return "\n".join([s.care_text or DEFAULT_CARE, *notes])
+        return "\n".join([s.care_text or str(DEFAULT_CARE), *notes])
     if row.kind == FollowUpKind.RETURN_VISIT:
-        return (s.return_visit_text or DEFAULT_RETURN_VISIT) if s.return_visit_on else None
+        return (s.return_visit_text or str(DEFAULT_RETURN_VISIT)) if s.return_visit_on else None
     if not s.coupon_on or (row.kind == FollowUpKind.COUPON_60 and _bought_since(row)):
         return None
-    return s.coupon_text or DEFAULT_COUPON
+    return s.coupon_text or str(DEFAULT_COUPON)
 
 
 def _finish(row: FollowUp, state: str, note: str = "") -> None:

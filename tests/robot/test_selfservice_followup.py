@@ -155,7 +155,7 @@ def test_coupon_at_30_days_and_again_at_60_without_a_new_purchase(owner: StaffAc
     o = factories.order(shop_a, "O1", "b1", status="completed", paid_at=first, created_at=first)
     assert followup.run(NOON) == 1
     assert followup.run(NOON + timedelta(days=30)) == 1
-    assert messages_of(o.buyer) == ["送您10元券\n" + followup.OPT_OUT_HINT] * 2
+    assert messages_of(o.buyer) == [f"送您10元券\n{followup.OPT_OUT_HINT}"] * 2
 
 
 def test_no_second_coupon_after_a_new_purchase(owner: StaffAccount, shop_a: Shop) -> None:
