@@ -1,7 +1,8 @@
 """The owner's settings pages of buyer self-service (server-rendered forms, no JSON to type), each behind
 its right: FAQ (``configure_faq``), self-service cards and follow-up messages (``configure_self_service``),
 the service window (``configure_service_window``). A POST names its operation (``op``) and goes through one
-service; a refusal is shown on the page (status 422) and nothing is written; without the right: 403."""
+service; a refusal is shown on the page (422; 404 for an id not of the shop) and nothing is written;
+without the right: 403."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, QueryDict
 from django.shortcuts import render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -24,141 +25,138 @@ from robot.models import CardKind, FollowUp, ProductCareNote, WindowBar, WindowE
 from robot.selfservice import cards, faq, followup, window
 from robot.switch import full_auto_on
 
-
-def _staff(request: HttpRequest, right: str) -> StaffAccount | None:
-    staff: StaffAccount | None = getattr(request, "staff", None)
-    return staff if staff is not None and has_right(staff, right) else None
-
-
 RECENT_FOLLOW_UPS = 30
+Operations = dict[str, Callable[[], Any]]
 
 
-def _forbidden(request: HttpRequest) -> HttpResponse:
-    return render(request, "robot/forbidden.html", status=403)
-
-
-def _post(
-    request: HttpRequest, do: Callable[[], Any], render_page: Callable[[list[str]], HttpResponse]
+def _settings_page(
+    request: HttpRequest,
+    *,
+    right: str,
+    template: str,
+    context: Callable[[StaffAccount], dict[str, Any]],
+    operations: Callable[[StaffAccount, QueryDict], Operations],
 ) -> HttpResponse:
-    """Run the operation; on success back to the page (GET) with "saved", else the page with the errors."""
-    try:
-        do()
-    except DomainError as exc:
-        details = [str(e.get("message")) for e in exc.errors if e.get("message")]
-        response = render_page([exc.message, *[d for d in details if d != exc.message]])
-        response.status_code = 404 if exc.status == 404 else 422
-        return response
-    messages.success(request, _("Saved."))
-    return HttpResponseRedirect(request.path)
+    """One settings page: 403 without ``right``; GET renders ``template``; POST runs the operation its ``op``
+    names (one service call), then redirects back with "saved", or renders the page with the refusal."""
+    staff: StaffAccount | None = getattr(request, "staff", None)
+    if staff is None or not has_right(staff, right):
+        return render(request, "robot/forbidden.html", status=403)
 
-
-def _id(request: HttpRequest, name: str) -> int:
-    value = parse_id(request.POST.get(name))
-    if value is None:
-        raise Invalid(_("Enter a valid id."))
-    return value
-
-
-# --- FAQ ---------------------------------------------------------------------------------------------------
-
-
-@login_required
-@require_http_methods(["GET", "POST"])
-def faq_page(request: HttpRequest) -> HttpResponse:
-    staff = _staff(request, Right.CONFIGURE_FAQ)
-    if staff is None:
-        return _forbidden(request)
-
-    def page(errors: list[str]) -> HttpResponse:
-        items = faq.questions_of(staff.shop)
-        context = {
-            "opening": faq.opening_of(staff.shop),
-            "items": items,
-            "full": len(items) >= faq.MAX_QUESTIONS,
-            "max_questions": faq.MAX_QUESTIONS,
-            "errors": errors,
-            "robot_on": full_auto_on(staff.shop_id),
-        }
-        return render(request, "robot/faq_settings.html", context)
+    def page(errors: list[str], status: int = 200) -> HttpResponse:
+        return render(request, template, {**context(staff), "errors": errors}, status=status)
 
     if request.method == "GET":
         return page([])
-    post = request.POST
-    operations: dict[str, Callable[[], Any]] = {
-        "opening": lambda: faq.set_opening(staff=staff, opening=post.get("opening", "")),
-        "add": lambda: faq.add_question(
-            staff=staff, question=post.get("question", ""), answer=post.get("answer", "")
-        ),
-        "update": lambda: faq.update_question(
-            staff=staff,
-            item_id=_id(request, "id"),
-            question=post.get("question", ""),
-            answer=post.get("answer", ""),
-        ),
-        "delete": lambda: faq.delete_question(staff=staff, item_id=_id(request, "id")),
-    }
-    return _post(request, operations.get(post.get("op", ""), _unknown), page)
+    try:
+        operations(staff, request.POST).get(request.POST.get("op", ""), _unknown)()
+    except DomainError as exc:
+        details = [str(e.get("message")) for e in exc.errors if e.get("message")]
+        return page(
+            [exc.message, *[d for d in details if d != exc.message]], 404 if exc.status == 404 else 422
+        )
+    messages.success(request, _("Saved."))
+    return HttpResponseRedirect(request.path)
 
 
 def _unknown() -> None:
     raise Invalid(_("Unknown operation."))
 
 
+def _id(post: QueryDict, name: str) -> int:
+    value = parse_id(post.get(name))
+    if value is None:
+        raise Invalid(_("Enter a valid id."))
+    return value
+
+
+def _products(staff: StaffAccount) -> Any:
+    return Product.objects.for_shop(staff.shop).order_by("title")[:500]
+
+
+# --- FAQ ---------------------------------------------------------------------------------------------------
+
+
+def _faq_context(staff: StaffAccount) -> dict[str, Any]:
+    items = faq.questions_of(staff.shop)
+    return {
+        "opening": faq.opening_of(staff.shop),
+        "items": items,
+        "full": len(items) >= faq.MAX_QUESTIONS,
+        "max_questions": faq.MAX_QUESTIONS,
+        "robot_on": full_auto_on(staff.shop_id),
+    }
+
+
+def _faq_operations(staff: StaffAccount, post: QueryDict) -> Operations:
+    question, answer = post.get("question", ""), post.get("answer", "")
+    return {
+        "opening": lambda: faq.set_opening(staff=staff, opening=post.get("opening", "")),
+        "add": lambda: faq.add_question(staff=staff, question=question, answer=answer),
+        "update": lambda: faq.update_question(
+            staff=staff, item_id=_id(post, "id"), question=question, answer=answer
+        ),
+        "delete": lambda: faq.delete_question(staff=staff, item_id=_id(post, "id")),
+    }
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def faq_page(request: HttpRequest) -> HttpResponse:
+    return _settings_page(
+        request,
+        right=Right.CONFIGURE_FAQ,
+        template="robot/faq_settings.html",
+        context=_faq_context,
+        operations=_faq_operations,
+    )
+
+
 # --- cards -------------------------------------------------------------------------------------------------
+
+
+def _cards_context(staff: StaffAccount) -> dict[str, Any]:
+    current = cards.settings_of(staff.shop_id)
+    choices = [(kind.value, kind.label, kind.value in current.cards) for kind in CardKind]
+    return {"choices": choices, "urge_after_hours": current.urge_after_hours}
+
+
+def _cards_operations(staff: StaffAccount, post: QueryDict) -> Operations:
+    hours = parse_id(post.get("urge_after_hours")) or 0
+    return {
+        "save": lambda: cards.save_settings(staff=staff, cards=post.getlist("cards"), urge_after_hours=hours)
+    }
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def cards_page(request: HttpRequest) -> HttpResponse:
-    staff = _staff(request, Right.CONFIGURE_SELF_SERVICE)
-    if staff is None:
-        return _forbidden(request)
-    current = cards.settings_of(staff.shop_id)
-
-    def page(errors: list[str]) -> HttpResponse:
-        choices = [(kind.value, kind.label, kind.value in current.cards) for kind in CardKind]
-        context = {"choices": choices, "urge_after_hours": current.urge_after_hours, "errors": errors}
-        return render(request, "robot/cards_settings.html", context)
-
-    if request.method == "GET":
-        return page([])
-
-    def save() -> None:
-        hours = parse_id(request.POST.get("urge_after_hours"))
-        cards.save_settings(staff=staff, cards=request.POST.getlist("cards"), urge_after_hours=hours or 0)
-
-    return _post(request, save, page)
+    return _settings_page(
+        request,
+        right=Right.CONFIGURE_SELF_SERVICE,
+        template="robot/cards_settings.html",
+        context=_cards_context,
+        operations=_cards_operations,
+    )
 
 
 # --- service window ----------------------------------------------------------------------------------------
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def window_page(request: HttpRequest) -> HttpResponse:
-    staff = _staff(request, Right.CONFIGURE_SERVICE_WINDOW)
-    if staff is None:
-        return _forbidden(request)
-
-    def page(errors: list[str]) -> HttpResponse:
-        bars = [
+def _window_context(staff: StaffAccount) -> dict[str, Any]:
+    return {
+        "bars": [
             {"value": bar.value, "label": bar.label, "entries": window.entries_of(staff.shop, bar.value)}
             for bar in WindowBar
-        ]
-        context = {
-            "bars": bars,
-            "fixed": [WindowEntryKind(kind).label for kind in window.FIXED],
-            "kinds": [(kind.value, kind.label) for kind in window.CONFIGURABLE],
-            "products": Product.objects.for_shop(staff.shop).order_by("title")[:500],
-            "max_entries": window.MAX_ENTRIES,
-            "errors": errors,
-        }
-        return render(request, "robot/window_settings.html", context)
+        ],
+        "fixed": [WindowEntryKind(kind).label for kind in window.FIXED],
+        "kinds": [(kind.value, kind.label) for kind in window.CONFIGURABLE],
+        "products": _products(staff),
+        "max_entries": window.MAX_ENTRIES,
+    }
 
-    if request.method == "GET":
-        return page([])
-    post = request.POST
 
+def _window_operations(staff: StaffAccount, post: QueryDict) -> Operations:
     def arrange() -> None:
         ids = [parse_id(raw) for raw in post.getlist("entry")]
         if any(pk is None for pk in ids):
@@ -167,18 +165,29 @@ def window_page(request: HttpRequest) -> HttpResponse:
             staff=staff, bar=post.get("bar", ""), entry_ids=[pk for pk in ids if pk is not None]
         )
 
-    operations: dict[str, Callable[[], Any]] = {
-        "add": lambda: window.add_entry(
+    def add() -> None:
+        window.add_entry(
             staff=staff,
             bar=post.get("bar", ""),
             kind=post.get("kind", ""),
             product_id=parse_id(post.get("product")),
             text=post.get("text", ""),
             url=post.get("url", ""),
-        ),
-        "arrange": arrange,
-    }
-    return _post(request, operations.get(post.get("op", ""), _unknown), page)
+        )
+
+    return {"add": add, "arrange": arrange}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def window_page(request: HttpRequest) -> HttpResponse:
+    return _settings_page(
+        request,
+        right=Right.CONFIGURE_SERVICE_WINDOW,
+        template="robot/window_settings.html",
+        context=_window_context,
+        operations=_window_operations,
+    )
 
 
 # --- follow-up ---------------------------------------------------------------------------------------------
@@ -191,34 +200,22 @@ def _time(raw: str | None) -> dt.time | None:
         return None
 
 
-@login_required
-@require_http_methods(["GET", "POST"])
-def followup_page(request: HttpRequest) -> HttpResponse:
-    staff = _staff(request, Right.CONFIGURE_SELF_SERVICE)
-    if staff is None:
-        return _forbidden(request)
+def _followup_context(staff: StaffAccount) -> dict[str, Any]:
+    recent = FollowUp.objects.for_shop(staff.shop).select_related("buyer", "order").order_by("-due_at", "-pk")
+    return {
+        "s": followup.settings_of(staff.shop_id),
+        "notes": ProductCareNote.objects.for_shop(staff.shop).select_related("product"),
+        "recent": recent[:RECENT_FOLLOW_UPS],
+        "products": _products(staff),
+        "defaults": {
+            "care": followup.DEFAULT_CARE,
+            "return_visit": followup.DEFAULT_RETURN_VISIT,
+            "coupon": followup.DEFAULT_COUPON,
+        },
+    }
 
-    def page(errors: list[str]) -> HttpResponse:
-        context = {
-            "s": followup.settings_of(staff.shop_id),
-            "notes": ProductCareNote.objects.for_shop(staff.shop).select_related("product"),
-            "recent": FollowUp.objects.for_shop(staff.shop)
-            .select_related("buyer", "order")
-            .order_by("-due_at", "-pk")[:RECENT_FOLLOW_UPS],
-            "products": Product.objects.for_shop(staff.shop).order_by("title")[:500],
-            "defaults": {
-                "care": followup.DEFAULT_CARE,
-                "return_visit": followup.DEFAULT_RETURN_VISIT,
-                "coupon": followup.DEFAULT_COUPON,
-            },
-            "errors": errors,
-        }
-        return render(request, "robot/followup_settings.html", context)
 
-    if request.method == "GET":
-        return page([])
-    post = request.POST
-
+def _followup_operations(staff: StaffAccount, post: QueryDict) -> Operations:
     def save() -> None:
         values: dict[str, object] = {
             "care_on": post.get("care_on") == "on",
@@ -233,10 +230,19 @@ def followup_page(request: HttpRequest) -> HttpResponse:
         }
         followup.save_settings(staff=staff, values=values)
 
-    operations: dict[str, Callable[[], Any]] = {
-        "save": save,
-        "note": lambda: followup.set_care_note(
-            staff=staff, product_id=_id(request, "product"), note=post.get("note", "")
-        ),
-    }
-    return _post(request, operations.get(post.get("op", ""), _unknown), page)
+    def note() -> None:
+        followup.set_care_note(staff=staff, product_id=_id(post, "product"), note=post.get("note", ""))
+
+    return {"save": save, "note": note}
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def followup_page(request: HttpRequest) -> HttpResponse:
+    return _settings_page(
+        request,
+        right=Right.CONFIGURE_SELF_SERVICE,
+        template="robot/followup_settings.html",
+        context=_followup_context,
+        operations=_followup_operations,
+    )

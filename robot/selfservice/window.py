@@ -28,6 +28,11 @@ REPEATABLE = {WindowEntryKind.PRODUCT_LINK}  # one entry per product; the others
 AFTER_SALE_STATES = {OrderStatus.TO_SHIP, OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.COMPLETED}
 
 
+def _lock_shop(shop_: Shop) -> None:
+    """The writers of a shop's service window take turns on the shop's row."""
+    Shop.objects.select_for_update().filter(pk=shop_.pk).values_list("pk", flat=True).first()
+
+
 def entries_of(shop_: Shop, bar: str) -> list[WindowEntry]:
     return list(WindowEntry.objects.for_shop(shop_).filter(bar=bar).select_related("product"))
 
@@ -73,8 +78,10 @@ def add_entry(
     require_right(staff, Right.CONFIGURE_SERVICE_WINDOW)
     text, url, product = _checked_entry(staff, bar, kind, product_id, text, url)
     with transaction.atomic():
-        # Counted under the lock of the shop's entries of this bar, so two adds at once cannot make nine.
-        existing = list(WindowEntry.objects.for_shop(staff.shop).filter(bar=bar).select_for_update())
+        # Counted under the shop row's lock, so two adds at once cannot make nine (locking the entries
+        # would not do: a row the other transaction inserts is not among them).
+        _lock_shop(staff.shop)
+        existing = list(WindowEntry.objects.for_shop(staff.shop).filter(bar=bar))
         if len(existing) >= MAX_CONFIGURABLE:
             raise _too_many()
         same = [
@@ -97,9 +104,8 @@ def arrange_bar(*, staff: StaffAccount, bar: str, entry_ids: list[int]) -> list[
     if len(entry_ids) != len(set(entry_ids)):
         raise Invalid(_("An entry is listed twice."), errors=[{"field": "entries"}])
     with transaction.atomic():
-        existing = {
-            e.pk: e for e in WindowEntry.objects.for_shop(staff.shop).filter(bar=bar).select_for_update()
-        }
+        _lock_shop(staff.shop)
+        existing = {e.pk: e for e in WindowEntry.objects.for_shop(staff.shop).filter(bar=bar)}
         if any(pk not in existing for pk in entry_ids):
             raise NotFound(_("No such entry in this bar."))
         WindowEntry.objects.filter(pk__in=existing.keys() - set(entry_ids)).delete()
