@@ -194,3 +194,16 @@ def test_overview_lists_faq_cards_and_window(client: Client, shop_a: Shop) -> No
     assert data["cards"][0]["parcel"]["tracking_number"] == "SF123"
     assert data["window"]["bar"] == "aftersale"
     assert client.get(f"/chat/{shop_a.pk}/self-service/").status_code == 403
+
+
+def test_overview_query_count_does_not_grow_with_orders(
+    client: Client, shop_a: Shop, owner: StaffAccount, django_assert_max_num_queries: Any
+) -> None:
+    from robot.selfservice import window
+
+    window.add_entry(staff=owner, bar="aftersale", kind="logistics")
+    window.add_entry(staff=owner, bar="aftersale", kind="after_sale_progress")
+    for n in range(8):
+        o = order(shop_a, f"O{n}", "b1", status=["to_ship", "shipped", "delivered", "completed"][n % 4])
+    with django_assert_max_num_queries(18):  # fixed: the same with one order or many
+        assert client.get(url(shop_a, o.buyer, "")).status_code == 200
