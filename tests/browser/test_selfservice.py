@@ -98,3 +98,22 @@ def test_owner_reorders_the_service_window_by_drag_and_drop_and_keyboard(
     assert [e.pk for e in window.entries_of(shop_a, "presale")] == [second.pk, first.pk]
     # The fixed entries are shown, locked, and not in the list that moves.
     expect(page.locator('.ss-bar[data-bar="presale"] .ss-fixed .ss-entry')).to_have_count(3)
+
+
+def test_send_product_shares_the_product_the_buyer_came_from(
+    new_context: Any, shop_a: Shop, owner: StaffAccount
+) -> None:
+    product = factories.product(shop_a, "p-live", "北欧风陶瓷马克杯", "39.90")
+    buyer = factories.buyer(shop_a, "ssb2", "小熊")
+    page = new_context().new_page()
+    page.set_viewport_size(PHONE)
+    page.goto(f"/chat/{shop_a.pk}/?token={buyer_token(buyer)}&product={product.pk}")
+    expect(page.locator("#conn-state")).to_have_attribute("data-state", "open")
+    bar = page.locator("#ss-window")
+    expect(bar).to_have_attribute("data-bar", "presale")  # no order yet
+    bar.locator('[data-kind="send_product"]').click()
+    mine = page.locator("#transcript .msg.mine")
+    expect(mine.locator(".text")).to_contain_text("北欧风陶瓷马克杯")
+    expect(mine.locator(".state")).to_have_attribute("data-state", "acked")
+    bar.locator('[data-kind="place_order"]').click()
+    expect(page.locator("#ss-sheet")).to_contain_text("¥39.90")

@@ -207,3 +207,25 @@ def test_overview_query_count_does_not_grow_with_orders(
         o = order(shop_a, f"O{n}", "b1", status=["to_ship", "shipped", "delivered", "completed"][n % 4])
     with django_assert_max_num_queries(18):  # fixed: the same with one order or many
         assert client.get(url(shop_a, o.buyer, "")).status_code == 200
+
+
+def test_the_agent_sees_what_the_buyer_read_and_did(
+    owner_client: Client, owner: StaffAccount, shop_a: Shop
+) -> None:
+    """After an FAQ tap and a card action, the chat's transcript (the workbench's API) holds both, in order,
+    once the chat reaches a human."""
+    from robot.selfservice import faq
+
+    item = faq.add_question(staff=owner, question="发什么快递？", answer="默认发中通。")
+    o = order(shop_a)
+    faq.ask(buyer=o.buyer, item_id=item.pk, client_msg_id="tap-1")
+    cards.act(buyer=o.buyer, order_id=o.pk, kind="confirm_address", action="confirm", data={})
+    conv = Conversation.objects.get(buyer=o.buyer)
+    transcript = owner_client.get(f"/api/v1/routing/conversations/{conv.pk}/messages").json()
+    assert [(m["sender"], m["text"][:6]) for m in transcript] == [
+        ("buyer", "发什么快递？"),
+        ("system", "默认发中通。"),
+        ("system", chat_of(o.buyer)[2][1][:6]),
+    ]
+    assert transcript[1]["card"] == {"kind": "faq", "question_id": item.pk}
+    assert transcript[2]["card"]["kind"] == "self_service"

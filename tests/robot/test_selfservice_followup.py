@@ -221,3 +221,17 @@ def test_an_old_order_pushed_as_completed_gets_no_return_visit(owner: StaffAccou
     assert followup.run(NOON) == 1
     assert list(FollowUp.objects.values_list("order__number", "kind")) == [("NEW", "return_visit")]
     assert len(messages_of(recent.buyer)) == 1
+
+
+def test_a_follow_up_into_a_chat_with_an_agent_touches_no_timer(
+    owner: StaffAccount, shop_a: Shop, teammate: StaffAccount
+) -> None:
+    settings(owner)
+    o = delivered(shop_a, hours_ago=30)
+    conv = Conversation.objects.create(
+        shop=shop_a, buyer=o.buyer, state=ConversationState.ACTIVE, agent=teammate, silent_since=NOON
+    )
+    assert followup.run(NOON) == 1
+    conv.refresh_from_db()
+    assert (conv.waiting_since, conv.silent_since, conv.last_seq) == (None, NOON, 1)
+    assert Message.objects.get(conversation=conv).sender == SenderKind.SYSTEM
