@@ -21,6 +21,7 @@ human session opens and no reply timer starts, so they never count in an agent's
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -28,7 +29,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings as django_settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
-from django.db.models.functions import Trim, Upper
+from django.db.models.functions import Length
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -36,6 +37,7 @@ from django.utils.translation import gettext_lazy
 from backoffice.access import Right, require_right
 from backoffice.errors import Invalid, NotFound
 from backoffice.models import Buyer, Order, OrderItem, OrderStatus, Product, StaffAccount
+from backoffice.text import normalize
 from backoffice.validation import clean_text
 from robot.models import (
     FollowUp,
@@ -51,7 +53,8 @@ from routing.models import Message, SenderKind
 PLAN_WINDOW = timedelta(days=7)  # orders delivered / completed longer ago than this are not followed up
 RECLAIM_AFTER = timedelta(minutes=10)
 BATCH = 200
-UNSUBSCRIBE = {"退订", "TD"}  # compared trimmed and upper-cased
+UNSUBSCRIBE = {"退订", "td"}  # the whole message, in its matching form (backoffice.text.normalize)
+UNSUBSCRIBE_MAX = 6
 MAX_DELAY_HOURS = 720
 
 # The texts a shop gets until it words its own (gettext: the buyer reads them in the console's language).
@@ -233,15 +236,26 @@ def _claim(now: datetime, shop_ids: list[int], batch: int) -> list[FollowUp]:
     )
 
 
+def is_unsubscribe(text: str) -> bool:
+    """Whether a buyer's message asks for no more follow-ups: 退订 or TD as the whole message, whatever the
+    spaces, punctuation, width, case or script (退訂, ＴＤ, "td。"), or a short one around 退订 ("我要退订",
+    "退订了", at most 6 characters) that does not negate it ("不退订")."""
+    core = re.sub(r"[\W_]+", "", normalize(text))
+    if core in UNSUBSCRIBE:
+        return True
+    return "退订" in core and len(core) <= UNSUBSCRIBE_MAX and "不" not in core
+
+
 def record_opt_outs(buyer_ids: list[int]) -> set[int]:
-    """Buyers (of these) who replied 退订 or TD in any chat: recorded once; every opted-out one returned."""
-    said = (
+    """Buyers (of these) who replied 退订 or TD in any chat (``is_unsubscribe``): recorded once; every
+    opted-out one of them returned."""
+    candidates = (
         Message.objects.filter(conversation__buyer_id__in=buyer_ids, sender=SenderKind.BUYER)
-        .annotate(said=Upper(Trim("text")))
-        .filter(said__in=UNSUBSCRIBE)
-        .values_list("conversation__buyer_id", "conversation__shop_id")
-        .distinct()
+        .annotate(length=Length("text"))
+        .filter(length__lte=20)  # an unsubscribe is short; longer messages are questions
+        .values_list("conversation__buyer_id", "conversation__shop_id", "text")
     )
+    said = {(buyer, shop) for buyer, shop, text in candidates if is_unsubscribe(text)}
     FollowUpOptOut.objects.bulk_create(
         [FollowUpOptOut(buyer_id=b, shop_id=s) for b, s in said], ignore_conflicts=True
     )

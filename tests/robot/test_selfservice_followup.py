@@ -127,7 +127,7 @@ def test_a_kind_switched_off_is_not_sent(owner: StaffAccount, shop_a: Shop) -> N
 def test_a_buyer_who_replies_td_gets_no_more(owner: StaffAccount, shop_a: Shop) -> None:
     settings(owner)
     o = delivered(shop_a, hours_ago=30)
-    routing.post_buyer_message(buyer=o.buyer, text=" td ")
+    routing.post_buyer_message(buyer=o.buyer, text="T D。")
     assert followup.run(NOON) == 0
     assert FollowUpOptOut.objects.filter(buyer=o.buyer).exists()
     assert messages_of(o.buyer) == []
@@ -235,3 +235,17 @@ def test_a_follow_up_into_a_chat_with_an_agent_touches_no_timer(
     conv.refresh_from_db()
     assert (conv.waiting_since, conv.silent_since, conv.last_seq) == (None, NOON, 1)
     assert Message.objects.get(conversation=conv).sender == SenderKind.SYSTEM
+
+
+@pytest.mark.parametrize(
+    "text", ["退订", " TD ", "td。", "ＴＤ", "退訂", "退订！", "我要退订", "退订了", "T D"]
+)
+def test_unsubscribe_replies_as_buyers_write_them(text: str) -> None:
+    assert followup.is_unsubscribe(text)
+
+
+@pytest.mark.parametrize(
+    "text", ["不退订", "什么时候发货", "TDK耳机还有货吗", "我想问问退订的话优惠券还能用吗", "todo"]
+)
+def test_other_messages_are_not_unsubscribing(text: str) -> None:
+    assert not followup.is_unsubscribe(text)
