@@ -212,7 +212,11 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 600.0,
         "options": {"expires": 500},
     },
+    # Follow-up messages of buyer self-service (robot/selfservice/followup.py).
+    "robot-follow-up": {"task": "robot.follow_up", "schedule": 60.0, "options": {"expires": 50}},
 }
+# Task modules autodiscovery (each app's tasks.py) does not find.
+CELERY_IMPORTS = ["robot.tasks_selfservice"]
 
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out login or address before any password is checked, and needs the request

@@ -81,4 +81,5 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("", include("routing.urls")),
+    path("", include("robot.urls")),
 ]
