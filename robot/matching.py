@@ -181,8 +181,10 @@ class ShopIndex:
 
 @dataclass(frozen=True)
 class Classifier:
-    """A multinomial logistic regression over the TF-IDF of the features (sublinear tf, l2-normalized),
-    applied by hand (a few array operations) rather than through scikit-learn's per-call checks."""
+    """A linear intent classifier (one-vs-rest linear SVM, liblinear) over the TF-IDF of the features
+    (sublinear tf, l2-normalized), applied by hand (a few array operations) rather than through
+    scikit-learn's per-call checks. ``probabilities`` is the softmax of the decision values times
+    ``SOFTMAX_SCALE``: a score for ranking and for the calibration's features, not itself calibrated."""
 
     idf: np.ndarray  # per column of the index's vocabulary
     coef: np.ndarray  # intents x columns
@@ -197,15 +199,19 @@ class Classifier:
         z = self.intercept.copy()
         if norm:
             z += self.coef[:, list(columns)] @ (values / norm)
-        z -= z.max()
+        z = (z - z.max()) * SOFTMAX_SCALE
         e = np.exp(z)
         return np.asarray(e / e.sum())
 
 
 # Training rows per intent at most (a shop with thousands of entries of one intent trains on a fixed,
-# evenly spread sample of them), and the regularization measured best on the built-in examples (C=5).
+# evenly spread sample of them); the SVM's regularization measured best by cross-validation on the built-in
+# examples. A linear SVM rather than a logistic regression: as accurate here (78 % against 76 % in 5-fold
+# cross-validation of the built-in examples) and a hundred times faster to train (liblinear, no threads),
+# which every knowledge-base write pays at the next match.
 MAX_TRAINING_PER_INTENT = 400
-CLASSIFIER_C = 5.0
+CLASSIFIER_C = 0.5
+SOFTMAX_SCALE = 4.0
 
 
 def _train(
@@ -214,7 +220,7 @@ def _train(
     vocabulary: dict[str, int],
     n_classes: int,
 ) -> Classifier:
-    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
 
     n = len(docs)
     df = np.zeros(len(vocabulary))
@@ -244,20 +250,26 @@ def _train(
         col_ids.extend(cols)
     x = sparse.csr_matrix((data, (row_ids, col_ids)), shape=(len(chosen), len(vocabulary)))
     y = np.array([labels[r] for r in chosen])
-    model = LogisticRegression(C=CLASSIFIER_C, max_iter=500).fit(x, y)
     coef = np.zeros((n_classes, len(vocabulary)))
     intercept = np.full(n_classes, -30.0)  # an intent without training rows is never predicted
+    if len(set(y.tolist())) < 2:
+        intercept[int(y[0])] = 0.0
+        return Classifier(idf=idf, coef=coef, intercept=intercept)
+    model = LinearSVC(C=CLASSIFIER_C).fit(x, y)
     if len(model.classes_) == 2:  # scikit-learn keeps one row for two classes
-        coef[model.classes_[1]], intercept[model.classes_[1]] = model.coef_[0], model.intercept_[0]
-        coef[model.classes_[0]], intercept[model.classes_[0]] = 0.0, 0.0
+        coef[model.classes_[1]], intercept[model.classes_[1]] = model.coef_[0] / 2, model.intercept_[0] / 2
+        coef[model.classes_[0]], intercept[model.classes_[0]] = -model.coef_[0] / 2, -model.intercept_[0] / 2
     else:
         for position, label in enumerate(model.classes_):
             coef[label], intercept[label] = model.coef_[position], model.intercept_[position]
     return Classifier(idf=idf, coef=coef, intercept=intercept)
 
 
-def build_index(rows: Iterable[tuple[IndexedEntry, Sequence[str]]]) -> ShopIndex:
-    """The index of (entry, its questions) pairs."""
+def build_index(
+    rows: Iterable[tuple[IndexedEntry, Sequence[str]]], *, negatives: Sequence[str] = ()
+) -> ShopIndex:
+    """The index of (entry, its questions) pairs. ``negatives``: messages no entry answers, the classifier's
+    extra class "none" (they are not ranked)."""
     entries: list[IndexedEntry] = []
     starts: list[int] = []
     docs: list[Counter[str]] = []
@@ -270,34 +282,21 @@ def build_index(rows: Iterable[tuple[IndexedEntry, Sequence[str]]]) -> ShopIndex
         docs.extend(counted)
         doc_entry.extend([len(entries)] * len(counted))
         entries.append(entry)
+    negative_docs = [f for f in (features(t) for t in negatives) if f]
     vocabulary: dict[str, int] = {}
-    df: Counter[str] = Counter()
-    for doc in docs:
-        df.update(doc.keys())
+    for doc in (*docs, *negative_docs):  # columns only the negatives have score no question
         for token in doc:
             vocabulary.setdefault(token, len(vocabulary))
-    n = len(docs)
-    idf = np.zeros(len(vocabulary))
-    for token, column in vocabulary.items():
-        idf[column] = math.log(1 + (n - df[token] + 0.5) / (df[token] + 0.5))
-    lengths = np.array([sum(_weight(t) * c for t, c in d.items()) for d in docs]) if docs else np.zeros(0)
-    average = float(lengths.mean()) if n else 1.0
-    data: list[float] = []
-    row_ids: list[int] = []
-    col_ids: list[int] = []
-    for row, doc in enumerate(docs):
-        norm = K1 * (1 - B + B * lengths[row] / average)
-        for token, count in doc.items():
-            column = vocabulary[token]
-            data.append(_weight(token) * idf[column] * count * (K1 + 1) / (count + norm))
-            row_ids.append(row)
-            col_ids.append(column)
-    matrix = sparse.csc_matrix((data, (row_ids, col_ids)), shape=(n, len(vocabulary)))
+    idf, matrix = _bm25(docs, vocabulary)
     self_scores = np.asarray(matrix.sum(axis=1)).ravel()
     intent_codes = sorted({e.intent for e in entries})
     position = {code: i for i, code in enumerate(intent_codes)}
     entry_intents = np.array([position[e.intent] for e in entries], dtype=np.int64)
-    classifier = _train(docs, [int(entry_intents[e]) for e in doc_entry], vocabulary, len(intent_codes))
+    labels = [int(entry_intents[e]) for e in doc_entry] + [len(intent_codes)] * len(negative_docs)
+    classifier = _train(
+        [*docs, *negative_docs], labels, vocabulary, len(intent_codes) + (1 if negative_docs else 0)
+    )
+    n = len(docs)
     return ShopIndex(
         entries=entries,
         starts=np.array(starts, dtype=np.int64),
@@ -313,6 +312,29 @@ def build_index(rows: Iterable[tuple[IndexedEntry, Sequence[str]]]) -> ShopIndex
     )
 
 
+def _bm25(docs: Sequence[Counter[str]], vocabulary: dict[str, int]) -> tuple[np.ndarray, Any]:
+    """The idf per column and the rows x columns matrix of BM25 term weights (times idf and kind weight)."""
+    n = len(docs)
+    df = np.zeros(len(vocabulary))
+    for doc in docs:
+        for token in doc:
+            df[vocabulary[token]] += 1
+    idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
+    lengths = np.array([sum(_weight(t) * c for t, c in d.items()) for d in docs]) if docs else np.zeros(0)
+    average = float(lengths.mean()) if n else 1.0
+    data: list[float] = []
+    row_ids: list[int] = []
+    col_ids: list[int] = []
+    for row, doc in enumerate(docs):
+        norm = K1 * (1 - B + B * lengths[row] / average)
+        for token, count in doc.items():
+            column = vocabulary[token]
+            data.append(_weight(token) * idf[column] * count * (K1 + 1) / (count + norm))
+            row_ids.append(row)
+            col_ids.append(column)
+    return idf, sparse.csc_matrix((data, (row_ids, col_ids)), shape=(n, len(vocabulary)))
+
+
 @dataclass(frozen=True)
 class Scored:
     """The raw ranking of one message: entry positions best first with their ranking scores, the intent
@@ -325,7 +347,7 @@ class Scored:
     matched: bool
 
 
-N_FEATURES = 9
+N_FEATURES = 10
 
 
 def _nothing(index: ShopIndex) -> Scored:
@@ -376,6 +398,7 @@ def score(index: ShopIndex, text: str, *, product_id: int | None = None) -> Scor
     top_intent = int(index.entry_intents[top])
     p_sorted = np.sort(probabilities)[::-1]
     p_top = float(probabilities[top_intent])
+    p_none = float(probabilities[-1]) if len(probabilities) > len(index.intent_codes) else 0.0
     p_second = float(p_sorted[1]) if len(p_sorted) > 1 else 0.0
     top_row = _best_row(row_scores, index, top)
     row_self = float(index.self_scores[top_row])
@@ -392,6 +415,7 @@ def score(index: ShopIndex, text: str, *, product_id: int | None = None) -> Scor
             p_top * question_share,
             query_share * question_share,
             float(p_top == p_sorted[0]),
+            p_none,
         ]
     )
     return Scored(order, ranking, probabilities, feats, True)
@@ -405,34 +429,6 @@ def _best_row(row_scores: np.ndarray, index: ShopIndex, entry: int) -> int:
 
 # --- calibration ------------------------------------------------------------------------------------------
 
-# Messages no built-in entry answers (the robot must hand over): teach the calibration that a weak,
-# partial match is not a reason to answer. Written for this product, not taken from a data set.
-OUT_OF_SCOPE = (
-    "你们公司在哪个城市",
-    "今天天气怎么样",
-    "我想应聘客服",
-    "你们招代理吗",
-    "能不能做个朋友",
-    "给我讲个笑话",
-    "我昨天做了个梦",
-    "主播叫什么名字",
-    "这个月工资还没发",
-    "帮我写个作业",
-    "你吃饭了吗",
-    "我家猫生病了",
-    "可以合作推广吗",
-    "你们老板是谁",
-    "12345678",
-    "哦",
-    "嗯嗯",
-    "好的",
-    "知道了",
-    "asdfgh",
-    "。。。",
-    "股票明天会涨吗",
-    "帮我订一张去北京的机票",
-    "你会唱歌吗",
-)
 FOLDS = 5
 
 
@@ -446,13 +442,16 @@ class Calibration:
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
-def _fold_index(examples: Sequence[tuple[str, str]]) -> ShopIndex:
+def _fold_index(examples: Sequence[tuple[str, str]], negatives: Sequence[str]) -> ShopIndex:
     by_intent: dict[str, list[str]] = {}
     for question, intent in examples:
         by_intent.setdefault(intent, []).append(question)
     return build_index(
-        (IndexedEntry(pk=i, intent=intent, product_id=None), questions)
-        for i, (intent, questions) in enumerate(sorted(by_intent.items()))
+        (
+            (IndexedEntry(pk=i, intent=intent, product_id=None), questions)
+            for i, (intent, questions) in enumerate(sorted(by_intent.items()))
+        ),
+        negatives=negatives,
     )
 
 
@@ -469,7 +468,7 @@ def calibration_samples(
     for fold in range(folds):
         train = [e for n, e in enumerate(examples) if n % folds != fold]
         test = [e for n, e in enumerate(examples) if n % folds == fold]
-        index = _fold_index(train)
+        index = _fold_index(train, [t for n, t in enumerate(out_of_scope) if n % folds != fold])
         probes = list(test)
         probes += [
             (greetings[n % len(greetings)] + " " + q, i)
@@ -491,7 +490,7 @@ def calibration() -> Calibration:
     """The calibration fitted on the built-in examples (once per process, about a second)."""
     from sklearn.linear_model import LogisticRegression
 
-    from robot.builtin import examples
+    from robot.builtin import OUT_OF_SCOPE, examples
 
     xs, ys, _predicted = calibration_samples(examples(), OUT_OF_SCOPE)
     model = LogisticRegression(C=1.0, max_iter=1000).fit(xs, ys)
@@ -507,9 +506,14 @@ def _load(shop_id: int) -> ShopIndex:
         .order_by("pk")
         .values_list("pk", "intent", "product_id", "question", "similar_questions")
     )
+    from robot.builtin import OUT_OF_SCOPE
+
     return build_index(
-        (IndexedEntry(pk, intent, product_id), [question, *similar])
-        for pk, intent, product_id, question, similar in entries
+        (
+            (IndexedEntry(pk, intent, product_id), [question, *similar])
+            for pk, intent, product_id, question, similar in entries
+        ),
+        negatives=OUT_OF_SCOPE,
     )
 
 
