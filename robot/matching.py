@@ -57,6 +57,8 @@ B = 0.75
 SCOPE_BOOST = 1.25
 MAX_SHOPS = 64
 MAX_TEXT = 2000
+# Question texts whose features stay cached per process (about 1 KB each): a rebuild after a write.
+MAX_CACHED_TEXTS = 60_000
 # Feature weights by kind: exact characters and words weigh most, folded pinyin and initials less (they
 # also match what merely sounds alike).
 WEIGHTS = {"c": 1.0, "b": 1.6, "w": 1.4, "p": 0.5, "q": 1.0, "j": 0.5, "l": 1.2, "d": 0.6}
@@ -106,32 +108,39 @@ def _split_pinyin(word: str) -> list[str] | None:
     return list(found) if found is not None else None
 
 
-def _pinyin(text: str) -> list[str]:
+@functools.lru_cache(maxsize=50_000)
+def _pinyin(word: str) -> tuple[str, ...]:
+    """The toneless pinyin of a word (pypinyin reads heteronyms by the word: 还没 hai, 还钱 huan), cached:
+    words repeat across questions, and pypinyin takes about 0.2 ms a call."""
     from pypinyin import lazy_pinyin
 
-    return [s for s in lazy_pinyin(text, errors="ignore")]
+    return tuple(lazy_pinyin(word, errors="ignore"))
 
 
 def features(text: str) -> Counter[str]:
-    """The weighted-later feature counts of a text (see the module's docstring)."""
+    """The feature counts of a text (see the module's docstring); a fresh Counter the caller may change."""
+    return Counter(dict(_features(text)))
+
+
+@functools.lru_cache(maxsize=MAX_CACHED_TEXTS)
+def _features(text: str) -> tuple[tuple[str, int], ...]:
+    """``features`` as a tuple, cached: rebuilding a shop's index after a write reads the same questions."""
     out: Counter[str] = Counter()
     syllables: list[str] = []  # the whole message's pinyin, in order, for bigrams across pieces
-
-    def add_syllables(found: Sequence[str]) -> None:
-        syllables.extend(found)
-
     for piece in _PIECES.findall(compact(text)):
         if _CJK.match(piece):
             out.update("c:" + ch for ch in piece)
             out.update("b:" + piece[i : i + 2] for i in range(len(piece) - 1))
-            out.update("w:" + w for w in _jieba().lcut(piece, HMM=False) if len(w) > 1)
-            add_syllables(_pinyin(piece))
+            words = _jieba().lcut(piece, HMM=False)
+            out.update("w:" + w for w in words if len(w) > 1)
+            for word in words:
+                syllables.extend(_pinyin(word))
         elif piece.isdigit():
             out["d:" + piece] += 1
         else:
             split = _split_pinyin(piece) if len(piece) > 1 or piece in "aeo" else None
             if split is not None:
-                add_syllables(split)
+                syllables.extend(split)
             else:  # initials (kd, yhq) or a Latin word (hi, xl)
                 out["l:" + piece] += 1
                 if 1 < len(piece) <= 6:
@@ -140,7 +149,7 @@ def features(text: str) -> Counter[str]:
     out.update("q:" + a + b for a, b in itertools.pairwise(syllables))
     initials = [s[0] for s in syllables]
     out.update("j:" + a + b for a, b in itertools.pairwise(initials))
-    return out
+    return tuple(out.items())
 
 
 def _weight(token: str) -> float:
@@ -214,41 +223,35 @@ CLASSIFIER_C = 0.5
 SOFTMAX_SCALE = 4.0
 
 
+Triplets = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
 def _train(
-    docs: Sequence[Counter[str]],
-    labels: Sequence[int],
-    vocabulary: dict[str, int],
-    n_classes: int,
+    triplets: Triplets, n: int, labels: Sequence[int], vocabulary: dict[str, int], n_classes: int
 ) -> Classifier:
+    """The classifier of the ``n`` docs whose features ``triplets`` holds, each labelled."""
     from sklearn.svm import LinearSVC
 
-    n = len(docs)
-    df = np.zeros(len(vocabulary))
-    for doc in docs:
-        for token in doc:
-            df[vocabulary[token]] += 1
+    rows, cols, counts, weights = triplets
+    df = np.bincount(cols, minlength=len(vocabulary))
     idf = np.log((1 + n) / (1 + df)) + 1
     if n_classes < 2:
         return Classifier(idf=idf, coef=np.zeros((1, len(vocabulary))), intercept=np.zeros(1))
-    chosen: list[int] = []
     by_class: dict[int, list[int]] = {}
     for row, label in enumerate(labels):
         by_class.setdefault(label, []).append(row)
-    for rows in by_class.values():
-        step = max(1, math.ceil(len(rows) / MAX_TRAINING_PER_INTENT))
-        chosen.extend(rows[::step])
-    data: list[float] = []
-    row_ids: list[int] = []
-    col_ids: list[int] = []
-    for out_row, row in enumerate(chosen):
-        doc = docs[row]
-        cols = [vocabulary[t] for t in doc]
-        values = np.array([_weight(t) * (1 + math.log(c)) for t, c in doc.items()]) * idf[cols]
-        values /= float(np.linalg.norm(values)) or 1.0
-        data.extend(values.tolist())
-        row_ids.extend([out_row] * len(cols))
-        col_ids.extend(cols)
-    x = sparse.csr_matrix((data, (row_ids, col_ids)), shape=(len(chosen), len(vocabulary)))
+    chosen: list[int] = []
+    for members in by_class.values():
+        step = max(1, math.ceil(len(members) / MAX_TRAINING_PER_INTENT))
+        chosen.extend(members[::step])
+    keep = np.zeros(n, dtype=bool)
+    keep[chosen] = True
+    mask = keep[rows]
+    values = weights[mask] * (1 + np.log(counts[mask])) * idf[cols[mask]]
+    norms = np.sqrt(np.bincount(rows[mask], weights=values**2, minlength=n))
+    values = values / np.where(norms[rows[mask]] > 0, norms[rows[mask]], 1.0)
+    x = sparse.csr_matrix((values, (rows[mask], cols[mask])), shape=(n, len(vocabulary)))[np.sort(chosen)]
+    chosen = sorted(chosen)
     y = np.array([labels[r] for r in chosen])
     coef = np.zeros((n_classes, len(vocabulary)))
     intercept = np.full(n_classes, -30.0)  # an intent without training rows is never predicted
@@ -287,14 +290,15 @@ def build_index(
     for doc in (*docs, *negative_docs):  # columns only the negatives have score no question
         for token in doc:
             vocabulary.setdefault(token, len(vocabulary))
-    idf, matrix = _bm25(docs, vocabulary)
+    triplets = _triplets([*docs, *negative_docs], vocabulary)
+    idf, matrix = _bm25(triplets, len(docs), vocabulary)
     self_scores = np.asarray(matrix.sum(axis=1)).ravel()
     intent_codes = sorted({e.intent for e in entries})
     position = {code: i for i, code in enumerate(intent_codes)}
     entry_intents = np.array([position[e.intent] for e in entries], dtype=np.int64)
     labels = [int(entry_intents[e]) for e in doc_entry] + [len(intent_codes)] * len(negative_docs)
     classifier = _train(
-        [*docs, *negative_docs], labels, vocabulary, len(intent_codes) + (1 if negative_docs else 0)
+        triplets, len(labels), labels, vocabulary, len(intent_codes) + (1 if negative_docs else 0)
     )
     n = len(docs)
     return ShopIndex(
@@ -312,27 +316,39 @@ def build_index(
     )
 
 
-def _bm25(docs: Sequence[Counter[str]], vocabulary: dict[str, int]) -> tuple[np.ndarray, Any]:
-    """The idf per column and the rows x columns matrix of BM25 term weights (times idf and kind weight)."""
-    n = len(docs)
-    df = np.zeros(len(vocabulary))
-    for doc in docs:
-        for token in doc:
-            df[vocabulary[token]] += 1
-    idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
-    lengths = np.array([sum(_weight(t) * c for t, c in d.items()) for d in docs]) if docs else np.zeros(0)
-    average = float(lengths.mean()) if n else 1.0
-    data: list[float] = []
-    row_ids: list[int] = []
-    col_ids: list[int] = []
+def _triplets(docs: Sequence[Counter[str]], vocabulary: dict[str, int]) -> Triplets:
+    """(row, column, count, kind weight) of every feature of every doc, as arrays."""
+    rows: list[int] = []
+    cols: list[int] = []
+    counts: list[int] = []
+    kinds: list[float] = []
     for row, doc in enumerate(docs):
-        norm = K1 * (1 - B + B * lengths[row] / average)
         for token, count in doc.items():
-            column = vocabulary[token]
-            data.append(_weight(token) * idf[column] * count * (K1 + 1) / (count + norm))
-            row_ids.append(row)
-            col_ids.append(column)
-    return idf, sparse.csc_matrix((data, (row_ids, col_ids)), shape=(n, len(vocabulary)))
+            rows.append(row)
+            cols.append(vocabulary[token])
+            counts.append(count)
+            kinds.append(WEIGHTS[token[0]])
+    return (
+        np.array(rows, dtype=np.int64),
+        np.array(cols, dtype=np.int64),
+        np.array(counts, dtype=np.float64),
+        np.array(kinds, dtype=np.float64),
+    )
+
+
+def _bm25(triplets: Triplets, n: int, vocabulary: dict[str, int]) -> tuple[np.ndarray, Any]:
+    """The idf per column and the rows x columns matrix of BM25 term weights (times idf and kind weight) of
+    the first ``n`` docs of ``triplets`` (the questions; the negatives after them are left out)."""
+    rows, cols, counts, kinds = triplets
+    mask = rows < n
+    rows, cols, counts, kinds = rows[mask], cols[mask], counts[mask], kinds[mask]
+    df = np.bincount(cols, minlength=len(vocabulary))
+    idf = np.log(1 + (n - df + 0.5) / (df + 0.5))
+    lengths = np.bincount(rows, weights=kinds * counts, minlength=n)
+    average = float(lengths.mean()) if n else 1.0
+    norm = K1 * (1 - B + B * lengths / average)
+    data = kinds * idf[cols] * counts * (K1 + 1) / (counts + norm[rows])
+    return idf, sparse.csc_matrix((data, (rows, cols)), shape=(n, len(vocabulary)))
 
 
 @dataclass(frozen=True)

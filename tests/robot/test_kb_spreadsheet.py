@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from robot.models import KnowledgeEntry
 HEADER = ("标准问题", "相似问题", "答案", "意图", "适用商品", "商品卡片", "数据场景")
 
 
-def csv_bytes(rows: list[tuple[str, ...]], header: tuple[str, ...] = HEADER) -> bytes:
+def csv_bytes(rows: Sequence[Sequence[str]], header: tuple[str, ...] = HEADER) -> bytes:
     out = io.StringIO(newline="")
     writer = csv.writer(out)
     writer.writerow(header)
@@ -26,7 +27,7 @@ def csv_bytes(rows: list[tuple[str, ...]], header: tuple[str, ...] = HEADER) -> 
     return out.getvalue().encode("utf-8-sig")
 
 
-def xlsx_bytes(rows: list[tuple[str, ...]], header: tuple[str, ...] = HEADER) -> bytes:
+def xlsx_bytes(rows: Sequence[Sequence[str]], header: tuple[str, ...] = HEADER) -> bytes:
     book = Workbook()
     sheet: Any = book.active
     sheet.append(header)
