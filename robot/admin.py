@@ -230,7 +230,7 @@ class KnowledgeEntryAdmin(RobotConfigAdmin):
                 )
             except DomainError as exc:
                 messages.error(request, exc.message)
-                errors = exc.errors
+                errors = named_columns(exc.errors)
             else:
                 messages.success(
                     request,
@@ -246,6 +246,14 @@ class KnowledgeEntryAdmin(RobotConfigAdmin):
             "row_errors": errors,
         }
         return render(request, "admin/robot/knowledgeentry/import.html", context)
+
+
+def named_columns(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The row errors with each column named as the entry form names it (the errors carry the file's
+    column keys: question, answer, ...; "file" for the file as a whole)."""
+    names: dict[str, Any] = {f.name: f.verbose_name for f in KnowledgeEntry._meta.fields}
+    names |= {"similar_questions": _("similar questions"), "file": _("file")}
+    return [{**error, "field": names.get(error.get("field", ""), error.get("field"))} for error in errors]
 
 
 class ImportForm(forms.Form):
