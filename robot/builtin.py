@@ -15,7 +15,9 @@ translated.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
+from typing import Any
 
 from routing.intents import Intent
 
@@ -647,3 +649,22 @@ OPENING = "您好，我是{店铺名称}的智能客服，有什么可以帮您�
 def examples() -> list[tuple[str, str]]:
     """(question, intent) of every built-in question, standard and similar."""
     return [(q, b.intent.value) for b in BUILTIN for q in (b.question, *b.similar)]
+
+
+def entry_rows(model: Any, *, shop_id: int, have: Collection[str] = (), version: int = 0) -> list[Any]:
+    """Unsaved ``model`` rows (the knowledge-entry model, or its historical version in a migration) of the
+    built-in entries whose key is not in ``have``."""
+    return [
+        model(
+            shop_id=shop_id,
+            builtin_key=b.key,
+            question=b.question,
+            similar_questions=list(b.similar),
+            answer=b.answer,
+            intent=b.intent.value,
+            scenario=b.scenario,
+            index_version=version,
+        )
+        for b in BUILTIN
+        if b.key not in have
+    ]

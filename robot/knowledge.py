@@ -34,7 +34,7 @@ from backoffice.errors import Forbidden, Invalid, NotFound
 from backoffice.models import Product, Shop, StaffAccount
 from backoffice.validation import text_error
 from robot import matching
-from robot.builtin import BUILTIN
+from robot.builtin import BUILTIN, entry_rows
 from robot.models import KnowledgeEntry, RobotSettings, Scenario
 from robot.models.knowledge import MAX_ANSWER, MAX_QUESTION, MAX_SIMILAR
 from routing.intents import Intent
@@ -336,23 +336,10 @@ def ensure_builtin(shop: Shop | int) -> int:
             .exclude(builtin_key="")
             .values_list("builtin_key", flat=True)
         )
-        missing = [b for b in BUILTIN if b.key not in have]
-        if not missing:
+        if len(have) == len(BUILTIN):
             return 0
         version = matching.changed(shop_id)
-        rows = [
-            KnowledgeEntry(
-                shop_id=shop_id,
-                builtin_key=b.key,
-                question=b.question,
-                similar_questions=list(b.similar),
-                answer=b.answer,
-                intent=b.intent.value,
-                scenario=b.scenario,
-                index_version=version,
-            )
-            for b in missing
-        ]
+        rows = entry_rows(KnowledgeEntry, shop_id=shop_id, have=have, version=version)
         KnowledgeEntry.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 
