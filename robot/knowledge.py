@@ -330,16 +330,16 @@ def ensure_builtin(shop: Shop | int) -> int:
     created. Idempotent: an edited built-in entry is left as it is. Runs at shop creation (``set_up_shop``)
     and, for the shops created before, in the data migration."""
     shop_id = shop if isinstance(shop, int) else shop.pk
+
+    def present() -> set[str]:
+        keys = KnowledgeEntry.objects.filter(shop_id=shop_id).exclude(builtin_key="")
+        return set(keys.values_list("builtin_key", flat=True))
+
+    if len(present()) == len(BUILTIN):
+        return 0
     with transaction.atomic():
-        have = set(
-            KnowledgeEntry.objects.filter(shop_id=shop_id)
-            .exclude(builtin_key="")
-            .values_list("builtin_key", flat=True)
-        )
-        if len(have) == len(BUILTIN):
-            return 0
-        version = matching.changed(shop_id)
-        rows = entry_rows(KnowledgeEntry, shop_id=shop_id, have=have, version=version)
+        version = matching.changed(shop_id)  # the shop's writers queue here: read what is there after it
+        rows = entry_rows(KnowledgeEntry, shop_id=shop_id, have=present(), version=version)
         KnowledgeEntry.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 
