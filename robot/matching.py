@@ -10,7 +10,9 @@ How a text becomes features (``features``), both sides the same way:
   a homophone typo (法货 for 发货) matches, and initial-letter bigrams (``j:``), so initials match
   (kd = 快递);
 - Latin words typed by the buyer: a word that splits into pinyin syllables ("fahuo", "dao") joins the pinyin
-  features; any other word counts as initials (kd, yhq) and as itself (``l:``, for hi, xl); digits as ``d:``.
+  features; any other word counts as initials (kd, yhq) and as itself (``l:``, for hi, xl); short numbers
+  as ``d:`` (sizes); links and numbers of ``LONG_NUMBER`` digits or more (order, tracking and phone
+  numbers) give no feature, so they neither match nor dilute the confidence.
 
 Ranking: BM25 (k1 1.2, b 0.75) over every standard and similar question of the enabled entries, an entry
 scoring its best question, times the probability of the entry's intent from a linear intent classifier (a
@@ -70,6 +72,10 @@ WEIGHTS = {"c": 1.0, "b": 1.6, "w": 1.4, "p": 0.5, "q": 1.0, "j": 0.5, "l": 1.2,
 
 _PIECES = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|[a-z]+|[0-9]+")
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+# A link (a product or order page pasted into the chat) says nothing about the intent by its letters.
+_LINK = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
+# Digit runs this long are order, tracking or phone numbers: no feature (a size such as 160 or 38 is one).
+LONG_NUMBER = 5
 _jieba_lock = threading.Lock()
 
 
@@ -132,7 +138,7 @@ def _features(text: str) -> tuple[tuple[str, int], ...]:
     """``features`` as a tuple, cached: rebuilding a shop's index after a write reads the same questions."""
     out: Counter[str] = Counter()
     syllables: list[str] = []  # the whole message's pinyin, in order, for bigrams across pieces
-    for piece in _PIECES.findall(compact(text)):
+    for piece in _PIECES.findall(compact(_LINK.sub(" ", text))):
         if _CJK.match(piece):
             out.update("c:" + ch for ch in piece)
             out.update("b:" + piece[i : i + 2] for i in range(len(piece) - 1))
@@ -141,7 +147,8 @@ def _features(text: str) -> tuple[tuple[str, int], ...]:
             for word in words:
                 syllables.extend(_pinyin(word))
         elif piece.isdigit():
-            out["d:" + piece] += 1
+            if len(piece) < LONG_NUMBER:
+                out["d:" + piece] += 1
         else:
             split = _split_pinyin(piece) if len(piece) > 1 or piece in "aeo" else None
             if split is not None:

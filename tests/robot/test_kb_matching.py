@@ -113,3 +113,12 @@ def test_index_follows_writes(shop_a: Shop, owner: StaffAccount) -> None:
     assert after.candidates[0].entry == entry
     knowledge.delete_entries(actor=owner, entries=[entry])
     assert entry.pk not in [c.entry.pk for c in matching.match(shop_id=shop_a.pk, text=text).candidates]
+
+
+def test_order_numbers_and_links_neither_match_nor_dilute_the_confidence(shop_a: Shop) -> None:
+    plain = matching.detect_intent(shop_id=shop_a.pk, text="我的订单 什么时候发货")
+    with_number = matching.detect_intent(
+        shop_id=shop_a.pk, text="我的订单 3608123456789012 什么时候发货 https://item.example.com/x?id=42"
+    )
+    assert with_number == plain
+    assert "d:160" in matching.features("我160穿什么码")  # a size is a feature
