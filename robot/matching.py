@@ -271,7 +271,7 @@ def _train(
     if len(set(y.tolist())) < 2:
         intercept[int(y[0])] = 0.0
         return Classifier(idf=idf, coef=coef, intercept=intercept)
-    model = LinearSVC(C=CLASSIFIER_C).fit(x, y)
+    model = LinearSVC(C=CLASSIFIER_C, random_state=0).fit(x, y)  # liblinear shuffles: fixed, repeatable
     if len(model.classes_) == 2:  # scikit-learn keeps one row for two classes
         coef[model.classes_[1]], intercept[model.classes_[1]] = model.coef_[0] / 2, model.intercept_[0] / 2
         coef[model.classes_[0]], intercept[model.classes_[0]] = -model.coef_[0] / 2, -model.intercept_[0] / 2

@@ -153,7 +153,7 @@ def test_disabled_entry_is_not_matched(shop_a: Shop, owner: StaffAccount) -> Non
 
 
 def test_demo_knowledge_is_added_once_and_scoped_to_its_products(shop_a: Shop, owner: StaffAccount) -> None:
-    from robot.demo import PRODUCT_ANSWERS, add_knowledge
+    from robot.demo_knowledge import PRODUCT_ANSWERS, add_knowledge
 
     for platform_id in {p for p, *_ in PRODUCT_ANSWERS}:
         Product.objects.create(shop=shop_a, platform_id=platform_id, title=platform_id, price=1)

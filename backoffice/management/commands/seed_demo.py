@@ -620,7 +620,8 @@ def complete_demo(main: Shop, second: Shop, now: datetime) -> list[str]:
 
 
 def _robot_knowledge(owner: StaffAccount) -> int:
-    from robot.demo import add_knowledge  # the robot sits above backoffice: imported where it is used
+    # The robot sits above backoffice: imported where it is used.
+    from robot.demo_knowledge import add_knowledge
 
     return add_knowledge(owner)
 
