@@ -32,13 +32,13 @@ def test_heldout_questions_are_not_the_robots_examples() -> None:
 
 
 def test_robot_beats_the_baseline_on_heldout_questions_and_hands_over_sanely() -> None:
-    # Measured at the default threshold 0.5 (README): robot top-1 94.4 % against the baseline's 89.3 %;
-    # answered right 96.2 % against the baseline's 85.8 % when it hands over as many rows; 17.6 % handed
-    # over, 92 % of the out-of-scope rows. The margins asserted are those measured, less a little slack.
+    # Measured at the default threshold 0.5 (README): robot top-1 93.4 % against the baseline's 85.8 %;
+    # answered right 96.2 % against the baseline's 81.7 % when it hands over as many rows; 16.2 % handed
+    # over, 92 % of the out-of-scope rows. The margins asserted are those measured, less some slack.
     report = evaluation.evaluate(evaluation.builtin_labelled(), heldout_rows(), threshold=DEFAULT_THRESHOLD)
     robot, baseline = report.robot, report.baseline
-    assert robot.accuracy >= baseline.accuracy + 0.04
-    assert robot.answered_precision >= report.baseline_at_robot_handoff + 0.08
+    assert robot.accuracy >= baseline.accuracy + 0.05
+    assert robot.answered_precision >= report.baseline_at_robot_handoff + 0.10
     assert robot.answered_precision >= 0.93
     assert 0.10 <= robot.handoff_rate <= 0.25
     assert robot.out_of_scope_handoff >= 0.85
