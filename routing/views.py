@@ -39,6 +39,10 @@ from routing import attachments, selectors, services
 from routing.models import AgentState, AgentStatus, Attachment, Conversation, ConversationState
 from routing.panels import Panel, workbench_panels
 from routing.services import MAX_TEXT
+
+# What the chat page's "talk to a human" button sends: an ordinary buyer message, in the words a receiver
+# (the robot) reads as a request for a human; buyer-facing Chinese like the robot's texts, not translated.
+ASK_HUMAN_TEXT = "转人工"
 from routing.tokens import buyer_from_token, buyer_token
 
 DEMO_BUYERS = 30
@@ -268,6 +272,8 @@ def chat_strings() -> dict[str, str]:
         "acked": _("Sent"),
         "failed": _("Not sent: %(reason)s"),
         "agent": _("Agent"),
+        "robot": _("Robot"),
+        "ask_human_text": ASK_HUMAN_TEXT,
         "you": _("Me"),
         "rate_title": _("How was the service of %(name)s?"),
         "rate_title_plain": _("How was our service?"),
@@ -282,6 +288,7 @@ def chat_strings() -> dict[str, str]:
         "too_long": _("A message is limited to %(max)d characters.") % {"max": MAX_TEXT},
         **image_strings(),
     }
+
 
 
 def image_strings() -> dict[str, str]:
