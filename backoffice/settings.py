@@ -172,7 +172,7 @@ else:
 ROUTING_RECEPTION = "robot.reception.receive"
 # What other apps keep for every shop and every staff account from its creation (backoffice/services.py):
 # dotted paths to functions of the new shop / account, called in the creating transaction.
-SHOP_SETUP = ["routing.setup.set_up_shop"]
+SHOP_SETUP = ["routing.setup.set_up_shop", "robot.knowledge.set_up_shop"]
 STAFF_ACCOUNT_SETUP = ["routing.setup.set_up_staff_account"]
 # The panels other apps add to the agent workbench (routing/panels.py), in page order.
 WORKBENCH_PANELS = ["phrases.workbench.panel", "robot.workbench.panel"]

@@ -6,6 +6,10 @@ when the shop's stamp for it changes.
 case-folded. Both sides of a match are normalized the same way, so "發貨" and "ＦＨ" find what "发货" and
 "fh" find.
 
+``compact``: what buyer-text matching (the robot) adds on top: punctuation, symbols and emoji become spaces,
+a run of one repeated character (not a digit) becomes one ("快快快" "快", "在吗？？？" "在吗"), whitespace is
+collapsed.
+
 ``StampedShopCache``: each process keeps, per shop, an index built by a loader function. Writers that change
 what the index holds call ``changed(shop_id)`` inside their transaction, first: it writes a new random stamp
 for (shop, cache name) and adds one to its version (``backoffice.models.CacheStamp``), and records the pair in
@@ -28,6 +32,7 @@ first, so they also share one lock order.
 from __future__ import annotations
 
 import functools
+import re
 import threading
 import unicodedata
 import uuid
@@ -53,6 +58,17 @@ def _t2s() -> Any:
 def normalize(text: str) -> str:
     """The matching form of a text: NFKC, traditional to simplified Chinese, case-folded."""
     return str(_t2s().convert(unicodedata.normalize("NFKC", text))).casefold()
+
+
+_REPEATS = re.compile(r"([^\d\s])\1+")
+_SPACES = re.compile(r"\s+")
+
+
+def compact(text: str) -> str:
+    """``normalize(text)`` with everything but letters and digits turned into spaces (punctuation, symbols,
+    emoji, marks), runs of one repeated non-digit character collapsed to one, and whitespace collapsed."""
+    kept = "".join(c if unicodedata.category(c)[0] in "LN" else " " for c in normalize(text))
+    return _SPACES.sub(" ", _REPEATS.sub(r"\1", kept)).strip()
 
 
 class StampedShopCache(Generic[T]):

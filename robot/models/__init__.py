@@ -1,6 +1,7 @@
 """The robot app's models, one module per part (the robot's switch and reception settings first; the knowledge
 base, FAQ, self-service and follow-up each in their own module), all imported here for Django."""
 
+from robot.models.knowledge import KnowledgeEntry, Scenario
 from robot.models.reception import (
     DiversionRule,
     RobotSession,
@@ -14,11 +15,13 @@ from robot.models.switch import RobotSettings
 
 __all__ = [
     "DiversionRule",
+    "KnowledgeEntry",
     "RecommendationRun",
     "RecommendedReply",
     "RobotSession",
     "RobotSettings",
     "RobotTurn",
+    "Scenario",
     "TurnOutcome",
     "UnansweredGroup",
     "UnansweredQuestion",

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from backoffice.models import Shop, ShopQuerySet
+from robot.models.knowledge import KnowledgeEntry
 from routing.models import ArrivalReason, Conversation, ConversationState, Message
 
 RESOLVED_WITHIN_HOURS = 24  # resolved by the robot: no human session of the buyer within this after the end
@@ -85,7 +86,14 @@ class RobotTurn(models.Model):
     )
     intent = models.CharField(_("intent"), max_length=40, blank=True)
     confidence = models.FloatField(_("confidence"), default=0.0)
-    entry_id = models.BigIntegerField(_("knowledge-base entry"), null=True, blank=True)
+    entry = models.ForeignKey(
+        KnowledgeEntry,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("knowledge-base entry"),
+    )
     score = models.FloatField(_("score"), default=0.0)
     outcome = models.CharField(_("outcome"), max_length=20, choices=TurnOutcome.choices)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
@@ -139,7 +147,14 @@ class UnansweredGroup(models.Model):
     count = models.PositiveIntegerField(_("times asked"), default=1)
     first_asked_at = models.DateTimeField(_("first asked at"), auto_now_add=True)
     last_asked_at = models.DateTimeField(_("last asked at"))
-    entry_id = models.BigIntegerField(_("knowledge-base entry"), null=True, blank=True)
+    entry = models.ForeignKey(
+        KnowledgeEntry,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("knowledge-base entry"),
+    )
 
     objects = ShopQuerySet.as_manager()
 
@@ -151,7 +166,7 @@ class UnansweredGroup(models.Model):
             models.Index(
                 fields=["shop", "-last_asked_at"],
                 name="robot_unanswered_open",
-                condition=Q(entry_id__isnull=True),
+                condition=Q(entry__isnull=True),
             )
         ]
 

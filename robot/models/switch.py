@@ -9,6 +9,9 @@ from django.utils.translation import gettext_lazy as _
 
 from backoffice.models import Shop, ShopQuerySet
 
+# The calibrated confidence at which the robot answers (robot.matching): measured on tests/robot/heldout.csv.
+DEFAULT_THRESHOLD = 0.5
+
 
 class RobotSettings(models.Model):
     """One row per shop, created on first use. A new shop starts with the robot off; the owner turns it on."""
@@ -44,6 +47,15 @@ class RobotSettings(models.Model):
         default=2,
         validators=[MinValueValidator(1), MaxValueValidator(10)],
         help_text=_("The robot hands over after this many answers below the threshold in a row."),
+    )
+
+    threshold = models.FloatField(
+        _("answer threshold"),
+        default=DEFAULT_THRESHOLD,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text=_(
+            "The robot answers only when its confidence (0 to 1) reaches this; below it, it does not guess."
+        ),
     )
 
     objects = ShopQuerySet.as_manager()

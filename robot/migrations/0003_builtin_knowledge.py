@@ -1,0 +1,37 @@
+"""Data: the shops created before the knowledge base get the built-in intent set (new shops get it at
+creation, ``robot.knowledge.set_up_shop``). No index stamp is written: a shop without one is loaded
+afresh at every match until its first write through the services."""
+
+from django.db import migrations
+
+
+def seed(apps, schema_editor):
+    from robot.builtin import BUILTIN
+
+    Shop = apps.get_model("backoffice", "Shop")
+    KnowledgeEntry = apps.get_model("robot", "KnowledgeEntry")
+    for shop_id in Shop.objects.values_list("pk", flat=True):
+        have = set(
+            KnowledgeEntry.objects.filter(shop_id=shop_id).exclude(builtin_key="").values_list("builtin_key", flat=True)
+        )
+        KnowledgeEntry.objects.bulk_create(
+            [
+                KnowledgeEntry(
+                    shop_id=shop_id,
+                    builtin_key=b.key,
+                    question=b.question,
+                    similar_questions=list(b.similar),
+                    answer=b.answer,
+                    intent=b.intent.value,
+                    scenario=b.scenario,
+                )
+                for b in BUILTIN
+                if b.key not in have
+            ]
+        )
+
+
+class Migration(migrations.Migration):
+    dependencies = [("robot", "0002_knowledge_base")]
+
+    operations = [migrations.RunPython(seed, migrations.RunPython.noop)]
