@@ -76,6 +76,8 @@ def suggestions(*, staff: StaffAccount, conversation_id: int) -> Suggestions:
     intent = found.intent or (best.entry.intent if best is not None else "")
     recommended = [
         ReplySuggestion(r.pk, r.text, r.times_used, r.average_rating)
-        for r in (recommend.for_intent(shop_id=conv.shop_id, intent=intent, limit=RECOMMENDED) if intent else [])
+        for r in (
+            recommend.for_intent(shop_id=conv.shop_id, intent=intent, limit=RECOMMENDED) if intent else []
+        )
     ]
     return Suggestions(last.pk, last.text, intent, knowledge, recommended)

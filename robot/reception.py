@@ -297,6 +297,23 @@ def _receive_one(item: Received, robot: RobotSettings) -> tuple[str | None, str]
         return step.hand_over, session.intent
 
 
+def _route(
+    received: Sequence[Received],
+    results: list[Exception | None],
+    human: list[int],
+    handoffs: list[tuple[int, services.Arrival]],
+) -> None:
+    """The chats the robot does not take to ``to_human``, the robot's hand-offs to ``services.hand_over``,
+    each batch at once; their errors into ``results``."""
+    if human:
+        for i, error in zip(human, to_human([received[i] for i in human]), strict=True):
+            results[i] = error
+    if handoffs:
+        errors = services.hand_over([arrival for _i, arrival in handoffs])
+        for (i, _arrival), error in zip(handoffs, errors, strict=True):
+            results[i] = results[i] or error
+
+
 def receive(received: Sequence[Received]) -> list[Exception | None]:
     """The receiver (``ROUTING_RECEPTION = "robot.reception.receive"``): per message None, or the error that
     kept it from being received. Chats the robot does not take go to ``to_human`` together; the robot's
@@ -305,19 +322,17 @@ def receive(received: Sequence[Received]) -> list[Exception | None]:
     robots: dict[int, RobotSettings] = {}
     human: list[int] = []
     refused: set[int] = set()  # conversations the robot does not take
-    handoffs: list[tuple[list[int], services.Arrival]] = []
+    handoffs: list[tuple[int, services.Arrival]] = []
     for i, item in enumerate(received):
         conv_id = item.message.conversation_id
         if conv_id in refused:
             continue
         try:
-            shop_id = item.buyer.shop_id
-            if shop_id not in robots:
-                robots[shop_id] = _settings(shop_id)
-            robot = robots[shop_id]
-            if not RobotSession.objects.filter(conversation_id=conv_id).exists() and not _robot_takes(
-                item, robot
-            ):
+            robot = robots.get(item.buyer.shop_id) or robots.setdefault(
+                item.buyer.shop_id, _settings(item.buyer.shop_id)
+            )
+            opened = RobotSession.objects.filter(conversation_id=conv_id).exists()
+            if not opened and not _robot_takes(item, robot):
                 refused.add(conv_id)
                 human.append(i)
                 continue
@@ -327,13 +342,6 @@ def receive(received: Sequence[Received]) -> list[Exception | None]:
             continue
         if reason is not None:
             arrival = services.Arrival(item.buyer, item.source_product, intent, ArrivalReason(reason))
-            handoffs.append(([i], arrival))
-    if human:
-        for i, error in zip(human, to_human([received[i] for i in human]), strict=True):
-            results[i] = error
-    if handoffs:
-        errors = services.hand_over([arrival for _indexes, arrival in handoffs])
-        for (indexes, _arrival), error in zip(handoffs, errors, strict=True):
-            for i in indexes:
-                results[i] = results[i] or error
+            handoffs.append((i, arrival))
+    _route(received, results, human, handoffs)
     return results

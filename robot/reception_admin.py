@@ -151,7 +151,7 @@ class UnansweredGroupAdmin(ServiceWritesMixin, RobotRightAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # kept by the robot, not typed in
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         shown = list(self.readonly_fields)
         return shown if obj is not None and obj.entry_id else [*shown, "answer", "intent"]
 
@@ -178,7 +178,7 @@ class RobotSessionAdmin(RobotRightAdmin):
 
     list_display = ["conversation", "started_at", "answered", "handed_over_at", "handoff_reason", "intent"]
     list_filter = ["handoff_reason", "intent"]
-    readonly_fields = list_display
+    readonly_fields = ["conversation", "started_at", "answered", "handed_over_at", "handoff_reason", "intent"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

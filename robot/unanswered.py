@@ -10,7 +10,6 @@ counted twice)."""
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -20,7 +19,9 @@ from django.utils.translation import gettext as _
 from backoffice.errors import Conflict, NotFound
 from backoffice.models import StaffAccount
 from backoffice.text import normalize
-from robot.models import UnansweredGroup, UnansweredQuestion
+from robot import knowledge
+from robot.models import KnowledgeEntry, UnansweredGroup, UnansweredQuestion
+from robot.models.knowledge import MAX_QUESTION
 from routing.models import Message
 
 SIMILAR = 0.5
@@ -92,15 +93,12 @@ def similar_questions(group: UnansweredGroup, limit: int = 20) -> list[str]:
     return out
 
 
-def make_entry(*, actor: StaffAccount, group: UnansweredGroup, answer: str, intent: str) -> Any:
+def make_entry(*, actor: StaffAccount, group: UnansweredGroup, answer: str, intent: str) -> KnowledgeEntry:
     """Turn an unanswered group into a knowledge-base entry of the actor's shop in one step: the group's
     text is the standard question (cut to the question's length), its other wordings the similar questions;
     the knowledge base's rules apply (``robot.knowledge.create_entry``: the right, the answer, the intent).
     The group is closed (``entry_id``) in the same transaction; a group already turned into an entry, or of
     another shop, is refused."""
-    from robot import knowledge
-    from robot.models.knowledge import MAX_QUESTION
-
     if group.shop_id != actor.shop_id:
         raise NotFound(_("No such unanswered question in this shop."))
     with transaction.atomic():

@@ -39,12 +39,11 @@ from routing import attachments, selectors, services
 from routing.models import AgentState, AgentStatus, Attachment, Conversation, ConversationState
 from routing.panels import Panel, workbench_panels
 from routing.services import MAX_TEXT
+from routing.tokens import buyer_from_token, buyer_token
 
 # What the chat page's "talk to a human" button sends: an ordinary buyer message, in the words a receiver
 # (the robot) reads as a request for a human; buyer-facing Chinese like the robot's texts, not translated.
 ASK_HUMAN_TEXT = "转人工"
-from routing.tokens import buyer_from_token, buyer_token
-
 DEMO_BUYERS = 30
 
 
@@ -288,7 +287,6 @@ def chat_strings() -> dict[str, str]:
         "too_long": _("A message is limited to %(max)d characters.") % {"max": MAX_TEXT},
         **image_strings(),
     }
-
 
 
 def image_strings() -> dict[str, str]:

@@ -82,8 +82,8 @@ def _new_buyers(buyers: list[Buyer], now: datetime) -> set[int]:
 
 
 def takes_priority_entry(buyer: Buyer) -> bool:
-    """新客优先进线: the buyer is a new buyer (``_new_buyers``) and the shop turned the priority entry on. Such a
-    buyer skips the robot (the robot's receiver asks this) and is served before the others in the queue."""
+    """新客优先进线: the buyer is a new buyer (``_new_buyers``) and the shop turned the priority entry on.
+    Such a buyer skips the robot (the robot's receiver asks this) and is served before the others."""
     if not RoutingSettings.objects.filter(shop_id=buyer.shop_id, new_buyer_priority=True).exists():
         return False
     return buyer.pk in _new_buyers([buyer], timezone.now())

@@ -614,7 +614,14 @@ def complete_demo(main: Shop, second: Shop, now: datetime) -> list[str]:
             owner=owner, groups=groups, teams=teams, supervisor=supervisor, now=now, seed=SEED + 1
         )
         added.append(f"{count} past chats")
+    added += _robot_demo(main)
     return added
+
+
+def _robot_demo(shop: Shop) -> list[str]:
+    from robot.demo import set_up_demo  # the robot sits above backoffice: imported here, by the seed only
+
+    return set_up_demo(shop)
 
 
 class Command(BaseCommand):
