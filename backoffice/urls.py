@@ -20,6 +20,7 @@ from backoffice import api as shop_api
 from backoffice import views
 from backoffice.errors import DomainError
 from phrases import api as phrases_api
+from robot import api as robot_api
 from robot import reception_api as robot_reception_api
 from routing import api as routing_api
 
@@ -67,6 +68,7 @@ api.add_router("/", shop_api.staff_router)
 api.add_router("/", routing_api.me_router)
 api.add_router("/routing/", routing_api.router)
 api.add_router("/phrases/", phrases_api.router)
+api.add_router("/robot/", robot_api.router)
 api.add_router("/robot/", robot_reception_api.router)
 
 urlpatterns = [

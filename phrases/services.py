@@ -873,11 +873,7 @@ def _checked_rows(rows: Sequence[tuple[int, Mapping[str, str]]]) -> list[tuple[s
                 (checked["group"], PhraseFields(checked["content"], code, checked["keywords"], None, []))
             )
     if errors:
-        raise Invalid(
-            _("%(n)d row(s) of the file are invalid; nothing was imported.")
-            % {"n": len({e["row"] for e in errors})},
-            errors=errors,
-        )
+        raise spreadsheet.invalid_rows(errors)
     return valid
 
 

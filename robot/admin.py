@@ -1,3 +1,255 @@
-"""The robot app's admin pages, one module per part (imported here for Django's admin discovery)."""
+"""Admin of the robot: the knowledge base, for the shop owner and accounts with the robot-configuration right.
 
-from robot import reception_admin  # noqa: F401  (the reception's pages: robot/reception_admin.py)
+Every write goes through ``robot.knowledge`` (and ``robot.spreadsheet`` for files); tenancy comes from
+``ShopScopedAdmin`` (another shop's entry is a 404; product choices are the shop's). The list filters by
+intent and state; actions export the selected entries; the import page loads a CSV or XLSX file,
+all-or-nothing, listing every bad row. Text is shown as typed and escaped by the admin's templates.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import URLPattern, path, reverse
+from django.utils import timezone
+from django.utils.text import Truncator
+from django.utils.translation import gettext_lazy as _
+
+from backoffice.access import Right, request_has_right
+from backoffice.admin import ServiceWritesMixin, ShopScopedAdmin
+from backoffice.errors import DomainError
+from backoffice.models import StaffAccount
+from backoffice.spreadsheet import CONTENT_TYPES
+from robot import knowledge, spreadsheet
+from robot.models import KnowledgeEntry
+
+
+def current_staff(request: HttpRequest) -> StaffAccount | None:
+    return getattr(request, "staff", None)
+
+
+def form_error(form: forms.BaseForm, exc: DomainError) -> ValidationError:
+    """Put a service's field errors on the form's fields; return what is left for the form as a whole."""
+    for error in exc.errors:
+        name = error.get("field")
+        if name in form.fields:
+            form.add_error(name, error["message"])
+    return ValidationError(exc.message)
+
+
+class RobotConfigAdmin(ServiceWritesMixin, ShopScopedAdmin):
+    """The robot-configuration right (the owner has it) opens the pages; writing needs a shop account."""
+
+    def _may_configure(self, request: HttpRequest) -> bool:
+        return request_has_right(request, Right.CONFIGURE_ROBOT)
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return self._may_configure(request)
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_configure(request)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self._may_configure(request) and current_staff(request) is not None
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return self.has_change_permission(request, obj)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return self.has_change_permission(request)
+
+
+class SimilarQuestionsField(forms.CharField):
+    """The similar questions as a text area, one per line."""
+
+    widget = forms.Textarea(attrs={"rows": 8})
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, list):
+            return "\n".join(str(v) for v in value)
+        return value
+
+
+class EntryForm(forms.ModelForm[KnowledgeEntry]):
+    similar_questions = SimilarQuestionsField(
+        label=_("similar questions"),
+        required=False,
+        help_text=_("One per line: other ways buyers ask the same, typos and pinyin included."),
+    )
+    actor: StaffAccount | None
+
+    class Meta:
+        model = KnowledgeEntry
+        fields = [
+            "question",
+            "similar_questions",
+            "answer",
+            "intent",
+            "scenario",
+            "product",
+            "card_product",
+            "enabled",
+        ]
+        widgets = {"answer": forms.Textarea(attrs={"rows": 5})}
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors or self.actor is None:
+            return data
+        try:
+            knowledge.check_entry(
+                actor=self.actor,
+                question=data.get("question", ""),
+                similar_questions=data.get("similar_questions", ""),
+                answer=data.get("answer", ""),
+                intent=data.get("intent", ""),
+                scenario=data.get("scenario", ""),
+                product=data.get("product"),
+                card_product=data.get("card_product"),
+                enabled=data.get("enabled", True),
+                entry=self.instance if self.instance.pk else None,
+            )
+        except DomainError as exc:
+            raise form_error(self, exc) from exc
+        return data
+
+    def _post_clean(self) -> None:
+        """The service validated; the model's own ``full_clean`` would check the JSON field as a list."""
+
+
+@admin.register(KnowledgeEntry)
+class KnowledgeEntryAdmin(RobotConfigAdmin):
+    form = EntryForm
+    list_display = [
+        "short_question",
+        "intent",
+        "similar_count",
+        "scenario",
+        "product",
+        "enabled",
+        "updated_at",
+    ]
+    list_filter = ["intent", "enabled", "scenario"]
+    search_fields = ["question", "answer"]
+    list_select_related = ["product"]
+    ordering = ["intent", "pk"]
+    actions = ["export_csv", "export_xlsx", "enable", "disable"]
+    change_list_template = "admin/robot/knowledgeentry/change_list.html"
+
+    @admin.display(description=_("standard question"), ordering="question")
+    def short_question(self, obj: KnowledgeEntry) -> str:
+        # Plain text; the admin template escapes it, so markup in a question shows as typed.
+        return Truncator(obj.question).chars(60)
+
+    @admin.display(description=_("similar questions"))
+    def similar_count(self, obj: KnowledgeEntry) -> int:
+        return len(obj.similar_questions)
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> Any:
+        data = form.cleaned_data
+        values = {
+            "question": data["question"],
+            "similar_questions": data.get("similar_questions", ""),
+            "answer": data["answer"],
+            "intent": data["intent"],
+            "scenario": data.get("scenario", ""),
+            "product": data.get("product"),
+            "card_product": data.get("card_product"),
+            "enabled": data.get("enabled", True),
+        }
+        actor = current_staff(request)
+        assert actor is not None  # has_change_permission
+        if change:
+            entry = KnowledgeEntry.objects.get(pk=form.instance.pk)
+            return knowledge.update_entry(actor=actor, entry=entry, **values)
+        return knowledge.create_entry(actor=actor, **values)
+
+    def delete_model(self, request: HttpRequest, obj: KnowledgeEntry) -> None:
+        actor = current_staff(request)
+        assert actor is not None
+        knowledge.delete_entries(actor=actor, entries=[obj])
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[KnowledgeEntry]) -> None:
+        actor = current_staff(request)
+        assert actor is not None
+        knowledge.delete_entries(actor=actor, entries=list(queryset))
+
+    def _set_enabled(self, request: HttpRequest, queryset: QuerySet[KnowledgeEntry], enabled: bool) -> None:
+        actor = current_staff(request)
+        if actor is None:
+            raise PermissionDenied
+        knowledge.set_enabled(actor=actor, entries=list(queryset), enabled=enabled)
+
+    @admin.action(description=_("Enable the selected entries"))
+    def enable(self, request: HttpRequest, queryset: QuerySet[KnowledgeEntry]) -> None:
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description=_("Disable the selected entries"))
+    def disable(self, request: HttpRequest, queryset: QuerySet[KnowledgeEntry]) -> None:
+        self._set_enabled(request, queryset, False)
+
+    def _export(self, queryset: QuerySet[KnowledgeEntry], fmt: str) -> HttpResponse:
+        entries = list(queryset.select_related("product", "card_product").order_by("intent", "pk"))
+        response = HttpResponse(
+            spreadsheet.export_entries(entries=entries, fmt=fmt), content_type=CONTENT_TYPES[fmt]
+        )
+        name = f"knowledge-{timezone.localdate():%Y%m%d}.{fmt}"
+        response["Content-Disposition"] = f'attachment; filename="{name}"'
+        return response
+
+    @admin.action(description=_("Export selected entries (CSV)"))
+    def export_csv(self, request: HttpRequest, queryset: QuerySet[KnowledgeEntry]) -> HttpResponse:
+        return self._export(queryset, "csv")
+
+    @admin.action(description=_("Export selected entries (Excel)"))
+    def export_xlsx(self, request: HttpRequest, queryset: QuerySet[KnowledgeEntry]) -> HttpResponse:
+        return self._export(queryset, "xlsx")
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.import_view)
+        return [path("import/", view, name="robot_knowledgeentry_import"), *super().get_urls()]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        """Upload a spreadsheet into the shop's knowledge base."""
+        actor = current_staff(request)
+        if not self.has_add_permission(request) or actor is None:
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        errors: list[dict[str, Any]] = []
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                result = spreadsheet.import_entries(
+                    actor=actor, filename=upload.name, data=upload.read(spreadsheet.MAX_IMPORT_BYTES + 1)
+                )
+            except DomainError as exc:
+                messages.error(request, exc.message)
+                errors = exc.errors
+            else:
+                messages.success(
+                    request,
+                    _("Imported: %(created)d new, %(updated)d updated, %(unchanged)d unchanged.")
+                    % {"created": result.created, "updated": result.updated, "unchanged": result.unchanged},
+                )
+                return HttpResponseRedirect(reverse("admin:robot_knowledgeentry_changelist"))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": _("Import the knowledge base"),
+            "form": form,
+            "row_errors": errors,
+        }
+        return render(request, "admin/robot/knowledgeentry/import.html", context)
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label=_("CSV or Excel file"), required=True)
+
+
+from robot import reception_admin  # noqa: E402, F401  (the reception's pages: robot/reception_admin.py)

@@ -232,7 +232,7 @@ SAVED_FIELDS = [
 ]
 
 
-def _apply(entry: KnowledgeEntry, fields: EntryFields, *, version: int) -> KnowledgeEntry:
+def apply_fields(entry: KnowledgeEntry, fields: EntryFields, *, version: int) -> KnowledgeEntry:
     entry.question = fields.question
     entry.similar_questions = fields.similar_questions
     entry.answer = fields.answer
@@ -245,12 +245,33 @@ def _apply(entry: KnowledgeEntry, fields: EntryFields, *, version: int) -> Knowl
     return entry
 
 
+def same_fields(entry: KnowledgeEntry, fields: EntryFields) -> bool:
+    """Whether storing ``fields`` (its enabled flag aside) would leave ``entry`` as it is."""
+    return (
+        entry.question,
+        entry.similar_questions,
+        entry.answer,
+        entry.intent,
+        entry.product_id,
+        entry.card_product_id,
+        entry.scenario,
+    ) == (
+        fields.question,
+        fields.similar_questions,
+        fields.answer,
+        fields.intent,
+        fields.product.pk if fields.product else None,
+        fields.card_product.pk if fields.card_product else None,
+        fields.scenario,
+    )
+
+
 def create_entry(*, actor: StaffAccount, **values: Any) -> KnowledgeEntry:
     """A new entry of the actor's shop (arguments of ``check_entry``)."""
     fields = check_entry(actor=actor, **values)
     with transaction.atomic():
         version = matching.changed(actor.shop_id)
-        entry = _apply(KnowledgeEntry(shop_id=actor.shop_id), fields, version=version)
+        entry = apply_fields(KnowledgeEntry(shop_id=actor.shop_id), fields, version=version)
         entry.save()
     return entry
 
@@ -262,7 +283,7 @@ def update_entry(*, actor: StaffAccount, entry: KnowledgeEntry, **values: Any) -
         version = matching.changed(entry.shop_id)
         if not KnowledgeEntry.objects.filter(pk=entry.pk, shop_id=entry.shop_id).select_for_update().exists():
             raise NotFound(_("No such knowledge-base entry in this shop."))
-        _apply(entry, fields, version=version).save(update_fields=[*SAVED_FIELDS, "updated_at"])
+        apply_fields(entry, fields, version=version).save(update_fields=[*SAVED_FIELDS, "updated_at"])
     return entry
 
 
@@ -276,6 +297,19 @@ def delete_entries(*, actor: StaffAccount, entries: Iterable[KnowledgeEntry]) ->
         matching.changed(actor.shop_id, removed=ids)
         deleted, _rows = KnowledgeEntry.objects.filter(shop_id=actor.shop_id, pk__in=ids).delete()
     return deleted
+
+
+def set_enabled(*, actor: StaffAccount, entries: Iterable[KnowledgeEntry], enabled: bool) -> int:
+    """Turn entries of the actor's shop on or off (a disabled entry is never matched); the number changed."""
+    check_configure(actor=actor)
+    chosen = list(entries)
+    if any(e.shop_id != actor.shop_id for e in chosen):
+        raise NotFound(_("No such knowledge-base entry in this shop."))
+    with transaction.atomic():
+        version = matching.changed(actor.shop_id)
+        return KnowledgeEntry.objects.filter(shop_id=actor.shop_id, pk__in=[e.pk for e in chosen]).update(
+            enabled=enabled, index_version=version
+        )
 
 
 def set_threshold(*, actor: StaffAccount, threshold: Any) -> RobotSettings:
