@@ -17,8 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from backoffice.access import Right, request_has_right
 from backoffice.admin import ServiceWritesMixin, ShopScopedAdmin
 from backoffice.errors import DomainError
-from robot import diversion, knowledge, unanswered
-from robot.models import DiversionRule, RobotSession, UnansweredGroup
+from robot import diversion, knowledge, reception_config, unanswered
+from robot.models import DiversionRule, RobotSession, RobotSettings, UnansweredGroup
 from robot.models.knowledge import MAX_QUESTION
 from routing.intents import Intent
 
@@ -51,6 +51,58 @@ class RobotRightAdmin(ShopScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return self.has_change_permission(request, obj)
+
+
+RECEPTION_FIELDS = ["full_auto", "opening_text", "unsure_text", "handoff_text", "unsure_limit"]
+
+
+class RobotSettingsForm(forms.ModelForm[RobotSettings]):
+    """The shop's reception settings and answer threshold, checked by their services."""
+
+    actor: Any
+
+    class Meta:
+        model = RobotSettings
+        fields = [*RECEPTION_FIELDS, "threshold"]
+        widgets = {
+            name: forms.Textarea(attrs={"rows": 2})
+            for name in ("opening_text", "unsure_text", "handoff_text")
+        }
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data
+        try:
+            reception_config.clean_reception({name: data[name] for name in RECEPTION_FIELDS})
+            data["threshold"] = knowledge.clean_threshold(data["threshold"])
+        except DomainError as exc:
+            raise _field_errors(self, exc) from exc
+        return data
+
+
+@admin.register(RobotSettings)
+class RobotSettingsAdmin(ServiceWritesMixin, RobotRightAdmin):
+    """One row per shop: full-auto reception, the robot's texts (quick-phrase variables such as {买家昵称}
+    are filled in), the unsure answers before a hand-off and the answer threshold."""
+
+    form = RobotSettingsForm
+    list_display = ["__str__", "full_auto", "unsure_limit", "threshold"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        shop = getattr(request, "shop", None)
+        exists = shop is not None and RobotSettings.objects.filter(shop=shop).exists()
+        return super().has_add_permission(request) and not exists
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_form(self, request: HttpRequest, form: Any, change: bool) -> RobotSettings:
+        data = form.cleaned_data
+        reception_config.configure_reception(
+            actor=form.actor, **{name: data[name] for name in RECEPTION_FIELDS}
+        )
+        return knowledge.set_threshold(actor=form.actor, threshold=data["threshold"])
 
 
 class DiversionRuleForm(forms.ModelForm[DiversionRule]):
