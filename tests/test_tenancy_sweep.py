@@ -23,6 +23,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import time
 from typing import Any, cast
 
 import pytest
@@ -203,6 +204,7 @@ def world(
         ContactView: ContactView.objects.get(order=order),
         AgentState: AgentState.objects.get(staff=teammate),
         RoutingSettings: routing_services.routing_settings(shop_a),
+        **robot_reception_objects(shop_a, conversation),
     }
     secrets = (
         *(shop_a.name, owner.display_name, teammate.display_name, NICKNAME, TAG, BUYER_PID),
@@ -211,6 +213,24 @@ def world(
         *(LOGIN, SUPERVISOR),
     )
     return World(shop=shop_a, ids=ids, objects=objects, secrets=secrets)
+
+
+def robot_reception_objects(shop: Shop, conversation: Conversation) -> dict[type[models.Model], models.Model]:
+    """The robot reception's rows of shop A: settings, a diversion rule, a robot session, an unanswered
+    question (the world's buyer text)."""
+    from robot import diversion, unanswered
+    from robot.models import DiversionRule, RobotSession, RobotSettings, UnansweredGroup
+    from robot.reception_config import save_reception
+
+    buyer_message = conversation.messages.filter(sender="buyer").order_by("seq").first()
+    assert buyer_message is not None
+    unanswered.record(message=buyer_message)
+    return {
+        RobotSettings: save_reception(shop, {"unsure_limit": 3}),
+        DiversionRule: diversion.save_rule(shop=shop, start=time(20), end=time(23), ratio=70),
+        RobotSession: RobotSession.objects.create(shop=shop, conversation=conversation),
+        UnansweredGroup: UnansweredGroup.objects.get(shop=shop),
+    }
 
 
 def shop_rows(shop: Shop) -> dict[str, list[dict[str, Any]]]:
@@ -409,7 +429,16 @@ WORLD_PKS: dict[type[models.Model], Callable[[Ids], int]] = {
     PhraseGroup: lambda ids: ids.phrase_group,
 }
 # The models with no id in ``Ids``: their probe asks for the world's object of the kind (``World.objects``).
-WORLD_LOOKUPS: set[type[models.Model]] = {ApiKey, AgentState, RoutingSettings, ContactView}
+WORLD_LOOKUPS: set[type[models.Model]] = {
+    ApiKey,
+    AgentState,
+    RoutingSettings,
+    ContactView,
+    *(
+        apps.get_model("robot", name)
+        for name in ("RobotSettings", "DiversionRule", "RobotSession", "UnansweredGroup")
+    ),
+}
 
 
 def platform_models() -> dict[type[models.Model], Callable[[Ids], int]]:
@@ -725,6 +754,9 @@ API_PROBES: dict[tuple[str, str], Probe] = {
         staff("get", f"/phrases/suggest?text=a&product_id={ids.product}", NOT_FOUND),
     ],
     ("GET", "/api/v1/phrases/recent"): lambda ids: [staff("get", "/phrases/recent")],
+    ("GET", "/api/v1/robot/assist"): lambda ids: [
+        staff("get", f"/robot/assist?conversation={ids.conversation}", NOT_FOUND)
+    ],
     ("POST", "/api/v1/phrases/{phrase_id}/use"): lambda ids: [
         staff("post", f"/phrases/{ids.phrase}/use", NOT_FOUND, json={}),
         staff("post", f"/phrases/{ids.personal_phrase}/use", NOT_FOUND, json={}),
