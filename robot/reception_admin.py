@@ -205,7 +205,9 @@ class UnansweredGroupAdmin(ServiceWritesMixin, RobotRightAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         shown = list(self.readonly_fields)
-        return shown if obj is not None and obj.entry_id else [*shown, "answer", "intent"]
+        if obj is None or obj.entry_id or not self.has_change_permission(request, obj):
+            return shown  # the answer and intent are asked only of an account that can make the entry
+        return [*shown, "answer", "intent"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return list(self.readonly_fields)

@@ -19,7 +19,7 @@ def strings() -> dict[str, str]:
         "assist_knowledge": _("Knowledge base"),
         "assist_recommended": _("Recommended replies"),
         "assist_why": _("used %(times)s times · average rating %(rating)s"),
-        "assist_score": _("match %(score)s%%"),
+        "assist_score": _("match %(score)s"),
         "assist_inserted": _("Suggestion put in the reply box."),
     }
 

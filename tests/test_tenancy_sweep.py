@@ -23,7 +23,6 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from datetime import time
 from typing import Any, cast
 
 import pytest
@@ -53,6 +52,7 @@ from routing.models import AgentGroup, AgentState, Conversation, ConversationSta
 from routing.tokens import buyer_token
 from tests.backoffice import factories
 from tests.conftest import login_client
+from tests.robot.world import robot_reception_objects
 from tests.routing.images import image_bytes
 from tests.routing.sockets import TIMEOUT, agent_socket, buyer_socket, use_layer
 
@@ -213,24 +213,6 @@ def world(
         *(LOGIN, SUPERVISOR),
     )
     return World(shop=shop_a, ids=ids, objects=objects, secrets=secrets)
-
-
-def robot_reception_objects(shop: Shop, conversation: Conversation) -> dict[type[models.Model], models.Model]:
-    """The robot reception's rows of shop A: settings, a diversion rule, a robot session, an unanswered
-    question (the world's buyer text)."""
-    from robot import diversion, unanswered
-    from robot.models import DiversionRule, RobotSession, RobotSettings, UnansweredGroup
-    from robot.reception_config import save_reception
-
-    buyer_message = conversation.messages.filter(sender="buyer").order_by("seq").first()
-    assert buyer_message is not None
-    unanswered.record(message=buyer_message)
-    return {
-        RobotSettings: save_reception(shop, {"unsure_limit": 3}),
-        DiversionRule: diversion.save_rule(shop=shop, start=time(20), end=time(23), ratio=70),
-        RobotSession: RobotSession.objects.create(shop=shop, conversation=conversation),
-        UnansweredGroup: UnansweredGroup.objects.get(shop=shop),
-    }
 
 
 def shop_rows(shop: Shop) -> dict[str, list[dict[str, Any]]]:

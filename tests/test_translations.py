@@ -53,6 +53,7 @@ from routing.models import AgentGroup, AgentState, RoutingSettings
 from routing.tokens import buyer_token
 from tests.backoffice import factories
 from tests.conftest import PASSWORD, login_client, make_shop
+from tests.robot.world import robot_reception_objects
 
 # Latin-letter words a Chinese interface writes as they are. Keep it short: every entry says why.
 ALLOWED = {
@@ -230,6 +231,7 @@ def world(db: Any) -> World:
         RoutingSettings: routing_services.routing_settings(shop),
         type(phrase): phrase,
         type(phrase_group): phrase_group,
+        **robot_reception_objects(shop, conversation),
         **platform_objects(owner),
     }
     assert AddressChange.objects.filter(order=order).exists()

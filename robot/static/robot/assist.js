@@ -58,7 +58,7 @@
       const rows = [];
       if (data.knowledge.length) rows.push(C.el("li", { class: "assist-head" }, S.assist_knowledge));
       for (const k of data.knowledge) {
-        rows.push(item(k.answer, `${k.question} · ${C.fmt(S.assist_score, { score: Math.round(k.score * 100) })}`));
+        rows.push(item(k.answer, `${k.question} · ${C.fmt(S.assist_score, { score: Math.round(k.score * 100) + "%" })}`));
       }
       if (data.recommended.length) rows.push(C.el("li", { class: "assist-head" }, S.assist_recommended));
       for (const r of data.recommended) {
