@@ -87,3 +87,9 @@ def test_bad_ids_are_422_and_signed_out_is_401(client: Client, owner_client: Cli
         assert owner_client.get(API, {"conversation": value}).status_code == 422
     assert owner_client.get(API).status_code == 422
     assert client.get(API, {"conversation": 1}).status_code == 401
+
+
+def test_the_workbench_shows_the_assist_panel_with_its_script_and_strings(teammate_client: Client) -> None:
+    page = teammate_client.get("/workbench/").content.decode()
+    assert 'id="assist-panel"' in page and "robot/assist.js" in page and "robot/assist.css" in page
+    assert page.index("robot/assist.js") < page.index("routing/workbench.js")
