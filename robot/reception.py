@@ -257,13 +257,12 @@ def _receive_one(item: Received, robot: RobotSettings) -> tuple[str | None, str]
             .get(pk=message.conversation_id)
         )
         session = RobotSession.objects.select_for_update().filter(conversation=conv).first()
-        done = RobotTurn.objects.filter(message=message).first()
-        if done is not None:  # a resend: read already; only a hand-off that did not complete is made again
-            if done.outcome == TurnOutcome.HANDED_OVER and conv.state == ConversationState.ROBOT and session:
+        if session is not None and session.handed_over_at is not None:
+            if conv.state == ConversationState.ROBOT:  # a hand-off that did not complete: made again
                 return session.handoff_reason or ArrivalReason.ROBOT_UNSURE, session.intent
-            return None, ""
-        if conv.state != ConversationState.ROBOT or (session is not None and session.handed_over_at):
-            return None, ""  # handed over by an earlier message
+            return None, ""  # handed over by an earlier message: the robot is silent
+        if conv.state != ConversationState.ROBOT or RobotTurn.objects.filter(message=message).exists():
+            return None, ""  # not the robot's chat any more, or a resend read already
         if session is None:
             session = _welcome(conv, robot)
         reading = _read(item, robot)

@@ -260,3 +260,21 @@ def test_resolved_by_the_robot_means_ended_without_hand_off_and_no_human_within_
     resolved = set(RobotSession.objects.resolved().values_list("conversation_id", flat=True))
     assert resolved == {ends[0]}
     assert RobotSession.objects.handed_over().count() == 1
+
+
+@pytest.mark.usefixtures("robot_on")
+def test_a_hand_off_that_failed_is_made_at_the_next_message(
+    buyer: Buyer, online_agent: StaffAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = services.hand_over
+    monkeypatch.setattr(
+        services, "hand_over", lambda arrivals: [RuntimeError("routing is down")] * len(arrivals)
+    )
+    with pytest.raises(RuntimeError):
+        say(buyer, "转人工", "m1")
+    conv = Conversation.objects.get(buyer=buyer)
+    assert conv.state == "robot" and RobotSession.objects.get(conversation=conv).handed_over_at is not None
+    monkeypatch.setattr(services, "hand_over", real)
+    conv = conv_of(say(buyer, "人呢", "m2").conversation)
+    assert (conv.state, conv.agent_id, conv.handoff_reason) == ("active", online_agent.pk, "buyer_asked")
+    assert [s for s, _t in transcript(conv)].count("system") == 1  # the notice is not repeated
