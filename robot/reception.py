@@ -321,10 +321,13 @@ def receive(received: Sequence[Received]) -> list[Exception | None]:
     robots: dict[int, RobotSettings] = {}
     human: list[int] = []
     refused: set[int] = set()  # conversations the robot does not take
+    handing: set[int] = (
+        set()
+    )  # conversations handed over in this batch: their later messages wait for a human
     handoffs: list[tuple[int, services.Arrival]] = []
     for i, item in enumerate(received):
         conv_id = item.message.conversation_id
-        if conv_id in refused:
+        if conv_id in refused or conv_id in handing:
             continue
         try:
             robot = robots.get(item.buyer.shop_id) or robots.setdefault(
@@ -342,5 +345,6 @@ def receive(received: Sequence[Received]) -> list[Exception | None]:
         if reason is not None:
             arrival = services.Arrival(item.buyer, item.source_product, intent, ArrivalReason(reason))
             handoffs.append((i, arrival))
+            handing.add(conv_id)
     _route(received, results, human, handoffs)
     return results

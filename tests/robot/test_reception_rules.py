@@ -278,3 +278,28 @@ def test_a_hand_off_that_failed_is_made_at_the_next_message(
     conv = conv_of(say(buyer, "人呢", "m2").conversation)
     assert (conv.state, conv.agent_id, conv.handoff_reason) == ("active", online_agent.pk, "buyer_asked")
     assert [s for s, _t in transcript(conv)].count("system") == 1  # the notice is not repeated
+
+
+@pytest.mark.usefixtures("robot_on")
+def test_a_batch_of_several_chats_is_received_in_order_each_on_its_own(
+    shop_a: Shop, online_agent: StaffAccount, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from routing.consumers import Send, _buyer_sends
+
+    one, two = factories.buyer(shop_a, "s1"), factories.buyer(shop_a, "s2")
+    calls: list[int] = []
+    real = services.hand_over
+    monkeypatch.setattr(services, "hand_over", lambda arrivals: calls.append(len(arrivals)) or real(arrivals))
+    frames = [
+        (one, Send(type="send", client_msg_id="a", text="在吗")),
+        (two, Send(type="send", client_msg_id="b", text="转人工")),
+        (one, Send(type="send", client_msg_id="c", text="什么时候发货")),
+        (two, Send(type="send", client_msg_id="d", text="在吗")),
+    ]
+    results = _buyer_sends(frames)
+    assert not any(isinstance(r, Exception) for r in results)
+    assert calls == [1]  # the batch's hand-offs routed together
+    first, second = (Conversation.objects.get(buyer=b) for b in (one, two))
+    assert (first.state, second.state, second.agent_id) == ("robot", "active", online_agent.pk)
+    # Stored together first (group commit), then read in order: the opening and an answer to each.
+    assert [s for s, _t in transcript(first)] == ["buyer", "buyer", "robot", "robot", "robot"]
