@@ -289,7 +289,12 @@ def test_a_batch_of_several_chats_is_received_in_order_each_on_its_own(
     one, two = factories.buyer(shop_a, "s1"), factories.buyer(shop_a, "s2")
     calls: list[int] = []
     real = services.hand_over
-    monkeypatch.setattr(services, "hand_over", lambda arrivals: calls.append(len(arrivals)) or real(arrivals))
+
+    def counted(arrivals: list[services.Arrival]) -> list[Exception | None]:
+        calls.append(len(arrivals))
+        return real(arrivals)
+
+    monkeypatch.setattr(services, "hand_over", counted)
     frames = [
         (one, Send(type="send", client_msg_id="a", text="在吗")),
         (two, Send(type="send", client_msg_id="b", text="转人工")),
