@@ -1,7 +1,8 @@
 """The robot's full-auto reception: the receiver routing calls (``ROUTING_RECEPTION``, see
 ``routing/reception.py``) with the buyer messages stored in chats still with the robot.
 
-Who the robot receives (decided at a chat's first message, kept in its ``RobotSession``):
+Who the robot receives (decided at a chat's first message, kept in its ``RobotSession``; a chat the robot
+has when the shop switches it off goes to a human at its next message):
 - full-auto reception off for the shop (``robot.switch.full_auto_on``): nobody; the chat goes to a human
   as without a robot (``routing.reception.to_human``, reason "no robot");
 - a buyer who takes the new-buyer priority entry (routing's rule, ``services.takes_priority_entry``) skips
@@ -334,7 +335,8 @@ def receive(received: Sequence[Received]) -> list[Exception | None]:
                 item.buyer.shop_id, _settings(item.buyer.shop_id)
             )
             opened = RobotSession.objects.filter(conversation_id=conv_id).exists()
-            if not opened and not _robot_takes(item, robot):
+            # A new chat the robot does not take, or the robot switched off since it took this one.
+            if (not opened and not _robot_takes(item, robot)) or (opened and not robot.full_auto):
                 refused.add(conv_id)
                 human.append(i)
                 continue

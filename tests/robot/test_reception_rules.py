@@ -308,3 +308,13 @@ def test_a_batch_of_several_chats_is_received_in_order_each_on_its_own(
     assert (first.state, second.state, second.agent_id) == ("robot", "active", online_agent.pk)
     # Stored together first (group commit), then read in order: the opening and an answer to each.
     assert [s for s, _t in transcript(first)] == ["buyer", "buyer", "robot", "robot", "robot"]
+
+
+@pytest.mark.usefixtures("robot_on")
+def test_switching_the_robot_off_sends_its_chats_to_humans_at_their_next_message(
+    shop_a: Shop, buyer: Buyer, online_agent: StaffAccount
+) -> None:
+    say(buyer, "在吗", "m1")
+    save_reception(shop_a, {"full_auto": False})
+    conv = conv_of(say(buyer, "什么时候发货", "m2").conversation)
+    assert (conv.state, conv.agent_id, conv.handoff_reason) == ("active", online_agent.pk, "no_robot")
