@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test install install-dev messages lint bench bench-routing bench-phrases lock clean
+.PHONY: run test install install-dev messages lint bench bench-routing bench-phrases bench-robot lock clean
 
 $(VENV)/.run-installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ bench: install-dev
 ## Phrase search latency with 5,000 phrases (SQLite, or PostgreSQL with DATABASE_URL); prints a table.
 bench-phrases: install-dev
 	$(BIN)/python -m pytest tests/bench/bench_phrases.py -s -q -p no:cacheprovider
+
+bench-robot: install-dev
+	$(BIN)/python -m pytest tests/bench/bench_robot.py -s -q -p no:cacheprovider
 
 ## Re-pin every dependency after changing pyproject.toml.
 lock:

@@ -8,7 +8,7 @@ Writes go through the services: ``ServiceWritesMixin`` (used by every app's admi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from axes.handlers.proxy import AxesProxyHandler  # type: ignore[import-untyped]  # ships no types
@@ -19,14 +19,15 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import BooleanField, QuerySet, Value
 from django.forms import ModelForm
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from backoffice import privacy, services, validation
+from backoffice import privacy, services, spreadsheet, validation
 from backoffice.access import Right, request_has_right
 from backoffice.admin_site import CleanLookups, lockout_message, permission_name
-from backoffice.errors import Invalid
+from backoffice.errors import DomainError, Invalid
 from backoffice.models import (
     AddressChange,
     ApiKey,
@@ -44,6 +45,32 @@ from backoffice.models import (
 
 def current_shop(request: HttpRequest) -> Shop | None:
     return getattr(request, "shop", None)
+
+
+def request_staff(request: HttpRequest) -> StaffAccount | None:
+    """The request's account in its current shop (None for a platform superuser without one)."""
+    return getattr(request, "staff", None)
+
+
+def form_error(
+    form: forms.BaseForm, exc: DomainError, aliases: Mapping[str, str] | None = None
+) -> ValidationError:
+    """Put a service's field errors on the form's fields (``aliases``: a service field name to the form's,
+    such as group_id to group); return what is left for the form as a whole."""
+    for error in exc.errors:
+        name = str(error.get("field"))
+        name = (aliases or {}).get(name, name)
+        if name in form.fields:
+            form.add_error(name, error["message"])
+    return ValidationError(exc.message)
+
+
+def file_download(data: bytes, *, fmt: str, stem: str) -> HttpResponse:
+    """An export file (``backoffice.spreadsheet``'s csv or xlsx) as a download named ``stem-YYYYMMDD.fmt``."""
+    response = HttpResponse(data, content_type=spreadsheet.CONTENT_TYPES[fmt])
+    name = f"{stem}-{timezone.localdate():%Y%m%d}.{fmt}"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
 
 
 class ShopScopedAdmin(CleanLookups):

@@ -274,12 +274,16 @@ def invalid_rows(errors: Sequence[Mapping[str, Any]]) -> Invalid:
     )
 
 
-def write(*, fmt: str, columns: Sequence[str], rows: Iterable[Sequence[str]], title: str = "sheet") -> bytes:
-    """The header row ``columns`` and ``rows`` as a CSV or XLSX file (sheet ``title``)."""
+def write(
+    *, fmt: str, columns: Sequence[str] | None, rows: Iterable[Sequence[str]], title: str = "sheet"
+) -> bytes:
+    """The header row ``columns`` (None: the rows carry their own) and ``rows`` as a CSV or XLSX file
+    (sheet ``title``)."""
     if fmt == "csv":
         buffer = io.StringIO(newline="")
         writer = csv.writer(buffer)
-        writer.writerow(columns)
+        if columns is not None:
+            writer.writerow(columns)
         for row in rows:
             writer.writerow(["'" + v if v.startswith(FORMULA_START) else v for v in row])
         return buffer.getvalue().encode("utf-8-sig")
@@ -290,7 +294,8 @@ def write(*, fmt: str, columns: Sequence[str], rows: Iterable[Sequence[str]], ti
         sheet = book.active
         assert sheet is not None
         sheet.title = title
-        sheet.append(list(columns))
+        if columns is not None:
+            sheet.append(list(columns))
         for row in rows:
             sheet.append(list(row))
             for cell in sheet[sheet.max_row]:

@@ -18,36 +18,26 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from backoffice.access import Right, request_has_right
-from backoffice.admin import ServiceWritesMixin, ShopScopedAdmin, current_shop
+from backoffice.admin import ServiceWritesMixin, ShopScopedAdmin, current_shop, file_download
+from backoffice.admin import form_error as shared_form_error
+from backoffice.admin import request_staff as current_staff
 from backoffice.errors import DomainError
 from backoffice.models import ShopQuerySet, StaffAccount
 from backoffice.validation import parse_id
 from phrases import services
 from phrases.models import Phrase, PhraseGroup
-from phrases.spreadsheet import COLUMNS, CONTENT_TYPES
+from phrases.spreadsheet import COLUMNS
 from routing import attachments
 
 
-def current_staff(request: HttpRequest) -> StaffAccount | None:
-    return getattr(request, "staff", None)
-
-
 def form_error(form: forms.BaseForm, exc: DomainError) -> ValidationError:
-    """Put a service's field errors on the form's fields; return what is left for the form as a whole."""
-    for error in exc.errors:
-        name = error.get("field")
-        if name == "group_id":
-            name = "group"
-        if name in form.fields:
-            form.add_error(name, error["message"])
-    return ValidationError(exc.message)
+    return shared_form_error(form, exc, {"group_id": "group"})
 
 
 class TeamPhraseAdmin(ServiceWritesMixin, ShopScopedAdmin):
@@ -224,10 +214,7 @@ class PhraseAdmin(TeamPhraseAdmin):
 
     def _export(self, queryset: QuerySet[Phrase], fmt: str) -> HttpResponse:
         data = services.export_file(phrases=queryset.order_by("group_id", "pk"), fmt=fmt)
-        response = HttpResponse(data, content_type=CONTENT_TYPES[fmt])
-        name = f"phrases-team-{timezone.localdate():%Y%m%d}.{fmt}"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return file_download(data, fmt=fmt, stem="phrases-team")
 
     @admin.action(description=_("Export selected phrases (CSV)"))
     def export_csv(self, request: HttpRequest, queryset: QuerySet[Phrase]) -> HttpResponse:

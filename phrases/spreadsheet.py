@@ -9,9 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from backoffice import spreadsheet
-from backoffice.spreadsheet import CONTENT_TYPES, MAX_UNPACKED_BYTES, Row, invalid_rows
+from backoffice.spreadsheet import CONTENT_TYPES, FORMATS, MAX_UNPACKED_BYTES, Row, invalid_rows
 
-__all__ = ["COLUMNS", "CONTENT_TYPES", "HEADERS", "MAX_UNPACKED_BYTES", "invalid_rows", "read_rows", "write"]
+__all__ = [
+    "COLUMNS",
+    "CONTENT_TYPES",
+    "FORMATS",
+    "HEADERS",
+    "MAX_UNPACKED_BYTES",
+    "invalid_rows",
+    "read_rows",
+    "write",
+]
 
 COLUMNS = ("group", "code", "content", "keywords")
 HEADERS = {
@@ -34,6 +43,14 @@ def read_rows(*, filename: str, data: bytes, max_rows: int) -> list[Row]:
     )
 
 
-def write(*, fmt: str, rows: Iterable[Sequence[str]]) -> bytes:
-    """The header row and ``rows`` (group, code, content, keywords) as a CSV or XLSX file."""
-    return spreadsheet.write(fmt=fmt, columns=COLUMNS, rows=rows, title="phrases")
+def write(
+    *,
+    fmt: str,
+    rows: Iterable[Sequence[str]],
+    header: Sequence[str] | None = COLUMNS,
+    title: str = "phrases",
+) -> bytes:
+    """The header row and ``rows`` (group, code, content, keywords) as a CSV or XLSX file. Other tables give
+    their own ``header`` (None: the rows carry it) and sheet ``title``; new code may call
+    ``backoffice.spreadsheet.write`` directly."""
+    return spreadsheet.write(fmt=fmt, columns=header, rows=rows, title=title)

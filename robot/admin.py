@@ -12,35 +12,21 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
-from django.utils import timezone
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from backoffice.access import Right, request_has_right
-from backoffice.admin import ServiceWritesMixin, ShopScopedAdmin
+from backoffice.admin import ServiceWritesMixin, ShopScopedAdmin, file_download, form_error
+from backoffice.admin import request_staff as current_staff
 from backoffice.errors import DomainError
 from backoffice.models import StaffAccount
-from backoffice.spreadsheet import CONTENT_TYPES
 from robot import knowledge, spreadsheet
 from robot.models import KnowledgeEntry
-
-
-def current_staff(request: HttpRequest) -> StaffAccount | None:
-    return getattr(request, "staff", None)
-
-
-def form_error(form: forms.BaseForm, exc: DomainError) -> ValidationError:
-    """Put a service's field errors on the form's fields; return what is left for the form as a whole."""
-    for error in exc.errors:
-        name = error.get("field")
-        if name in form.fields:
-            form.add_error(name, error["message"])
-    return ValidationError(exc.message)
 
 
 class RobotConfigAdmin(ServiceWritesMixin, ShopScopedAdmin):
@@ -196,12 +182,7 @@ class KnowledgeEntryAdmin(RobotConfigAdmin):
 
     def _export(self, queryset: QuerySet[KnowledgeEntry], fmt: str) -> HttpResponse:
         entries = list(queryset.select_related("product", "card_product").order_by("intent", "pk"))
-        response = HttpResponse(
-            spreadsheet.export_entries(entries=entries, fmt=fmt), content_type=CONTENT_TYPES[fmt]
-        )
-        name = f"knowledge-{timezone.localdate():%Y%m%d}.{fmt}"
-        response["Content-Disposition"] = f'attachment; filename="{name}"'
-        return response
+        return file_download(spreadsheet.export_entries(entries=entries, fmt=fmt), fmt=fmt, stem="knowledge")
 
     @admin.action(description=_("Export selected entries (CSV)"))
     def export_csv(self, request: HttpRequest, queryset: QuerySet[KnowledgeEntry]) -> HttpResponse:
@@ -230,7 +211,7 @@ class KnowledgeEntryAdmin(RobotConfigAdmin):
                 )
             except DomainError as exc:
                 messages.error(request, exc.message)
-                errors = exc.errors
+                errors = named_columns(exc.errors)
             else:
                 messages.success(
                     request,
@@ -246,6 +227,14 @@ class KnowledgeEntryAdmin(RobotConfigAdmin):
             "row_errors": errors,
         }
         return render(request, "admin/robot/knowledgeentry/import.html", context)
+
+
+def named_columns(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The row errors with each column named as the entry form names it (the errors carry the file's
+    column keys: question, answer, ...; "file" for the file as a whole)."""
+    names: dict[str, Any] = {f.name: f.verbose_name for f in KnowledgeEntry._meta.fields}
+    names |= {"similar_questions": _("similar questions"), "file": _("file")}
+    return [{**error, "field": names.get(error.get("field", ""), error.get("field"))} for error in errors]
 
 
 class ImportForm(forms.Form):

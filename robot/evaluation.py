@@ -26,7 +26,7 @@ import numpy as np
 
 from backoffice.errors import Invalid
 from robot import matching
-from robot.builtin import BUILTIN
+from robot.builtin import BUILTIN, OUT_OF_SCOPE
 
 HANDOFF = "—"
 
@@ -108,7 +108,7 @@ def builtin_labelled() -> Labelled:
         for n, b in enumerate(BUILTIN)
     ]
     return Labelled(
-        index=matching.build_index(rows),
+        index=matching.build_index(rows, negatives=OUT_OF_SCOPE),
         questions=[q for _, q in rows],
         names=[{str(n), b.key, b.question} for n, b in enumerate(BUILTIN)],
     )

@@ -34,7 +34,7 @@ from backoffice.errors import Forbidden, Invalid, NotFound
 from backoffice.models import Product, Shop, StaffAccount
 from backoffice.validation import text_error
 from robot import matching
-from robot.builtin import BUILTIN
+from robot.builtin import BUILTIN, entry_rows
 from robot.models import KnowledgeEntry, RobotSettings, Scenario
 from robot.models.knowledge import MAX_ANSWER, MAX_QUESTION, MAX_SIMILAR
 from routing.intents import Intent
@@ -330,29 +330,16 @@ def ensure_builtin(shop: Shop | int) -> int:
     created. Idempotent: an edited built-in entry is left as it is. Runs at shop creation (``set_up_shop``)
     and, for the shops created before, in the data migration."""
     shop_id = shop if isinstance(shop, int) else shop.pk
+
+    def present() -> set[str]:
+        keys = KnowledgeEntry.objects.filter(shop_id=shop_id).exclude(builtin_key="")
+        return set(keys.values_list("builtin_key", flat=True))
+
+    if len(present()) == len(BUILTIN):
+        return 0
     with transaction.atomic():
-        have = set(
-            KnowledgeEntry.objects.filter(shop_id=shop_id)
-            .exclude(builtin_key="")
-            .values_list("builtin_key", flat=True)
-        )
-        missing = [b for b in BUILTIN if b.key not in have]
-        if not missing:
-            return 0
-        version = matching.changed(shop_id)
-        rows = [
-            KnowledgeEntry(
-                shop_id=shop_id,
-                builtin_key=b.key,
-                question=b.question,
-                similar_questions=list(b.similar),
-                answer=b.answer,
-                intent=b.intent.value,
-                scenario=b.scenario,
-                index_version=version,
-            )
-            for b in missing
-        ]
+        version = matching.changed(shop_id)  # the shop's writers queue here: read what is there after it
+        rows = entry_rows(KnowledgeEntry, shop_id=shop_id, have=present(), version=version)
         KnowledgeEntry.objects.bulk_create(rows, ignore_conflicts=True)
     return len(rows)
 

@@ -46,6 +46,8 @@ from backoffice.models import ApiKey, Buyer, ContactView, Order, Product, Role, 
 from backoffice.urls import api
 from phrases import services as phrase_services
 from phrases.models import Phrase, PhraseGroup
+from robot import knowledge as robot_knowledge
+from robot.models import KnowledgeEntry
 from routing import config as routing_config
 from routing import services as routing_services
 from routing.models import AgentGroup, AgentState, Conversation, ConversationState, RoutingSettings
@@ -68,6 +70,7 @@ BUYER_TEXT, AGENT_TEXT = "甲店消息·今晚能发货吗", "甲店回复·亲�
 PHRASE, PERSONAL_PHRASE, PHRASE_GROUP = "甲店短语·亲亲稍等", "甲店私人短语·小美在", "甲店短语分组·常用"
 AGENT_GROUP, KEY_NAME = "甲店客服组·售前", "甲店密钥·对接"
 LOGIN, SUPERVISOR = "jia7q_zhuguan", "甲店主管·白露"
+KB_QUESTION, KB_ANSWER = "甲店知识库·茶盏能进洗碗机吗", "甲店知识答案·可以进"
 
 
 def fragment(text: str) -> str:
@@ -174,6 +177,9 @@ def world(
     )
     personal = phrase_services.create_phrase(actor=teammate, scope="personal", content=PERSONAL_PHRASE)
     api_key = shop_services.create_api_key(shop=shop_a, name=KEY_NAME, created_by=owner.user)[0]
+    kb_entry = robot_knowledge.create_entry(
+        actor=owner, question=KB_QUESTION, answer=KB_ANSWER, intent="product_question", product=product
+    )
     factories.staff(shop_a, LOGIN, SUPERVISOR, role=Role.CS_SUPERVISOR)
     settings.MEDIA_ROOT = str(tmp_path / "media")
     attachment = routing_services.upload_agent_image(
@@ -205,12 +211,13 @@ def world(
         AgentState: AgentState.objects.get(staff=teammate),
         RoutingSettings: routing_services.routing_settings(shop_a),
         **robot_reception_objects(shop_a, conversation),
+        KnowledgeEntry: kb_entry,
     }
     secrets = (
         *(shop_a.name, owner.display_name, teammate.display_name, NICKNAME, TAG, BUYER_PID),
         *(WAITING_NICKNAME, WAITING_PID, TITLE, PRODUCT_PID, ORDER_NUMBER, RECEIVER, ADDRESS),
         *(BUYER_TEXT, AGENT_TEXT, PHRASE, PERSONAL_PHRASE, PHRASE_GROUP, AGENT_GROUP, KEY_NAME),
-        *(LOGIN, SUPERVISOR),
+        *(LOGIN, SUPERVISOR, KB_QUESTION, KB_ANSWER),
     )
     return World(shop=shop_a, ids=ids, objects=objects, secrets=secrets)
 
@@ -416,6 +423,7 @@ WORLD_LOOKUPS: set[type[models.Model]] = {
     AgentState,
     RoutingSettings,
     ContactView,
+    KnowledgeEntry,
     *(
         apps.get_model("robot", name)
         for name in ("RobotSettings", "DiversionRule", "RobotSession", "UnansweredGroup")
@@ -489,6 +497,7 @@ def searched(model: type[models.Model], ids: Ids) -> str:
         AgentGroup: AGENT_GROUP,
         Phrase: PHRASE,
         PhraseGroup: PHRASE_GROUP,
+        KnowledgeEntry: KB_QUESTION,
     }
     return fragment(texts.get(model, NICKNAME))
 
@@ -578,6 +587,7 @@ URL_PROBES: dict[str, Probe] = {
     ],
     "admin:auth_user_password_change": lambda ids: [get(f"/admin/auth/user/{ids.user}/password/", REFUSED)],
     "admin:phrases_phrase_import": scoped("/admin/phrases/phrase/import/"),
+    "admin:robot_knowledgeentry_import": scoped("/admin/robot/knowledgeentry/import/"),
     "routing:workbench": scoped("/workbench/"),
     "routing:buyer-panel": lambda ids: [get(f"/workbench/buyer/{ids.conversation}/", NOT_FOUND)],
     # A buyer of shop B at shop A's chat page, or nobody: the expired-link page (403).
@@ -729,6 +739,10 @@ API_PROBES: dict[tuple[str, str], Probe] = {
     ("GET", "/api/v1/routing/products"): lambda ids: [
         staff("get", f"/routing/products?q={fragment(TITLE)}"),
         staff("get", f"/routing/products?q={ids.product_pid}"),
+    ],
+    ("GET", "/api/v1/robot/match"): lambda ids: [
+        staff("get", f"/robot/match?text={fragment(KB_QUESTION)}"),
+        staff("get", f"/robot/match?text={fragment(KB_QUESTION)}&product_id={ids.product}", NOT_FOUND),
     ],
     ("GET", "/api/v1/phrases/suggest"): lambda ids: [
         staff("get", f"/phrases/suggest?text={fragment(PHRASE)}"),

@@ -47,6 +47,8 @@ from backoffice.models import (
     StaffAccount,
 )
 from phrases import services as phrase_services
+from robot import knowledge as robot_knowledge
+from robot.models import KnowledgeEntry
 from routing import config as routing_config
 from routing import services as routing_services
 from routing.models import AgentGroup, AgentState, RoutingSettings
@@ -232,6 +234,9 @@ def world(db: Any) -> World:
         type(phrase): phrase,
         type(phrase_group): phrase_group,
         **robot_reception_objects(shop, conversation),
+        KnowledgeEntry: robot_knowledge.create_entry(
+            actor=owner, question="支持花呗分期吗", answer="支持花呗分期付款", intent="coupon"
+        ),
         **platform_objects(owner),
     }
     assert AddressChange.objects.filter(order=order).exists()
@@ -336,6 +341,7 @@ def other_pages(client: Client) -> list[str]:
         "/admin/password_change/",
         "/admin/password_change/done/",
         "/admin/phrases/phrase/import/",
+        "/admin/robot/knowledgeentry/import/",
         "/workbench/",
     ]
 
@@ -346,7 +352,7 @@ def test_the_console_pages_are_in_chinese(world: World, settings: Any) -> None:
     untranslated: dict[str, list[str]] = {}
     pages = [
         *((path, "owner", owner) for path in other_pages(owner)),
-        *((path, "superuser", superuser) for path in other_pages(superuser)[:-2]),  # no staff account
+        *((path, "superuser", superuser) for path in other_pages(superuser)[:-3]),  # no staff account
         ("/workbench/", "agent", login_client(world.agent)),
         (world.buyer_panel_url, "agent", login_client(world.agent)),
         (

@@ -6,7 +6,7 @@ from django.db import migrations
 
 
 def seed(apps, schema_editor):
-    from robot.builtin import BUILTIN
+    from robot.builtin import entry_rows
 
     Shop = apps.get_model("backoffice", "Shop")
     KnowledgeEntry = apps.get_model("robot", "KnowledgeEntry")
@@ -14,21 +14,7 @@ def seed(apps, schema_editor):
         have = set(
             KnowledgeEntry.objects.filter(shop_id=shop_id).exclude(builtin_key="").values_list("builtin_key", flat=True)
         )
-        KnowledgeEntry.objects.bulk_create(
-            [
-                KnowledgeEntry(
-                    shop_id=shop_id,
-                    builtin_key=b.key,
-                    question=b.question,
-                    similar_questions=list(b.similar),
-                    answer=b.answer,
-                    intent=b.intent.value,
-                    scenario=b.scenario,
-                )
-                for b in BUILTIN
-                if b.key not in have
-            ]
-        )
+        KnowledgeEntry.objects.bulk_create(entry_rows(KnowledgeEntry, shop_id=shop_id, have=have))
 
 
 class Migration(migrations.Migration):

@@ -113,3 +113,32 @@ def test_index_follows_writes(shop_a: Shop, owner: StaffAccount) -> None:
     assert after.candidates[0].entry == entry
     knowledge.delete_entries(actor=owner, entries=[entry])
     assert entry.pk not in [c.entry.pk for c in matching.match(shop_id=shop_a.pk, text=text).candidates]
+
+
+def test_order_numbers_and_links_neither_match_nor_dilute_the_confidence(shop_a: Shop) -> None:
+    plain = matching.detect_intent(shop_id=shop_a.pk, text="我的订单 什么时候发货")
+    with_number = matching.detect_intent(
+        shop_id=shop_a.pk, text="我的订单 3608123456789012 什么时候发货 https://item.example.com/x?id=42"
+    )
+    assert with_number == plain
+    assert "d:160" in matching.features("我160穿什么码")  # a size is a feature
+
+
+def test_a_shop_without_entries_hands_everything_over(shop_a: Shop, owner: StaffAccount) -> None:
+    knowledge.delete_entries(actor=owner, entries=list(KnowledgeEntry.objects.for_shop(shop_a)))
+    result = matching.match(shop_id=shop_a.pk, text="快递到哪了")
+    assert (result.candidates, result.intent) == ([], "")
+
+
+def test_a_shop_with_one_intent_still_matches_and_hands_over(shop_a: Shop, owner: StaffAccount) -> None:
+    knowledge.delete_entries(
+        actor=owner, entries=list(KnowledgeEntry.objects.for_shop(shop_a).exclude(intent="logistics"))
+    )
+    assert matching.match(shop_id=shop_a.pk, text="我的快递到哪里了呀").intent == "logistics"
+    assert matching.match(shop_id=shop_a.pk, text="今天股市涨了吗").intent == ""
+
+
+@pytest.mark.parametrize("text", ["👋👋", "。。。", " ", "\u200b"])
+def test_text_without_features_matches_nothing(shop_a: Shop, text: str) -> None:
+    result = matching.match(shop_id=shop_a.pk, text=text)
+    assert (result.candidates, result.intent, result.intent_confidence) == ([], "", 0.0)

@@ -150,3 +150,14 @@ def test_disabled_entry_is_not_matched(shop_a: Shop, owner: StaffAccount) -> Non
     assert entry not in [
         c.entry for c in matching.match(shop_id=shop_a.pk, text="可以用花呗分期付款吗").candidates
     ]
+
+
+def test_demo_knowledge_is_added_once_and_scoped_to_its_products(shop_a: Shop, owner: StaffAccount) -> None:
+    from robot.demo_knowledge import PRODUCT_ANSWERS, add_knowledge
+
+    for platform_id in {p for p, *_ in PRODUCT_ANSWERS}:
+        Product.objects.create(shop=shop_a, platform_id=platform_id, title=platform_id, price=1)
+    assert add_knowledge(owner) == len(PRODUCT_ANSWERS)
+    assert add_knowledge(owner) == 0
+    scoped = KnowledgeEntry.objects.for_shop(shop_a).filter(product__isnull=False)
+    assert scoped.count() == len(PRODUCT_ANSWERS)

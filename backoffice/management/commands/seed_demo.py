@@ -609,6 +609,8 @@ def complete_demo(main: Shop, second: Shop, now: datetime) -> list[str]:
         added.append("pre-sale and after-sale groups")
     if phrases := demo_chats.import_team_phrases(owner):
         added.append(f"{phrases} team phrases")
+    if entries := _robot_knowledge(owner):
+        added.append(f"{entries} knowledge-base entries")
     if not demo_chats.has_history(main.pk):
         count = demo_chats.build_history(
             owner=owner, groups=groups, teams=teams, supervisor=supervisor, now=now, seed=SEED + 1
@@ -622,6 +624,13 @@ def _robot_demo(shop: Shop) -> list[str]:
     from robot.demo import set_up_demo  # the robot sits above backoffice: imported here, by the seed only
 
     return set_up_demo(shop)
+
+
+def _robot_knowledge(owner: StaffAccount) -> int:
+    # The robot sits above backoffice: imported where it is used.
+    from robot.demo_knowledge import add_knowledge
+
+    return add_knowledge(owner)
 
 
 class Command(BaseCommand):
