@@ -169,13 +169,13 @@ else:
     CELERY_BROKER_URL = f"redis+socket://{REDIS_SOCKET}"
 # Who answers a buyer whose chat is with the robot (routing/reception.py): a dotted path to a receiver.
 # The default hands every chat to a human; the robot app names its own.
-ROUTING_RECEPTION = "routing.reception.to_human"
+ROUTING_RECEPTION = "robot.reception.receive"
 # What other apps keep for every shop and every staff account from its creation (backoffice/services.py):
 # dotted paths to functions of the new shop / account, called in the creating transaction.
 SHOP_SETUP = ["routing.setup.set_up_shop", "robot.knowledge.set_up_shop"]
 STAFF_ACCOUNT_SETUP = ["routing.setup.set_up_staff_account"]
 # The panels other apps add to the agent workbench (routing/panels.py), in page order.
-WORKBENCH_PANELS = ["phrases.workbench.panel"]
+WORKBENCH_PANELS = ["phrases.workbench.panel", "robot.workbench.panel"]
 
 # Chat: a buyer token's lifetime (routing/tokens.py) and the agent presence grace (routing/PROTOCOL.md).
 BUYER_TOKEN_MAX_AGE = env_int("BUYER_TOKEN_MAX_AGE", 86400)
@@ -214,6 +214,12 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     # Follow-up messages of buyer self-service (robot/selfservice/followup.py).
     "robot-follow-up": {"task": "robot.follow_up", "schedule": 60.0, "options": {"expires": 50}},
+    # Answer recommendation (robot/recommend.py): due shops (hourly each) claimed every 10 minutes.
+    "robot-recommend-answers": {
+        "task": "robot.recommend_answers",
+        "schedule": 600.0,
+        "options": {"expires": 500},
+    },
 }
 # Task modules autodiscovery (each app's tasks.py) does not find.
 CELERY_IMPORTS = ["robot.tasks_selfservice"]

@@ -21,6 +21,7 @@ from backoffice import views
 from backoffice.errors import DomainError
 from phrases import api as phrases_api
 from robot import api as robot_api
+from robot import reception_api as robot_reception_api
 from routing import api as routing_api
 
 API_DESCRIPTION = """Two kinds of caller:
@@ -68,6 +69,7 @@ api.add_router("/", routing_api.me_router)
 api.add_router("/routing/", routing_api.router)
 api.add_router("/phrases/", phrases_api.router)
 api.add_router("/robot/", robot_api.router)
+api.add_router("/robot/", robot_reception_api.router)
 
 urlpatterns = [
     path("", views.home, name="home"),

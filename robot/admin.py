@@ -239,3 +239,6 @@ def named_columns(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class ImportForm(forms.Form):
     file = forms.FileField(label=_("CSV or Excel file"), required=True)
+
+
+from robot import reception_admin  # noqa: E402, F401  (the reception's pages: robot/reception_admin.py)

@@ -10,7 +10,8 @@ table and hands its ``data`` to its script.
 A panel script registers itself as ``ChatCore.panels[name] = {attach}``. ``workbench.js`` calls
 ``attach(hooks)`` (hooks: request -> {ok, status, data, headers, error}, toast, send, conversation,
 productId, data, strings) and then the
-handle's optional ``changed()`` (another chat, or its product, is shown), ``reset()`` (the reply box was
+handle's optional ``changed()`` (another chat, or its product, is shown), ``message()`` (the buyer wrote in
+the chat on screen), ``reset()`` (the reply box was
 emptied) and ``keys`` (Alt+key -> function; the workbench's own keys win).
 """
 

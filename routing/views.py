@@ -41,6 +41,9 @@ from routing.panels import Panel, workbench_panels
 from routing.services import MAX_TEXT
 from routing.tokens import buyer_from_token, buyer_token
 
+# What the chat page's "talk to a human" button sends: an ordinary buyer message, in the words a receiver
+# (the robot) reads as a request for a human; buyer-facing Chinese like the robot's texts, not translated.
+ASK_HUMAN_TEXT = "转人工"
 DEMO_BUYERS = 30
 
 
@@ -268,6 +271,8 @@ def chat_strings() -> dict[str, str]:
         "acked": _("Sent"),
         "failed": _("Not sent: %(reason)s"),
         "agent": _("Agent"),
+        "robot": _("Robot"),
+        "ask_human_text": ASK_HUMAN_TEXT,
         "you": _("Me"),
         "rate_title": _("How was the service of %(name)s?"),
         "rate_title_plain": _("How was our service?"),

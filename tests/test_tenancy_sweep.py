@@ -54,6 +54,7 @@ from routing.models import AgentGroup, AgentState, Conversation, ConversationSta
 from routing.tokens import buyer_token
 from tests.backoffice import factories
 from tests.conftest import login_client
+from tests.robot.world import robot_reception_objects
 from tests.routing.images import image_bytes
 from tests.routing.sockets import TIMEOUT, agent_socket, buyer_socket, use_layer
 
@@ -209,6 +210,7 @@ def world(
         ContactView: ContactView.objects.get(order=order),
         AgentState: AgentState.objects.get(staff=teammate),
         RoutingSettings: routing_services.routing_settings(shop_a),
+        **robot_reception_objects(shop_a, conversation),
         KnowledgeEntry: kb_entry,
     }
     secrets = (
@@ -416,7 +418,17 @@ WORLD_PKS: dict[type[models.Model], Callable[[Ids], int]] = {
     PhraseGroup: lambda ids: ids.phrase_group,
 }
 # The models with no id in ``Ids``: their probe asks for the world's object of the kind (``World.objects``).
-WORLD_LOOKUPS: set[type[models.Model]] = {ApiKey, AgentState, RoutingSettings, ContactView, KnowledgeEntry}
+WORLD_LOOKUPS: set[type[models.Model]] = {
+    ApiKey,
+    AgentState,
+    RoutingSettings,
+    ContactView,
+    KnowledgeEntry,
+    *(
+        apps.get_model("robot", name)
+        for name in ("RobotSettings", "DiversionRule", "RobotSession", "UnansweredGroup")
+    ),
+}
 
 
 def platform_models() -> dict[type[models.Model], Callable[[Ids], int]]:
@@ -780,6 +792,9 @@ API_PROBES: dict[tuple[str, str], Probe] = {
         staff("get", f"/phrases/suggest?text=a&product_id={ids.product}", NOT_FOUND),
     ],
     ("GET", "/api/v1/phrases/recent"): lambda ids: [staff("get", "/phrases/recent")],
+    ("GET", "/api/v1/robot/assist"): lambda ids: [
+        staff("get", f"/robot/assist?conversation={ids.conversation}", NOT_FOUND)
+    ],
     ("POST", "/api/v1/phrases/{phrase_id}/use"): lambda ids: [
         staff("post", f"/phrases/{ids.phrase}/use", NOT_FOUND, json={}),
         staff("post", f"/phrases/{ids.personal_phrase}/use", NOT_FOUND, json={}),

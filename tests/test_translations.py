@@ -55,6 +55,7 @@ from routing.models import AgentGroup, AgentState, RoutingSettings
 from routing.tokens import buyer_token
 from tests.backoffice import factories
 from tests.conftest import PASSWORD, login_client, make_shop
+from tests.robot.world import robot_reception_objects
 
 # Latin-letter words a Chinese interface writes as they are. Keep it short: every entry says why.
 ALLOWED = {
@@ -234,6 +235,7 @@ def world(db: Any) -> World:
         RoutingSettings: routing_services.routing_settings(shop),
         type(phrase): phrase,
         type(phrase_group): phrase_group,
+        **robot_reception_objects(shop, conversation),
         KnowledgeEntry: robot_knowledge.create_entry(
             actor=owner, question="支持花呗分期吗", answer="支持花呗分期付款", intent="coupon"
         ),

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('backoffice', '0006_cache_versions'),
-        ('robot', '0003_builtin_knowledge'),
+        ('robot', '0004_reception'),
     ]
 
     operations = [

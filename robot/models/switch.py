@@ -26,6 +26,28 @@ class RobotSettings(models.Model):
             "The buyer's first message goes to the robot, which greets and answers until it hands over."
         ),
     )
+    # Reception (robot/reception.py). Buyer-facing texts are Chinese like the quick phrases; they may use the
+    # quick-phrase variables ({买家昵称}, {店铺名称}...).
+    opening_text = models.CharField(
+        _("opening text"),
+        max_length=500,
+        default="亲，您好，我是{店铺名称}的智能客服，请问有什么可以帮您？",
+        help_text=_("Sent by the robot before its first answer in a chat."),
+    )
+    unsure_text = models.CharField(
+        _("reply when not understood"),
+        max_length=500,
+        default="抱歉，我没太明白您的意思，可以换个说法再问一次吗？也可以回复“转人工”联系人工客服。",
+    )
+    handoff_text = models.CharField(
+        _("hand-off text"), max_length=500, default="正在为您转接人工客服，请稍候~"
+    )
+    unsure_limit = models.PositiveSmallIntegerField(
+        _("unsure answers before a hand-off"),
+        default=2,
+        validators=[MinValueValidator(1), MaxValueValidator(10)],
+        help_text=_("The robot hands over after this many answers below the threshold in a row."),
+    )
 
     threshold = models.FloatField(
         _("answer threshold"),

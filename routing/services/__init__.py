@@ -44,6 +44,7 @@ from routing.services.arrivals import (
     request_human,
     route_pending,
     route_stranded,
+    takes_priority_entry,
 )
 from routing.services.batch import routing_trace
 from routing.services.drain import (
@@ -143,6 +144,7 @@ __all__ = [
     "set_agent_status",
     "set_reception_limit",
     "start_proactive",
+    "takes_priority_entry",
     "transfer",
     "upload_agent_image",
     "upload_buyer_image",

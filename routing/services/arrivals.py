@@ -81,6 +81,14 @@ def _new_buyers(buyers: list[Buyer], now: datetime) -> set[int]:
     return {buyer_id for buyer_id, n in paid if n == 1}
 
 
+def takes_priority_entry(buyer: Buyer) -> bool:
+    """新客优先进线: the buyer is a new buyer (``_new_buyers``) and the shop turned the priority entry on.
+    Such a buyer skips the robot (the robot's receiver asks this) and is served before the others."""
+    if not RoutingSettings.objects.filter(shop_id=buyer.shop_id, new_buyer_priority=True).exists():
+        return False
+    return buyer.pk in _new_buyers([buyer], timezone.now())
+
+
 def _latest_order_states(buyer_ids: list[int]) -> dict[int, str]:
     rows = Order.objects.filter(buyer_id__in=buyer_ids).order_by("buyer_id", "-created_at")
     latest: dict[int, str] = {}

@@ -616,11 +616,18 @@ def complete_demo(main: Shop, second: Shop, now: datetime) -> list[str]:
             owner=owner, groups=groups, teams=teams, supervisor=supervisor, now=now, seed=SEED + 1
         )
         added.append(f"{count} past chats")
+    added += _robot_demo(main)
     from robot.demo_selfservice import seed_self_service  # lazy: the robot app sits above backoffice
 
     if seed_self_service(owner):
         added.append("buyer self-service (FAQ, cards, service window, follow-up)")
     return added
+
+
+def _robot_demo(shop: Shop) -> list[str]:
+    from robot.demo import set_up_demo  # the robot sits above backoffice: imported here, by the seed only
+
+    return set_up_demo(shop)
 
 
 def _robot_knowledge(owner: StaffAccount) -> int:

@@ -42,6 +42,7 @@
     if (!mine && m.sender === "agent") {
       node.append(el("span", { class: "who" }, m.agent_name || S.agent));
     }
+    if (m.sender === "robot") node.append(el("span", { class: "who" }, S.robot));
     if (C.isProductCard(m)) node.append(C.productCard(m.card, S));
     else if (C.isImage(m)) node.append(C.imageCard(m.card, S, signed));
     else node.append(el("span", { class: "text" }, m.text));
@@ -311,6 +312,12 @@
     $("menu-btn").setAttribute("aria-expanded", String(!menu.hidden));
   });
   $("menu-rate").addEventListener("click", () => openRating());
+  $("menu-human").addEventListener("click", () => {
+    // A message like any other (PROTOCOL.md): the robot hands the chat to a human when it reads it.
+    $("menu").hidden = true;
+    $("menu-btn").setAttribute("aria-expanded", "false");
+    send(S.ask_human_text);
+  });
   $("rate-close").addEventListener("click", () => {
     $("rate-sheet").hidden = true;
   });

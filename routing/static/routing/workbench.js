@@ -221,8 +221,10 @@
   function renderMessage(m, node, state, reason) {
     const el = C.el;
     const mine = m.sender === "agent";
-    node.className = "msg " + (mine ? "mine" : m.sender === "system" ? "system" : "theirs");
-    const who = m.sender === "buyer" ? S.buyer : m.sender === "agent" ? m.agent_name || me.name : S.system;
+    const robot = m.sender === "robot"; // the robot's part of the chat, marked as the robot's
+    node.className = "msg " + (mine ? "mine" : m.sender === "system" ? "system" : robot ? "theirs robot" : "theirs");
+    const who =
+      m.sender === "buyer" ? S.buyer : m.sender === "agent" ? m.agent_name || me.name : robot ? S.robot || S.system : S.system;
     const head = el("span", { class: "who" }, who, " ", el("time", {}, time(m.created_at)));
     node.append(head);
     if (C.isRatingInvite(m)) node.append(el("span", { class: "text" }, S.rating_invited));
@@ -408,6 +410,7 @@
       markRead(row);
     }
     if (m.conversation === selected) view.upsert(m);
+    if (m.conversation === selected && m.sender === "buyer") panelsDo("message"); // e.g. the assist panel
     const resume = store.gapResume(m.conversation);
     if (resume) socket.send(resume);
     return true;
