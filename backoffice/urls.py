@@ -80,5 +80,6 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
+    path("reports/", include("reports.urls")),
     path("", include("routing.urls")),
 ]

@@ -274,12 +274,20 @@ def _check_claimed_size(sheet: Any, limits: _Limits) -> None:
         raise _too_many_rows(limits.max_rows)
 
 
-def write(*, fmt: str, rows: Iterable[Sequence[str]]) -> bytes:
-    """The header row and ``rows`` (group, code, content, keywords) as a CSV or XLSX file."""
+def write(
+    *,
+    fmt: str,
+    rows: Iterable[Sequence[str]],
+    header: Sequence[str] | None = COLUMNS,
+    title: str = "phrases",
+) -> bytes:
+    """The header row and ``rows`` (group, code, content, keywords) as a CSV or XLSX file. Other tables
+    (the reports' exports) give their own ``header`` (None: the rows carry it) and sheet ``title``."""
     if fmt == "csv":
         buffer = io.StringIO(newline="")
         writer = csv.writer(buffer)
-        writer.writerow(COLUMNS)
+        if header is not None:
+            writer.writerow(header)
         for row in rows:
             writer.writerow(["'" + v if v.startswith(FORMULA_START) else v for v in row])
         return buffer.getvalue().encode("utf-8-sig")
@@ -289,8 +297,9 @@ def write(*, fmt: str, rows: Iterable[Sequence[str]]) -> bytes:
         book = Workbook()
         sheet = book.active
         assert sheet is not None
-        sheet.title = "phrases"
-        sheet.append(COLUMNS)
+        sheet.title = title
+        if header is not None:
+            sheet.append(list(header))
         for row in rows:
             sheet.append(list(row))
             for cell in sheet[sheet.max_row]:

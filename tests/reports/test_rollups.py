@@ -46,7 +46,9 @@ def test_rolling_up_twice_changes_nothing(shop_a: Shop, day: world.Sessions) -> 
     rows = list(DailyFacts.objects.order_by("day", "agent_id").values_list("day", "agent_id", "rounds"))
     RollupDay.objects.update(stale=True)
     rollups.roll_up(now=NEXT_DAY_NOON)
-    assert list(DailyFacts.objects.order_by("day", "agent_id").values_list("day", "agent_id", "rounds")) == rows
+    assert (
+        list(DailyFacts.objects.order_by("day", "agent_id").values_list("day", "agent_id", "rounds")) == rows
+    )
     assert rollups.roll_up(now=NEXT_DAY_NOON) == 0  # nothing stale, nothing due
 
 
@@ -87,6 +89,7 @@ def test_two_runs_at_once_compute_each_day_once(
     for thread in threads:
         thread.join()
     assert sum(done) == 2
-    assert DailyFacts.objects.filter(day=DAY).count() == DailyFacts.objects.filter(day=DAY).values(
-        "agent_id", "group_id"
-    ).distinct().count()
+    assert (
+        DailyFacts.objects.filter(day=DAY).count()
+        == DailyFacts.objects.filter(day=DAY).values("agent_id", "group_id").distinct().count()
+    )

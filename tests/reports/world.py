@@ -49,8 +49,8 @@ class Sessions:
 def build(shop: Shop, owner: StaffAccount, a: StaffAccount, b: StaffAccount) -> Sessions:
     services.set_agent_status(staff=owner, status="offline")
     buyers = [factories.buyer(shop, f"kb{i}", f"买家{i}号") for i in range(1, 7)]
-    factories.order(shop, "KPI-ORDER-5", "kb5")
     with time_machine.travel(at(23, 58, day=BEFORE), tick=False) as clock:
+        factories.order(shop, "KPI-ORDER-5", "kb5")  # ordered and paid a day before: to ship during S5
         services.post_buyer_message(buyer=buyers[5], text="昨晚的问题")
         s6 = Conversation.objects.get(buyer=buyers[5])
         services.post_robot_message(conversation=s6, text="机器人回答")
