@@ -596,6 +596,27 @@ URL_PROBES: dict[str, Probe] = {
         get(f"/attachments/{ids.attachment}/thumb/?token={{buyer_token}}", NOT_FOUND, who="buyer"),
         get(f"/attachments/{ids.attachment}/thumb/", frozenset({403}), who="anonymous"),
     ],
+    # Reports: shop A's agents, groups and sessions are no filter or page of shop B's (404); searched for
+    # shop A's buyer, order and words, shop B's own empty result.
+    "reports:kpis": lambda ids: [
+        get("/reports/"),
+        get(f"/reports/?agent={ids.staff}", NOT_FOUND),
+        get(f"/reports/?group={ids.agent_group}", NOT_FOUND),
+        get(f"/reports/?agent={ids.staff}&export=csv", NOT_FOUND),
+    ],
+    "reports:history": lambda ids: [
+        get(f"/reports/history/?buyer={fragment(NICKNAME)}"),
+        get(f"/reports/history/?buyer={ids.order_number}&export=csv"),
+        get(f"/reports/history/?q={fragment(BUYER_TEXT)}"),
+        get(f"/reports/history/?agent={ids.staff}", NOT_FOUND),
+        get(f"/reports/history/?group={ids.agent_group}", NOT_FOUND),
+    ],
+    "reports:session": lambda ids: [get(f"/reports/history/{ids.conversation}/", NOT_FOUND)],
+    "reports:review": lambda ids: [
+        post(f"/reports/history/{ids.conversation}/review/", NOT_FOUND, form={"score": "1"})
+    ],
+    "reports:hourly": scoped("/reports/hourly/", "/reports/hourly/?export=csv"),
+    "reports:insight": scoped("/reports/insight/"),
     "api-v1:api-root": lambda ids: [get("/api/v1/", NOT_FOUND)],  # django-ninja's: always a 404
     "api-v1:openapi-json": scoped("/api/v1/openapi.json"),
     "api-v1:openapi-view": scoped("/api/v1/docs"),

@@ -117,7 +117,7 @@ def test_kpi_export_csv_and_xlsx(sup: Client, day: world.Sessions) -> None:
     assert zipfile.ZipFile(io.BytesIO(xlsx.content)).testzip() is None
 
 
-# --- history --------------------------------------------------------------------------------------------------
+# --- history ------------------------------------------------------------------------------------------------
 
 
 def session_ids(client: Client, query: str) -> set[int]:
@@ -178,7 +178,7 @@ def test_history_export_lists_the_search_result(sup: Client, day: world.Sessions
     assert xlsx["Content-Type"].startswith("application/vnd.openxmlformats")
 
 
-# --- one session ---------------------------------------------------------------------------------------------
+# --- one session --------------------------------------------------------------------------------------------
 
 
 def test_transcript_shows_messages_delays_trace_transfers_and_rating(
@@ -260,7 +260,7 @@ def test_bad_reviews_are_refused_and_nothing_is_written(
     assert QualityReview.objects.count() == 0
 
 
-# --- hourly report, staffing and insight ------------------------------------------------------------------------
+# --- hourly report, staffing and insight --------------------------------------------------------------------
 
 
 def test_hourly_report_and_staffing_page(sup: Client, day: world.Sessions) -> None:
