@@ -16,7 +16,7 @@ from backoffice.models import Shop, StaffAccount
 from reports.models import QualityReview
 from routing import config as routing_config
 from routing.models import AgentGroup
-from tests.conftest import login_client
+from tests.conftest import is_postgres, login_client
 from tests.reports import world
 from tests.reports.world import DAY
 
@@ -291,3 +291,13 @@ def test_insight_topics_link_to_their_sessions(sup: Client, day: world.Sessions)
     # S5's buyer had an order (to ship when S5 started): its topic is that order state.
     assert session_ids(sup, "topic=order:to_ship") == {day.s5.pk}
     assert sup.get(f"/reports/history/?{RANGE}&topic=order:bogus").status_code == 400
+
+
+@pytest.mark.skipif(not is_postgres(), reason="the trigram index is PostgreSQL's")
+def test_transcript_words_have_a_trigram_index_on_postgresql(db: Any) -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'reports_msg_text_trgm'")
+        (definition,) = cursor.fetchone()
+    assert "gin_trgm_ops" in definition
