@@ -1,7 +1,7 @@
 """The reports' part of the demo (called by ``seed_demo``): quality reviews of some past chats by the
-supervisor, and the daily rollups of every past day (the beat task's work, done at once), so the report pages have something to show at once.
-Deterministic (the same sessions every run) and idempotent (a review per reviewer and session is replaced;
-a day's rollup is replaced)."""
+supervisor, and the daily rollups of every past day (the beat task's work, done at once), so the report
+pages have something to show at once. Deterministic (the same sessions every run) and idempotent (a review
+per reviewer and session is replaced; a day's rollup is replaced)."""
 
 from __future__ import annotations
 

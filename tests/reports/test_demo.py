@@ -22,7 +22,7 @@ def test_demo_has_weeks_of_rolled_up_figures_and_reviews(demo_settings: Any) -> 
     assert RollupDay.objects.filter(shop=shop, stale=False).count() >= 20  # three weeks of past days
     assert not RollupDay.objects.filter(shop=shop, stale=True).exists()
     first = today - timedelta(days=21)
-    stored, covered = rollups.stored_facts(shop, first, today - timedelta(days=1))
+    stored, _covered = rollups.stored_facts(shop, first, today - timedelta(days=1))
     raw = kpis.raw_facts(shop, first, today - timedelta(days=1))
     assert kpis.evaluate(kpis.total(stored.values())) == kpis.evaluate(kpis.total(raw.values()))
     totals = kpis.evaluate(kpis.total(stored.values()))
