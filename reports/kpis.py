@@ -118,16 +118,19 @@ class Facts:
     queue_waits: Counter[int] = field(default_factory=Counter)
 
     def add(self, other: Facts) -> Facts:
-        for f in fields(self):
-            if f.name == "queue_waits":
-                self.queue_waits.update(other.queue_waits)
-            else:
-                setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        mine, theirs = self.__dict__, other.__dict__
+        for name in SUM_NAMES:
+            mine[name] += theirs[name]
+        if other.queue_waits:
+            self.queue_waits.update(other.queue_waits)
         return self
 
     def sums(self) -> dict[str, float]:
         """The numeric sums by name (what a ``DailyFacts`` row stores beside ``queue_waits``)."""
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "queue_waits"}
+        return {name: self.__dict__[name] for name in SUM_NAMES}
+
+
+SUM_NAMES = tuple(f.name for f in fields(Facts) if f.name != "queue_waits")
 
 
 def total(facts: Iterable[Facts]) -> Facts:

@@ -130,7 +130,7 @@ def stored_facts(shop: Shop, first: date, last: date) -> tuple[dict[Key, Facts],
     result: dict[Key, Facts] = {}
     rows = DailyFacts.objects.filter(shop=shop, day__in=days).order_by().values()
     for row in cast(list[dict[str, Any]], list(rows)):
-        facts = Facts(**{name: row[name] for name in Facts().sums()})
+        facts = Facts(**{name: row[name] for name in kpis.SUM_NAMES})
         facts.queue_waits.update({int(k): v for k, v in row["queue_waits"].items()})
         result.setdefault((row["day"], row["agent_id"], row["group_id"]), Facts()).add(facts)
     return result, days
