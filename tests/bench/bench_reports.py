@@ -32,7 +32,7 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from backoffice.models import Role, Shop, StaffAccount
+from backoffice.models import Shop, StaffAccount
 from reports import kpis, rollups
 from reports.models import RollupDay
 from routing.models import (
@@ -65,6 +65,20 @@ def table(model: Any) -> str:
     return str(model._meta.db_table)
 
 
+def sql(template: str) -> str:
+    """A statement with the tables' names filled in (from the models; the values are parameters)."""
+    names = {
+        "conv": Conversation,
+        "msg": Message,
+        "rd": ReplyDelay,
+        "dec": RoutingDecision,
+        "rating": Rating,
+        "tr": Transfer,
+        "status": AgentStatusChange,
+    }
+    return template.format(**{key: table(model) for key, model in names.items()})
+
+
 def build(shop: Shop, agents: list[StaffAccount], buyers: list[int]) -> None:
     """The shop's history, set-based (see the module docstring)."""
     per = max(2, MESSAGES // SESSIONS)
@@ -72,8 +86,8 @@ def build(shop: Shop, agents: list[StaffAccount], buyers: list[int]) -> None:
     span = DAYS * 86400
     with connection.cursor() as cur:
         cur.execute(
-            f"""
-            INSERT INTO {table(Conversation)} (shop_id, buyer_id, state, agent_id, priority, intent,
+            sql("""
+            INSERT INTO {conv} (shop_id, buyer_id, state, agent_id, priority, intent,
                 handoff_reason, proactive, created_at, queued_at, assigned_at, ended_at, end_reason,
                 last_buyer_message_at, first_response_seconds, last_seq)
             SELECT %(shop)s, (%(buyers)s::bigint[])[1 + i %% %(nb)s], 'ended',
@@ -86,7 +100,7 @@ def build(shop: Shop, agents: list[StaffAccount], buyers: list[int]) -> None:
                 t + make_interval(secs => %(per)s * 30), NULL, %(per)s
             FROM (SELECT i, %(now)s::timestamptz - make_interval(secs => (i * 7919 %% %(span)s)) AS t
                   FROM generate_series(1, %(n)s) AS i) s
-            """,
+            """),
             {
                 "shop": shop.pk,
                 "buyers": buyers,
@@ -99,10 +113,9 @@ def build(shop: Shop, agents: list[StaffAccount], buyers: list[int]) -> None:
                 "n": SESSIONS,
             },
         )
-        conv = table(Conversation)
         cur.execute(
-            f"""
-            INSERT INTO {table(Message)} (conversation_id, shop_id, seq, sender, agent_id, text, client_msg_id,
+            sql("""
+            INSERT INTO {msg} (conversation_id, shop_id, seq, sender, agent_id, text, client_msg_id,
                 created_at)
             SELECT c.id, c.shop_id, g.seq,
                 CASE WHEN g.seq %% 2 = 1 THEN 'buyer' WHEN c.agent_id IS NULL THEN 'robot' ELSE 'agent' END,
@@ -110,64 +123,64 @@ def build(shop: Shop, agents: list[StaffAccount], buyers: list[int]) -> None:
                 CASE WHEN g.seq %% 2 = 1 THEN '亲，这个什么时候发货' ELSE '您好，今天就发' END, '',
                 c.created_at + make_interval(secs => g.seq * 30)
             FROM {conv} c CROSS JOIN generate_series(1, %(per)s) AS g(seq) WHERE c.shop_id = %(shop)s
-            """,
+            """),
             {"per": per, "shop": shop.pk},
         )
         cur.execute(
-            f"""
-            INSERT INTO {table(ReplyDelay)} (conversation_id, agent_id, waited_from, replied_at, seconds, is_first)
+            sql("""
+            INSERT INTO {rd} (conversation_id, agent_id, waited_from, replied_at, seconds, is_first)
             SELECT m.conversation_id, m.agent_id, m.created_at - make_interval(secs => s.sec), m.created_at,
                 s.sec, m.seq = 2
-            FROM {table(Message)} m
+            FROM {msg} m
             CROSS JOIN LATERAL (SELECT (10 + (m.id * 37) %% 391)::float AS sec) s
             WHERE m.shop_id = %(shop)s AND m.sender = 'agent'
-            """,
+            """),
             {"shop": shop.pk},
         )
         cur.execute(
-            f"""
-            INSERT INTO {table(RoutingDecision)} (conversation_id, created_at, rule, outcome, winner_id, candidates,
+            sql("""
+            INSERT INTO {dec} (conversation_id, created_at, rule, outcome, winner_id, candidates,
                 note)
             SELECT id, assigned_at, 'simple_mode/idle_ratio', 'assigned', agent_id, '[]', ''
             FROM {conv} WHERE shop_id = %(shop)s AND agent_id IS NOT NULL
-            """,
+            """),
             {"shop": shop.pk},
         )
         cur.execute(
-            f"""
-            INSERT INTO {table(Rating)} (conversation_id, agent_id, stars, updated_at)
+            sql("""
+            INSERT INTO {rating} (conversation_id, agent_id, stars, updated_at)
             SELECT id, agent_id, 1 + (id * 13) %% 5, ended_at FROM {conv}
             WHERE shop_id = %(shop)s AND agent_id IS NOT NULL AND id %% 2 = 0
-            """,
+            """),
             {"shop": shop.pk},
         )
         cur.execute(
-            f"""
-            INSERT INTO {table(Transfer)} (conversation_id, from_agent_id, to_agent_id, by_id, note, forced,
+            sql("""
+            INSERT INTO {tr} (conversation_id, from_agent_id, to_agent_id, by_id, note, forced,
                 created_at)
             SELECT id, %(first)s, agent_id, %(first)s, '', false, assigned_at FROM {conv}
             WHERE shop_id = %(shop)s AND agent_id IS NOT NULL AND agent_id <> %(first)s AND id %% 21 = 0
-            """,
+            """),
             {"shop": shop.pk, "first": agents[0].pk},
         )
         cur.execute(
-            f"""
-            INSERT INTO {table(Message)} (conversation_id, shop_id, seq, sender, agent_id, text, card,
+            sql("""
+            INSERT INTO {msg} (conversation_id, shop_id, seq, sender, agent_id, text, card,
                 client_msg_id, created_at)
             SELECT id, shop_id, last_seq + 1, 'system', agent_id, '请评价', '{{"kind": "rating_invite"}}', '',
                 ended_at - interval '30 seconds'
             FROM {conv} WHERE shop_id = %(shop)s AND agent_id IS NOT NULL AND id %% 4 = 0
-            """,
+            """),
             {"shop": shop.pk},
         )
         cur.execute(
-            f"""
-            INSERT INTO {table(AgentStatusChange)} (staff_id, shop_id, status, at)
+            sql("""
+            INSERT INTO {status} (staff_id, shop_id, status, at)
             SELECT a, %(shop)s, s.status, date_trunc('day', %(now)s::timestamptz) - make_interval(days => d)
                 + s.off
             FROM unnest(%(agents)s::bigint[]) AS a, generate_series(0, %(days)s) AS d,
                 (VALUES ('online', interval '1 hour'), ('offline', interval '13 hours')) AS s(status, off)
-            """,
+            """),
             {"shop": shop.pk, "agents": [a.pk for a in agents], "days": DAYS, "now": now},
         )
         cur.execute("ANALYZE")
@@ -175,7 +188,8 @@ def build(shop: Shop, agents: list[StaffAccount], buyers: list[int]) -> None:
 
 RAW_SQL = """
 WITH s AS (
-  SELECT id, agent_id FROM {conv} WHERE shop_id = %(shop)s AND created_at >= %(start)s AND created_at < %(end)s
+  SELECT id, agent_id FROM {conv}
+  WHERE shop_id = %(shop)s AND created_at >= %(start)s AND created_at < %(end)s
 )
 SELECT
   (SELECT count(*) FROM s WHERE EXISTS (SELECT 1 FROM {msg} m WHERE m.conversation_id = s.id
@@ -195,16 +209,8 @@ SELECT
 
 
 def raw_figures(shop: Shop, start: Any, end: Any) -> dict[str, float]:
-    sql = RAW_SQL.format(
-        conv=table(Conversation),
-        msg=table(Message),
-        rd=table(ReplyDelay),
-        rating=table(Rating),
-        tr=table(Transfer),
-        dec=table(RoutingDecision),
-    )
     with connection.cursor() as cur:
-        cur.execute(sql, {"shop": shop.pk, "start": start, "end": end})
+        cur.execute(sql(RAW_SQL), {"shop": shop.pk, "start": start, "end": end})
         names = [c.name for c in cur.description]
         return dict(zip(names, cur.fetchone(), strict=True))
 
