@@ -22,13 +22,15 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from backoffice.errors import DomainError, Invalid, NotFound
+from backoffice import validation
+from backoffice.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from backoffice.models import StaffAccount
 from phrases import spreadsheet
 from reports import filters, history, insight, kpis, rollups, staffing
 from reports.access import Viewer, session_or_404, viewer
 from reports.models import QualityTag
-from routing.models import AgentGroup, Rating
+from routing import services as routing_services
+from routing.models import AgentGroup, AgentState, AgentStatus, ConversationState, Rating
 
 View = Callable[..., HttpResponseBase]
 
@@ -257,7 +259,18 @@ def session_page(request: HttpRequest, conversation_id: int) -> HttpResponse:
 
 
 def session_context(who: Viewer, conv: Any) -> dict[str, Any]:
+    live = conv.state == ConversationState.ACTIVE and who.whole_shop
     return {
+        "targets": list(
+            AgentState.objects.for_shop(who.shop)
+            .filter(status=AgentStatus.ONLINE)
+            .exclude(staff_id=conv.agent_id)
+            .select_related("staff")
+            .order_by("staff_id")
+        )
+        if live
+        else [],
+        "live": live,
         "tab": "history",
         "viewer": who,
         "conv": conv,
@@ -359,6 +372,54 @@ def _bounded_int(request: HttpRequest, name: str, default: int, low: int, high: 
             % {"name": name, "low": low, "high": high}
         )
     return int(raw)
+
+
+# --- live monitor and supervisor actions -------------------------------------------------------------------
+
+
+@require_GET
+@report_page
+def live_page(request: HttpRequest) -> HttpResponse:
+    """The live monitor: the page's script opens ``/ws/monitor/`` and draws each snapshot it receives."""
+    who = viewer(request, whole_shop=True)
+    strings = {
+        "connecting": _("Connecting…"),
+        "connected": _("Live"),
+        "lost": _("Connection lost, reconnecting…"),
+        "no_group": _("No group"),
+        "nobody": _("Nobody is waiting."),
+        "none": _("None"),
+        "seconds": _("%(s)s s"),
+        "minutes": _("%(m)s min %(s)s s"),
+        "open": _("Open"),
+    }
+    return render(request, "reports/live.html", {"tab": "live", "viewer": who, "strings": strings})
+
+
+@require_POST
+@report_page
+def transfer(request: HttpRequest, conversation_id: int) -> HttpResponse:
+    """A supervisor reassigns a live chat to another agent (``routing.services.transfer``, which requires
+    the routing right for someone else's chat, and for a transfer over the target's limit)."""
+    who = viewer(request, whole_shop=True)
+    conv = session_or_404(who, conversation_id)
+    to_id = validation.parse_id(request.POST.get("to_agent"))
+    target = StaffAccount.objects.filter(shop=who.shop, pk=to_id).first() if to_id else None
+    if target is None:
+        raise NotFound(_("No such agent in this shop."))
+    note = filters.text(request.POST, "note", 200)
+    try:
+        routing_services.transfer(
+            conversation=conv,
+            to_agent=target,
+            by=who.staff,
+            note=note,
+            force=request.POST.get("force") == "1",
+        )
+    except (Invalid, Conflict, Forbidden) as exc:
+        context = session_context(who, conv) | {"transfer_error": exc.message}
+        return render(request, "reports/session.html", context, status=exc.status)
+    return redirect("reports:session", conversation_id=conv.pk)
 
 
 # --- insight ------------------------------------------------------------------------------------------------
