@@ -910,7 +910,7 @@ async def monitor_socket_probe(ids: Ids, outsider: Side) -> list[dict[str, Any]]
     )
     cookie = [(b"cookie", await database_sync_to_async(session_cookie)(outsider.staff))]
     named = WebsocketCommunicator(application, f"/ws/monitor/?shop={ids.shop}", headers=[*SITE, *cookie])
-    connected, _code = await named.connect(timeout=TIMEOUT)
+    await named.connect(timeout=TIMEOUT)
     assert (await named.receive_output(timeout=TIMEOUT))["code"] == 4409
     comm = WebsocketCommunicator(application, "/ws/monitor/", headers=[*SITE, *cookie])
     frames = await opened(comm)

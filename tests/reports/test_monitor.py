@@ -38,13 +38,14 @@ def test_snapshot_shows_queues_loads_and_oldest_unanswered(
 ) -> None:
     conv = live_chat(shop_a, owner, teammate)
     services.set_agent_status(staff=teammate, status="busy")
-    queued, _ = services.request_human(buyer=factories.buyer(shop_a, "q1", "排队买家"))
+    services.request_human(buyer=factories.buyer(shop_a, "q1", "排队买家"))
     frame = monitor.snapshot(shop_a)
     assert frame["type"] == "monitor"
     assert [(g["queued"], g["longest_since"] is not None) for g in frame["groups"]] == [(1, True)]
     mine = next(a for a in frame["agents"] if a["id"] == teammate.pk)
     assert (mine["status"], mine["load"], mine["limit"]) == ("busy", 1, teammate.max_concurrent)
     conv.refresh_from_db()
+    assert conv.waiting_since is not None
     assert mine["oldest_waiting_since"] == conv.waiting_since.isoformat()  # assigned, not answered yet
     assert mine["chats"] == [
         {"id": conv.pk, "buyer": "监控买家m1", "waiting_since": conv.waiting_since.isoformat()}
