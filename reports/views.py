@@ -391,7 +391,6 @@ def live_page(request: HttpRequest) -> HttpResponse:
         "none": _("None"),
         "seconds": _("%(s)s s"),
         "minutes": _("%(m)s min %(s)s s"),
-        "open": _("Open"),
     }
     return render(request, "reports/live.html", {"tab": "live", "viewer": who, "strings": strings})
 

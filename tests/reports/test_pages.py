@@ -301,3 +301,15 @@ def test_transcript_words_have_a_trigram_index_on_postgresql(db: Any) -> None:
         cursor.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'reports_msg_text_trgm'")
         (definition,) = cursor.fetchone()
     assert "gin_trgm_ops" in definition
+
+
+def test_report_pages_send_the_policy_and_load_only_our_static_scripts(sup: Client) -> None:
+    import re
+
+    from django.contrib.staticfiles import finders
+
+    for url in ("/reports/", "/reports/hourly/", "/reports/live/", "/reports/history/", "/reports/insight/"):
+        response = sup.get(url)
+        assert "script-src 'self'" in response.headers["Content-Security-Policy"], url
+        for src in re.findall(r'<script src="/static/([^"]+)"', response.content.decode()):
+            assert finders.find(src), f"{src} is missing: run `make assets` (npm ci copies ECharts)"
