@@ -10,34 +10,26 @@ import asyncio
 import json
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from backoffice import validation
 from backoffice.access import Right, has_right
 from backoffice.models import StaffAccount
-from backoffice.tenancy import SESSION_KEY, resolve_staff
 from reports import monitor
 from routing import events
-from routing.consumers import CLOSE_SHOP_CHANGED, origin_allowed
+from routing.consumers import CLOSE_SHOP_CHANGED, origin_allowed, session_account
 from routing.models import AgentState
 
 REFRESH_DELAY = 1.0  # seconds: events within it make one snapshot
 
 
 def _supervisor_of(scope: Mapping[str, Any]) -> tuple[StaffAccount | None, int]:
-    user = scope.get("user")
-    if user is None or not user.is_authenticated:
-        return None, 4401
-    staff = resolve_staff(user, scope["session"].get(SESSION_KEY))
+    """The session's account (``routing.consumers.session_account``: 4401, 4409), 4403 without the report
+    right."""
+    staff, code = session_account(scope)
     if staff is None:
-        return None, 4401
-    query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
-    named = query.get("shop")
-    if named is not None and validation.parse_id(named[0]) != staff.shop_id:
-        return None, CLOSE_SHOP_CHANGED
+        return None, code
     if not has_right(staff, Right.VIEW_REPORTS):
         return None, 4403
     return staff, 0

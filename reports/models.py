@@ -53,7 +53,8 @@ class DailyFacts(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
     day = models.DateField()
     agent = models.ForeignKey(StaffAccount, on_delete=models.CASCADE, null=True, related_name="+")
-    group = models.ForeignKey(AgentGroup, on_delete=models.CASCADE, null=True, related_name="+")
+    # A deleted group's days stay in the shop's figures, under "no group" (as its sessions do).
+    group = models.ForeignKey(AgentGroup, on_delete=models.SET_NULL, null=True, related_name="+")
     queue_waits = models.JSONField(default=dict)
     consultations = models.PositiveIntegerField(default=0)
     robot_sessions = models.PositiveIntegerField(default=0)

@@ -93,3 +93,26 @@ def test_two_runs_at_once_compute_each_day_once(
         DailyFacts.objects.filter(day=DAY).count()
         == DailyFacts.objects.filter(day=DAY).values("agent_id", "group_id").distinct().count()
     )
+
+
+def test_the_beat_task_is_registered_and_expires_before_its_next_run(
+    shop_a: Shop, day: world.Sessions
+) -> None:
+    from django.conf import settings
+
+    from reports import tasks
+
+    entry = settings.CELERY_BEAT_SCHEDULE["reports-roll-up"]
+    assert entry["task"] == "reports.roll_up"
+    assert entry["options"]["expires"] < entry["schedule"]  # type: ignore[index]
+    assert tasks.roll_up() >= 2  # the real task: every day since the first session up to yesterday
+
+
+def test_a_deleted_group_keeps_its_days_in_the_shop_figures(shop_a: Shop, owner: StaffAccount) -> None:
+    from routing.models import AgentGroup
+
+    group = AgentGroup.objects.create(shop=shop_a, name="临时组")
+    facts = kpis.Facts(consultations=3)
+    rollups.store(shop_a, DAY, {(DAY, None, group.pk): facts})
+    group.delete()
+    assert DailyFacts.objects.get(shop=shop_a, day=DAY).consultations == 3
