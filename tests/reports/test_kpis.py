@@ -147,3 +147,48 @@ def test_day_bounds_are_local_midnights(shop_a: Shop) -> None:
     start, end = kpis.day_bounds(shop_a, DAY, DAY)
     assert start.utcoffset() == timedelta(hours=8)
     assert end - start == timedelta(days=1)
+
+
+def test_a_round_that_starts_while_the_agent_is_offline_counts_in_full(
+    shop_a: Shop, owner: StaffAccount, teammate: StaffAccount, colleague: StaffAccount
+) -> None:
+    import time_machine
+
+    from routing import services
+    from tests.backoffice import factories
+
+    services.set_agent_status(staff=owner, status="offline")
+    services.configure_agent(staff=teammate, offline_routing=True)  # keeps their chats while offline
+    kept, moved = factories.buyer(shop_a, "off1", "离线买家甲"), factories.buyer(shop_a, "off2", "离线买家乙")
+    with time_machine.travel(at(14, 0), tick=False) as clock:
+        services.set_agent_status(staff=teammate, status="online")
+        conv, _ = services.request_human(buyer=kept)
+        services.post_agent_message(agent=teammate, conversation=conv, text="您好")  # 0 s
+        services.set_agent_status(staff=teammate, status="offline")
+        clock.move_to(at(14, 1))
+        services.post_buyer_message(buyer=kept, text="人呢")  # the agent is offline: the round starts
+        clock.move_to(at(14, 6))
+        services.set_agent_status(staff=teammate, status="online")
+        services.post_agent_message(agent=teammate, conversation=conv, text="回来了")  # 300 s: a miss
+    got = values(shop_a)
+    assert (got["response_rate_3m"], got["avg_response"]) == (1 / 2, 150.0)
+
+    # Without the offline-routing list, the buyer's message sends the chat back to routing: the new agent's
+    # round starts at their assignment.
+    services.configure_agent(staff=colleague)
+    with time_machine.travel(at(15, 0), tick=False) as clock:
+        conv, _ = services.request_human(buyer=moved)
+        services.set_agent_status(staff=colleague, status="offline")
+        assert conv.agent_id == teammate.pk
+        services.configure_agent(staff=teammate, offline_routing=False)
+        services.post_agent_message(agent=teammate, conversation=conv, text="您好")  # 0 s
+        services.set_agent_status(staff=teammate, status="offline")
+        services.set_agent_status(staff=colleague, status="online")
+        clock.move_to(at(15, 1))
+        services.post_buyer_message(buyer=moved, text="在吗")  # back to routing: to the colleague now
+        conv.refresh_from_db()
+        assert conv.agent_id == colleague.pk
+        clock.move_to(at(15, 1, 40))
+        services.post_agent_message(agent=colleague, conversation=conv, text="我来")  # 40 s from assignment
+    mine = values(shop_a, agent=colleague.pk)
+    assert (mine["response_rate_3m"], mine["avg_response"]) == (1.0, 40.0)
