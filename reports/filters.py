@@ -22,6 +22,7 @@ from routing.models import AgentGroup
 MAX_DAYS = 366
 DEFAULT_DAYS = 7
 MAX_QUERY = 100
+EARLIEST, LATEST = date(2000, 1, 1), date(2099, 12, 31)
 
 
 @dataclass(frozen=True)
@@ -49,9 +50,12 @@ def parse_date(params: QueryDict, name: str, default: date) -> date:
     if not raw:
         return default
     try:
-        return date.fromisoformat(raw)
+        value = date.fromisoformat(raw)
     except ValueError:
         raise Invalid(_("%(value)s is not a date (YYYY-MM-DD).") % {"value": raw}) from None
+    if not EARLIEST <= value <= LATEST:  # far dates overflow the time zone arithmetic (and mean nothing)
+        raise Invalid(_("Choose a date from %(first)s to %(last)s.") % {"first": EARLIEST, "last": LATEST})
+    return value
 
 
 def period(params: QueryDict, viewer: Viewer, *, default_days: int = DEFAULT_DAYS) -> Period:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
 from functools import wraps
 from typing import Any
 
@@ -307,7 +306,7 @@ def hourly_page(request: HttpRequest) -> HttpResponse:
     """The hourly report of one day beside the staffing recommendation (report right only)."""
     who = viewer(request, whole_shop=True)
     day = filters.parse_date(request.GET, "day", rollups.today(who.shop))
-    if day > rollups.today(who.shop) or day < date(2000, 1, 1):
+    if day > rollups.today(who.shop):
         raise Invalid(_("Choose a day up to today."))
     weeks = _bounded_int(request, "weeks", 4, 1, 12)
     concurrent = _bounded_int(request, "concurrent", 3, 1, 50)

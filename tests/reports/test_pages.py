@@ -78,6 +78,8 @@ def test_agent_asking_for_a_colleagues_figures_gets_404(
         "from=yesterday",
         "agent=abc",
         "from=2026-03-01%00",
+        "from=0001-01-01&to=0001-01-01",  # would overflow the time zone arithmetic
+        "from=9999-12-30&to=9999-12-31",
         "export=pdf",
     ],
 )
@@ -291,6 +293,8 @@ def test_hourly_report_and_staffing_page(sup: Client, day: world.Sessions) -> No
     )
     assert csv_rows[11][:2] == ["10:00", "5"]
     assert sup.get("/reports/hourly/?day=2999-01-01").status_code == 400
+    assert sup.get("/reports/hourly/?day=0001-01-01").status_code == 400
+    assert sup.get("/reports/insight/?from=0001-01-01&to=0001-01-02").status_code == 400
     assert sup.get("/reports/hourly/?weeks=99").status_code == 400
 
 
@@ -329,3 +333,14 @@ def test_report_pages_send_the_policy_and_load_only_our_static_scripts(sup: Clie
         assert "script-src 'self'" in response.headers["Content-Security-Policy"], url
         for src in re.findall(r'<script src="/static/([^"]+)"', response.content.decode()):
             assert finders.find(src), f"{src} is missing: run `make assets` (npm ci copies ECharts)"
+
+
+def test_exports_neutralize_formulas_in_buyer_text(sup: Client, shop_a: Shop, owner: StaffAccount) -> None:
+    from routing import services
+    from tests.backoffice import factories
+
+    buyer = factories.buyer(shop_a, "formula", '=HYPERLINK("http://evil.example","点我")')
+    services.post_buyer_message(buyer=buyer, text="在吗")
+    response = sup.get("/reports/history/?export=csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[1][3].startswith("'=HYPERLINK")
