@@ -18,7 +18,7 @@ from backoffice.access import Right, has_right
 from backoffice.models import StaffAccount
 from reports import monitor
 from routing import events
-from routing.consumers import CLOSE_SHOP_CHANGED, origin_allowed, session_account
+from routing.consumers import CLOSE_SHOP_CHANGED, origin_allowed, session_account, session_user_id
 from routing.models import AgentState
 
 REFRESH_DELAY = 1.0  # seconds: events within it make one snapshot
@@ -36,9 +36,24 @@ def _supervisor_of(scope: Mapping[str, Any]) -> tuple[StaffAccount | None, int]:
 
 
 def _groups(staff: StaffAccount) -> list[str]:
-    """The shop's queue group and every agent's group (the events that change the monitor)."""
-    agents = AgentState.objects.for_shop(staff.shop).values_list("staff_id", flat=True)
-    return [events.shop_agents_group(staff.shop_id), *(events.agent_group(a) for a in agents)]
+    """The shop's queue group and every agent's group (the events that change the monitor), and the
+    supervisor's own (``access_changed``: their sign-in or rights changed)."""
+    agents = set(AgentState.objects.for_shop(staff.shop).values_list("staff_id", flat=True)) | {staff.pk}
+    return [events.shop_agents_group(staff.shop_id), *(events.agent_group(a) for a in sorted(agents))]
+
+
+def _still_allowed(session_key: str | None, staff_id: int) -> bool:
+    """The session still signs in the socket's person, whose account is active and holds the report right."""
+    staff = (
+        StaffAccount.objects.select_related("shop", "user")
+        .filter(pk=staff_id, is_active=True, user__is_active=True)
+        .first()
+    )
+    return (
+        staff is not None
+        and session_user_id(session_key) == staff.user_id
+        and has_right(staff, Right.VIEW_REPORTS)
+    )
 
 
 def _snapshot(staff: StaffAccount) -> tuple[dict[str, Any], list[str]]:
@@ -96,7 +111,12 @@ class MonitorConsumer(AsyncWebsocketConsumer):
             self.pending = asyncio.ensure_future(self._later())
 
     async def access_changed(self, message: dict[str, Any]) -> None:
-        """An account changed (``events.AccessChanged`` to an agent group): the monitor's own rights too."""
+        """An account changed (``events.AccessChanged``): if it may be this socket's, check the session and
+        the right again and close (4403) when they no longer allow it."""
+        session_key = self.scope["session"].session_key
+        if not await database_sync_to_async(_still_allowed)(session_key, self.staff.pk):
+            await self.close(code=4403)
+            return
         await self.chat_event(message)
 
     async def _later(self) -> None:

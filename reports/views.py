@@ -77,7 +77,7 @@ def format_value(kind: str, value: float | None) -> str:
         if value >= 3600:
             return _("%(h).1f h") % {"h": value / 3600}
         return _("%(s).0f s") % {"s": value}
-    return f"{value:g}"
+    return str(int(value)) if float(value).is_integer() else f"{value:.2f}"  # no exponent for big counts
 
 
 def agent_choices(viewer: Viewer) -> list[StaffAccount]:

@@ -359,7 +359,7 @@ def _chatting_agent(staff_id: int) -> StaffAccount:
     return staff
 
 
-def _session_user_id(session_key: str | None) -> int | None:
+def session_user_id(session_key: str | None) -> int | None:
     """Who the session signs in now (read again from the session store: a logout deleted it), or None."""
     if not session_key:
         return None
@@ -371,7 +371,7 @@ def _session_user_id(session_key: str | None) -> int | None:
 
 def _agent_recheck(session_key: str | None, staff: StaffAccount) -> None:
     """The session still signs in the socket's person and the account may still chat, else Revoked."""
-    if _session_user_id(session_key) != staff.user_id:
+    if session_user_id(session_key) != staff.user_id:
         raise Revoked(4401)
     _chatting_agent(staff.pk)
 

@@ -141,3 +141,23 @@ def test_agents_and_outsiders_cannot_reassign(
     assert login_client(outsider).post(url, {"to_agent": colleague.pk}).status_code == 404
     conv.refresh_from_db()
     assert (conv.agent_id, conv.state) == (teammate.pk, ConversationState.ACTIVE)
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_monitor_closes_when_the_supervisor_loses_the_right(
+    layer: None,  # noqa: F811
+    supervisor: StaffAccount,
+) -> None:
+    from backoffice import services as shop_services
+    from backoffice.models import Role
+
+    comm = monitor_socket(await database_sync_to_async(session_cookie)(supervisor))
+    assert (await comm.connect(timeout=TIMEOUT))[0]
+    assert (await comm.receive_json_from(timeout=TIMEOUT))["type"] == "monitor"
+    await database_sync_to_async(StaffAccount.objects.filter(pk=supervisor.pk).update)(role=Role.AGENT)
+    supervisor.role = Role.AGENT
+    await database_sync_to_async(shop_services.revoke_sockets)([supervisor.pk])
+    while (frame := await comm.receive_output(timeout=TIMEOUT))["type"] != "websocket.close":
+        pass
+    assert frame["code"] == 4403

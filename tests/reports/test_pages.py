@@ -344,3 +344,11 @@ def test_exports_neutralize_formulas_in_buyer_text(sup: Client, shop_a: Shop, ow
     response = sup.get("/reports/history/?export=csv")
     rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
     assert rows[1][3].startswith("'=HYPERLINK")
+
+
+def test_big_counts_are_shown_in_full() -> None:
+    from reports.views import format_value
+
+    assert format_value("count", 1_234_567) == "1234567"
+    assert format_value("percent", 0.6) == "60.0%"
+    assert format_value("count", None) == "—"
