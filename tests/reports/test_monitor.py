@@ -3,11 +3,13 @@ supervisor's reassignment of a live chat."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.apps import apps
 
 from backoffice.asgi import application
 from backoffice.models import Shop, StaffAccount
@@ -17,6 +19,13 @@ from routing.models import Conversation, ConversationState, Transfer
 from tests.backoffice import factories
 from tests.conftest import login_client
 from tests.routing.sockets import SITE, TIMEOUT, layer, session_cookie  # noqa: F401  (a fixture)
+
+
+@pytest.fixture
+def role_groups(transactional_db: None) -> None:
+    """The roles' groups, which the flush after an earlier transactional test removed (migration 0002 made
+    them): the supervisor's report right comes from their role's group."""
+    importlib.import_module("backoffice.migrations.0002_role_groups").create_role_groups(apps, None)
 
 
 def monitor_socket(cookie: bytes | None) -> WebsocketCommunicator:
@@ -60,6 +69,7 @@ def test_snapshot_shows_queues_loads_and_oldest_unanswered(
 @pytest.mark.django_db(transaction=True)
 async def test_monitor_socket_pushes_a_snapshot_when_routing_publishes(
     layer: None,  # noqa: F811
+    role_groups: None,
     shop_a: Shop,
     owner: StaffAccount,
     teammate: StaffAccount,
@@ -89,6 +99,7 @@ async def test_monitor_socket_pushes_a_snapshot_when_routing_publishes(
 @pytest.mark.django_db(transaction=True)
 async def test_monitor_socket_is_for_supervisors_only(
     layer: None,  # noqa: F811
+    role_groups: None,
     teammate: StaffAccount,
 ) -> None:
     assert await monitor_socket(None).connect(timeout=TIMEOUT) == (False, 4401)
@@ -147,6 +158,7 @@ def test_agents_and_outsiders_cannot_reassign(
 @pytest.mark.django_db(transaction=True)
 async def test_monitor_closes_when_the_supervisor_loses_the_right(
     layer: None,  # noqa: F811
+    role_groups: None,
     supervisor: StaffAccount,
 ) -> None:
     from backoffice import services as shop_services
