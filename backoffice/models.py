@@ -169,7 +169,15 @@ class Buyer(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["shop", "platform_id"], name="buyer_platform_id_per_shop")
         ]
-        indexes = [models.Index(fields=["shop", "nickname"])]
+        indexes = [
+            models.Index(fields=["shop", "nickname"]),
+            # the follow-up task's scan of buyers by first purchase (the 30-day coupon)
+            models.Index(
+                fields=["shop", "first_paid_at"],
+                name="buyer_shop_first_paid",
+                condition=models.Q(first_paid_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.nickname
@@ -249,7 +257,15 @@ class Order(models.Model):
         verbose_name_plural = _("orders")
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["shop", "number"], name="order_number_per_shop")]
-        indexes = [models.Index(fields=["buyer", "-created_at"])]
+        indexes = [
+            models.Index(fields=["buyer", "-created_at"]),
+            # the follow-up task's scan of a shop's recently delivered orders (robot/selfservice/followup.py)
+            models.Index(
+                fields=["shop", "delivered_at"],
+                name="order_shop_delivered",
+                condition=models.Q(delivered_at__isnull=False),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.number

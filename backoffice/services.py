@@ -17,15 +17,17 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from backoffice import events
-from backoffice.errors import Forbidden, Invalid
+from backoffice.errors import Conflict, Forbidden, Invalid
 from backoffice.models import (
     AddressChange,
+    AfterSaleStatus,
     ApiKey,
     Buyer,
     ContactView,
     ContactViewPlace,
     Order,
     OrderItem,
+    OrderStatus,
     Product,
     Role,
     Shop,
@@ -422,3 +424,111 @@ def record_contact_views(
     ]
     ContactView.objects.bulk_create(rows)
     return len(rows)
+
+
+# --- the buyer's own order actions (self-service cards, robot/selfservice/cards.py) ----------------
+
+# An after-sale request is open in these states; a new one may be made from the others.
+AFTER_SALE_OPEN = {
+    AfterSaleStatus.REFUND_REQUESTED,
+    AfterSaleStatus.RETURN_REQUESTED,
+    AfterSaleStatus.RETURNING,
+}
+ADDRESS_CHANGEABLE = {OrderStatus.UNPAID, OrderStatus.TO_SHIP}  # not yet handed to the carrier
+RECEIPT_CONFIRMABLE = {OrderStatus.SHIPPED, OrderStatus.DELIVERED}
+AFTER_SALE_KINDS: dict[str, set[str]] = {
+    # refund only while the goods are not with the buyer; return and refund once they are
+    AfterSaleStatus.REFUND_REQUESTED: {
+        OrderStatus.TO_SHIP,
+        OrderStatus.SHIPPED,
+        OrderStatus.DELIVERED,
+        OrderStatus.COMPLETED,
+    },
+    AfterSaleStatus.RETURN_REQUESTED: {OrderStatus.DELIVERED, OrderStatus.COMPLETED},
+}
+
+
+def _changed_or_conflict(updated: int) -> None:
+    if not updated:
+        raise Conflict(_("The order changed meanwhile; reload it and try again."))
+
+
+@transaction.atomic
+def change_order_address(*, order: Order, receiver_name: str, receiver_phone: str, address: str) -> Order:
+    """The buyer's new delivery address for an order not yet shipped (unpaid or to ship) and without an open
+    after-sale request; recorded as an ``AddressChange`` like a change pushed by the integration. The update
+    is conditional on the state read, so a shipment racing the change wins and the change is refused."""
+    receiver_name, receiver_phone, address = receiver_name.strip(), receiver_phone.strip(), address.strip()
+    errors = [
+        {"field": field, "message": _("This field is required.")}
+        for field, value in (
+            ("receiver_name", receiver_name),
+            ("receiver_phone", receiver_phone),
+            ("address", address),
+        )
+        if not value
+    ]
+    for field, value, limit in (
+        ("receiver_name", receiver_name, 50),
+        ("receiver_phone", receiver_phone, 30),
+        ("address", address, 300),
+    ):
+        if len(value) > limit:
+            errors.append({"field": field, "message": _("At most %(max)d characters.") % {"max": limit}})
+    if errors:
+        raise Invalid(_("Check the new address."), errors=errors)
+    if order.status not in ADDRESS_CHANGEABLE or order.after_sale_status in AFTER_SALE_OPEN:
+        raise Conflict(_("The address can only be changed before the order ships."))
+    old = format_address(order.receiver_name, order.receiver_phone, order.address)
+    new = format_address(receiver_name, receiver_phone, address)
+    if old == new:
+        return order
+    _changed_or_conflict(
+        Order.objects.filter(pk=order.pk, status__in=ADDRESS_CHANGEABLE)
+        .exclude(after_sale_status__in=AFTER_SALE_OPEN)
+        .update(
+            receiver_name=receiver_name,
+            receiver_phone=receiver_phone,
+            address=address,
+            updated_at=timezone.now(),
+        )
+    )
+    AddressChange.objects.create(order=order, old_address=old, new_address=new)
+    order.receiver_name, order.receiver_phone, order.address = receiver_name, receiver_phone, address
+    return order
+
+
+def confirm_receipt(*, order: Order) -> Order:
+    """The buyer confirms receipt of a shipped or delivered order: it is completed (交易成功), delivered now
+    if the carrier had not said so."""
+    if order.status not in RECEIPT_CONFIRMABLE:
+        raise Conflict(_("Only a shipped or delivered order can be confirmed as received."))
+    now = timezone.now()
+    _changed_or_conflict(
+        Order.objects.filter(pk=order.pk, status__in=RECEIPT_CONFIRMABLE).update(
+            status=OrderStatus.COMPLETED, delivered_at=order.delivered_at or now, updated_at=now
+        )
+    )
+    order.status = OrderStatus.COMPLETED
+    order.delivered_at = order.delivered_at or now
+    return order
+
+
+def request_after_sale(*, order: Order, kind: str) -> Order:
+    """The buyer applies for after-sale: ``refund_requested`` (refund only) from paid to completed, or
+    ``return_requested`` (return and refund) once the goods are delivered; not while another request is
+    open (a rejected or cancelled one may be made again)."""
+    allowed = AFTER_SALE_KINDS.get(kind)
+    if allowed is None:
+        raise Invalid(_("Unknown after-sale kind."), errors=[{"field": "kind", "message": kind[:50]}])
+    if order.after_sale_status in AFTER_SALE_OPEN:
+        raise Conflict(_("This order already has an after-sale request in progress."))
+    if order.status not in allowed:
+        raise Conflict(_("This after-sale request is not possible in the order's state."))
+    _changed_or_conflict(
+        Order.objects.filter(pk=order.pk, status__in=allowed)
+        .exclude(after_sale_status__in=AFTER_SALE_OPEN)
+        .update(after_sale_status=kind, updated_at=timezone.now())
+    )
+    order.after_sale_status = kind
+    return order

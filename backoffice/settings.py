@@ -212,9 +212,13 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 600.0,
         "options": {"expires": 500},
     },
+    # Follow-up messages of buyer self-service (robot/selfservice/followup.py).
+    "robot-follow-up": {"task": "robot.follow_up", "schedule": 60.0, "options": {"expires": 50}},
     # Report rollups (reports.rollups): the missing and changing days, a bounded batch a run.
     "reports-roll-up": {"task": "reports.roll_up", "schedule": 300.0, "options": {"expires": 240}},
 }
+# Task modules autodiscovery (each app's tasks.py) does not find.
+CELERY_IMPORTS = ["robot.tasks_selfservice"]
 
 AUTHENTICATION_BACKENDS = [
     # First: refuses a locked-out login or address before any password is checked, and needs the request

@@ -82,4 +82,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("reports/", include("reports.urls")),
     path("", include("routing.urls")),
+    path("", include("robot.urls")),
 ]

@@ -596,6 +596,48 @@ URL_PROBES: dict[str, Probe] = {
         get(f"/attachments/{ids.attachment}/thumb/?token={{buyer_token}}", NOT_FOUND, who="buyer"),
         get(f"/attachments/{ids.attachment}/thumb/", frozenset({403}), who="anonymous"),
     ],
+    # Buyer self-service (robot): a buyer of shop B at shop A's endpoints, or nobody: refused as an expired
+    # link (403), whatever the order or question named; the settings pages are the outsider's own shop's.
+    "robot:selfservice": lambda ids: [
+        get(
+            f"/chat/{ids.shop}/self-service/?token={{buyer_token}}&product={ids.product}",
+            frozenset({403}),
+            who="buyer",
+        ),
+        get(f"/chat/{ids.shop}/self-service/", frozenset({403}), who="anonymous"),
+    ],
+    "robot:selfservice-faq": lambda ids: [
+        post(
+            f"/chat/{ids.shop}/self-service/faq/?token={{buyer_token}}",
+            frozenset({403}),
+            who="buyer",
+            json={"question": 1, "client_msg_id": "sweep"},
+        ),
+    ],
+    "robot:selfservice-cards": lambda ids: [
+        post(
+            f"/chat/{ids.shop}/self-service/cards/?token={{buyer_token}}",
+            frozenset({403}),
+            who="buyer",
+            json={"order": ids.order, "kind": "confirm_address", "action": "confirm"},
+        ),
+    ],
+    "robot:faq-settings": scoped("/self-service/faq/"),
+    "robot:cards-settings": scoped("/self-service/cards/"),
+    "robot:window-settings": lambda ids: [
+        get("/self-service/window/"),
+        post(
+            "/self-service/window/",
+            NOT_FOUND,
+            form={"op": "add", "bar": "presale", "kind": "product_link", "product": ids.product},
+        ),
+    ],
+    "robot:followup-settings": lambda ids: [
+        get("/self-service/follow-up/"),
+        post(
+            "/self-service/follow-up/", NOT_FOUND, form={"op": "note", "product": ids.product, "note": "乙店"}
+        ),
+    ],
     # Reports: shop A's agents, groups and sessions are no filter or page of shop B's (404); searched for
     # shop A's buyer, order and words, shop B's own empty result.
     "reports:kpis": lambda ids: [

@@ -66,6 +66,8 @@ ALLOWED = {
     "DEBUG",
     # units of size, written so in Chinese interfaces too (the image upload's limit: 10 MB)
     "MB", "KB",
+    # the unsubscribe keyword buyers reply (退订 or TD), quoted by the follow-up settings page
+    "TD",
 }  # fmt: skip  # one group a line reads better than one word a line
 
 WORD = re.compile(r"[A-Za-z]{2,}")
@@ -334,6 +336,11 @@ def other_pages(client: Client) -> list[str]:
         "/admin/password_change/",
         "/admin/password_change/done/",
         "/admin/phrases/phrase/import/",
+        # buyer self-service's settings pages (robot)
+        "/self-service/faq/",
+        "/self-service/cards/",
+        "/self-service/window/",
+        "/self-service/follow-up/",
         "/workbench/",
     ]
 
@@ -344,7 +351,7 @@ def test_the_console_pages_are_in_chinese(world: World, settings: Any) -> None:
     untranslated: dict[str, list[str]] = {}
     pages = [
         *((path, "owner", owner) for path in other_pages(owner)),
-        *((path, "superuser", superuser) for path in other_pages(superuser)[:-2]),  # no staff account
+        *((path, "superuser", superuser) for path in other_pages(superuser)[:-6]),  # no staff account
         ("/workbench/", "agent", login_client(world.agent)),
         (world.buyer_panel_url, "agent", login_client(world.agent)),
         (

@@ -4,3 +4,5 @@ base, FAQ, self-service and follow-up each in their own module), all imported he
 from robot.models.switch import RobotSettings
 
 __all__ = ["RobotSettings"]
+
+from robot.models.selfservice import *  # noqa: F403  (self-service, issue 16)

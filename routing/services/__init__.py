@@ -66,6 +66,7 @@ from routing.services.messages import (
     post_buyer_messages,
     post_robot_message,
     post_system_message,
+    post_system_message_to_buyer,
 )
 from routing.services.queue import DEFAULT_HANDLE_SECONDS, pool_in_order, queue_in_order, queue_position
 from routing.services.ratings import RATING_WINDOW, invite_rating, rate, rateable, rating_target
@@ -122,6 +123,7 @@ __all__ = [
     "post_buyer_messages",
     "post_robot_message",
     "post_system_message",
+    "post_system_message_to_buyer",
     "pull_from_queue",
     "queue_in_order",
     "queue_position",

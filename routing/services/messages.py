@@ -649,3 +649,20 @@ def post_system_message(
     return _post_unattended(
         conversation, sender=SenderKind.SYSTEM, text=text, card=card, client_msg_id=client_msg_id
     )
+
+
+def post_system_message_to_buyer(
+    *, buyer: Buyer, text: str, card: dict[str, Any] | None = None, client_msg_id: str = ""
+) -> Message:
+    """A system notice to a buyer whether or not they have an open conversation (self-service actions,
+    follow-up messages): into the open one, else into a new one with the robot. Like ``post_system_message``
+    it starts no timer and opens no human session by itself (the buyer's reply goes to reception as any
+    first message does); a resend with the same ``client_msg_id`` stores nothing new."""
+    check_text(text)
+    with transaction.atomic():
+        conv = _lock_open_conversations([buyer])[buyer.pk]
+        if (earlier := _stored_sends([conv], [client_msg_id]).get((conv.pk, client_msg_id))) is not None:
+            return earlier
+        return append(
+            conv, sender=SenderKind.SYSTEM, text=text, agent=None, client_msg_id=client_msg_id, card=card
+        )

@@ -614,6 +614,10 @@ def complete_demo(main: Shop, second: Shop, now: datetime) -> list[str]:
             owner=owner, groups=groups, teams=teams, supervisor=supervisor, now=now, seed=SEED + 1
         )
         added.append(f"{count} past chats")
+    from robot.demo_selfservice import seed_self_service  # lazy: the robot app sits above backoffice
+
+    if seed_self_service(owner):
+        added.append("buyer self-service (FAQ, cards, service window, follow-up)")
     added += _reports_demo(main, supervisor)
     return added
 
