@@ -1,15 +1,16 @@
 """The live monitor's snapshot (实时监控): per group the queue length and since when its longest waiter
 waits; per agent the status, load / limit and the oldest unanswered buyer message of their chats (the reply
 timer routing keeps, ``Conversation.waiting_since``) with their active chats; and today's consultations and
-3-minute rate so far (``reports.kpis``, the live day). Read with a few indexed queries over the shop's open
-chats (small sets) and today's sessions; pushed by ``reports.consumers.MonitorConsumer`` when routing's
-events say something changed. Waits are sent as instants: the page counts the seconds itself and marks a
-wait past 3 minutes red."""
+3-minute rate so far (``reports.kpis``, the live day, cached for ``TODAY_TTL`` seconds). Read with a few
+indexed queries over the shop's open chats (small sets) and today's sessions; pushed by
+``reports.consumers.MonitorConsumer`` when routing's events say something changed. Waits are sent as
+instants: the page counts the seconds itself and marks a wait past 3 minutes red."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
+from django.core.cache import cache
 from django.db.models import Count, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -17,6 +18,8 @@ from django.utils.translation import gettext as _
 from backoffice.models import Shop
 from reports import kpis, rollups
 from routing.models import AgentGroup, AgentState, Conversation, ConversationState
+
+TODAY_TTL = 15  # seconds
 
 
 def snapshot(shop: Shop) -> dict[str, Any]:
@@ -66,15 +69,29 @@ def snapshot(shop: Shop) -> dict[str, Any]:
                 "chats": mine,
             }
         )
-    day = rollups.today(shop)
-    today = kpis.evaluate(kpis.total(kpis.session_facts(shop, *kpis.day_bounds(shop, day, day)).values()))
+    today = today_figures(shop)
     return {
         "type": "monitor",
         "now": _iso(timezone.now()),
         "groups": groups,
         "agents": agents,
-        "today": {"consultations": today["consultations"], "response_rate_3m": today["response_rate_3m"]},
+        "today": today,
     }
+
+
+def today_figures(shop: Shop) -> dict[str, float | None]:
+    """Today's consultations and 3-minute rate so far, computed at most once per ``TODAY_TTL`` seconds per
+    shop and process (the rest of the snapshot reads only open chats; this reads all of today's sessions,
+    and a busy hour sends many events)."""
+
+    def compute() -> dict[str, float | None]:
+        day = rollups.today(shop)
+        facts = kpis.session_facts(shop, *kpis.day_bounds(shop, day, day))
+        values = kpis.evaluate(kpis.total(facts.values()))
+        return {"consultations": values["consultations"], "response_rate_3m": values["response_rate_3m"]}
+
+    figures = cache.get_or_set(f"reports:monitor-today:{shop.pk}", compute, TODAY_TTL)
+    return cast(dict[str, float | None], figures)
 
 
 def _iso(moment: Any) -> str | None:

@@ -10,6 +10,7 @@ import pytest
 from channels.db import database_sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.apps import apps
+from django.core.cache import cache
 
 from backoffice.asgi import application
 from backoffice.models import Shop, StaffAccount
@@ -62,6 +63,8 @@ def test_snapshot_shows_queues_loads_and_oldest_unanswered(
     services.post_agent_message(agent=teammate, conversation=conv, text="您好")
     mine = next(a for a in monitor.snapshot(shop_a)["agents"] if a["id"] == teammate.pk)
     assert mine["oldest_waiting_since"] is None
+    assert monitor.snapshot(shop_a)["today"]["response_rate_3m"] is None  # today's figures: cached a while
+    cache.clear()
     assert monitor.snapshot(shop_a)["today"]["response_rate_3m"] == 1.0
 
 
