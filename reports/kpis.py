@@ -109,6 +109,11 @@ class Facts:
     transfers: int = 0
     auto_ended: int = 0
     agent_ended: int = 0
+    rated_1: int = 0  # ratings per star: the rating distribution
+    rated_2: int = 0
+    rated_3: int = 0
+    rated_4: int = 0
+    rated_5: int = 0
     reply_seconds: float = 0.0
     first_response_seconds: float = 0.0
     session_seconds: float = 0.0
@@ -131,6 +136,11 @@ class Facts:
 
 
 SUM_NAMES = tuple(f.name for f in fields(Facts) if f.name != "queue_waits")
+
+
+def stars(facts: Facts) -> list[int]:
+    """The ratings per star, 1 to 5."""
+    return [facts.rated_1, facts.rated_2, facts.rated_3, facts.rated_4, facts.rated_5]
 
 
 def total(facts: Iterable[Facts]) -> Facts:
@@ -240,10 +250,15 @@ def session_facts(shop: Shop, start: datetime, end: datetime) -> dict[Key, Facts
     agents = dict(sessions.values_list("pk", "agent_id").order_by())
     for conv_id, stars in Rating.objects.filter(conversation__in=ids).values_list("conversation_id", "stars"):
         day, group = where[conv_id]
-        facts = at((day, agents[conv_id], group))
-        facts.ratings += 1
-        facts.satisfied += stars >= SATISFIED_STARS
+        _count_rating(at((day, agents[conv_id], group)), stars)
     return result
+
+
+def _count_rating(facts: Facts, stars: int) -> None:
+    facts.ratings += 1
+    facts.satisfied += stars >= SATISFIED_STARS
+    if 1 <= stars <= 5:
+        facts.__dict__[f"rated_{stars}"] += 1
 
 
 def reached_human(conv: Mapping[str, Any]) -> bool:

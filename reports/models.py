@@ -34,6 +34,11 @@ COUNT_FIELDS = (
     "transfers",
     "auto_ended",
     "agent_ended",
+    "rated_1",
+    "rated_2",
+    "rated_3",
+    "rated_4",
+    "rated_5",
 )
 SECONDS_FIELDS = (
     "reply_seconds",
@@ -76,6 +81,11 @@ class DailyFacts(models.Model):
     transfers = models.PositiveIntegerField(default=0)
     auto_ended = models.PositiveIntegerField(default=0)
     agent_ended = models.PositiveIntegerField(default=0)
+    rated_1 = models.PositiveIntegerField(default=0)
+    rated_2 = models.PositiveIntegerField(default=0)
+    rated_3 = models.PositiveIntegerField(default=0)
+    rated_4 = models.PositiveIntegerField(default=0)
+    rated_5 = models.PositiveIntegerField(default=0)
     reply_seconds = models.FloatField(default=0.0)
     first_response_seconds = models.FloatField(default=0.0)
     session_seconds = models.FloatField(default=0.0)

@@ -14,7 +14,6 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -158,7 +157,7 @@ def kpi_page(request: HttpRequest) -> HttpResponse:
             ],
             "chart": {
                 "trend": trend,
-                "ratings": rating_distribution(who, period, agent, group),
+                "ratings": kpis.stars(kpis.total(chosen.values())),
                 "labels": chart_labels(),
             },
             "query": request.GET.urlencode(),
@@ -197,22 +196,6 @@ def chart_labels() -> dict[str, str]:
         "agents_online": _("Agents online"),
         "recommended": _("Recommended agents"),
     }
-
-
-def rating_distribution(
-    who: Viewer, period: filters.Period, agent: StaffAccount | None, group: AgentGroup | None
-) -> list[int]:
-    """Ratings per star (1 to 5) of the sessions that started in the period (one grouped count)."""
-    start, end = kpis.day_bounds(who.shop, period.first, period.last)
-    ratings = Rating.objects.filter(
-        conversation__shop=who.shop, conversation__created_at__gte=start, conversation__created_at__lt=end
-    )
-    if agent is not None:
-        ratings = ratings.filter(conversation__agent=agent)
-    if group is not None:
-        ratings = ratings.filter(conversation__group=group)
-    counts = dict(ratings.values_list("stars").annotate(n=Count("pk")).order_by())
-    return [counts.get(star, 0) for star in range(1, 6)]
 
 
 # --- history ------------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import zipfile
 from typing import Any
 
@@ -53,6 +54,11 @@ def test_supervisor_reads_every_kpi_with_its_definition(sup: Client, day: world.
     assert kpi_value(html, "consultations") == "5"
     assert kpi_value(html, "response_rate_3m") == "60.0%"
     assert 'id="chart-data"' in html
+    chart = json.loads(
+        html.split('<script id="chart-data" type="application/json">', 1)[1].split("</script>")[0]
+    )
+    assert chart["ratings"] == [0, 1, 0, 0, 1]  # S5 2 stars, S2 5 stars (from the same facts: rollups)
+    assert chart["trend"]["consultations"] == [5]
 
 
 def test_agent_sees_only_their_own_figures(teammate: StaffAccount, day: world.Sessions) -> None:

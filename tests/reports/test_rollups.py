@@ -35,6 +35,7 @@ def test_rolled_up_days_give_the_raw_figures(shop_a: Shop, day: world.Sessions) 
     stored, covered = rollups.stored_facts(shop_a, BEFORE, DAY)
     assert covered == {BEFORE, DAY}
     assert figures(stored) == figures(raw)
+    assert kpis.total(stored.values()) == kpis.total(raw.values())  # every sum, the distributions too
     for agent in {key[1] for key in raw}:
         assert figures(kpis.select(stored, agent=agent)) == figures(kpis.select(raw, agent=agent))
     read = rollups.facts_between(shop_a, BEFORE, DAY, now=NEXT_DAY_NOON)
