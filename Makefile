@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test install install-dev messages lint bench bench-routing bench-phrases bench-robot lock clean
+.PHONY: run test install install-dev messages assets lint bench bench-routing bench-phrases bench-robot lock clean
 
 $(VENV)/.run-installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -23,18 +23,26 @@ install-dev: $(VENV)/.dev-installed
 messages: install
 	$(MANAGE) compiletranslations
 
+## Front-end libraries from the npm registry, pinned in package.json and package-lock.json (no CDN): the
+## report charts' ECharts, copied into reports' static dir (git-ignored).
+ECHARTS := reports/static/reports/vendor/echarts.min.js
+$(ECHARTS): package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts
+	mkdir -p $(dir $@) && cp node_modules/echarts/dist/echarts.min.js $@
+assets: $(ECHARTS)
+
 ## Start everything (daphne, Celery worker, Celery beat, embedded Redis unless REDIS_URL) on :8000, as the
 ## demo: development settings (DEBUG=1) and the demo buyer picker on, unless the environment says otherwise.
 run: export DEBUG ?= 1
 run: export DEMO_BUYER_PICKER ?= 1
-run: messages
+run: messages assets
 	$(MANAGE) migrate --noinput
 	$(MANAGE) seed_demo
 	$(MANAGE) collectstatic --noinput -v 0
 	$(MANAGE) runall
 
 ## The whole suite plus ruff, mypy and the import contract (the layers, pyproject.toml [tool.importlinter]).
-test: install-dev messages
+test: install-dev messages assets
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	@! grep -rnE --include='*.py' '# fmt: (skip|off)$$' backoffice routing phrases robot reports tests \

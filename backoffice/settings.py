@@ -220,6 +220,8 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 600.0,
         "options": {"expires": 500},
     },
+    # Report rollups (reports.rollups): the missing and changing days, a bounded batch a run.
+    "reports-roll-up": {"task": "reports.roll_up", "schedule": 300.0, "options": {"expires": 240}},
 }
 # Task modules autodiscovery (each app's tasks.py) does not find.
 CELERY_IMPORTS = ["robot.tasks_selfservice"]

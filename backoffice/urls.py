@@ -84,6 +84,7 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
+    path("reports/", include("reports.urls")),
     path("", include("routing.urls")),
     path("", include("robot.urls")),
 ]

@@ -313,11 +313,11 @@ def _own_echo(sent: list[events.Sent], channels: Mapping[tuple[int, str], str]) 
 # --- agent -------------------------------------------------------------------------------------------------
 
 
-def _agent_of(scope: Mapping[str, Any]) -> tuple[StaffAccount | None, int]:
-    """The session's current account and the close code when it may not chat (4401 / 4403), or when the
-    page names a shop (``?shop=<id>``, the shop it was rendered for) that is no longer the session's
-    current shop (4409: the person switched shop in another tab). A socket naming no shop follows the
-    session. Once open, the socket acts for the account it opened with, whatever the session switches to."""
+def session_account(scope: Mapping[str, Any]) -> tuple[StaffAccount | None, int]:
+    """The session's current account, or the close code: 4401 without one, 4409 when the page names a shop
+    (``?shop=<id>``, the shop it was rendered for) that is no longer the session's current shop (the person
+    switched shop in another tab). A socket naming no shop follows the session. Every staff socket (the
+    workbench's, the reports' live monitor) opens through it."""
     user = scope.get("user")
     if user is None or not user.is_authenticated:
         return None, 4401
@@ -328,9 +328,18 @@ def _agent_of(scope: Mapping[str, Any]) -> tuple[StaffAccount | None, int]:
     named = query.get("shop")
     if named is not None and validation.parse_id(named[0]) != staff.shop_id:
         return None, CLOSE_SHOP_CHANGED
+    return staff, 0
+
+
+def _agent_of(scope: Mapping[str, Any]) -> tuple[StaffAccount | None, int]:
+    """The session's current account (``session_account``) and the close code when it may not chat (4403).
+    Once open, the socket acts for the account it opened with, whatever the session switches to."""
+    staff, code = session_account(scope)
+    if staff is None:
+        return None, code
     if not staff.im_enabled:
         return None, 4403
-    bind_staff(user, staff)
+    bind_staff(scope["user"], staff)
     return staff, 0
 
 
@@ -350,7 +359,7 @@ def _chatting_agent(staff_id: int) -> StaffAccount:
     return staff
 
 
-def _session_user_id(session_key: str | None) -> int | None:
+def session_user_id(session_key: str | None) -> int | None:
     """Who the session signs in now (read again from the session store: a logout deleted it), or None."""
     if not session_key:
         return None
@@ -362,7 +371,7 @@ def _session_user_id(session_key: str | None) -> int | None:
 
 def _agent_recheck(session_key: str | None, staff: StaffAccount) -> None:
     """The session still signs in the socket's person and the account may still chat, else Revoked."""
-    if _session_user_id(session_key) != staff.user_id:
+    if session_user_id(session_key) != staff.user_id:
         raise Revoked(4401)
     _chatting_agent(staff.pk)
 

@@ -659,6 +659,31 @@ URL_PROBES: dict[str, Probe] = {
             "/self-service/follow-up/", NOT_FOUND, form={"op": "note", "product": ids.product, "note": "乙店"}
         ),
     ],
+    # Reports: shop A's agents, groups and sessions are no filter or page of shop B's (404); searched for
+    # shop A's buyer, order and words, shop B's own empty result.
+    "reports:kpis": lambda ids: [
+        get("/reports/"),
+        get(f"/reports/?agent={ids.staff}", NOT_FOUND),
+        get(f"/reports/?group={ids.agent_group}", NOT_FOUND),
+        get(f"/reports/?agent={ids.staff}&export=csv", NOT_FOUND),
+    ],
+    "reports:history": lambda ids: [
+        get(f"/reports/history/?buyer={fragment(NICKNAME)}"),
+        get(f"/reports/history/?buyer={ids.order_number}&export=csv"),
+        get(f"/reports/history/?q={fragment(BUYER_TEXT)}"),
+        get(f"/reports/history/?agent={ids.staff}", NOT_FOUND),
+        get(f"/reports/history/?group={ids.agent_group}", NOT_FOUND),
+    ],
+    "reports:session": lambda ids: [get(f"/reports/history/{ids.conversation}/", NOT_FOUND)],
+    "reports:review": lambda ids: [
+        post(f"/reports/history/{ids.conversation}/review/", NOT_FOUND, form={"score": "1"})
+    ],
+    "reports:transfer": lambda ids: [
+        post(f"/reports/history/{ids.conversation}/transfer/", NOT_FOUND, form={"to_agent": ids.staff})
+    ],
+    "reports:live": scoped("/reports/live/"),
+    "reports:hourly": scoped("/reports/hourly/", "/reports/hourly/?export=csv"),
+    "reports:insight": scoped("/reports/insight/"),
     "api-v1:api-root": lambda ids: [get("/api/v1/", NOT_FOUND)],  # django-ninja's: always a 404
     "api-v1:openapi-json": scoped("/api/v1/openapi.json"),
     "api-v1:openapi-view": scoped("/api/v1/docs"),
@@ -942,8 +967,34 @@ async def buyer_socket_probe(ids: Ids, outsider: Side) -> list[dict[str, Any]]:
     return frames + acks
 
 
+async def monitor_socket_probe(ids: Ids, outsider: Side) -> list[dict[str, Any]]:
+    """Shop B's owner on the live monitor: shop B's snapshot only; naming shop A's shop: 4409; no session:
+    4401."""
+    from tests.routing.sockets import SITE, session_cookie
+
+    assert await WebsocketCommunicator(application, "/ws/monitor/", headers=SITE).connect(
+        timeout=TIMEOUT
+    ) == (
+        False,
+        4401,
+    )
+    cookie = [(b"cookie", await database_sync_to_async(session_cookie)(outsider.staff))]
+    named = WebsocketCommunicator(application, f"/ws/monitor/?shop={ids.shop}", headers=[*SITE, *cookie])
+    await named.connect(timeout=TIMEOUT)
+    assert (await named.receive_output(timeout=TIMEOUT))["code"] == 4409
+    comm = WebsocketCommunicator(application, "/ws/monitor/", headers=[*SITE, *cookie])
+    frames = await opened(comm)
+    assert frames[0]["type"] == "monitor"
+    await comm.disconnect()
+    return frames
+
+
 SocketProbe = Callable[[Ids, Side], Awaitable[list[dict[str, Any]]]]
-SOCKET_PROBES: dict[str, SocketProbe] = {"ws/agent/": agent_socket_probe, "ws/buyer/": buyer_socket_probe}
+SOCKET_PROBES: dict[str, SocketProbe] = {
+    "ws/agent/": agent_socket_probe,
+    "ws/buyer/": buyer_socket_probe,
+    "ws/monitor/": monitor_socket_probe,
+}
 
 
 # --- coverage: every route has a probe or a reason, and every probe a route --------------------------------

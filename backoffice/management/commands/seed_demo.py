@@ -621,6 +621,7 @@ def complete_demo(main: Shop, second: Shop, now: datetime) -> list[str]:
 
     if seed_self_service(owner):
         added.append("buyer self-service (FAQ, cards, service window, follow-up)")
+    added += _reports_demo(main, supervisor)
     return added
 
 
@@ -635,6 +636,12 @@ def _robot_knowledge(owner: StaffAccount) -> int:
     from robot.demo_knowledge import add_knowledge
 
     return add_knowledge(owner)
+
+
+def _reports_demo(shop: Shop, supervisor: StaffAccount) -> list[str]:
+    from reports import demo  # the top layer: imported here only (pyproject's import contract allows it)
+
+    return demo.seed(shop, supervisor)
 
 
 class Command(BaseCommand):
