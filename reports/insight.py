@@ -5,8 +5,9 @@ buyer's latest order placed before the session started, as it stood then (from t
 delivered times), else "no order". ``with_topic`` computes it in the database, so the history search filters
 on the same definition (``topic=intent:退货`` / ``topic=order:shipped``).
 
-The robot's unanswered questions are the robot app's records (issues 15 and 16, built in parallel): see
-``unanswered_questions``."""
+The robot's unanswered questions are the robot app's records (``robot.models.UnansweredGroup``: the
+questions it could not answer, grouped by similarity); a group's topic ``unanswered:<group id>`` lists the
+sessions in which one of its questions was asked."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from django.utils.translation import gettext as _
 from backoffice.errors import Invalid
 from backoffice.models import Order, OrderStatus, Shop
 from reports import filters, kpis
+from robot.models import UnansweredQuestion
 from routing.models import Conversation
 
 TOP = 10
@@ -51,13 +53,19 @@ def filter_topic(sessions: QuerySet[Conversation], topic: str) -> QuerySet[Conve
     kind, _sep, value = topic.partition(":")
     if kind == "intent" and value:
         return sessions.filter(intent=value)
+    if kind == "unanswered":
+        asked = UnansweredQuestion.objects.filter(group_id=int(value)).values("message__conversation_id")
+        return sessions.filter(pk__in=asked)
     return with_topic(sessions.filter(intent="")).filter(**{"order_state": value})
 
 
 def check_topic(topic: str) -> str:
     kind, _sep, value = topic.partition(":")
     states = {*OrderStatus.values, NO_ORDER}
-    if topic and not ((kind == "intent" and 0 < len(value) <= 50) or (kind == "order" and value in states)):
+    unanswered = kind == "unanswered" and value.isascii() and value.isdigit() and 0 < len(value) <= 18
+    if topic and not (
+        (kind == "intent" and 0 < len(value) <= 50) or (kind == "order" and value in states) or unanswered
+    ):
         raise Invalid(_("Unknown topic."))
     return topic
 
@@ -92,12 +100,16 @@ def top_intents(shop: Shop, period: filters.Period) -> list[Topic]:
     return sorted(found, key=lambda t: -t.sessions)[:TOP]
 
 
-def unanswered_questions(shop: Shop, period: filters.Period) -> list[Topic] | None:
-    """The robot's most frequent unanswered questions of the period, or None while the robot app does not
-    record them.
-
-    HOLE FOR THE LEAD (merge of issues 15/16): the robot app records the questions it could not answer; read
-    them here (grouped by normalized question, most frequent first, ``TOP`` of them), each Topic's ``topic``
-    naming a history search (e.g. ``q=<question>``) that lists the sessions behind it. Until then the page
-    says the figure is not available."""
-    return None
+def unanswered_questions(shop: Shop, period: filters.Period) -> list[Topic]:
+    """The robot's most frequent unanswered questions of the period: its groups of similar questions by the
+    questions asked in the period (one grouped count), ``TOP`` of them, each linking to the sessions in which
+    one was asked."""
+    start, end = kpis.day_bounds(shop, period.first, period.last)
+    rows = (
+        UnansweredQuestion.objects.for_shop(shop)
+        .filter(asked_at__gte=start, asked_at__lt=end)
+        .values("group_id", "group__text")
+        .annotate(n=Count("message__conversation_id", distinct=True))
+        .order_by("-n", "group_id")[:TOP]
+    )
+    return [Topic(f"unanswered:{row['group_id']}", row["group__text"], row["n"]) for row in rows]

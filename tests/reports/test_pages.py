@@ -313,7 +313,6 @@ def test_hourly_and_insight_need_the_report_right(teammate: StaffAccount) -> Non
 def test_insight_topics_link_to_their_sessions(sup: Client, day: world.Sessions) -> None:
     html = sup.get(f"/reports/insight/?{RANGE}").content.decode()
     assert "topic=order%3Anone" in html or "topic=order:none" in html
-    assert 'id="unanswered-missing"' in html
     # S5's buyer had an order (to ship when S5 started): its topic is that order state.
     assert session_ids(sup, "topic=order:to_ship") == {day.s5.pk}
     assert sup.get(f"/reports/history/?{RANGE}&topic=order:bogus").status_code == 400
@@ -358,3 +357,30 @@ def test_big_counts_are_shown_in_full() -> None:
     assert format_value("count", 1_234_567) == "1234567"
     assert format_value("percent", 0.6) == "60.0%"
     assert format_value("count", None) == "—"
+
+
+def test_insight_lists_the_robots_unanswered_questions_with_their_sessions(
+    sup: Client, day: world.Sessions, shop_a: Shop
+) -> None:
+    import time_machine
+
+    from robot import unanswered
+    from routing.models import Message, SenderKind
+
+    asked = [m for m in Message.objects.filter(shop=shop_a, sender=SenderKind.BUYER).order_by("pk")]
+    s1_message = next(m for m in asked if m.conversation_id == day.s1.pk)
+    s2_message = next(m for m in asked if m.conversation_id == day.s2.pk)
+    with time_machine.travel(world.at(12, 0), tick=False):
+        for message in (s1_message, s2_message):
+            message.text = "你们家猫砂盆能不能放冰箱旁边"  # the same question in two sessions: one group
+            unanswered.record(message=message)
+    html = sup.get(f"/reports/insight/?{RANGE}").content.decode()
+    table = html.split('id="unanswered-table"', 1)[1].split("</table>", 1)[0]
+    assert "你们家猫砂盆能不能放冰箱旁边" in table
+    assert '<td class="num">2</td>' in table
+    topic = table.split("topic=", 1)[1].split('"', 1)[0].replace("%3A", ":")
+    assert session_ids(sup, f"topic={topic}") == {day.s1.pk, day.s2.pk}
+    assert sup.get(f"/reports/history/?{RANGE}&topic=unanswered:x1").status_code == 400
+    # Another day's questions are not in this day's figure.
+    other = sup.get("/reports/insight/?from=2020-01-01&to=2020-01-02").content.decode()
+    assert "你们家猫砂盆" not in other
