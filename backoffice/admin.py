@@ -33,10 +33,13 @@ from backoffice.models import (
     Buyer,
     ContactView,
     ContactViewPlace,
+    LateShipment,
     Order,
     OrderItem,
+    PackageAlert,
     Product,
     Role,
+    ServiceRequest,
     Shop,
     StaffAccount,
 )
@@ -542,3 +545,26 @@ class ApiKeyAdmin(ServiceWritesMixin, ShopScopedAdmin):
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("backoffice.delete_apikey"))
+
+
+# --- shop operations (backoffice/operations/): read-only, the tasks and services write them ---------------
+@admin.register(LateShipment)
+class LateShipmentAdmin(ReadOnlyAdmin):
+    list_display = ["order", "ship_by", "detected_at", "unit_price", "voucher_amount"]
+    search_fields = ["order__number"]
+    list_select_related = ["order"]
+
+
+@admin.register(PackageAlert)
+class PackageAlertAdmin(ReadOnlyAdmin):
+    list_display = ["order", "kind", "shipped_at", "created_at", "closed_at"]
+    list_filter = ["kind"]
+    search_fields = ["order__number"]
+    list_select_related = ["order"]
+
+
+@admin.register(ServiceRequest)
+class ServiceRequestAdmin(ReadOnlyAdmin):
+    list_display = ["number", "category", "subject", "received_at", "due_at", "state", "warned_at"]
+    list_filter = ["category", "state"]
+    search_fields = ["number", "subject"]

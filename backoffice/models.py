@@ -241,6 +241,12 @@ class Order(models.Model):
     receiver_phone = models.CharField(_("receiver phone"), max_length=30, blank=True)
     address = models.CharField(_("address"), max_length=300, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # Shop operations' scan markers (backoffice/operations/): set by the beat tasks only, never pushed.
+    late_flagged_at = models.DateTimeField(_("flagged late at"), null=True, blank=True, editable=False)
+    # 0 none, 1 "pickup about to time out" raised, 2 "treated as false shipment" raised too.
+    pickup_alert_level = models.PositiveSmallIntegerField(
+        _("pickup alerts raised"), default=0, editable=False
+    )
 
     objects = ShopQuerySet.as_manager()
 
@@ -249,7 +255,23 @@ class Order(models.Model):
         verbose_name_plural = _("orders")
         ordering = ["-created_at"]
         constraints = [models.UniqueConstraint(fields=["shop", "number"], name="order_number_per_shop")]
-        indexes = [models.Index(fields=["buyer", "-created_at"])]
+        indexes = [
+            models.Index(fields=["buyer", "-created_at"]),
+            # The late-shipment scan and the "ship within 24 h" list: unshipped orders by ship-by.
+            models.Index(
+                fields=["ship_by"],
+                name="order_to_ship_by",
+                condition=models.Q(status="to_ship", late_flagged_at__isnull=True, ship_by__isnull=False),
+            ),
+            # The package-center scan: shipped, no pickup scan, not yet at the last alert.
+            models.Index(
+                fields=["shipped_at"],
+                name="order_awaiting_pickup",
+                condition=models.Q(
+                    shipped_at__isnull=False, picked_up_at__isnull=True, pickup_alert_level__lt=2
+                ),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.number
@@ -419,3 +441,176 @@ class CacheChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.shop_id} {self.name}: {self.stamp}.{self.version}"
+
+
+# --- shop operations (backoffice/operations/) -------------------------------------------------------------
+
+
+class LateShipment(models.Model):
+    """An order found past its promised ship-by time and not shipped (订单超时未发货), recorded once per order
+    by the beat task ``backoffice.ops_late_shipments``, with the late-shipment compensation owed to the buyer
+    as a no-threshold voucher (``voucher_amount`` yuan, 0 when none is owed; rule in
+    ``backoffice.operations.compensation``)."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    order = models.OneToOneField(
+        Order, on_delete=models.CASCADE, related_name="late_shipment", verbose_name=_("order")
+    )
+    ship_by = models.DateTimeField(_("promised ship-by"))
+    detected_at = models.DateTimeField(_("found late at"), db_default=Now())
+    unit_price = models.DecimalField(_("highest unit price (yuan)"), max_digits=12, decimal_places=2)
+    voucher_amount = models.DecimalField(_("voucher owed (yuan)"), max_digits=8, decimal_places=2)
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("late shipment")
+        verbose_name_plural = _("late shipments")
+        ordering = ["-detected_at", "-pk"]
+        indexes = [models.Index(fields=["shop", "-detected_at"], name="late_shipment_shop_at")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: ¥{self.voucher_amount}"
+
+
+class ServiceCategory(models.TextChoices):
+    GENERAL = "general", _("General (24 h)")
+    URGENT = "urgent", _("Urgent (2 h)")
+    AGREED = "agreed", _("Agreed with the platform")
+
+
+class ServiceRequestState(models.TextChoices):
+    OPEN = "open", pgettext_lazy("service request", "Open")
+    HANDLED = "handled", pgettext_lazy("service request", "Handled")
+    SETTLED = "settled", _("Settled by the platform")
+
+
+class ServiceRequest(models.Model):
+    """A platform ticket (服务请求) the shop must handle within its time on the 09:00-21:00 clock
+    (``backoffice.operations.clock``); ``due_at`` and ``warn_at`` (80% of the time) are computed when it
+    arrives and when the owner changes the holiday pause. Overdue and still open: settled by the platform."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    number = models.CharField(_("ticket number"), max_length=64)
+    category = models.CharField(_("category"), max_length=10, choices=ServiceCategory.choices)
+    hours = models.PositiveSmallIntegerField(_("hours to handle"))
+    subject = models.CharField(_("subject"), max_length=500)
+    order = models.ForeignKey(
+        Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("order")
+    )
+    received_at = models.DateTimeField(_("received at"))
+    due_at = models.DateTimeField(_("due at"))
+    warn_at = models.DateTimeField(_("warn at"))
+    state = models.CharField(
+        pgettext_lazy("service request", "state"),
+        max_length=10,
+        choices=ServiceRequestState.choices,
+        default=ServiceRequestState.OPEN,
+    )
+    warned_at = models.DateTimeField(_("warned at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    handled_by = models.ForeignKey(
+        StaffAccount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("handled by"),
+    )
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("service request")
+        verbose_name_plural = _("service requests")
+        ordering = ["due_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "number"], name="service_request_number_per_shop")
+        ]
+        indexes = [
+            models.Index(
+                fields=["warn_at"],
+                name="service_request_to_warn",
+                condition=models.Q(state="open", warned_at__isnull=True),
+            ),
+            models.Index(
+                fields=["due_at"], name="service_request_open_due", condition=models.Q(state="open")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class PackageAlertKind(models.TextChoices):
+    PICKUP_SOON = "pickup_soon", _("Pickup about to time out")
+    FALSE_SHIPMENT = "false_shipment", _("Treated as false shipment")
+
+
+class PackageAlert(models.Model):
+    """A package center record (包裹中心): 12 h after shipping without a pickup scan, "pickup about to
+    time out" (即将揽收超时); at 24 h, "treated as false shipment" (虚假发货). A pickup scan closes the
+    order's open records (``closed_at``)."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="package_alerts", verbose_name=_("order")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=PackageAlertKind.choices)
+    shipped_at = models.DateTimeField(_("shipped at"))
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("package alert")
+        verbose_name_plural = _("package alerts")
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["order", "kind"], name="package_alert_once_per_kind")]
+        indexes = [
+            models.Index(
+                fields=["shop", "-created_at"], name="package_alert_open", condition=models.Q(closed_at=None)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.kind}"
+
+
+class OpsSettings(models.Model):
+    """A shop's settings for its operations clock: whether the service-request clock pauses on China's
+    public holidays (法定节假日, from ``chinese-calendar``)."""
+
+    shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    pause_on_holidays = models.BooleanField(
+        _("pause on public holidays"),
+        default=False,
+        help_text=_("The service-request clock stops on China's public holidays."),
+    )
+
+    shop_path = "shop"
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("operations settings")
+        verbose_name_plural = _("operations settings")
+
+    def __str__(self) -> str:
+        return str(self.shop_id)
+
+
+class OpsJobRun(models.Model):
+    """When a shop-operations beat task last finished (one row per task: the scheduler serves every shop at
+    once), and how many rows that run acted on; shown on the shops' operations pages."""
+
+    name = models.CharField(_("task"), max_length=50, unique=True)
+    finished_at = models.DateTimeField(_("last run"))
+    processed = models.PositiveIntegerField(_("rows acted on"), default=0)
+
+    class Meta:
+        verbose_name = _("operations check run")
+        verbose_name_plural = _("operations check runs")
+
+    def __str__(self) -> str:
+        return self.name

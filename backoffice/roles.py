@@ -21,6 +21,13 @@ RIGHTS = [
     "view_reports",
     "view_full_phone",
 ]
+# Shop operations (backoffice/operations/): the supervisor's pages and their one-click actions.
+OPERATIONS = [
+    "view_lateshipment",
+    "view_servicerequest",
+    "change_servicerequest",
+    "view_packagealert",
+]
 SHOP_ADMIN = [
     "view_shop",
     "change_shop",
@@ -32,6 +39,9 @@ SHOP_ADMIN = [
     "delete_apikey",
     *VIEW_COMMERCE,
     *RIGHTS,
+    *OPERATIONS,
+    "view_opssettings",
+    "change_opssettings",
 ]
 
 ROLE_PERMISSIONS: dict[str, list[str]] = {
@@ -43,14 +53,16 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "manage_routing",
         "manage_team_phrases",
         "view_reports",
+        *OPERATIONS,
     ],
     "operations": [
         *VIEW_COMMERCE,
+        *OPERATIONS,
         "configure_robot",
         "configure_faq",
         "configure_self_service",
         "configure_service_window",
         "view_reports",
     ],
-    "agent": VIEW_COMMERCE,
+    "agent": [*VIEW_COMMERCE, "view_lateshipment"],
 }

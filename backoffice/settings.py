@@ -212,6 +212,27 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
         "schedule": 600.0,
         "options": {"expires": 500},
     },
+    # Shop operations (backoffice/tasks.py): late shipments, package center, service-request deadlines.
+    "ops-late-shipments": {
+        "task": "backoffice.ops_late_shipments",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+    "ops-package-alerts": {
+        "task": "backoffice.ops_package_alerts",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+    "ops-service-request-warnings": {
+        "task": "backoffice.ops_service_request_warnings",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+    "ops-service-request-settlement": {
+        "task": "backoffice.ops_service_request_settlement",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
 }
 
 AUTHENTICATION_BACKENDS = [

@@ -1,0 +1,88 @@
+"""The supervisor's operations page (/ops/): the morning and evening check of seed 002 on one page: orders
+to ship within 24 h by urgency (late ones with the voucher owed), the package center's open records, the
+open service requests with their deadlines and warnings, and when the checks last ran. Signed-in staff of
+the shop with the right to see late shipments (owner, administrator, CS supervisor, operations)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from backoffice.access import has_right
+from backoffice.errors import Conflict
+from backoffice.models import ServiceRequest, StaffAccount
+from backoffice.operations import jobs, packages, service_requests, shipping
+from backoffice.tenancy import get_for_shop_or_404
+
+VIEW = "backoffice.view_lateshipment"
+HANDLE = "backoffice.change_servicerequest"
+SETTINGS = "backoffice.change_opssettings"
+
+
+def _staff(request: HttpRequest, right: str) -> StaffAccount | None:
+    staff: StaffAccount | None = getattr(request, "staff", None)
+    return staff if has_right(staff, right) else None
+
+
+def _forbidden(request: HttpRequest) -> HttpResponse:
+    return render(request, "ops/forbidden.html", status=403)
+
+
+@login_required
+@require_GET
+def overview(request: HttpRequest) -> HttpResponse:
+    staff = _staff(request, VIEW)
+    if staff is None:
+        return _forbidden(request)
+    shop = staff.shop
+    runs = jobs.last_runs()
+    context: dict[str, Any] = {
+        "due": list(shipping.waiting_to_ship(shop)),
+        "alerts": list(packages.open_alerts(shop)),
+        "requests": list(service_requests.open_requests(shop)),
+        "pause": service_requests.pauses_on_holidays(shop),
+        "can_handle": has_right(staff, HANDLE),
+        "can_configure": has_right(staff, SETTINGS),
+        "runs": [
+            (label, runs.get(name))
+            for name, label in (
+                (shipping.JOB, "late"),
+                (packages.JOB, "packages"),
+                (service_requests.WARN_JOB, "warn"),
+                (service_requests.SETTLE_JOB, "settle"),
+            )
+        ],
+        "done": request.GET.get("done", ""),
+    }
+    return render(request, "ops/overview.html", context)
+
+
+@login_required
+@require_POST
+def handle_request(request: HttpRequest, request_id: int) -> HttpResponse:
+    """One click: the ticket was answered. Another shop's ticket is a 404; one no longer open, a 409 page."""
+    staff = _staff(request, HANDLE)
+    if staff is None:
+        return _forbidden(request)
+    ticket = get_for_shop_or_404(ServiceRequest.objects.all(), staff.shop, pk=request_id)
+    try:
+        service_requests.handle_service_request(actor=staff, request=ticket)
+    except Conflict as exc:
+        return render(request, "ops/refused.html", {"message": exc.message}, status=409)
+    return HttpResponseRedirect(reverse("ops:overview") + "?done=handled")
+
+
+@login_required
+@require_POST
+def holiday_pause(request: HttpRequest) -> HttpResponse:
+    """The owner (or an administrator) turns the holiday pause of the service-request clock on or off."""
+    staff = _staff(request, SETTINGS)
+    if staff is None:
+        return _forbidden(request)
+    service_requests.set_holiday_pause(shop=staff.shop, pause=request.POST.get("pause") == "on")
+    return HttpResponseRedirect(reverse("ops:overview") + "?done=settings")
