@@ -83,7 +83,15 @@ def known_ids(shop_a: Shop, owner: StaffAccount, teammate: StaffAccount) -> dict
     phrase = phrase_services.create_phrase(
         actor=owner, scope=phrase_services.TEAM, content="亲，在的", code="zd", keywords=["在吗"], group=group
     )
+    from backoffice.models import ServiceRequest
+    from backoffice.operations import service_requests
+
+    service_requests.receive_service_requests(
+        shop=shop_a,
+        records=[{"number": "x1", "category": "urgent", "subject": "工单", "received_at": order.created_at}],
+    )
     return {
+        "request_id": ServiceRequest.objects.get(shop=shop_a, number="x1").pk,  # a service request's
         "platform_id": "x1",  # a buyer's and a product's
         "number": order.number,
         "conversation_id": chat.pk,
@@ -103,6 +111,7 @@ CONFIG = schemathesis.Config.from_dict(
         "parameters": {
             "body.records[*].buyer_platform_id": {"dictionary": "known", "probability": 0.9},
             "body.records[*].items[*].product_platform_id": {"dictionary": "known", "probability": 0.9},
+            "body.records[*].order_number": {"dictionary": "known", "probability": 0.9},
         },
     }
 )

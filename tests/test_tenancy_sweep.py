@@ -23,6 +23,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
 
 import pytest
@@ -41,8 +42,22 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from backoffice import services as shop_services
+from backoffice import tasks as ops_tasks
 from backoffice.asgi import application
-from backoffice.models import ApiKey, Buyer, ContactView, Order, Product, Role, Shop, StaffAccount
+from backoffice.models import (
+    ApiKey,
+    Buyer,
+    ContactView,
+    LateShipment,
+    Order,
+    PackageAlert,
+    Product,
+    Role,
+    ServiceRequest,
+    Shop,
+    StaffAccount,
+)
+from backoffice.operations import service_requests
 from backoffice.urls import api
 from phrases import services as phrase_services
 from phrases.models import Phrase, PhraseGroup
@@ -67,6 +82,7 @@ BUYER_TEXT, AGENT_TEXT = "甲店消息·今晚能发货吗", "甲店回复·亲�
 PHRASE, PERSONAL_PHRASE, PHRASE_GROUP = "甲店短语·亲亲稍等", "甲店私人短语·小美在", "甲店短语分组·常用"
 AGENT_GROUP, KEY_NAME = "甲店客服组·售前", "甲店密钥·对接"
 LOGIN, SUPERVISOR = "jia7q_zhuguan", "甲店主管·白露"
+SHIPPED_NUMBER, TICKET_NUMBER, TICKET_SUBJECT = "A-SHIPPED-7Q", "A-TICKET-7Q", "甲店工单·催发货"
 
 
 def fragment(text: str) -> str:
@@ -96,6 +112,7 @@ class Ids:
     phrase_group: int
     agent_group: int
     attachment: int  # an image the agent uploaded for the active chat
+    service_request: int = 0  # a platform ticket (shop operations)
 
 
 NOBODY = 2_000_000_000
@@ -117,6 +134,7 @@ MISSING = Ids(
     phrase_group=NOBODY,
     agent_group=NOBODY,
     attachment=NOBODY,
+    service_request=NOBODY,
 )
 
 
@@ -152,7 +170,33 @@ def world(
         shop=shop_a, records=[{**product_record, "image_url": "https://img.example.com/a7q.jpg", "url": ""}]
     )
     product = Product.objects.get(shop=shop_a, platform_id=PRODUCT_PID)
-    order = factories.order(shop_a, ORDER_NUMBER, BUYER_PID, receiver_name=RECEIVER, address=ADDRESS)
+    # Waiting to ship past its ship-by: the late-shipment task records its voucher (shop operations).
+    order = factories.order(
+        shop_a,
+        ORDER_NUMBER,
+        BUYER_PID,
+        receiver_name=RECEIVER,
+        address=ADDRESS,
+        ship_by=timezone.now() - timedelta(hours=1),
+    )
+    factories.order(
+        shop_a, SHIPPED_NUMBER, BUYER_PID, status="shipped", shipped_at=timezone.now() - timedelta(hours=13)
+    )
+    ops_tasks.late_shipments()
+    ops_tasks.package_alerts()
+    service_requests.receive_service_requests(
+        shop=shop_a,
+        records=[
+            {
+                "number": TICKET_NUMBER,
+                "category": "general",
+                "subject": TICKET_SUBJECT,
+                "received_at": timezone.now(),
+                "order_number": ORDER_NUMBER,
+            }
+        ],
+    )
+    ticket = ServiceRequest.objects.get(shop=shop_a, number=TICKET_NUMBER)
     conversation, _decision = routing_services.request_human(buyer=buyer)
     routing_services.post_buyer_message(buyer=buyer, text=BUYER_TEXT)
     conversation.refresh_from_db()
@@ -196,6 +240,7 @@ def world(
         phrase_group=phrase_group.pk,
         agent_group=group.pk,
         attachment=attachment.pk,
+        service_request=ticket.pk,
     )
     shop_services.record_contact_views(user=owner.user, staff=owner, orders=[order], place="admin_form")
     objects: dict[type[models.Model], models.Model] = {
@@ -203,12 +248,15 @@ def world(
         ContactView: ContactView.objects.get(order=order),
         AgentState: AgentState.objects.get(staff=teammate),
         RoutingSettings: routing_services.routing_settings(shop_a),
+        LateShipment: LateShipment.objects.get(order=order),
+        PackageAlert: PackageAlert.objects.get(order__number=SHIPPED_NUMBER),
+        ServiceRequest: ticket,
     }
     secrets = (
         *(shop_a.name, owner.display_name, teammate.display_name, NICKNAME, TAG, BUYER_PID),
         *(WAITING_NICKNAME, WAITING_PID, TITLE, PRODUCT_PID, ORDER_NUMBER, RECEIVER, ADDRESS),
         *(BUYER_TEXT, AGENT_TEXT, PHRASE, PERSONAL_PHRASE, PHRASE_GROUP, AGENT_GROUP, KEY_NAME),
-        *(LOGIN, SUPERVISOR),
+        *(LOGIN, SUPERVISOR, SHIPPED_NUMBER, TICKET_NUMBER, TICKET_SUBJECT),
     )
     return World(shop=shop_a, ids=ids, objects=objects, secrets=secrets)
 
@@ -409,7 +457,15 @@ WORLD_PKS: dict[type[models.Model], Callable[[Ids], int]] = {
     PhraseGroup: lambda ids: ids.phrase_group,
 }
 # The models with no id in ``Ids``: their probe asks for the world's object of the kind (``World.objects``).
-WORLD_LOOKUPS: set[type[models.Model]] = {ApiKey, AgentState, RoutingSettings, ContactView}
+WORLD_LOOKUPS: set[type[models.Model]] = {
+    ApiKey,
+    AgentState,
+    RoutingSettings,
+    ContactView,
+    LateShipment,
+    PackageAlert,
+    ServiceRequest,
+}
 
 
 def platform_models() -> dict[type[models.Model], Callable[[Ids], int]]:
@@ -599,6 +655,14 @@ URL_PROBES: dict[str, Probe] = {
     "api-v1:api-root": lambda ids: [get("/api/v1/", NOT_FOUND)],  # django-ninja's: always a 404
     "api-v1:openapi-json": scoped("/api/v1/openapi.json"),
     "api-v1:openapi-view": scoped("/api/v1/docs"),
+    "ops:overview": scoped("/ops/"),
+    "ops:handle-request": lambda ids: [
+        post(f"/ops/service-requests/{ids.service_request}/handle/", NOT_FOUND)
+    ],
+    # The outsider's own shop's setting: shop A's is left as it was.
+    "ops:holiday-pause": lambda ids: [
+        post("/ops/settings/holiday-pause/", frozenset({302}), form={"pause": "on"})
+    ],
 }
 ALLOWED: dict[str, str] = {
     "set_language": "i18n: POST only, sets the language of the person's own session; names no shop object",
@@ -786,6 +850,44 @@ API_PROBES: dict[tuple[str, str], Probe] = {
     ("DELETE", "/api/v1/phrases/{phrase_id}"): lambda ids: [
         staff("delete", f"/phrases/{ids.phrase}", NOT_FOUND)
     ],
+    # shop operations: shop A's order numbers are unknown to shop B's key
+    ("POST", "/api/v1/ops/service-requests"): lambda ids: [
+        key(
+            "post",
+            "/ops/service-requests",
+            frozenset({422}),
+            json={
+                "records": [
+                    {
+                        "number": TICKET_NUMBER,
+                        "category": "urgent",
+                        "subject": "乙",
+                        "received_at": "2026-03-02T10:00:00+08:00",
+                        "order_number": ids.order_number,
+                    }
+                ]
+            },
+        )
+    ],
+    ("POST", "/api/v1/ops/pickup-scans"): lambda ids: [
+        key(
+            "post",
+            "/ops/pickup-scans",
+            frozenset({422}),
+            json={
+                "records": [{"order_number": ids.order_number, "picked_up_at": "2026-03-02T10:00:00+08:00"}]
+            },
+        )
+    ],
+    ("GET", "/api/v1/ops/orders/{number}/late-shipment"): lambda ids: [
+        key("get", f"/ops/orders/{ids.order_number}/late-shipment", NOT_FOUND)
+    ],
+    ("GET", "/api/v1/ops/shipping/due"): lambda ids: [staff("get", "/ops/shipping/due")],
+    ("GET", "/api/v1/ops/service-requests/open"): lambda ids: [staff("get", "/ops/service-requests/open")],
+    ("POST", "/api/v1/ops/service-requests/{request_id}/handle"): lambda ids: [
+        staff("post", f"/ops/service-requests/{ids.service_request}/handle", NOT_FOUND)
+    ],
+    ("GET", "/api/v1/ops/package-alerts"): lambda ids: [staff("get", "/ops/package-alerts")],
 }
 
 

@@ -146,7 +146,9 @@ def due_orders(request: HttpRequest) -> Any:
 
 
 @staff_router.get(
-    "/ops/service-requests", response=responses(list[ServiceRequestOut]), summary="Open service requests"
+    "/ops/service-requests/open",
+    response=responses(list[ServiceRequestOut]),
+    summary="Open service requests, soonest due first",
 )
 def list_service_requests(request: HttpRequest) -> Any:
     staff = staff_with_right(request, VIEW)

@@ -137,7 +137,12 @@ def set_holiday_pause(*, shop: Shop, pause: bool) -> int:
     arrival with the new rule. Returns how many open requests were recomputed."""
     OpsSettings.objects.update_or_create(shop=shop, defaults={"pause_on_holidays": pause})
     skipped = skipped_days(pause)
-    rows = list(open_requests(shop).select_for_update().only("pk", "received_at", "hours"))
+    rows = list(
+        ServiceRequest.objects.for_shop(shop)
+        .filter(state=ServiceRequestState.OPEN)
+        .select_for_update()
+        .only("pk", "received_at", "hours")
+    )
     for row in rows:
         row.due_at, row.warn_at = clock.deadlines(row.received_at, row.hours, skipped=skipped)
     ServiceRequest.objects.bulk_update(rows, ["due_at", "warn_at"], batch_size=BATCH)

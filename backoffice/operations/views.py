@@ -19,7 +19,7 @@ from backoffice.models import ServiceRequest, StaffAccount
 from backoffice.operations import jobs, packages, service_requests, shipping
 from backoffice.tenancy import get_for_shop_or_404
 
-VIEW = "backoffice.view_lateshipment"
+VIEW = "backoffice.view_packagealert"  # owner, administrator, CS supervisor, operations
 HANDLE = "backoffice.change_servicerequest"
 SETTINGS = "backoffice.change_opssettings"
 

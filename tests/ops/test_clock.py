@@ -7,9 +7,9 @@ import random
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import businesstimedelta
+import businesstimedelta  # type: ignore[import-untyped]  # ships no types
 import pytest
-import pytz
+import pytz  # type: ignore[import-untyped]  # businesstimedelta wants pytz zones
 
 from backoffice.operations import clock
 
@@ -104,7 +104,8 @@ def reference(received: datetime, hours: float, holidays: set[date]) -> datetime
     due = received.astimezone(PYTZ) + businesstimedelta.BusinessTimeDelta(
         businesstimedelta.Rules(rules), hours=hours
     )
-    return due.astimezone(ZONE)
+    result: datetime = due.astimezone(ZONE)
+    return result
 
 
 def generated_cases(count: int) -> list[tuple[datetime, int, frozenset[date]]]:
