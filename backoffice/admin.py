@@ -29,6 +29,8 @@ from backoffice.admin_site import CleanLookups, lockout_message, permission_name
 from backoffice.errors import Invalid
 from backoffice.models import (
     AddressChange,
+    AfterSaleRequest,
+    AfterSaleStep,
     ApiKey,
     Buyer,
     ContactView,
@@ -568,3 +570,28 @@ class ServiceRequestAdmin(ReadOnlyAdmin):
     list_display = ["number", "category", "subject", "received_at", "due_at", "state", "warned_at"]
     list_filter = ["category", "state"]
     search_fields = ["number", "subject"]
+
+
+class AfterSaleStepInline(admin.TabularInline[AfterSaleStep, AfterSaleRequest]):
+    model = AfterSaleStep
+    extra = 0
+    can_delete = False
+    fields = ["at", "action", "state", "detail", "actor"]
+    readonly_fields = ["at", "action", "state", "detail", "actor"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AfterSaleRequest)
+class AfterSaleRequestAdmin(ReadOnlyAdmin):
+    """The actions are taken on the operations page and in the chat (through the services)."""
+
+    list_display = ["number", "order", "kind", "order_state", "reason", "state", "created_at"]
+    list_filter = ["kind", "order_state", "state"]
+    search_fields = ["number", "order__number"]
+    list_select_related = ["order"]
+    inlines = [AfterSaleStepInline]

@@ -614,3 +614,112 @@ class OpsJobRun(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class AfterSaleKind(models.TextChoices):
+    REFUND_ONLY = "refund_only", _("Refund only")
+    RETURN_REFUND = "return_refund", _("Return and refund")
+
+
+class AfterSaleOrderState(models.TextChoices):
+    NOT_SHIPPED = "not_shipped", _("Not shipped")
+    SHIPPED = "shipped", pgettext_lazy("after-sale order state", "Shipped")
+    RECEIVED = "received", _("Received")
+
+
+class AfterSaleReason(models.TextChoices):
+    NOT_WANTED = "not_wanted", _("No longer wanted")
+    WRONG_ADDRESS = "wrong_address", _("Wrong address")
+    QUALITY = "quality", _("Quality problem")
+    NOT_AS_DESCRIBED = "not_as_described", _("Not as described")
+    OTHER = "other", pgettext_lazy("after-sale reason", "Other")
+
+
+class AfterSaleState(models.TextChoices):
+    REQUESTED = "requested", _("Awaiting the shop")
+    AGREED = "agreed", _("Agreed")
+    INTERCEPTED = "intercepted", _("Parcel intercepted")
+    RETURNING = "returning", _("Return on its way")
+    REFUNDED = "refunded", pgettext_lazy("after-sale state", "Refunded")
+    REFUSED = "refused", _("Refused")
+
+
+class AfterSaleRequest(models.Model):
+    """An after-sale request (售后申请): pushed by the integration or made by an agent from the chat, with its
+    kind and the order's state when it was made, moved along the state machine of
+    ``backoffice.operations.aftersale`` by the shop's one-click actions."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    number = models.CharField(_("after-sale number"), max_length=64)
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="after_sales", verbose_name=_("order")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=AfterSaleKind.choices)
+    order_state = models.CharField(_("order state"), max_length=20, choices=AfterSaleOrderState.choices)
+    reason = models.CharField(_("reason"), max_length=20, choices=AfterSaleReason.choices)
+    note = models.CharField(_("buyer's note"), max_length=500, blank=True)
+    state = models.CharField(
+        pgettext_lazy("after-sale", "state"),
+        max_length=20,
+        choices=AfterSaleState.choices,
+        default=AfterSaleState.REQUESTED,
+    )
+    refuse_reason = models.CharField(_("refusal reason"), max_length=500, blank=True)
+    return_tracking_number = models.CharField(_("return tracking number"), max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        StaffAccount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+    updated_at = models.DateTimeField(_("updated at"), db_default=Now())
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("after-sale request")
+        verbose_name_plural = _("after-sale requests")
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["shop", "number"], name="after_sale_number_per_shop")]
+        indexes = [
+            models.Index(
+                fields=["shop", "-created_at"],
+                name="after_sale_open",
+                condition=~models.Q(state__in=["refunded", "refused"]),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class AfterSaleStep(models.Model):
+    """One action taken on an after-sale request: who, when, which action, the state it led to, and its
+    text (the refusal reason, the return tracking number)."""
+
+    request = models.ForeignKey(
+        AfterSaleRequest, on_delete=models.CASCADE, related_name="steps", verbose_name=_("after-sale request")
+    )
+    action = models.CharField(_("action"), max_length=20)
+    state = models.CharField(
+        pgettext_lazy("after-sale", "state"), max_length=20, choices=AfterSaleState.choices
+    )
+    detail = models.CharField(_("detail"), max_length=500, blank=True)
+    actor = models.ForeignKey(
+        StaffAccount, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("by")
+    )
+    at = models.DateTimeField(_("at"), db_default=Now())
+
+    shop_path = "request__shop"
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("after-sale step")
+        verbose_name_plural = _("after-sale steps")
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.action}"

@@ -21,12 +21,15 @@ RIGHTS = [
     "view_reports",
     "view_full_phone",
 ]
+# After-sale requests: seen and acted on from the chat (every agent) and the operations page.
+AFTER_SALE = ["view_aftersalerequest", "add_aftersalerequest", "change_aftersalerequest"]
 # Shop operations (backoffice/operations/): the supervisor's pages and their one-click actions.
 OPERATIONS = [
     "view_lateshipment",
     "view_servicerequest",
     "change_servicerequest",
     "view_packagealert",
+    *AFTER_SALE,
 ]
 SHOP_ADMIN = [
     "view_shop",
@@ -64,5 +67,5 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
         "configure_service_window",
         "view_reports",
     ],
-    "agent": [*VIEW_COMMERCE, "view_lateshipment"],
+    "agent": [*VIEW_COMMERCE, "view_lateshipment", *AFTER_SALE],
 }

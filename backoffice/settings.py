@@ -175,7 +175,7 @@ ROUTING_RECEPTION = "routing.reception.to_human"
 SHOP_SETUP = ["routing.setup.set_up_shop"]
 STAFF_ACCOUNT_SETUP = ["routing.setup.set_up_staff_account"]
 # The panels other apps add to the agent workbench (routing/panels.py), in page order.
-WORKBENCH_PANELS = ["phrases.workbench.panel"]
+WORKBENCH_PANELS = ["phrases.workbench.panel", "routing.ops_panel.panel"]
 
 # Chat: a buyer token's lifetime (routing/tokens.py) and the agent presence grace (routing/PROTOCOL.md).
 BUYER_TOKEN_MAX_AGE = env_int("BUYER_TOKEN_MAX_AGE", 86400)

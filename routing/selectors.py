@@ -169,6 +169,7 @@ def buyer_orders(conv: Conversation) -> QuerySet[Order]:
         .prefetch_related(
             "items",
             Prefetch("address_changes", queryset=AddressChange.objects.order_by("-changed_at", "-pk")),
+            "after_sales",  # the after-sale requests with their guide and actions (backoffice/operations)
         )
     )
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
@@ -16,8 +16,18 @@ from ninja.security import django_auth
 
 from backoffice.access import responses, staff_with_right
 from backoffice.api import Batch, PlatformId, Upserted, api_key_auth
-from backoffice.models import LateShipment, Order, ServiceCategory, ServiceRequest
-from backoffice.operations import packages, service_requests, shipping
+from backoffice.models import (
+    AfterSaleKind,
+    AfterSaleOrderState,
+    AfterSaleReason,
+    AfterSaleRequest,
+    LateShipment,
+    Order,
+    ServiceCategory,
+    ServiceRequest,
+)
+from backoffice.operations import aftersale, packages, service_requests, shipping
+from backoffice.operations import views as aftersale_views
 from backoffice.operations.views import HANDLE, VIEW
 from backoffice.tenancy import get_for_shop_or_404
 from backoffice.validation import DateTime, Id, Text
@@ -103,6 +113,65 @@ class PackageAlertOut(Schema):
     created_at: datetime
 
 
+class AfterSaleIn(Schema, extra="forbid"):
+    number: PlatformId
+    order_number: PlatformId
+    kind: AfterSaleKind
+    reason: AfterSaleReason
+    note: Text = Field("", max_length=500)
+    order_state: AfterSaleOrderState | None = Field(
+        None, description="the order's state when the buyer applied; default: from the order's status now"
+    )
+
+
+class AfterSaleBatch(Schema, extra="forbid"):
+    records: list[AfterSaleIn] = Batch
+
+
+class AfterSaleNewIn(Schema, extra="forbid"):
+    kind: AfterSaleKind
+    reason: AfterSaleReason
+    note: Text = Field("", max_length=500)
+
+
+class AfterSaleActionIn(Schema, extra="forbid"):
+    action: Literal["agree", "refuse", "intercept", "record_return", "refund"]
+    detail: Text = Field("", max_length=500, description="refuse: the reason; record_return: tracking number")
+
+
+class AfterSaleOut(Schema):
+    id: int
+    number: str
+    order_number: str = Field(alias="order.number")
+    kind: str
+    order_state: str
+    reason: str
+    note: str
+    state: str
+    state_label: str
+    refuse_reason: str
+    return_tracking_number: str
+    guide: str
+    phrases: list[str] = Field(description="template-library codes of the quick phrases for its steps")
+    actions: list[str] = Field(description="the actions open now")
+
+    @staticmethod
+    def resolve_state_label(obj: AfterSaleRequest) -> str:
+        return str(obj.get_state_display())
+
+    @staticmethod
+    def resolve_guide(obj: AfterSaleRequest) -> str:
+        return aftersale.guide(obj).text
+
+    @staticmethod
+    def resolve_phrases(obj: AfterSaleRequest) -> list[str]:
+        return list(aftersale.guide(obj).phrases)
+
+    @staticmethod
+    def resolve_actions(obj: AfterSaleRequest) -> list[str]:
+        return aftersale.next_actions(obj)
+
+
 def _records(batch: Any) -> list[dict[str, Any]]:
     return [r.model_dump() for r in batch.records]
 
@@ -123,6 +192,15 @@ def push_pickup_scans(request: HttpRequest, batch: PickupScanBatch) -> dict[str,
     """Each order keeps its first pickup time; its open package-center records are closed."""
     shop = request.auth  # type: ignore[attr-defined]
     return {"upserted": packages.record_pickup_scans(shop=shop, records=_records(batch))}
+
+
+@integration.post(
+    "/ops/after-sales", response=KEY_BATCH, summary="Push the buyers' after-sale requests (batch of 1-500)"
+)
+def push_after_sales(request: HttpRequest, batch: AfterSaleBatch) -> dict[str, int]:
+    """Idempotent on the after-sale number: a request already stored keeps its state."""
+    shop = request.auth  # type: ignore[attr-defined]
+    return {"upserted": aftersale.receive_requests(shop=shop, records=_records(batch))}
 
 
 @integration.get(
@@ -172,3 +250,40 @@ def handle_service_request(request: HttpRequest, request_id: Id) -> ServiceReque
 def list_package_alerts(request: HttpRequest) -> Any:
     staff = staff_with_right(request, VIEW)
     return list(packages.open_alerts(staff.shop))
+
+
+@staff_router.get(
+    "/ops/after-sales/open",
+    response=responses(list[AfterSaleOut]),
+    summary="Open after-sale requests, oldest first, with the guide and the actions open now",
+)
+def list_after_sales(request: HttpRequest) -> Any:
+    staff = staff_with_right(request, aftersale_views.VIEW_AFTER_SALE)
+    return list(aftersale.open_requests(staff.shop))
+
+
+@staff_router.post(
+    "/ops/orders/{order_id}/after-sales",
+    response=responses(AfterSaleOut, 404, 409, 422, status=201),
+    summary="An agent opens an after-sale request for an order, from the chat (409: one is open already)",
+)
+def create_after_sale(
+    request: HttpRequest, order_id: Id, body: AfterSaleNewIn
+) -> tuple[int, AfterSaleRequest]:
+    staff = staff_with_right(request, aftersale_views.ADD_AFTER_SALE)
+    order = get_for_shop_or_404(Order.objects.all(), staff.shop, pk=order_id)
+    made = aftersale.create_request(
+        shop=staff.shop, order=order, kind=body.kind, reason=body.reason, note=body.note, created_by=staff
+    )
+    return 201, made
+
+
+@staff_router.post(
+    "/ops/after-sales/{after_sale_id}/actions",
+    response=responses(AfterSaleOut, 404, 409, 422),
+    summary="Act on an after-sale request (422: not possible in its state; 409: changed meanwhile)",
+)
+def act_on_after_sale(request: HttpRequest, after_sale_id: Id, body: AfterSaleActionIn) -> AfterSaleRequest:
+    staff = staff_with_right(request, aftersale_views.CHANGE_AFTER_SALE)
+    found = get_for_shop_or_404(aftersale.requests_of(staff.shop), staff.shop, pk=after_sale_id)
+    return aftersale.act(actor=staff, request=found, action=body.action, detail=body.detail)

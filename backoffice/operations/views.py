@@ -14,14 +14,17 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from backoffice.access import has_right
-from backoffice.errors import Conflict
+from backoffice.errors import Conflict, DomainError
 from backoffice.models import ServiceRequest, StaffAccount
-from backoffice.operations import jobs, packages, service_requests, shipping
+from backoffice.operations import aftersale, jobs, packages, service_requests, shipping
 from backoffice.tenancy import get_for_shop_or_404
 
 VIEW = "backoffice.view_packagealert"  # owner, administrator, CS supervisor, operations
 HANDLE = "backoffice.change_servicerequest"
 SETTINGS = "backoffice.change_opssettings"
+VIEW_AFTER_SALE = "backoffice.view_aftersalerequest"
+ADD_AFTER_SALE = "backoffice.add_aftersalerequest"
+CHANGE_AFTER_SALE = "backoffice.change_aftersalerequest"
 
 
 def _staff(request: HttpRequest, right: str) -> StaffAccount | None:
@@ -47,6 +50,8 @@ def overview(request: HttpRequest) -> HttpResponse:
         "requests": list(service_requests.open_requests(shop)),
         "pause": service_requests.pauses_on_holidays(shop),
         "can_handle": has_right(staff, HANDLE),
+        "after_sales": list(aftersale.open_requests(shop)),
+        "can_act": has_right(staff, CHANGE_AFTER_SALE),
         "can_configure": has_right(staff, SETTINGS),
         "runs": [
             (label, runs.get(name))
@@ -86,3 +91,24 @@ def holiday_pause(request: HttpRequest) -> HttpResponse:
         return _forbidden(request)
     service_requests.set_holiday_pause(shop=staff.shop, pause=request.POST.get("pause") == "on")
     return HttpResponseRedirect(reverse("ops:overview") + "?done=settings")
+
+
+@login_required
+@require_POST
+def act_after_sale(request: HttpRequest, after_sale_id: int) -> HttpResponse:
+    """One click on an after-sale request (the form of the operations page and of the buyer panel without
+    its script). Another shop's request is a 404; an action not possible now, a page saying why."""
+    staff = _staff(request, CHANGE_AFTER_SALE)
+    if staff is None:
+        return _forbidden(request)
+    found = get_for_shop_or_404(aftersale.requests_of(staff.shop), staff.shop, pk=after_sale_id)
+    try:
+        aftersale.act(
+            actor=staff,
+            request=found,
+            action=request.POST.get("action", ""),
+            detail=request.POST.get("detail", ""),
+        )
+    except DomainError as exc:
+        return render(request, "ops/refused.html", {"message": exc.message}, status=exc.status)
+    return HttpResponseRedirect(reverse("ops:overview") + "?done=after_sale#ops-after-sales")

@@ -1,0 +1,26 @@
+"""Template filters of the after-sale workbench: a request's guide and the actions open to it now."""
+
+from __future__ import annotations
+
+from django import template
+
+from backoffice.models import AfterSaleRequest
+from backoffice.operations import aftersale
+
+register = template.Library()
+
+
+@register.filter
+def after_sale_guide(request: AfterSaleRequest) -> aftersale.Guide:
+    return aftersale.guide(request)
+
+
+@register.filter
+def after_sale_actions(request: AfterSaleRequest) -> list[tuple[str, str]]:
+    """(action, label) of every action, in order; the template hides those not open now."""
+    return [(action, str(aftersale.ACTION_LABELS[action])) for action in aftersale.ACTIONS]
+
+
+@register.filter
+def after_sale_open(request: AfterSaleRequest) -> list[str]:
+    return aftersale.next_actions(request)
