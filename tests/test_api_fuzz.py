@@ -90,8 +90,13 @@ def known_ids(shop_a: Shop, owner: StaffAccount, teammate: StaffAccount) -> dict
         shop=shop_a,
         records=[{"number": "x1", "category": "urgent", "subject": "工单", "received_at": order.created_at}],
     )
+    from backoffice.operations import aftersale
+
+    made = aftersale.create_request(shop=shop_a, order=order, kind="refund_only", reason="other")
     return {
         "request_id": ServiceRequest.objects.get(shop=shop_a, number="x1").pk,  # a service request's
+        "after_sale_id": made.pk,
+        "order_id": order.pk,
         "platform_id": "x1",  # a buyer's and a product's
         "number": order.number,
         "conversation_id": chat.pk,

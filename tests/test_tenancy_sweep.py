@@ -45,6 +45,7 @@ from backoffice import services as shop_services
 from backoffice import tasks as ops_tasks
 from backoffice.asgi import application
 from backoffice.models import (
+    AfterSaleRequest,
     ApiKey,
     Buyer,
     ContactView,
@@ -57,7 +58,7 @@ from backoffice.models import (
     Shop,
     StaffAccount,
 )
-from backoffice.operations import service_requests
+from backoffice.operations import aftersale, service_requests
 from backoffice.urls import api
 from phrases import services as phrase_services
 from phrases.models import Phrase, PhraseGroup
@@ -83,6 +84,7 @@ PHRASE, PERSONAL_PHRASE, PHRASE_GROUP = "甲店短语·亲亲稍等", "甲店私
 AGENT_GROUP, KEY_NAME = "甲店客服组·售前", "甲店密钥·对接"
 LOGIN, SUPERVISOR = "jia7q_zhuguan", "甲店主管·白露"
 SHIPPED_NUMBER, TICKET_NUMBER, TICKET_SUBJECT = "A-SHIPPED-7Q", "A-TICKET-7Q", "甲店工单·催发货"
+AFTER_SALE_NOTE = "甲店售后·不想要了"
 
 
 def fragment(text: str) -> str:
@@ -113,6 +115,7 @@ class Ids:
     agent_group: int
     attachment: int  # an image the agent uploaded for the active chat
     service_request: int = 0  # a platform ticket (shop operations)
+    after_sale: int = 0  # an after-sale request of the order (shop operations)
 
 
 NOBODY = 2_000_000_000
@@ -135,6 +138,7 @@ MISSING = Ids(
     agent_group=NOBODY,
     attachment=NOBODY,
     service_request=NOBODY,
+    after_sale=NOBODY,
 )
 
 
@@ -197,6 +201,9 @@ def world(
         ],
     )
     ticket = ServiceRequest.objects.get(shop=shop_a, number=TICKET_NUMBER)
+    after_sale = aftersale.create_request(
+        shop=shop_a, order=order, kind="refund_only", reason="not_wanted", note=AFTER_SALE_NOTE
+    )
     conversation, _decision = routing_services.request_human(buyer=buyer)
     routing_services.post_buyer_message(buyer=buyer, text=BUYER_TEXT)
     conversation.refresh_from_db()
@@ -241,6 +248,7 @@ def world(
         agent_group=group.pk,
         attachment=attachment.pk,
         service_request=ticket.pk,
+        after_sale=after_sale.pk,
     )
     shop_services.record_contact_views(user=owner.user, staff=owner, orders=[order], place="admin_form")
     objects: dict[type[models.Model], models.Model] = {
@@ -251,12 +259,13 @@ def world(
         LateShipment: LateShipment.objects.get(order=order),
         PackageAlert: PackageAlert.objects.get(order__number=SHIPPED_NUMBER),
         ServiceRequest: ticket,
+        AfterSaleRequest: after_sale,
     }
     secrets = (
         *(shop_a.name, owner.display_name, teammate.display_name, NICKNAME, TAG, BUYER_PID),
         *(WAITING_NICKNAME, WAITING_PID, TITLE, PRODUCT_PID, ORDER_NUMBER, RECEIVER, ADDRESS),
         *(BUYER_TEXT, AGENT_TEXT, PHRASE, PERSONAL_PHRASE, PHRASE_GROUP, AGENT_GROUP, KEY_NAME),
-        *(LOGIN, SUPERVISOR, SHIPPED_NUMBER, TICKET_NUMBER, TICKET_SUBJECT),
+        *(LOGIN, SUPERVISOR, SHIPPED_NUMBER, TICKET_NUMBER, TICKET_SUBJECT, AFTER_SALE_NOTE),
     )
     return World(shop=shop_a, ids=ids, objects=objects, secrets=secrets)
 
@@ -465,6 +474,7 @@ WORLD_LOOKUPS: set[type[models.Model]] = {
     LateShipment,
     PackageAlert,
     ServiceRequest,
+    AfterSaleRequest,
 }
 
 
@@ -660,6 +670,9 @@ URL_PROBES: dict[str, Probe] = {
         post(f"/ops/service-requests/{ids.service_request}/handle/", NOT_FOUND)
     ],
     # The outsider's own shop's setting: shop A's is left as it was.
+    "ops:act-after-sale": lambda ids: [
+        post(f"/ops/after-sales/{ids.after_sale}/act/", NOT_FOUND, form={"action": "agree"})
+    ],
     "ops:holiday-pause": lambda ids: [
         post("/ops/settings/holiday-pause/", frozenset({302}), form={"pause": "on"})
     ],
@@ -888,6 +901,35 @@ API_PROBES: dict[tuple[str, str], Probe] = {
         staff("post", f"/ops/service-requests/{ids.service_request}/handle", NOT_FOUND)
     ],
     ("GET", "/api/v1/ops/package-alerts"): lambda ids: [staff("get", "/ops/package-alerts")],
+    ("POST", "/api/v1/ops/after-sales"): lambda ids: [
+        key(
+            "post",
+            "/ops/after-sales",
+            frozenset({422}),
+            json={
+                "records": [
+                    {
+                        "number": "B1",
+                        "order_number": ids.order_number,
+                        "kind": "refund_only",
+                        "reason": "other",
+                    }
+                ]
+            },
+        )
+    ],
+    ("GET", "/api/v1/ops/after-sales/open"): lambda ids: [staff("get", "/ops/after-sales/open")],
+    ("POST", "/api/v1/ops/orders/{order_id}/after-sales"): lambda ids: [
+        staff(
+            "post",
+            f"/ops/orders/{ids.order}/after-sales",
+            NOT_FOUND,
+            json={"kind": "refund_only", "reason": "other"},
+        )
+    ],
+    ("POST", "/api/v1/ops/after-sales/{after_sale_id}/actions"): lambda ids: [
+        staff("post", f"/ops/after-sales/{ids.after_sale}/actions", NOT_FOUND, json={"action": "agree"})
+    ],
 }
 
 

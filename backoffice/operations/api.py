@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema
+from ninja import Field, Router, Schema, Status
 from ninja.security import django_auth
 
 from backoffice.access import responses, staff_with_right
@@ -264,23 +264,21 @@ def list_after_sales(request: HttpRequest) -> Any:
 
 @staff_router.post(
     "/ops/orders/{order_id}/after-sales",
-    response=responses(AfterSaleOut, 404, 409, 422, status=201),
+    response=responses(AfterSaleOut, 400, 404, 409, 422, status=201),
     summary="An agent opens an after-sale request for an order, from the chat (409: one is open already)",
 )
-def create_after_sale(
-    request: HttpRequest, order_id: Id, body: AfterSaleNewIn
-) -> tuple[int, AfterSaleRequest]:
+def create_after_sale(request: HttpRequest, order_id: Id, body: AfterSaleNewIn) -> Status[AfterSaleRequest]:
     staff = staff_with_right(request, aftersale_views.ADD_AFTER_SALE)
     order = get_for_shop_or_404(Order.objects.all(), staff.shop, pk=order_id)
     made = aftersale.create_request(
         shop=staff.shop, order=order, kind=body.kind, reason=body.reason, note=body.note, created_by=staff
     )
-    return 201, made
+    return Status(201, made)
 
 
 @staff_router.post(
     "/ops/after-sales/{after_sale_id}/actions",
-    response=responses(AfterSaleOut, 404, 409, 422),
+    response=responses(AfterSaleOut, 400, 404, 409, 422),
     summary="Act on an after-sale request (422: not possible in its state; 409: changed meanwhile)",
 )
 def act_on_after_sale(request: HttpRequest, after_sale_id: Id, body: AfterSaleActionIn) -> AfterSaleRequest:
