@@ -575,7 +575,7 @@ class PackageAlert(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.order_id} {self.kind}"
+        return f"{self.order_id} {self.get_kind_display()}"
 
 
 class OpsSettings(models.Model):

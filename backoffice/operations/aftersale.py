@@ -162,7 +162,8 @@ def create_request(
     created_by: StaffAccount | None = None,
 ) -> AfterSaleRequest:
     """A new request for ``order`` (of ``shop``: checked), its order state taken from the order now. An
-    agent's request gets a number of its own (``CS-...``). An order with an open request gets no second."""
+    agent's request gets a number of its own (16 random digits). An order with an open request gets no
+    second one (Conflict)."""
     if order.shop_id != shop.pk:
         raise Invalid(_("Unknown order in this shop."))
     if AfterSaleRequest.objects.filter(order=order).exclude(state__in=[S.REFUNDED, S.REFUSED]).exists():
@@ -170,7 +171,7 @@ def create_request(
     return AfterSaleRequest.objects.create(
         shop=shop,
         order=order,
-        number=number or f"CS-{uuid.uuid4().hex[:12].upper()}",
+        number=number or f"{uuid.uuid4().int % 10**16:016d}",
         kind=AfterSaleKind(kind),
         order_state=order_state_of(order),
         reason=AfterSaleReason(reason),
