@@ -35,6 +35,7 @@ from backoffice.models import (
     Buyer,
     ContactView,
     ContactViewPlace,
+    DelayReport,
     LateShipment,
     Order,
     OrderItem,
@@ -595,3 +596,13 @@ class AfterSaleRequestAdmin(ReadOnlyAdmin):
     search_fields = ["number", "order__number"]
     list_select_related = ["order"]
     inlines = [AfterSaleStepInline]
+
+
+@admin.register(DelayReport)
+class DelayReportAdmin(ReadOnlyAdmin):
+    """Filed on the delay report center page (/ops/delay-reports/), reviewed by the platform (its API)."""
+
+    list_display = ["__str__", "reason", "region", "status", "created_at", "reviewed_at"]
+    list_filter = ["reason", "status"]
+    search_fields = ["region", "note"]
+    exclude = ["orders"]

@@ -460,6 +460,15 @@ class LateShipment(models.Model):
     detected_at = models.DateTimeField(_("found late at"), db_default=Now())
     unit_price = models.DecimalField(_("highest unit price (yuan)"), max_digits=12, decimal_places=2)
     voucher_amount = models.DecimalField(_("voucher owed (yuan)"), max_digits=8, decimal_places=2)
+    # An approved delay report covering the order: nothing is owed (voucher_amount 0).
+    waived_by = models.ForeignKey(
+        "DelayReport",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("waived by delay report"),
+    )
 
     objects = ShopQuerySet.as_manager()
 
@@ -723,3 +732,80 @@ class AfterSaleStep(models.Model):
 
     def __str__(self) -> str:
         return f"{self.request_id} {self.action}"
+
+
+class DelayReason(models.TextChoices):
+    WEATHER = "weather", _("Weather")
+    EPIDEMIC = "epidemic", _("Epidemic")
+    COURIER_SUSPENDED = "courier_suspended", _("Courier suspended")
+    BUYER_DATE = "buyer_date", _("Buyer's requested date")
+    OTHER = "other", pgettext_lazy("delay reason", "Other")
+
+
+class DelayReportStatus(models.TextChoices):
+    PENDING = "pending", _("Under review")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+class DelayReport(models.Model):
+    """A delay report (报备): the shop tells the platform in advance that some orders, or every order to a
+    region in a period, will ship late, with evidence. Once approved, the orders it covers owe no
+    late-shipment compensation (``backoffice.operations.delays``)."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    reason = models.CharField(_("reason"), max_length=20, choices=DelayReason.choices)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    orders = models.ManyToManyField(Order, blank=True, related_name="delay_reports", verbose_name=_("orders"))
+    region = models.CharField(
+        _("region"), max_length=50, blank=True, help_text=_("For example 浙江省杭州市.")
+    )
+    starts_at = models.DateTimeField(_("from"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("until"), null=True, blank=True)
+    status = models.CharField(
+        pgettext_lazy("delay report", "status"),
+        max_length=10,
+        choices=DelayReportStatus.choices,
+        default=DelayReportStatus.PENDING,
+    )
+    review_note = models.CharField(_("review note"), max_length=500, blank=True)
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        StaffAccount, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("delay report")
+        verbose_name_plural = _("delay reports")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} #{self.pk}"
+
+
+class DelayEvidence(models.Model):
+    """A file proving a delay report (an image or a PDF: the courier's stamped notice), checked by its
+    content, stored under ``MEDIA_ROOT`` with a random name and served only to the shop's staff."""
+
+    report = models.ForeignKey(
+        DelayReport, on_delete=models.CASCADE, related_name="evidence", verbose_name=_("delay report")
+    )
+    name = models.CharField(_("file name"), max_length=200)
+    content_type = models.CharField(_("content type"), max_length=50)
+    size = models.PositiveIntegerField(_("size (bytes)"))
+    path = models.CharField(max_length=200, editable=False)
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+
+    shop_path = "report__shop"
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("delay evidence")
+        verbose_name_plural = _("delay evidence")
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -29,6 +29,8 @@ OPERATIONS = [
     "view_servicerequest",
     "change_servicerequest",
     "view_packagealert",
+    "view_delayreport",
+    "add_delayreport",
     *AFTER_SALE,
 ]
 SHOP_ADMIN = [

@@ -286,6 +286,8 @@ STATIC_ROOT.mkdir(exist_ok=True)
 # routing.views.attachment, which checks who asks; no URL serves this folder as it is (no MEDIA_URL route).
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 CHAT_IMAGE_MAX_BYTES = env_int("CHAT_IMAGE_MAX_BYTES", 10 * 1024 * 1024)
+# Delay reports' evidence (backoffice/operations/delays.py): images or PDFs, each at most this many bytes.
+DELAY_EVIDENCE_MAX_BYTES = env_int("DELAY_EVIDENCE_MAX_BYTES", 5 * 1024 * 1024)
 CHAT_IMAGE_MAX_PIXELS = env_int("CHAT_IMAGE_MAX_PIXELS", 40_000_000)  # width x height: no decompression bomb
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -93,7 +93,22 @@ def known_ids(shop_a: Shop, owner: StaffAccount, teammate: StaffAccount) -> dict
     from backoffice.operations import aftersale
 
     made = aftersale.create_request(shop=shop_a, order=order, kind="refund_only", reason="other")
+    import tempfile
+
+    from django.test import override_settings
+
+    from backoffice.operations import delays
+    from tests.routing.images import image_bytes
+
+    with override_settings(MEDIA_ROOT=tempfile.mkdtemp(prefix="ops-evidence-")):  # not var/media
+        report = delays.report_delay(
+            actor=owner,
+            reason="weather",
+            order_numbers=[order.number],
+            files=[delays.Upload(name="n.png", data=image_bytes("PNG", (20, 20)))],
+        )
     return {
+        "report_id": report.pk,
         "request_id": ServiceRequest.objects.get(shop=shop_a, number="x1").pk,  # a service request's
         "after_sale_id": made.pk,
         "order_id": order.pk,

@@ -194,7 +194,24 @@ def shop_operations(shop: Shop, order: Order) -> dict[type[models.Model], models
         shop=shop,
         records=[{"number": "4001", "category": "urgent", "subject": "买家催发货", "received_at": now}],
     )
+    import tempfile
+
+    from django.test import override_settings
+
+    from backoffice.models import DelayReport, StaffAccount
+    from backoffice.operations import delays
+    from tests.routing.images import image_bytes
+
+    with override_settings(MEDIA_ROOT=tempfile.mkdtemp(prefix="ops-evidence-")):  # not var/media
+        report = delays.report_delay(
+            actor=StaffAccount.objects.get(shop=shop, role="owner"),
+            reason="weather",
+            note="暴雨停发",
+            order_numbers=["3002"],
+            files=[delays.Upload(name="证明.png", data=image_bytes("PNG", (20, 20)))],
+        )
     return {
+        DelayReport: report,
         LateShipment: LateShipment.objects.get(order=late),
         PackageAlert: PackageAlert.objects.get(order__number="3003"),
         ServiceRequest: ServiceRequest.objects.get(shop=shop, number="4001"),

@@ -21,12 +21,14 @@ from backoffice.models import (
     AfterSaleOrderState,
     AfterSaleReason,
     AfterSaleRequest,
+    DelayReport,
+    DelayReportStatus,
     LateShipment,
     Order,
     ServiceCategory,
     ServiceRequest,
 )
-from backoffice.operations import aftersale, packages, service_requests, shipping
+from backoffice.operations import aftersale, delays, packages, service_requests, shipping
 from backoffice.operations import views as aftersale_views
 from backoffice.operations.views import HANDLE, VIEW
 from backoffice.tenancy import get_for_shop_or_404
@@ -285,3 +287,50 @@ def act_on_after_sale(request: HttpRequest, after_sale_id: Id, body: AfterSaleAc
     staff = staff_with_right(request, aftersale_views.CHANGE_AFTER_SALE)
     found = get_for_shop_or_404(aftersale.requests_of(staff.shop), staff.shop, pk=after_sale_id)
     return aftersale.act(actor=staff, request=found, action=body.action, detail=body.detail)
+
+
+class DelayReviewIn(Schema, extra="forbid"):
+    status: Literal[DelayReportStatus.APPROVED, DelayReportStatus.REJECTED]
+    note: Text = Field("", max_length=500)
+
+
+class DelayReportOut(Schema):
+    id: int
+    reason: str
+    note: str
+    order_numbers: list[str]
+    region: str
+    starts_at: datetime | None
+    ends_at: datetime | None
+    status: str
+    review_note: str
+    reviewed_at: datetime | None
+    evidence: list[str] = Field(description="the evidence files' names")
+
+    @staticmethod
+    def resolve_order_numbers(obj: DelayReport) -> list[str]:
+        return [order.number for order in obj.orders.all()]
+
+    @staticmethod
+    def resolve_evidence(obj: DelayReport) -> list[str]:
+        return [file.name for file in obj.evidence.all()]
+
+
+@integration.post(
+    "/ops/delay-reports/{report_id}/review",
+    response=responses(DelayReportOut, 400, 404, 409, 422, forbidden=False),
+    summary="The platform's review of a delay report (409: reviewed already); approval waives vouchers",
+)
+def review_delay_report(request: HttpRequest, report_id: Id, body: DelayReviewIn) -> DelayReport:
+    report = get_for_shop_or_404(DelayReport.objects.all(), request.auth, pk=report_id)  # type: ignore[attr-defined]
+    return delays.review(report=report, status=body.status, note=body.note)
+
+
+@staff_router.get(
+    "/ops/delay-reports",
+    response=responses(list[DelayReportOut]),
+    summary="The shop's delay reports, newest first",
+)
+def list_delay_reports(request: HttpRequest) -> Any:
+    staff = staff_with_right(request, aftersale_views.VIEW_DELAYS)
+    return delays.reports_of(staff.shop)

@@ -1,6 +1,7 @@
 """Shipping deadlines (订单管理, 24H需发货): the orders waiting to ship by urgency, and the beat task that
 finds orders past their promised ship-by time unshipped and records the late-shipment compensation once per
-order (``LateShipment``, a no-threshold voucher owed to the buyer: ``compensation``)."""
+order (``LateShipment``, a no-threshold voucher owed to the buyer: ``compensation``; none for an order an
+approved delay report covers: ``delays``)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.db.models import Max, QuerySet
 from django.db.models.functions import Now
 
 from backoffice.models import LateShipment, Order, OrderItem, OrderStatus, Shop
+from backoffice.operations import delays
 from backoffice.operations.compensation import late_shipment_voucher
 from backoffice.operations.jobs import BATCH, MAX_BATCHES, record_run
 
@@ -54,7 +56,7 @@ def _flag_batch(size: int) -> int:
         .filter(shipped_at__isnull=True)
         .order_by("ship_by")
         .select_for_update(skip_locked=True)
-        .only("pk", "shop_id", "ship_by", "total_amount")[:size]
+        .only("pk", "shop_id", "ship_by", "total_amount", "address")[:size]
     )
     if not orders:
         return 0
@@ -65,17 +67,22 @@ def _flag_batch(size: int) -> int:
         .annotate(top=Max("unit_price"))
         .values_list("order_id", "top")
     )
+    listed = delays.listing_reports(ids)
+    regional = delays.covering_reports({order.shop_id for order in orders})
     records = []
     for order in orders:
         assert order.ship_by is not None  # filtered above
         unit_price = prices.get(order.pk) or Decimal("0.00")
+        waived_by = delays.covering_report(order, listed, regional)
+        voucher = late_shipment_voucher(unit_price=unit_price, order_amount=order.total_amount)
         records.append(
             LateShipment(
                 shop_id=order.shop_id,
                 order_id=order.pk,
                 ship_by=order.ship_by,
                 unit_price=unit_price,
-                voucher_amount=late_shipment_voucher(unit_price=unit_price, order_amount=order.total_amount),
+                voucher_amount=Decimal("0.00") if waived_by else voucher,
+                waived_by_id=waived_by,
             )
         )
     LateShipment.objects.bulk_create(records, ignore_conflicts=True)

@@ -5,23 +5,31 @@ the shop with the right to see late shipments (owner, administrator, CS supervis
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.core.files.storage import default_storage
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from backoffice.access import has_right
-from backoffice.errors import Conflict, DomainError
-from backoffice.models import ServiceRequest, StaffAccount
-from backoffice.operations import aftersale, jobs, packages, service_requests, shipping
+from backoffice.errors import Conflict, DomainError, Invalid
+from backoffice.models import DelayEvidence, DelayReason, ServiceRequest, StaffAccount
+from backoffice.operations import aftersale, delays, jobs, packages, service_requests, shipping
 from backoffice.tenancy import get_for_shop_or_404
+from backoffice.validation import MAX_DATETIME, MIN_DATETIME
 
 VIEW = "backoffice.view_packagealert"  # owner, administrator, CS supervisor, operations
 HANDLE = "backoffice.change_servicerequest"
 SETTINGS = "backoffice.change_opssettings"
+VIEW_DELAYS = "backoffice.view_delayreport"
+ADD_DELAY = "backoffice.add_delayreport"
 VIEW_AFTER_SALE = "backoffice.view_aftersalerequest"
 ADD_AFTER_SALE = "backoffice.add_aftersalerequest"
 CHANGE_AFTER_SALE = "backoffice.change_aftersalerequest"
@@ -112,3 +120,80 @@ def act_after_sale(request: HttpRequest, after_sale_id: int) -> HttpResponse:
     except DomainError as exc:
         return render(request, "ops/refused.html", {"message": exc.message}, status=exc.status)
     return HttpResponseRedirect(reverse("ops:overview") + "?done=after_sale#ops-after-sales")
+
+
+def _period(raw: str) -> datetime | None:
+    """A ``datetime-local`` form value in shop time, or None (empty); Invalid: malformed, out of range."""
+    if not raw:
+        return None
+    try:
+        value = datetime.fromisoformat(raw)
+    except ValueError:
+        raise Invalid(_("Enter a date and time.")) from None
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    if not MIN_DATETIME <= value < MAX_DATETIME:
+        raise Invalid(_("Enter a date and time."))
+    return value
+
+
+@login_required
+def delay_reports(request: HttpRequest) -> HttpResponse:
+    """The delay report center: the shop's reports with their review status and evidence, and the form to
+    file one (orders by number, and/or a region with its period; evidence files)."""
+    staff = _staff(request, VIEW_DELAYS)
+    if staff is None:
+        return _forbidden(request)
+    error = ""
+    if request.method == "POST":
+        if not has_right(staff, ADD_DELAY):
+            return _forbidden(request)
+        try:
+            delays.report_delay(
+                actor=staff,
+                reason=request.POST.get("reason", ""),
+                note=request.POST.get("note", ""),
+                order_numbers=request.POST.get("orders", "").replace(",", " ").replace("，", " ").split(),
+                region=request.POST.get("region", ""),
+                starts_at=_period(request.POST.get("starts_at", "")),
+                ends_at=_period(request.POST.get("ends_at", "")),
+                files=[
+                    delays.Upload(name=f.name or "", data=f.read()) for f in request.FILES.getlist("files")
+                ],
+            )
+        except DomainError as exc:
+            error = exc.message
+        else:
+            return HttpResponseRedirect(reverse("ops:delay-reports") + "?done=filed")
+    elif request.method != "GET":
+        return HttpResponse(status=405)
+    context = {
+        "reports": delays.reports_of(staff.shop),
+        "reasons": DelayReason.choices,
+        "can_file": has_right(staff, ADD_DELAY),
+        "error": error,
+        "form": request.POST if error else {},
+        "done": request.GET.get("done", ""),
+    }
+    return render(request, "ops/delays.html", context, status=422 if error else 200)
+
+
+@login_required
+@require_GET
+def evidence_file(request: HttpRequest, evidence_id: int) -> HttpResponseBase:
+    """One evidence file, as a download, to the shop's staff who may see its reports; another shop's is a
+    404 like a missing one."""
+    staff = _staff(request, VIEW_DELAYS)
+    if staff is None:
+        return _forbidden(request)
+    evidence = get_for_shop_or_404(DelayEvidence.objects.all(), staff.shop, pk=evidence_id)
+    try:
+        handle = default_storage.open(evidence.path, "rb")
+    except FileNotFoundError:
+        raise Http404 from None
+    response = FileResponse(
+        handle, as_attachment=True, filename=evidence.name, content_type=evidence.content_type
+    )
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, no-store"
+    return response
