@@ -614,6 +614,9 @@ def complete_demo(main: Shop, second: Shop, now: datetime) -> list[str]:
             owner=owner, groups=groups, teams=teams, supervisor=supervisor, now=now, seed=SEED + 1
         )
         added.append(f"{count} past chats")
+    from backoffice.operations import demo as operations_demo  # shop operations (issue 19)
+
+    added += operations_demo.build(main, now)
     return added
 
 
