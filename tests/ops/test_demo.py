@@ -30,4 +30,6 @@ def test_demo_shop_has_operations_data_once(settings: Any) -> None:
     }
     counts = [m.objects.count() for m in (LateShipment, PackageAlert, ServiceRequest, AfterSaleRequest)]
     call_command("seed_demo", stdout=io.StringIO())
-    assert [m.objects.count() for m in (LateShipment, PackageAlert, ServiceRequest, AfterSaleRequest)] == counts
+    assert [
+        m.objects.count() for m in (LateShipment, PackageAlert, ServiceRequest, AfterSaleRequest)
+    ] == counts
