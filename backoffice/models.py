@@ -809,3 +809,47 @@ class DelayEvidence(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class OpsAlertKind(models.TextChoices):
+    LATE_SHIPMENT = "late_shipment", _("Order shipped late")
+    PICKUP_SOON = "pickup_soon", _("Pickup about to time out")
+    FALSE_SHIPMENT = "false_shipment", _("Treated as false shipment")
+    REQUEST_WARNING = "request_warning", _("Service request at 80% of its time")
+    REQUEST_SETTLED = "request_settled", _("Service request settled by the platform")
+
+
+class OpsAlert(models.Model):
+    """One alert of the shop-operations jobs, for the supervisors' notification list: what happened (kind)
+    to which order or ticket (``ref``: its number). Written by the beat tasks in the batch that acted."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    kind = models.CharField(_("kind"), max_length=20, choices=OpsAlertKind.choices)
+    ref = models.CharField(_("order or ticket"), max_length=64)
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("operations alert")
+        verbose_name_plural = _("operations alerts")
+        ordering = ["-pk"]
+        indexes = [models.Index(fields=["shop", "-id"], name="ops_alert_shop_id")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.ref}"
+
+
+class OpsReadMark(models.Model):
+    """Up to which alert (id) a staff account has read its shop's alerts: the unread count is the alerts
+    after it."""
+
+    staff = models.OneToOneField(StaffAccount, on_delete=models.CASCADE, related_name="+")
+    read_up_to = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("alerts read mark")
+        verbose_name_plural = _("alerts read marks")
+
+    def __str__(self) -> str:
+        return f"{self.staff_id}: {self.read_up_to}"

@@ -946,6 +946,8 @@ API_PROBES: dict[tuple[str, str], Probe] = {
         key("post", f"/ops/delay-reports/{ids.delay_report}/review", NOT_FOUND, json={"status": "approved"})
     ],
     ("GET", "/api/v1/ops/delay-reports"): lambda ids: [staff("get", "/ops/delay-reports")],
+    ("GET", "/api/v1/ops/alerts"): lambda ids: [staff("get", "/ops/alerts")],
+    ("POST", "/api/v1/ops/alerts/read"): lambda ids: [staff("post", "/ops/alerts/read")],
     ("GET", "/api/v1/ops/after-sales/open"): lambda ids: [staff("get", "/ops/after-sales/open")],
     ("POST", "/api/v1/ops/orders/{order_id}/after-sales"): lambda ids: [
         staff(

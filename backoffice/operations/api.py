@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from django.http import HttpRequest
-from ninja import Field, Router, Schema, Status
+from ninja import Field, Query, Router, Schema, Status
 from ninja.security import django_auth
 
 from backoffice.access import responses, staff_with_right
@@ -24,11 +24,12 @@ from backoffice.models import (
     DelayReport,
     DelayReportStatus,
     LateShipment,
+    OpsAlert,
     Order,
     ServiceCategory,
     ServiceRequest,
 )
-from backoffice.operations import aftersale, delays, packages, service_requests, shipping
+from backoffice.operations import aftersale, alerts, delays, packages, service_requests, shipping
 from backoffice.operations import views as aftersale_views
 from backoffice.operations.views import HANDLE, VIEW
 from backoffice.tenancy import get_for_shop_or_404
@@ -334,3 +335,47 @@ def review_delay_report(request: HttpRequest, report_id: Id, body: DelayReviewIn
 def list_delay_reports(request: HttpRequest) -> Any:
     staff = staff_with_right(request, aftersale_views.VIEW_DELAYS)
     return delays.reports_of(staff.shop)
+
+
+class AlertOut(Schema):
+    id: int
+    kind: str
+    label: str
+    ref: str = Field(description="the order's or the ticket's number")
+    created_at: datetime
+
+    @staticmethod
+    def resolve_label(obj: OpsAlert) -> str:
+        return str(obj.get_kind_display())
+
+
+class AlertsOut(Schema):
+    unread: int
+    read_up_to: int
+    items: list[AlertOut] = Field(description="the newest first, at most 50, after ``after``")
+
+
+class AlertsQuery(Schema):
+    after: Id | None = None
+
+
+@staff_router.get(
+    "/ops/alerts",
+    response=responses(AlertsOut, 422),
+    summary="The operations jobs' alerts of the shop (newer than ``after``) and the caller's unread count",
+)
+def list_alerts(request: HttpRequest, query: Query[AlertsQuery]) -> dict[str, Any]:
+    staff = staff_with_right(request, VIEW)
+    return {
+        "unread": alerts.unread_count(staff),
+        "read_up_to": alerts.read_up_to(staff),
+        "items": list(alerts.latest(staff.shop, after=query.after or 0)),
+    }
+
+
+@staff_router.post(
+    "/ops/alerts/read", response=responses(AlertsOut), summary="Mark the shop's alerts read (for the caller)"
+)
+def read_alerts(request: HttpRequest) -> dict[str, Any]:
+    staff = staff_with_right(request, VIEW)
+    return {"unread": 0, "read_up_to": alerts.mark_read(staff), "items": []}

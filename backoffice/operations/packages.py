@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from backoffice.errors import Invalid
 from backoffice.models import Order, PackageAlert, PackageAlertKind, Shop
+from backoffice.operations import alerts
 from backoffice.operations.jobs import BATCH, MAX_BATCHES, record_run
 
 JOB = "package_alerts"
@@ -63,7 +64,7 @@ def _raise_batch(level: int, kind: str, after: timedelta, size: int) -> int:
         )
         .order_by("shipped_at")
         .select_for_update(skip_locked=True)
-        .only("pk", "shop_id", "shipped_at")[:size]
+        .only("pk", "shop_id", "shipped_at", "number")[:size]
     )
     if not orders:
         return 0
@@ -80,6 +81,7 @@ def _raise_batch(level: int, kind: str, after: timedelta, size: int) -> int:
             order_id__in=ids, kind=PackageAlertKind.PICKUP_SOON, closed_at__isnull=True
         ).update(closed_at=Now())
     Order.objects.filter(pk__in=ids, pickup_alert_level__lt=level).update(pickup_alert_level=level)
+    alerts.record((o.shop_id, kind, o.number) for o in orders)
     return len(orders)
 
 

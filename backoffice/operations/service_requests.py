@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from backoffice.errors import Conflict, Invalid
 from backoffice.models import (
+    OpsAlertKind,
     OpsSettings,
     Order,
     ServiceCategory,
@@ -26,7 +27,7 @@ from backoffice.models import (
     Shop,
     StaffAccount,
 )
-from backoffice.operations import clock
+from backoffice.operations import alerts, clock
 from backoffice.operations.jobs import BATCH, MAX_BATCHES, record_run
 
 CATEGORY_HOURS = {ServiceCategory.GENERAL: 24, ServiceCategory.URGENT: 2}
@@ -161,6 +162,7 @@ def warn_service_requests(*, batch_size: int = BATCH, max_batches: int = MAX_BAT
             batch_size,
             {"warned_at": Now()},
             {"warned_at__isnull": True},
+            OpsAlertKind.REQUEST_WARNING,
         )
         total += done
         if claimed < batch_size:
@@ -179,6 +181,7 @@ def settle_overdue_requests(*, batch_size: int = BATCH, max_batches: int = MAX_B
             batch_size,
             {"state": ServiceRequestState.SETTLED, "closed_at": Now()},
             {"state": ServiceRequestState.OPEN},
+            OpsAlertKind.REQUEST_SETTLED,
         )
         total += done
         if claimed < batch_size:
@@ -189,11 +192,17 @@ def settle_overdue_requests(*, batch_size: int = BATCH, max_batches: int = MAX_B
 
 @transaction.atomic
 def _claim(
-    due: QuerySet[ServiceRequest], size: int, changes: dict[str, Any], still: dict[str, Any]
+    due: QuerySet[ServiceRequest], size: int, changes: dict[str, Any], still: dict[str, Any], alert: str
 ) -> tuple[int, int]:
     """Claim up to ``size`` due rows (``SKIP LOCKED``: a concurrent run takes others) and apply ``changes``
-    to those still in the state ``still`` names (a conditional update): (claimed, changed)."""
-    ids = list(due.order_by("pk").select_for_update(skip_locked=True).values_list("pk", flat=True)[:size])
-    if not ids:
+    to those still in the state ``still`` names (a conditional update), with an alert each:
+    (claimed, changed)."""
+    rows = list(
+        due.order_by("pk").select_for_update(skip_locked=True).values_list("pk", "shop_id", "number")[:size]
+    )
+    if not rows:
         return 0, 0
-    return len(ids), int(ServiceRequest.objects.filter(pk__in=ids, **still).update(**changes))
+    ids = [pk for pk, _shop, _number in rows]
+    changed = int(ServiceRequest.objects.filter(pk__in=ids, **still).update(**changes))
+    alerts.record((shop_id, alert, number) for _pk, shop_id, number in rows)
+    return len(rows), changed

@@ -12,8 +12,8 @@ from django.db import transaction
 from django.db.models import Max, QuerySet
 from django.db.models.functions import Now
 
-from backoffice.models import LateShipment, Order, OrderItem, OrderStatus, Shop
-from backoffice.operations import delays
+from backoffice.models import LateShipment, OpsAlertKind, Order, OrderItem, OrderStatus, Shop
+from backoffice.operations import alerts, delays
 from backoffice.operations.compensation import late_shipment_voucher
 from backoffice.operations.jobs import BATCH, MAX_BATCHES, record_run
 
@@ -56,7 +56,7 @@ def _flag_batch(size: int) -> int:
         .filter(shipped_at__isnull=True)
         .order_by("ship_by")
         .select_for_update(skip_locked=True)
-        .only("pk", "shop_id", "ship_by", "total_amount", "address")[:size]
+        .only("pk", "shop_id", "ship_by", "total_amount", "address", "number")[:size]
     )
     if not orders:
         return 0
@@ -87,4 +87,5 @@ def _flag_batch(size: int) -> int:
         )
     LateShipment.objects.bulk_create(records, ignore_conflicts=True)
     Order.objects.filter(pk__in=ids, late_flagged_at__isnull=True).update(late_flagged_at=Now())
+    alerts.record((o.shop_id, OpsAlertKind.LATE_SHIPMENT, o.number) for o in orders)
     return len(orders)

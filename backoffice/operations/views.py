@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 from backoffice.access import has_right
 from backoffice.errors import Conflict, DomainError, Invalid
 from backoffice.models import DelayEvidence, DelayReason, ServiceRequest, StaffAccount
-from backoffice.operations import aftersale, delays, jobs, packages, service_requests, shipping
+from backoffice.operations import aftersale, alerts, delays, jobs, packages, service_requests, shipping
 from backoffice.tenancy import get_for_shop_or_404
 from backoffice.validation import MAX_DATETIME, MIN_DATETIME
 
@@ -71,6 +71,10 @@ def overview(request: HttpRequest) -> HttpResponse:
             )
         ],
         "done": request.GET.get("done", ""),
+        "alerts_list": list(alerts.latest(shop)[:20]),
+        "unread": alerts.unread_count(staff),
+        "read_up_to": alerts.read_up_to(staff),
+        "alerts_config": {"poll_seconds": alerts.POLL_SECONDS, "api": "/api/v1/ops/alerts"},
     }
     return render(request, "ops/overview.html", context)
 
