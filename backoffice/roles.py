@@ -4,6 +4,10 @@ Created by migration ``0002_role_groups``; afterwards a platform superuser may e
 admin, and an owner grants extra rights per account.
 """
 
+from typing import Any
+
+from django.apps.registry import Apps
+
 VIEW_COMMERCE = [
     "view_buyer",
     "view_product",
@@ -71,3 +75,23 @@ ROLE_PERMISSIONS: dict[str, list[str]] = {
     ],
     "agent": [*VIEW_COMMERCE, "view_lateshipment", *AFTER_SALE],
 }
+
+
+def grant_role_permissions(apps: Apps, models: tuple[str, ...]) -> None:
+    """For a data migration: each role's group gets the permissions of ``models`` (backoffice model names)
+    that its defaults above name. Permissions are normally created after migrate; created here first."""
+    from django.apps import apps as global_apps
+    from django.contrib.auth.management import create_permissions
+
+    create_permissions(global_apps.get_app_config("backoffice"), apps=apps, verbosity=0)
+    group_model: Any = apps.get_model("auth", "Group")
+    permission_model: Any = apps.get_model("auth", "Permission")
+    perms = {
+        p.codename: p
+        for p in permission_model.objects.filter(
+            content_type__app_label="backoffice", content_type__model__in=models
+        )
+    }
+    for role, codenames in ROLE_PERMISSIONS.items():
+        group = group_model.objects.get_or_create(name=role)[0]
+        group.permissions.add(*[perms[c] for c in codenames if c in perms])
