@@ -7,10 +7,12 @@ buyer panel then shows the requests without their buttons' script (the forms sti
 from __future__ import annotations
 
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from backoffice.access import has_right
 from backoffice.models import StaffAccount
+from backoffice.tenancy import PAGE_SHOP_HEADER
 from routing.panels import Panel
 
 
@@ -21,5 +23,13 @@ def panel(request: HttpRequest, staff: StaffAccount) -> Panel | None:
         name="aftersale",
         scripts=("backoffice/aftersale.js",),
         styles=("backoffice/ops.css",),
-        strings={"after_sale_done": _("After-sale request updated.")},
+        data={
+            "buyer_panel": reverse("routing:buyer-panel", args=[0]).replace("/0/", "/{id}/"),
+            "shop_header": PAGE_SHOP_HEADER,
+            "shop": staff.shop_id,
+        },
+        strings={
+            "after_sale_done": _("After-sale request updated."),
+            "after_sale_opened": _("After-sale request opened."),
+        },
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from backoffice.models import AfterSaleRequest
+from backoffice.models import AfterSaleKind, AfterSaleReason, AfterSaleRequest
 from backoffice.operations import aftersale
 
 register = template.Library()
@@ -24,3 +24,12 @@ def after_sale_actions(request: AfterSaleRequest) -> list[tuple[str, str]]:
 @register.filter
 def after_sale_open(request: AfterSaleRequest) -> list[str]:
     return aftersale.next_actions(request)
+
+
+@register.simple_tag
+def after_sale_choices() -> dict[str, list[tuple[str, str]]]:
+    """The kinds and reasons an agent chooses from when opening a request from the chat."""
+    return {
+        "kinds": [(value, str(label)) for value, label in AfterSaleKind.choices],
+        "reasons": [(value, str(label)) for value, label in AfterSaleReason.choices],
+    }

@@ -98,3 +98,24 @@ def test_agent_agrees_to_an_after_sale_request_beside_the_chat(
     expect(card.locator('form[data-action="refund"]')).to_be_visible()
     expect(card.locator('form[data-action="agree"]')).to_be_hidden()
     assert AfterSaleRequest.objects.get(pk=request.pk).state == "agreed"
+
+
+def test_agent_opens_an_after_sale_request_from_the_chat(
+    new_context: Any, role_groups: None, shop_a: Shop, agent: StaffAccount
+) -> None:
+    buyer = factories.buyer(shop_a, "as_b2", "地址填错的小鹿")
+    factories.order(shop_a, "AS-NEW", "as_b2", status="shipped", shipped_at=timezone.now())
+    workbench = open_workbench(new_context, agent)
+    chat = open_chat(new_context, shop_a, buyer.platform_id, buyer.nickname)
+    chat.locator("#input").fill("地址填错了，能退款吗")
+    chat.locator("#input").press("Enter")
+    workbench.locator("#session-list li.session").first.click()
+
+    order = workbench.locator('#buyer-panel .order[data-number="AS-NEW"]')
+    order.locator('.as-new select[name="reason"]').select_option("wrong_address")
+    order.locator(".as-new button.as-open").click()
+    card = order.locator(".after-sale")
+    expect(card.locator(".as-guide")).to_contain_text("已发货-仅退款")  # the seed's guide for the case
+    expect(card.locator('form[data-action="intercept"]')).to_be_visible()
+    made = AfterSaleRequest.objects.get(order__number="AS-NEW")
+    assert (made.kind, made.order_state, made.created_by_id) == ("refund_only", "shipped", agent.pk)

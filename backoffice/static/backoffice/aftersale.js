@@ -37,7 +37,39 @@
       if (input) input.value = "";
       hooks.toast(hooks.strings.after_sale_done);
     });
+    // Opening a request from the chat: posted to the API, then the buyer panel is fetched again so that the
+    // new request shows with its guide and buttons (the panel is a server-rendered partial).
+    root.addEventListener("click", async (event) => {
+      const button = event.target.closest("button.as-open");
+      if (!button) return;
+      const box = button.closest(".as-new");
+      const body = {
+        kind: box.querySelector("select[name=kind]").value,
+        reason: box.querySelector("select[name=reason]").value,
+      };
+      const result = await hooks.request("POST", `/api/v1/ops/orders/${Number(box.dataset.order)}/after-sales`, body);
+      if (!result.ok) {
+        hooks.toast(result.error);
+        return;
+      }
+      hooks.toast(hooks.strings.after_sale_opened);
+      await reload(hooks);
+    });
     return {};
+  }
+
+  async function reload(hooks) {
+    const root = document.getElementById("buyer-panel");
+    const id = hooks.conversation();
+    if (!root || id === null || !hooks.data.buyer_panel) return;
+    const response = await fetch(hooks.data.buyer_panel.replace("{id}", String(id)), {
+      credentials: "same-origin",
+      headers: hooks.data.shop_header ? { [hooks.data.shop_header]: String(hooks.data.shop) } : {},
+    });
+    if (!response.ok || hooks.conversation() !== id) return;
+    const template = document.createElement("template");
+    template.innerHTML = await response.text(); // a server-rendered partial: Django escaped every value
+    root.replaceChildren(template.content);
   }
 
   C.panels.aftersale = { attach };
