@@ -61,6 +61,7 @@ NOT_SHIPPED, SHIPPED, RECEIVED = (
     AfterSaleOrderState.RECEIVED,
 )
 REFUND_ONLY, RETURN_REFUND = AfterSaleKind.REFUND_ONLY, AfterSaleKind.RETURN_REFUND
+CLOSED = (S.REFUNDED, S.REFUSED)  # the ends of the way: a request in them is no longer open
 
 
 def case_of(request: AfterSaleRequest) -> str:
@@ -147,7 +148,7 @@ def requests_of(shop: Shop) -> QuerySet[AfterSaleRequest]:
 
 
 def open_requests(shop: Shop) -> QuerySet[AfterSaleRequest]:
-    return requests_of(shop).exclude(state__in=[S.REFUNDED, S.REFUSED]).order_by("created_at", "pk")
+    return requests_of(shop).exclude(state__in=CLOSED).order_by("created_at", "pk")
 
 
 @transaction.atomic
@@ -166,7 +167,7 @@ def create_request(
     second one (Conflict)."""
     if order.shop_id != shop.pk:
         raise Invalid(_("Unknown order in this shop."))
-    if AfterSaleRequest.objects.filter(order=order).exclude(state__in=[S.REFUNDED, S.REFUSED]).exists():
+    if AfterSaleRequest.objects.filter(order=order).exclude(state__in=CLOSED).exists():
         raise Conflict(_("This order already has an open after-sale request."))
     return AfterSaleRequest.objects.create(
         shop=shop,

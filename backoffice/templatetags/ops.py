@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from backoffice.models import AfterSaleKind, AfterSaleReason, AfterSaleRequest
+from backoffice.models import AfterSaleKind, AfterSaleReason, AfterSaleRequest, Order
 from backoffice.operations import aftersale
 
 register = template.Library()
@@ -33,3 +33,9 @@ def after_sale_choices() -> dict[str, list[tuple[str, str]]]:
         "kinds": [(value, str(label)) for value, label in AfterSaleKind.choices],
         "reasons": [(value, str(label)) for value, label in AfterSaleReason.choices],
     }
+
+
+@register.filter
+def has_open_after_sale(order: Order) -> bool:
+    """Whether the order (its after-sale requests prefetched) has one still open: it may have only one."""
+    return any(a.state not in aftersale.CLOSED for a in order.after_sales.all())

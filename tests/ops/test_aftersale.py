@@ -176,6 +176,7 @@ def test_buyer_panel_shows_the_request_with_its_guide_and_open_actions(
     assert f'data-id="{req.pk}"' in text and "/sh12" in text
     assert 'data-action="intercept">' in text  # open now: shown
     assert 'data-action="refund" hidden' in text  # not yet: hidden
+    assert f'class="as-new" data-order="{req.order_id}"' not in text  # one open request an order
 
 
 def test_operations_page_acts_with_a_plain_form(shop_a: Shop, supervisor: StaffAccount) -> None:
