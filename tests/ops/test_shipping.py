@@ -103,13 +103,14 @@ def test_ship_by_before_order_time_is_refused(shop_a: Shop, key_a: str, client: 
     assert not Order.objects.filter(number="BAD1").exists()
 
 
-def test_negative_amount_is_refused(shop_a: Shop, key_a: str, client: Any) -> None:
+@pytest.mark.parametrize("amount", ["-1.00", "abc", "1.234", "1e20", "", None])
+def test_negative_or_malformed_amount_is_refused(shop_a: Shop, key_a: str, client: Any, amount: Any) -> None:
     import json
 
     from tests.backoffice.factories import buyer, order_record
 
     buyer(shop_a, "b1")
-    record = order_record("NEG1", "b1", total_amount="-1.00")
+    record = order_record("NEG1", "b1", total_amount=amount)
     response = client.post(
         "/api/v1/orders",
         json.dumps({"records": [record]}, default=str),
