@@ -30,14 +30,20 @@ from backoffice.admin_site import CleanLookups, lockout_message, permission_name
 from backoffice.errors import DomainError, Invalid
 from backoffice.models import (
     AddressChange,
+    AfterSaleRequest,
+    AfterSaleStep,
     ApiKey,
     Buyer,
     ContactView,
     ContactViewPlace,
+    DelayReport,
+    LateShipment,
     Order,
     OrderItem,
+    PackageAlert,
     Product,
     Role,
+    ServiceRequest,
     Shop,
     StaffAccount,
 )
@@ -569,3 +575,61 @@ class ApiKeyAdmin(ServiceWritesMixin, ShopScopedAdmin):
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.has_perm("backoffice.delete_apikey"))
+
+
+# --- shop operations (backoffice/operations/): read-only, the tasks and services write them ---------------
+@admin.register(LateShipment)
+class LateShipmentAdmin(ReadOnlyAdmin):
+    list_display = ["order", "ship_by", "detected_at", "unit_price", "voucher_amount"]
+    search_fields = ["order__number"]
+    list_select_related = ["order"]
+
+
+@admin.register(PackageAlert)
+class PackageAlertAdmin(ReadOnlyAdmin):
+    list_display = ["order", "kind", "shipped_at", "created_at", "closed_at"]
+    list_filter = ["kind"]
+    search_fields = ["order__number"]
+    list_select_related = ["order"]
+
+
+@admin.register(ServiceRequest)
+class ServiceRequestAdmin(ReadOnlyAdmin):
+    list_display = ["number", "category", "subject", "received_at", "due_at", "state", "warned_at"]
+    list_filter = ["category", "state"]
+    search_fields = ["number", "subject"]
+
+
+class AfterSaleStepInline(admin.TabularInline[AfterSaleStep, AfterSaleRequest]):
+    model = AfterSaleStep
+    extra = 0
+    can_delete = False
+    fields = ["at", "action", "state", "detail", "actor"]
+    readonly_fields = ["at", "action", "state", "detail", "actor"]
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AfterSaleRequest)
+class AfterSaleRequestAdmin(ReadOnlyAdmin):
+    """The actions are taken on the operations page and in the chat (through the services)."""
+
+    list_display = ["number", "order", "kind", "order_state", "reason", "state", "created_at"]
+    list_filter = ["kind", "order_state", "state"]
+    search_fields = ["number", "order__number"]
+    list_select_related = ["order"]
+    inlines = [AfterSaleStepInline]
+
+
+@admin.register(DelayReport)
+class DelayReportAdmin(ReadOnlyAdmin):
+    """Filed on the delay report center page (/ops/delay-reports/), reviewed by the platform (its API)."""
+
+    list_display = ["__str__", "reason", "region", "status", "created_at", "reviewed_at"]
+    list_filter = ["reason", "status"]
+    search_fields = ["region", "note"]
+    exclude = ["orders"]

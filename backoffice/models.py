@@ -249,6 +249,12 @@ class Order(models.Model):
     receiver_phone = models.CharField(_("receiver phone"), max_length=30, blank=True)
     address = models.CharField(_("address"), max_length=300, blank=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    # Shop operations' scan markers (backoffice/operations/): set by the beat tasks only, never pushed.
+    late_flagged_at = models.DateTimeField(_("flagged late at"), null=True, blank=True, editable=False)
+    # 0 none, 1 "pickup about to time out" raised, 2 "treated as false shipment" raised too.
+    pickup_alert_level = models.PositiveSmallIntegerField(
+        _("pickup alerts raised"), default=0, editable=False
+    )
 
     objects = ShopQuerySet.as_manager()
 
@@ -264,6 +270,20 @@ class Order(models.Model):
                 fields=["shop", "delivered_at"],
                 name="order_shop_delivered",
                 condition=models.Q(delivered_at__isnull=False),
+            ),
+            # The late-shipment scan and the "ship within 24 h" list: unshipped orders by ship-by.
+            models.Index(
+                fields=["ship_by"],
+                name="order_to_ship_by",
+                condition=models.Q(status="to_ship", late_flagged_at__isnull=True, ship_by__isnull=False),
+            ),
+            # The package-center scan: shipped, no pickup scan, not yet at the last alert.
+            models.Index(
+                fields=["shipped_at"],
+                name="order_awaiting_pickup",
+                condition=models.Q(
+                    shipped_at__isnull=False, picked_up_at__isnull=True, pickup_alert_level__lt=2
+                ),
             ),
         ]
 
@@ -435,3 +455,415 @@ class CacheChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.shop_id} {self.name}: {self.stamp}.{self.version}"
+
+
+# --- shop operations (backoffice/operations/) -------------------------------------------------------------
+
+
+class LateShipment(models.Model):
+    """An order found past its promised ship-by time and not shipped (订单超时未发货), recorded once per order
+    by the beat task ``backoffice.ops_late_shipments``, with the late-shipment compensation owed to the buyer
+    as a no-threshold voucher (``voucher_amount`` yuan, 0 when none is owed; rule in
+    ``backoffice.operations.compensation``)."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    order = models.OneToOneField(
+        Order, on_delete=models.CASCADE, related_name="late_shipment", verbose_name=_("order")
+    )
+    ship_by = models.DateTimeField(_("promised ship-by"))
+    detected_at = models.DateTimeField(_("found late at"), db_default=Now())
+    unit_price = models.DecimalField(_("highest unit price (yuan)"), max_digits=12, decimal_places=2)
+    voucher_amount = models.DecimalField(_("voucher owed (yuan)"), max_digits=8, decimal_places=2)
+    # An approved delay report covering the order: nothing is owed (voucher_amount 0).
+    waived_by = models.ForeignKey(
+        "DelayReport",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("waived by delay report"),
+    )
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("late shipment")
+        verbose_name_plural = _("late shipments")
+        ordering = ["-detected_at", "-pk"]
+        indexes = [models.Index(fields=["shop", "-detected_at"], name="late_shipment_shop_at")]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}: ¥{self.voucher_amount}"
+
+
+class ServiceCategory(models.TextChoices):
+    GENERAL = "general", _("General (24 h)")
+    URGENT = "urgent", _("Urgent (2 h)")
+    AGREED = "agreed", _("Agreed with the platform")
+
+
+class ServiceRequestState(models.TextChoices):
+    OPEN = "open", pgettext_lazy("service request", "Open")
+    HANDLED = "handled", pgettext_lazy("service request", "Handled")
+    SETTLED = "settled", _("Settled by the platform")
+
+
+class ServiceRequest(models.Model):
+    """A platform ticket (服务请求) the shop must handle within its time on the 09:00-21:00 clock
+    (``backoffice.operations.clock``); ``due_at`` and ``warn_at`` (80% of the time) are computed when it
+    arrives and when the owner changes the holiday pause. Overdue and still open: settled by the platform."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    number = models.CharField(_("ticket number"), max_length=64)
+    category = models.CharField(_("category"), max_length=10, choices=ServiceCategory.choices)
+    hours = models.PositiveSmallIntegerField(_("hours to handle"))
+    subject = models.CharField(_("subject"), max_length=500)
+    order = models.ForeignKey(
+        Order, on_delete=models.SET_NULL, null=True, blank=True, related_name="+", verbose_name=_("order")
+    )
+    received_at = models.DateTimeField(_("received at"))
+    due_at = models.DateTimeField(_("due at"))
+    warn_at = models.DateTimeField(_("warn at"))
+    state = models.CharField(
+        pgettext_lazy("service request", "state"),
+        max_length=10,
+        choices=ServiceRequestState.choices,
+        default=ServiceRequestState.OPEN,
+    )
+    warned_at = models.DateTimeField(_("warned at"), null=True, blank=True)
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    handled_by = models.ForeignKey(
+        StaffAccount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("handled by"),
+    )
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("service request")
+        verbose_name_plural = _("service requests")
+        ordering = ["due_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "number"], name="service_request_number_per_shop")
+        ]
+        indexes = [
+            models.Index(
+                fields=["warn_at"],
+                name="service_request_to_warn",
+                condition=models.Q(state="open", warned_at__isnull=True),
+            ),
+            models.Index(
+                fields=["due_at"], name="service_request_open_due", condition=models.Q(state="open")
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class PackageAlertKind(models.TextChoices):
+    PICKUP_SOON = "pickup_soon", _("Pickup about to time out")
+    FALSE_SHIPMENT = "false_shipment", _("Treated as false shipment")
+
+
+class PackageAlert(models.Model):
+    """A package center record (包裹中心): 12 h after shipping without a pickup scan, "pickup about to
+    time out" (即将揽收超时); at 24 h, "treated as false shipment" (虚假发货). A pickup scan closes the
+    order's open records (``closed_at``)."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="package_alerts", verbose_name=_("order")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=PackageAlertKind.choices)
+    shipped_at = models.DateTimeField(_("shipped at"))
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("package alert")
+        verbose_name_plural = _("package alerts")
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["order", "kind"], name="package_alert_once_per_kind")]
+        indexes = [
+            models.Index(
+                fields=["shop", "-created_at"], name="package_alert_open", condition=models.Q(closed_at=None)
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id} {self.get_kind_display()}"
+
+
+class OpsSettings(models.Model):
+    """A shop's settings for its operations clock: whether the service-request clock pauses on China's
+    public holidays (法定节假日, from ``chinese-calendar``)."""
+
+    shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    pause_on_holidays = models.BooleanField(
+        _("pause on public holidays"),
+        default=False,
+        help_text=_("The service-request clock stops on China's public holidays."),
+    )
+
+    shop_path = "shop"
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("operations settings")
+        verbose_name_plural = _("operations settings")
+
+    def __str__(self) -> str:
+        return str(self.shop_id)
+
+
+class OpsJobRun(models.Model):
+    """When a shop-operations beat task last finished (one row per task: the scheduler serves every shop at
+    once), and how many rows that run acted on; shown on the shops' operations pages."""
+
+    name = models.CharField(_("task"), max_length=50, unique=True)
+    finished_at = models.DateTimeField(_("last run"))
+    processed = models.PositiveIntegerField(_("rows acted on"), default=0)
+
+    class Meta:
+        verbose_name = _("operations check run")
+        verbose_name_plural = _("operations check runs")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class AfterSaleKind(models.TextChoices):
+    REFUND_ONLY = "refund_only", _("Refund only")
+    RETURN_REFUND = "return_refund", _("Return and refund")
+
+
+class AfterSaleOrderState(models.TextChoices):
+    NOT_SHIPPED = "not_shipped", _("Not shipped")
+    SHIPPED = "shipped", pgettext_lazy("after-sale order state", "Shipped")
+    RECEIVED = "received", _("Received")
+
+
+class AfterSaleReason(models.TextChoices):
+    NOT_WANTED = "not_wanted", _("No longer wanted")
+    WRONG_ADDRESS = "wrong_address", _("Wrong address")
+    QUALITY = "quality", _("Quality problem")
+    NOT_AS_DESCRIBED = "not_as_described", _("Not as described")
+    OTHER = "other", pgettext_lazy("after-sale reason", "Other")
+
+
+class AfterSaleState(models.TextChoices):
+    REQUESTED = "requested", _("Awaiting the shop")
+    AGREED = "agreed", _("Agreed")
+    INTERCEPTED = "intercepted", _("Parcel intercepted")
+    RETURNING = "returning", _("Return on its way")
+    REFUNDED = "refunded", pgettext_lazy("after-sale state", "Refunded")
+    REFUSED = "refused", _("Refused")
+
+
+class AfterSaleRequest(models.Model):
+    """An after-sale request (售后申请): pushed by the integration or made by an agent from the chat, with its
+    kind and the order's state when it was made, moved along the state machine of
+    ``backoffice.operations.aftersale`` by the shop's one-click actions."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    number = models.CharField(_("after-sale number"), max_length=64)
+    order = models.ForeignKey(
+        Order, on_delete=models.CASCADE, related_name="after_sales", verbose_name=_("order")
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=AfterSaleKind.choices)
+    order_state = models.CharField(_("order state"), max_length=20, choices=AfterSaleOrderState.choices)
+    reason = models.CharField(_("reason"), max_length=20, choices=AfterSaleReason.choices)
+    note = models.CharField(_("buyer's note"), max_length=500, blank=True)
+    state = models.CharField(
+        pgettext_lazy("after-sale", "state"),
+        max_length=20,
+        choices=AfterSaleState.choices,
+        default=AfterSaleState.REQUESTED,
+    )
+    refuse_reason = models.CharField(_("refusal reason"), max_length=500, blank=True)
+    return_tracking_number = models.CharField(_("return tracking number"), max_length=64, blank=True)
+    created_by = models.ForeignKey(
+        StaffAccount,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+    updated_at = models.DateTimeField(_("updated at"), db_default=Now())
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("after-sale request")
+        verbose_name_plural = _("after-sale requests")
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["shop", "number"], name="after_sale_number_per_shop")]
+        indexes = [
+            models.Index(
+                fields=["shop", "-created_at"],
+                name="after_sale_open",
+                condition=~models.Q(state__in=["refunded", "refused"]),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.number
+
+
+class AfterSaleStep(models.Model):
+    """One action taken on an after-sale request: who, when, which action, the state it led to, and its
+    text (the refusal reason, the return tracking number)."""
+
+    request = models.ForeignKey(
+        AfterSaleRequest, on_delete=models.CASCADE, related_name="steps", verbose_name=_("after-sale request")
+    )
+    action = models.CharField(_("action"), max_length=20)
+    state = models.CharField(
+        pgettext_lazy("after-sale", "state"), max_length=20, choices=AfterSaleState.choices
+    )
+    detail = models.CharField(_("detail"), max_length=500, blank=True)
+    actor = models.ForeignKey(
+        StaffAccount, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("by")
+    )
+    at = models.DateTimeField(_("at"), db_default=Now())
+
+    shop_path = "request__shop"
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("after-sale step")
+        verbose_name_plural = _("after-sale steps")
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.action}"
+
+
+class DelayReason(models.TextChoices):
+    WEATHER = "weather", _("Weather")
+    EPIDEMIC = "epidemic", _("Epidemic")
+    COURIER_SUSPENDED = "courier_suspended", _("Courier suspended")
+    BUYER_DATE = "buyer_date", _("Buyer's requested date")
+    OTHER = "other", pgettext_lazy("delay reason", "Other")
+
+
+class DelayReportStatus(models.TextChoices):
+    PENDING = "pending", _("Under review")
+    APPROVED = "approved", _("Approved")
+    REJECTED = "rejected", _("Rejected")
+
+
+class DelayReport(models.Model):
+    """A delay report (报备): the shop tells the platform in advance that some orders, or every order to a
+    region in a period, will ship late, with evidence. Once approved, the orders it covers owe no
+    late-shipment compensation (``backoffice.operations.delays``)."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    reason = models.CharField(_("reason"), max_length=20, choices=DelayReason.choices)
+    note = models.CharField(_("note"), max_length=500, blank=True)
+    orders = models.ManyToManyField(Order, blank=True, related_name="delay_reports", verbose_name=_("orders"))
+    region = models.CharField(
+        _("region"), max_length=50, blank=True, help_text=_("For example 浙江省杭州市.")
+    )
+    starts_at = models.DateTimeField(_("from"), null=True, blank=True)
+    ends_at = models.DateTimeField(_("until"), null=True, blank=True)
+    status = models.CharField(
+        pgettext_lazy("delay report", "status"),
+        max_length=10,
+        choices=DelayReportStatus.choices,
+        default=DelayReportStatus.PENDING,
+    )
+    review_note = models.CharField(_("review note"), max_length=500, blank=True)
+    reviewed_at = models.DateTimeField(_("reviewed at"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        StaffAccount, on_delete=models.SET_NULL, null=True, related_name="+", verbose_name=_("created by")
+    )
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("delay report")
+        verbose_name_plural = _("delay reports")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_reason_display()} #{self.pk}"
+
+
+class DelayEvidence(models.Model):
+    """A file proving a delay report (an image or a PDF: the courier's stamped notice), checked by its
+    content, stored under ``MEDIA_ROOT`` with a random name and served only to the shop's staff."""
+
+    report = models.ForeignKey(
+        DelayReport, on_delete=models.CASCADE, related_name="evidence", verbose_name=_("delay report")
+    )
+    name = models.CharField(_("file name"), max_length=200)
+    content_type = models.CharField(_("content type"), max_length=50)
+    size = models.PositiveIntegerField(_("size (bytes)"))
+    path = models.CharField(max_length=200, editable=False)
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+
+    shop_path = "report__shop"
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("delay evidence")
+        verbose_name_plural = _("delay evidence")
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OpsAlertKind(models.TextChoices):
+    LATE_SHIPMENT = "late_shipment", _("Order shipped late")
+    PICKUP_SOON = "pickup_soon", _("Pickup about to time out")
+    FALSE_SHIPMENT = "false_shipment", _("Treated as false shipment")
+    REQUEST_WARNING = "request_warning", _("Service request at 80% of its time")
+    REQUEST_SETTLED = "request_settled", _("Service request settled by the platform")
+
+
+class OpsAlert(models.Model):
+    """One alert of the shop-operations jobs, for the supervisors' notification list: what happened (kind)
+    to which order or ticket (``ref``: its number). Written by the beat tasks in the batch that acted."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
+    kind = models.CharField(_("kind"), max_length=20, choices=OpsAlertKind.choices)
+    ref = models.CharField(_("order or ticket"), max_length=64)
+    created_at = models.DateTimeField(_("created at"), db_default=Now())
+
+    objects = ShopQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("operations alert")
+        verbose_name_plural = _("operations alerts")
+        ordering = ["-pk"]
+        indexes = [models.Index(fields=["shop", "-id"], name="ops_alert_shop_id")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.ref}"
+
+
+class OpsReadMark(models.Model):
+    """Up to which alert (id) a staff account has read its shop's alerts: the unread count is the alerts
+    after it."""
+
+    staff = models.OneToOneField(StaffAccount, on_delete=models.CASCADE, related_name="+")
+    read_up_to = models.BigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = _("alerts read mark")
+        verbose_name_plural = _("alerts read marks")
+
+    def __str__(self) -> str:
+        return f"{self.staff_id}: {self.read_up_to}"

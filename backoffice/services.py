@@ -341,6 +341,13 @@ def upsert_orders(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
         )
         .values_list("platform_id", "pk")
     )
+    early = [
+        {"loc": [index, "ship_by"], "msg": "ship-by before the order time"}
+        for index, record in enumerate(records)
+        if record.get("ship_by") is not None and record["ship_by"] < record["created_at"]
+    ]
+    if early:
+        raise Invalid(_("A promised ship-by time cannot be before the order time."), errors=early)
     errors = []
     for index, record in enumerate(records):
         if record["buyer_platform_id"] not in buyer_ids:

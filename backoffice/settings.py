@@ -175,7 +175,7 @@ ROUTING_RECEPTION = "robot.reception.receive"
 SHOP_SETUP = ["routing.setup.set_up_shop", "robot.knowledge.set_up_shop"]
 STAFF_ACCOUNT_SETUP = ["routing.setup.set_up_staff_account"]
 # The panels other apps add to the agent workbench (routing/panels.py), in page order.
-WORKBENCH_PANELS = ["phrases.workbench.panel", "robot.workbench.panel"]
+WORKBENCH_PANELS = ["phrases.workbench.panel", "robot.workbench.panel", "routing.ops_panel.panel"]
 
 # Chat: a buyer token's lifetime (routing/tokens.py) and the agent presence grace (routing/PROTOCOL.md).
 BUYER_TOKEN_MAX_AGE = env_int("BUYER_TOKEN_MAX_AGE", 86400)
@@ -222,6 +222,27 @@ CELERY_BEAT_SCHEDULE: dict[str, dict[str, object]] = {
     },
     # Report rollups (reports.rollups): the missing and changing days, a bounded batch a run.
     "reports-roll-up": {"task": "reports.roll_up", "schedule": 300.0, "options": {"expires": 240}},
+    # Shop operations (backoffice/tasks.py): late shipments, package center, service-request deadlines.
+    "ops-late-shipments": {
+        "task": "backoffice.ops_late_shipments",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+    "ops-package-alerts": {
+        "task": "backoffice.ops_package_alerts",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+    "ops-service-request-warnings": {
+        "task": "backoffice.ops_service_request_warnings",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
+    "ops-service-request-settlement": {
+        "task": "backoffice.ops_service_request_settlement",
+        "schedule": 60.0,
+        "options": {"expires": 50},
+    },
 }
 # Task modules autodiscovery (each app's tasks.py) does not find.
 CELERY_IMPORTS = ["robot.tasks_selfservice"]
@@ -277,6 +298,8 @@ STATIC_ROOT.mkdir(exist_ok=True)
 # routing.views.attachment, which checks who asks; no URL serves this folder as it is (no MEDIA_URL route).
 MEDIA_ROOT = Path(env_str("MEDIA_ROOT", str(VAR_DIR / "media")))
 CHAT_IMAGE_MAX_BYTES = env_int("CHAT_IMAGE_MAX_BYTES", 10 * 1024 * 1024)
+# Delay reports' evidence (backoffice/operations/delays.py): images or PDFs, each at most this many bytes.
+DELAY_EVIDENCE_MAX_BYTES = env_int("DELAY_EVIDENCE_MAX_BYTES", 5 * 1024 * 1024)
 CHAT_IMAGE_MAX_PIXELS = env_int("CHAT_IMAGE_MAX_PIXELS", 40_000_000)  # width x height: no decompression bomb
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -19,6 +19,7 @@ from ninja import NinjaAPI, Swagger
 from backoffice import api as shop_api
 from backoffice import views
 from backoffice.errors import DomainError
+from backoffice.operations import api as ops_api
 from phrases import api as phrases_api
 from robot import api as robot_api
 from robot import reception_api as robot_reception_api
@@ -65,6 +66,8 @@ def domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
 
 api.add_router("/", shop_api.integration)
 api.add_router("/", shop_api.staff_router)
+api.add_router("/", ops_api.integration)
+api.add_router("/", ops_api.staff_router)
 api.add_router("/", routing_api.me_router)
 api.add_router("/routing/", routing_api.router)
 api.add_router("/phrases/", phrases_api.router)
@@ -85,6 +88,7 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
     path("reports/", include("reports.urls")),
+    path("ops/", include("backoffice.operations.urls")),
     path("", include("routing.urls")),
     path("", include("robot.urls")),
 ]

@@ -164,10 +164,12 @@ def buyer_orders(conv: Conversation) -> QuerySet[Order]:
     """All of the buyer's orders in the conversation's shop, newest first, with items and address changes."""
     return (
         Order.objects.filter(shop_id=conv.shop_id, buyer_id=conv.buyer_id)
+        .select_related("late_shipment")  # the late-shipment voucher owed (backoffice/operations)
         .order_by("-created_at", "-pk")
         .prefetch_related(
             "items",
             Prefetch("address_changes", queryset=AddressChange.objects.order_by("-changed_at", "-pk")),
+            "after_sales",  # the after-sale requests with their guide and actions (backoffice/operations)
         )
     )
 

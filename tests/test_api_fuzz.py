@@ -83,7 +83,35 @@ def known_ids(shop_a: Shop, owner: StaffAccount, teammate: StaffAccount) -> dict
     phrase = phrase_services.create_phrase(
         actor=owner, scope=phrase_services.TEAM, content="亲，在的", code="zd", keywords=["在吗"], group=group
     )
+    from backoffice.models import ServiceRequest
+    from backoffice.operations import service_requests
+
+    service_requests.receive_service_requests(
+        shop=shop_a,
+        records=[{"number": "x1", "category": "urgent", "subject": "工单", "received_at": order.created_at}],
+    )
+    from backoffice.operations import aftersale
+
+    made = aftersale.create_request(shop=shop_a, order=order, kind="refund_only", reason="other")
+    import tempfile
+
+    from django.test import override_settings
+
+    from backoffice.operations import delays
+    from tests.routing.images import image_bytes
+
+    with override_settings(MEDIA_ROOT=tempfile.mkdtemp(prefix="ops-evidence-")):  # not var/media
+        report = delays.report_delay(
+            actor=owner,
+            reason="weather",
+            order_numbers=[order.number],
+            files=[delays.Upload(name="n.png", data=image_bytes("PNG", (20, 20)))],
+        )
     return {
+        "report_id": report.pk,
+        "request_id": ServiceRequest.objects.get(shop=shop_a, number="x1").pk,  # a service request's
+        "after_sale_id": made.pk,
+        "order_id": order.pk,
         "platform_id": "x1",  # a buyer's and a product's
         "number": order.number,
         "conversation_id": chat.pk,
@@ -103,6 +131,7 @@ CONFIG = schemathesis.Config.from_dict(
         "parameters": {
             "body.records[*].buyer_platform_id": {"dictionary": "known", "probability": 0.9},
             "body.records[*].items[*].product_platform_id": {"dictionary": "known", "probability": 0.9},
+            "body.records[*].order_number": {"dictionary": "known", "probability": 0.9},
         },
     }
 )

@@ -23,6 +23,7 @@ import re
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, cast
 
 import pytest
@@ -41,8 +42,24 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils import timezone
 
 from backoffice import services as shop_services
+from backoffice import tasks as ops_tasks
 from backoffice.asgi import application
-from backoffice.models import ApiKey, Buyer, ContactView, Order, Product, Role, Shop, StaffAccount
+from backoffice.models import (
+    AfterSaleRequest,
+    ApiKey,
+    Buyer,
+    ContactView,
+    DelayReport,
+    LateShipment,
+    Order,
+    PackageAlert,
+    Product,
+    Role,
+    ServiceRequest,
+    Shop,
+    StaffAccount,
+)
+from backoffice.operations import aftersale, delays, service_requests
 from backoffice.urls import api
 from phrases import services as phrase_services
 from phrases.models import Phrase, PhraseGroup
@@ -71,6 +88,9 @@ PHRASE, PERSONAL_PHRASE, PHRASE_GROUP = "甲店短语·亲亲稍等", "甲店私
 AGENT_GROUP, KEY_NAME = "甲店客服组·售前", "甲店密钥·对接"
 LOGIN, SUPERVISOR = "jia7q_zhuguan", "甲店主管·白露"
 KB_QUESTION, KB_ANSWER = "甲店知识库·茶盏能进洗碗机吗", "甲店知识答案·可以进"
+SHIPPED_NUMBER, TICKET_NUMBER, TICKET_SUBJECT = "A-SHIPPED-7Q", "A-TICKET-7Q", "甲店工单·催发货"
+AFTER_SALE_NOTE = "甲店售后·不想要了"
+DELAY_NOTE = "甲店报备·暴雨停发"
 
 
 def fragment(text: str) -> str:
@@ -100,6 +120,10 @@ class Ids:
     phrase_group: int
     agent_group: int
     attachment: int  # an image the agent uploaded for the active chat
+    service_request: int = 0  # a platform ticket (shop operations)
+    after_sale: int = 0  # an after-sale request of the order (shop operations)
+    delay_report: int = 0  # a delay report with an evidence file (shop operations)
+    evidence: int = 0
 
 
 NOBODY = 2_000_000_000
@@ -121,6 +145,10 @@ MISSING = Ids(
     phrase_group=NOBODY,
     agent_group=NOBODY,
     attachment=NOBODY,
+    service_request=NOBODY,
+    after_sale=NOBODY,
+    delay_report=NOBODY,
+    evidence=NOBODY,
 )
 
 
@@ -156,7 +184,43 @@ def world(
         shop=shop_a, records=[{**product_record, "image_url": "https://img.example.com/a7q.jpg", "url": ""}]
     )
     product = Product.objects.get(shop=shop_a, platform_id=PRODUCT_PID)
-    order = factories.order(shop_a, ORDER_NUMBER, BUYER_PID, receiver_name=RECEIVER, address=ADDRESS)
+    # Waiting to ship past its ship-by: the late-shipment task records its voucher (shop operations).
+    order = factories.order(
+        shop_a,
+        ORDER_NUMBER,
+        BUYER_PID,
+        receiver_name=RECEIVER,
+        address=ADDRESS,
+        ship_by=timezone.now() - timedelta(hours=1),
+    )
+    factories.order(
+        shop_a, SHIPPED_NUMBER, BUYER_PID, status="shipped", shipped_at=timezone.now() - timedelta(hours=13)
+    )
+    ops_tasks.late_shipments()
+    ops_tasks.package_alerts()
+    service_requests.receive_service_requests(
+        shop=shop_a,
+        records=[
+            {
+                "number": TICKET_NUMBER,
+                "category": "general",
+                "subject": TICKET_SUBJECT,
+                "received_at": timezone.now(),
+                "order_number": ORDER_NUMBER,
+            }
+        ],
+    )
+    ticket = ServiceRequest.objects.get(shop=shop_a, number=TICKET_NUMBER)
+    report = delays.report_delay(
+        actor=owner,
+        reason="weather",
+        note=DELAY_NOTE,
+        order_numbers=[ORDER_NUMBER],
+        files=[delays.Upload(name="notice.png", data=image_bytes("PNG", (40, 30)))],
+    )
+    after_sale = aftersale.create_request(
+        shop=shop_a, order=order, kind="refund_only", reason="not_wanted", note=AFTER_SALE_NOTE
+    )
     conversation, _decision = routing_services.request_human(buyer=buyer)
     routing_services.post_buyer_message(buyer=buyer, text=BUYER_TEXT)
     conversation.refresh_from_db()
@@ -203,6 +267,10 @@ def world(
         phrase_group=phrase_group.pk,
         agent_group=group.pk,
         attachment=attachment.pk,
+        service_request=ticket.pk,
+        after_sale=after_sale.pk,
+        delay_report=report.pk,
+        evidence=report.evidence.get().pk,
     )
     shop_services.record_contact_views(user=owner.user, staff=owner, orders=[order], place="admin_form")
     objects: dict[type[models.Model], models.Model] = {
@@ -212,12 +280,18 @@ def world(
         RoutingSettings: routing_services.routing_settings(shop_a),
         **robot_reception_objects(shop_a, conversation),
         KnowledgeEntry: kb_entry,
+        LateShipment: LateShipment.objects.get(order=order),
+        PackageAlert: PackageAlert.objects.get(order__number=SHIPPED_NUMBER),
+        ServiceRequest: ticket,
+        AfterSaleRequest: after_sale,
+        DelayReport: report,
     }
     secrets = (
         *(shop_a.name, owner.display_name, teammate.display_name, NICKNAME, TAG, BUYER_PID),
         *(WAITING_NICKNAME, WAITING_PID, TITLE, PRODUCT_PID, ORDER_NUMBER, RECEIVER, ADDRESS),
         *(BUYER_TEXT, AGENT_TEXT, PHRASE, PERSONAL_PHRASE, PHRASE_GROUP, AGENT_GROUP, KEY_NAME),
         *(LOGIN, SUPERVISOR, KB_QUESTION, KB_ANSWER),
+        *(SHIPPED_NUMBER, TICKET_NUMBER, TICKET_SUBJECT, AFTER_SALE_NOTE, DELAY_NOTE),
     )
     return World(shop=shop_a, ids=ids, objects=objects, secrets=secrets)
 
@@ -428,6 +502,11 @@ WORLD_LOOKUPS: set[type[models.Model]] = {
         apps.get_model("robot", name)
         for name in ("RobotSettings", "DiversionRule", "RobotSession", "UnansweredGroup")
     ),
+    LateShipment,
+    PackageAlert,
+    ServiceRequest,
+    AfterSaleRequest,
+    DelayReport,
 }
 
 
@@ -687,6 +766,24 @@ URL_PROBES: dict[str, Probe] = {
     "api-v1:api-root": lambda ids: [get("/api/v1/", NOT_FOUND)],  # django-ninja's: always a 404
     "api-v1:openapi-json": scoped("/api/v1/openapi.json"),
     "api-v1:openapi-view": scoped("/api/v1/docs"),
+    "ops:overview": scoped("/ops/"),
+    "ops:handle-request": lambda ids: [
+        post(f"/ops/service-requests/{ids.service_request}/handle/", NOT_FOUND)
+    ],
+    # The outsider's own shop's setting: shop A's is left as it was.
+    "ops:act-after-sale": lambda ids: [
+        post(f"/ops/after-sales/{ids.after_sale}/act/", NOT_FOUND, form={"action": "agree"})
+    ],
+    "ops:delay-reports": lambda ids: [
+        get("/ops/delay-reports/"),
+        # A form error, nothing filed. (That shop A's order numbers are unknown to shop B is tested in
+        # tests/ops/test_delays.py: the refused form shows the numbers typed, which this sweep counts as A's.)
+        post("/ops/delay-reports/", frozenset({422}), form={"reason": "weather", "region": "浙江省"}),
+    ],
+    "ops:delay-evidence": lambda ids: [get(f"/ops/delay-reports/evidence/{ids.evidence}/", NOT_FOUND)],
+    "ops:holiday-pause": lambda ids: [
+        post("/ops/settings/holiday-pause/", frozenset({302}), form={"pause": "on"})
+    ],
 }
 ALLOWED: dict[str, str] = {
     "set_language": "i18n: POST only, sets the language of the person's own session; names no shop object",
@@ -880,6 +977,79 @@ API_PROBES: dict[tuple[str, str], Probe] = {
     ],
     ("DELETE", "/api/v1/phrases/{phrase_id}"): lambda ids: [
         staff("delete", f"/phrases/{ids.phrase}", NOT_FOUND)
+    ],
+    # shop operations: shop A's order numbers are unknown to shop B's key
+    ("POST", "/api/v1/ops/service-requests"): lambda ids: [
+        key(
+            "post",
+            "/ops/service-requests",
+            frozenset({422}),
+            json={
+                "records": [
+                    {
+                        "number": TICKET_NUMBER,
+                        "category": "urgent",
+                        "subject": "乙",
+                        "received_at": "2026-03-02T10:00:00+08:00",
+                        "order_number": ids.order_number,
+                    }
+                ]
+            },
+        )
+    ],
+    ("POST", "/api/v1/ops/pickup-scans"): lambda ids: [
+        key(
+            "post",
+            "/ops/pickup-scans",
+            frozenset({422}),
+            json={
+                "records": [{"order_number": ids.order_number, "picked_up_at": "2026-03-02T10:00:00+08:00"}]
+            },
+        )
+    ],
+    ("GET", "/api/v1/ops/orders/{number}/late-shipment"): lambda ids: [
+        key("get", f"/ops/orders/{ids.order_number}/late-shipment", NOT_FOUND)
+    ],
+    ("GET", "/api/v1/ops/shipping/due"): lambda ids: [staff("get", "/ops/shipping/due")],
+    ("GET", "/api/v1/ops/service-requests/open"): lambda ids: [staff("get", "/ops/service-requests/open")],
+    ("POST", "/api/v1/ops/service-requests/{request_id}/handle"): lambda ids: [
+        staff("post", f"/ops/service-requests/{ids.service_request}/handle", NOT_FOUND)
+    ],
+    ("GET", "/api/v1/ops/package-alerts"): lambda ids: [staff("get", "/ops/package-alerts")],
+    ("POST", "/api/v1/ops/after-sales"): lambda ids: [
+        key(
+            "post",
+            "/ops/after-sales",
+            frozenset({422}),
+            json={
+                "records": [
+                    {
+                        "number": "B1",
+                        "order_number": ids.order_number,
+                        "kind": "refund_only",
+                        "reason": "other",
+                    }
+                ]
+            },
+        )
+    ],
+    ("POST", "/api/v1/ops/delay-reports/{report_id}/review"): lambda ids: [
+        key("post", f"/ops/delay-reports/{ids.delay_report}/review", NOT_FOUND, json={"status": "approved"})
+    ],
+    ("GET", "/api/v1/ops/delay-reports"): lambda ids: [staff("get", "/ops/delay-reports")],
+    ("GET", "/api/v1/ops/alerts"): lambda ids: [staff("get", "/ops/alerts")],
+    ("POST", "/api/v1/ops/alerts/read"): lambda ids: [staff("post", "/ops/alerts/read")],
+    ("GET", "/api/v1/ops/after-sales/open"): lambda ids: [staff("get", "/ops/after-sales/open")],
+    ("POST", "/api/v1/ops/orders/{order_id}/after-sales"): lambda ids: [
+        staff(
+            "post",
+            f"/ops/orders/{ids.order}/after-sales",
+            NOT_FOUND,
+            json={"kind": "refund_only", "reason": "other"},
+        )
+    ],
+    ("POST", "/api/v1/ops/after-sales/{after_sale_id}/actions"): lambda ids: [
+        staff("post", f"/ops/after-sales/{ids.after_sale}/actions", NOT_FOUND, json={"action": "agree"})
     ],
 }
 

@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,49 @@ def platform_objects(owner: StaffAccount) -> dict[type[models.Model], models.Mod
     }
 
 
+def shop_operations(shop: Shop, order: Order) -> dict[type[models.Model], models.Model]:
+    """One of each shop-operations record: a late order's voucher, a package record, a ticket, an
+    after-sale request."""
+    from backoffice import tasks
+    from backoffice.models import AfterSaleRequest, LateShipment, PackageAlert, ServiceRequest
+    from backoffice.operations import aftersale, service_requests
+
+    now = timezone.now()
+    late = factories.order(shop, "3002", "1001", ship_by=now - timedelta(hours=1))
+    factories.order(shop, "3003", "1001", status="shipped", shipped_at=now - timedelta(hours=13))
+    tasks.late_shipments()
+    tasks.package_alerts()
+    service_requests.receive_service_requests(
+        shop=shop,
+        records=[{"number": "4001", "category": "urgent", "subject": "买家催发货", "received_at": now}],
+    )
+    import tempfile
+
+    from django.test import override_settings
+
+    from backoffice.models import DelayReport, StaffAccount
+    from backoffice.operations import delays
+    from tests.routing.images import image_bytes
+
+    with override_settings(MEDIA_ROOT=tempfile.mkdtemp(prefix="ops-evidence-")):  # not var/media
+        report = delays.report_delay(
+            actor=StaffAccount.objects.get(shop=shop, role="owner"),
+            reason="weather",
+            note="暴雨停发",
+            order_numbers=["3002"],
+            files=[delays.Upload(name="证明.png", data=image_bytes("PNG", (20, 20)))],
+        )
+    return {
+        DelayReport: report,
+        LateShipment: LateShipment.objects.get(order=late),
+        PackageAlert: PackageAlert.objects.get(order__number="3003"),
+        ServiceRequest: ServiceRequest.objects.get(shop=shop, number="4001"),
+        AfterSaleRequest: aftersale.create_request(
+            shop=shop, order=order, kind="refund_only", reason="quality"
+        ),
+    }
+
+
 @pytest.fixture
 def world(db: Any) -> World:
     shop = make_shop("小鹿家居旗舰店", "林晓鹿", "店主林晓鹿")
@@ -222,6 +266,7 @@ def world(db: Any) -> World:
         place=ContactViewPlace.ADMIN_FORM,
     )
     api_key = shop_services.create_api_key(shop=shop, name="对接密钥", created_by=owner.user)[0]
+    ops = shop_operations(shop, order)
     objects: dict[type[models.Model], models.Model] = {
         Shop: shop,
         StaffAccount: agent,
@@ -240,6 +285,7 @@ def world(db: Any) -> World:
             actor=owner, question="支持花呗分期吗", answer="支持花呗分期付款", intent="coupon"
         ),
         **platform_objects(owner),
+        **ops,
     }
     assert AddressChange.objects.filter(order=order).exists()
     for model, obj in objects.items():
@@ -247,8 +293,12 @@ def world(db: Any) -> World:
             logged_change(obj, superuser)
     chat_url = f"/chat/{shop.pk}/?token={buyer_token(buyer)}"
     # Data in Latin letters: the API key's random prefix, the role groups' names (the role codes the rights
-    # are looked up by) and the sign-in records' names (django-axes words them in English, untranslated).
+    # are looked up by) and the sign-in records' names (django-axes words them in English, untranslated); the
+    # template library's phrase codes, which the after-sale guide names ("/sh12": what the agent types).
+    from phrases.library import TEMPLATES
+
     data = (
+        *(f"/{template.code}" for template in TEMPLATES),
         *ApiKey.objects.values_list("prefix", flat=True),
         *Group.objects.values_list("name", flat=True),
         *(str(obj) for model, obj in objects.items() if model._meta.app_label == "axes"),

@@ -5,7 +5,7 @@ holding markup shown and sent as text."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,9 +47,8 @@ def test_slash_code_and_enter_sends_the_phrase_filled_from_the_conversation(
     new_context: Any, shop_a: Shop, owner: StaffAccount, agent: StaffAccount
 ) -> None:
     phrase = team(owner, SHIP, code="fh", keywords=["发货"])
-    factories.order(
-        shop_a, "O-FH-1", "fh1", ship_by=datetime(2025, 6, 18, 16, tzinfo=ZoneInfo("Asia/Shanghai"))
-    )
+    ship_by = datetime(2025, 6, 18, 16, tzinfo=ZoneInfo("Asia/Shanghai"))
+    factories.order(shop_a, "O-FH-1", "fh1", ship_by=ship_by, created_at=ship_by - timedelta(days=1))
     workbench, chat = chat_with_agent(new_context, shop_a, agent, "fh1", "小王")
     box = workbench.locator("#input")
 

@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
-from django.utils import timezone
 
 from backoffice.models import Shop, StaffAccount
 from phrases.models import Phrase, PhraseUse
@@ -37,8 +36,9 @@ def test_use_fills_the_variables_from_the_conversation(
     teammate_client: Client, teammate: StaffAccount, shop_a: Shop, phrase: Phrase
 ) -> None:
     ship_by = datetime(2025, 6, 18, 16, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # the shop's time zone
-    factories.order(shop_a, "6930001", "w1", created_at=timezone.now(), ship_by=ship_by)
-    factories.order(shop_a, "6930000", "w1", created_at=timezone.now() - timedelta(days=9))
+    # The newest order is the one named; its ship-by comes after it was placed (an earlier one is refused).
+    factories.order(shop_a, "6930001", "w1", created_at=ship_by - timedelta(days=1), ship_by=ship_by)
+    factories.order(shop_a, "6930000", "w1", created_at=ship_by - timedelta(days=9))
     cup = factories.product(shop_a, "p9", "北欧风陶瓷马克杯")
     conv = conversation(shop_a, "w1", "小王", source_product=cup)
 

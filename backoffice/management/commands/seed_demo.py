@@ -622,6 +622,9 @@ def complete_demo(main: Shop, second: Shop, now: datetime) -> list[str]:
     if seed_self_service(owner):
         added.append("buyer self-service (FAQ, cards, service window, follow-up)")
     added += _reports_demo(main, supervisor)
+    from backoffice.operations import demo as operations_demo  # shop operations (issue 19)
+
+    added += operations_demo.build(main, now)
     return added
 
 
