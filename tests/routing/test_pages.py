@@ -559,9 +559,8 @@ def test_another_app_adds_a_workbench_panel_through_the_setting(teammate_client:
     response = teammate_client.get("/workbench/")
     page = response.content.decode()
     data = initial(response)
-    # aftersale: shop operations' after-sale actions in the buyer panel (routing/ops_panel.py)
-    assert [panel["name"] for panel in data["panels"]] == ["phrases", "aftersale", "assist"]
-    assert data["panels"][2]["data"] == {"api": "/api/v1/robot/"}
+    assert [panel["name"] for panel in data["panels"]] == ["phrases", "assist"]
+    assert data["panels"][1]["data"] == {"api": "/api/v1/robot/"}
     assert data["strings"]["assist_title"] == "智能辅助" and data["strings"]["phrase_team"]
     assert page.index("robot/assist.js") < page.index("routing/workbench.js")  # before the workbench script
     assert "robot/assist.css" in page and 'id="phrase-panel"' in page
@@ -572,8 +571,16 @@ def test_a_panel_stays_out_when_it_says_so_and_may_not_take_another_panels_strin
     owner_client: Client, teammate_client: Client, settings: Any
 ) -> None:
     panels = initial(owner_client.get("/workbench/"))["panels"]
-    assert [panel["name"] for panel in panels] == ["phrases", "aftersale"]
+    assert [panel["name"] for panel in panels] == ["phrases"]
     settings.WORKBENCH_PANELS = [*settings.WORKBENCH_PANELS, "phrases.workbench.panel"]
     panel_functions.cache_clear()
     with pytest.raises(ImproperlyConfigured, match="phrase_team"):
         teammate_client.get("/workbench/")
+
+
+def test_the_configured_workbench_panels_are_phrases_the_robots_assist_and_after_sale(
+    teammate_client: Client,
+) -> None:
+    panel_functions.cache_clear()
+    names = [panel["name"] for panel in initial(teammate_client.get("/workbench/"))["panels"]]
+    assert names == ["phrases", "assist", "aftersale"]

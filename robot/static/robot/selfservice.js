@@ -27,7 +27,10 @@
       credentials: "omit",
       headers: { "Content-Type": "application/json" },
       body: JSON.stringify(body),
-    }).then(async (r) => ({ ok: r.ok, status: r.status, data: await r.json().catch(() => ({})) }));
+    })
+      .then(async (r) => ({ ok: r.ok, status: r.status, data: await r.json().catch(() => ({})) }))
+      // The server is away (the chat shows it is reconnecting): say so instead of an uncaught error.
+      .catch(() => ({ ok: false, status: 0, data: { detail: S.offline } }));
   }
 
   function sheet(...children) {
@@ -206,7 +209,12 @@
 
   async function load() {
     const extra = init.product ? { product: init.product } : {};
-    const response = await fetch(panel.dataset.url + query(extra), { credentials: "omit", cache: "no-store" });
+    let response;
+    try {
+      response = await fetch(panel.dataset.url + query(extra), { credentials: "omit", cache: "no-store" });
+    } catch (error) {
+      return; // the server is away: the transcript's next change (the chat resumes) loads it again
+    }
     if (!response.ok) return;
     state = await response.json();
     renderFaq(state.faq);
