@@ -14,6 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from reports.consumers import MonitorConsumer  # noqa: E402
+from robot.matching import warm_up  # noqa: E402
 from routing.consumers import AgentConsumer, BuyerConsumer  # noqa: E402
 
 # Consumers are ASGI applications, which django-stubs' path() (typed for views) does not know.
@@ -30,6 +31,10 @@ application = ProtocolTypeRouter(
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )
+
+# The robot's first match would load jieba's dictionary and fit its calibration (about 2 s): done here, before
+# the first buyer, and frozen with the rest below.
+warm_up()
 
 # Everything imported and built by now lives as long as the process: take it out of the garbage collector's
 # reach, so that a full collection walks only what the connections create. Without this, one full

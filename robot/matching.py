@@ -526,6 +526,14 @@ def calibration() -> Calibration:
     return Calibration(coef=model.coef_[0], intercept=float(model.intercept_[0]))
 
 
+def warm_up() -> None:
+    """Load what every process's first match would otherwise pay for (jieba's dictionary, the calibration:
+    about 2 s), so that the first buyer after a start does not wait for it; the ASGI module calls it."""
+    _jieba()
+    calibration()
+    features("预热一下 kd dao na le")
+
+
 # --- the shop's index, cached -----------------------------------------------------------------------------
 
 
