@@ -16,8 +16,12 @@ two status changes per agent and day. Then:
    days (sessions, messages, reply delays, ratings, transfers, decisions);
 3. the KPI page ``/reports/?from=..&to=..`` through the Django test client (session, middleware, rights,
    rollups of the complete days plus today's part computed live, template), median of BENCH_REPEAT;
+4. the live part at its largest: yesterday (a whole day) computed from the raw tables, what today's part
+   of the page costs just before midnight;
 and asserts that the page's figures (``rollups.facts_between``) equal the raw aggregate's. Targets: the page
 under 500 ms and at most half the raw aggregate's time (printed, not asserted: the machine is shared).
+BENCH_PROFILE=1 also prints cProfile of one page request and of the whole day computed live, with their
+slowest statements and the plans of the three slowest.
 """
 
 from __future__ import annotations

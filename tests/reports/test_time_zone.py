@@ -130,3 +130,10 @@ def test_changing_the_zone_drops_the_rollups_and_figures_follow(shops: tuple[Sho
     assert not RollupDay.objects.filter(shop=shanghai).exists()
     assert not DailyFacts.objects.filter(shop=shanghai).exists()
     assert per_day(Shop.objects.get(pk=shanghai.pk), MAR_1, MAR_2) == {MAR_1: 1, MAR_2: 2}
+
+
+def test_the_kpi_page_counts_the_shops_local_days(shops: tuple[Shop, Shop], outsider: StaffAccount) -> None:
+    client = login_client(outsider)  # the owner of the Berlin shop
+    html = client.get(f"/reports/?from={MAR_1}&to={MAR_1}").content.decode()
+    row = html.split('data-kpi="consultations"', 1)[1].split("</tr>", 1)[0]
+    assert 'class="num">1<' in row  # 06:30 Shanghai on 03-02 is 23:30 on 03-01 in Berlin
