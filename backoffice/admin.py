@@ -189,7 +189,7 @@ class ShopAdmin(ServiceWritesMixin, ShopScopedAdmin):
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:
             return ["name", "manager_name", "owner_login", "owner_password"]
-        return ["name", "manager_name", "reception_cap"]
+        return ["name", "manager_name", "reception_cap", "time_zone"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         return ["manager_name"] if obj is not None else []
@@ -212,6 +212,7 @@ class ShopAdmin(ServiceWritesMixin, ShopScopedAdmin):
             )
         shop = form.instance
         Shop.objects.filter(pk=shop.pk).update(name=form.cleaned_data["name"])
+        services.set_time_zone(shop=shop, name=form.cleaned_data["time_zone"])
         return services.set_reception_cap(shop=shop, cap=form.cleaned_data["reception_cap"])
 
 

@@ -240,6 +240,7 @@ staff_router = Router(auth=django_auth, tags=["staff"])
 class ShopOut(Schema):
     id: int
     name: str
+    time_zone: str
 
 
 class StaffOut(Schema):

@@ -6,9 +6,12 @@ Every shop-owned model has a ``ShopQuerySet`` so that tenant scope is applied in
 
 from __future__ import annotations
 
+import functools
+import zoneinfo
 from typing import TYPE_CHECKING, Self, TypeVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Now
@@ -32,6 +35,29 @@ class ShopQuerySet(models.QuerySet[_M]):
         return self.filter(**{path: shop.pk})
 
 
+@functools.cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA zone names a shop may choose (those zoneinfo knows, from the system or ``tzdata``)."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    """An IANA zone name zoneinfo can load (``Asia/Shanghai``, ``Europe/Berlin``); anything else (a path,
+    an abbreviation such as ``CST``, an offset) is refused."""
+    if value not in time_zone_names():
+        raise ValidationError(
+            _("Unknown time zone: use an IANA name such as Asia/Shanghai."), code="time_zone"
+        )
+
+
+@functools.lru_cache(maxsize=256)
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo(settings.TIME_ZONE)
+
+
 class Shop(models.Model):
     name = models.CharField(_("shop name"), max_length=100)
     manager_name = models.CharField(
@@ -50,6 +76,15 @@ class Shop(models.Model):
         default=False,
         editable=False,
         help_text=_("Made by seed_demo: where the demo buyer picker is on, its picker needs no sign-in."),
+    )
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default=settings.TIME_ZONE,
+        validators=[validate_time_zone],
+        help_text=_(
+            "IANA name such as Asia/Shanghai: reports' days and hours and the service-request clock use it."
+        ),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -74,6 +109,13 @@ class Shop(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        """The shop's time zone: the one lookup behind every "shop time" (reports' local days and hours, the
+        live monitor's today, the 09:00-21:00 service-request clock, self-service quiet hours). A name that
+        no longer loads (a zone removed from tzdata) falls back to ``settings.TIME_ZONE``."""
+        return _zone(self.time_zone or settings.TIME_ZONE)
 
 
 class Role(models.TextChoices):

@@ -11,7 +11,9 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -32,6 +34,7 @@ from backoffice.models import (
     Role,
     Shop,
     StaffAccount,
+    validate_time_zone,
 )
 
 User = get_user_model()
@@ -216,6 +219,29 @@ def set_reception_cap(*, shop: Shop, cap: int) -> Shop:
         Shop.objects.filter(pk=shop.pk).update(reception_cap=cap)
         StaffAccount.objects.filter(shop=shop, max_concurrent__gt=cap).update(max_concurrent=cap)
     shop.reception_cap = cap
+    return shop
+
+
+# Sent (inside the change's transaction) when a shop's time zone changes; receivers drop what they store per
+# local day of the old zone. Keyword argument: ``shop``.
+time_zone_changed = Signal()
+
+
+def set_time_zone(*, shop: Shop, name: str) -> Shop:
+    """The shop's time zone, an IANA name (``validate_time_zone``). Instants already stored (messages,
+    deadlines already computed) keep their value; what is stored per local day is dropped by the apps that
+    keep it, on ``time_zone_changed`` in the same transaction (the reports' rollups: read live until the beat
+    task rolls the days up again in the new zone)."""
+    name = (name or "").strip()
+    try:
+        validate_time_zone(name)
+    except ValidationError as error:
+        raise Invalid(error.messages[0]) from error
+    with transaction.atomic():
+        changed = Shop.objects.filter(pk=shop.pk).exclude(time_zone=name).update(time_zone=name)
+        shop.time_zone = name
+        if changed:
+            time_zone_changed.send(sender=Shop, shop=shop)
     return shop
 
 

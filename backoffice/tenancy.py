@@ -6,6 +6,8 @@
   (``backoffice.access.permissions_of``: the role's group, the account's own rights, every right for the
   owner). Admin permission screens therefore keep working, and a person holding accounts in two shops has
   each shop's rights only while working in that shop.
+- While a signed-in staff request runs, the current time zone is the shop's (``Shop.zone``): pages show
+  times, and forms read naive times, in shop time.
 - ``get_for_shop_or_404`` fetches one object of the current shop; a foreign id is a 404 like a missing one.
 - ``PageShopMiddleware``: a page belongs to the shop it was rendered for. Its scripts name that shop on
   every request (header ``X-Shop: <shop id>``), and a request naming a shop that is no longer the
@@ -21,6 +23,7 @@ from typing import Any, TypeVar
 from django.contrib.auth.backends import ModelBackend
 from django.db import models
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from backoffice.access import permissions_of
@@ -68,7 +71,12 @@ class CurrentShopMiddleware:
             bind_staff(request.user, staff)
         request.staff = staff  # type: ignore[attr-defined]
         request.shop = staff.shop if staff else None  # type: ignore[attr-defined]
-        return self.get_response(request)
+        if staff is None:
+            return self.get_response(request)
+        # The shop's time zone for the whole request: pages render times, and forms read naive times, in
+        # shop time (``Shop.zone``).
+        with timezone.override(staff.shop.zone):
+            return self.get_response(request)
 
 
 def shop_changed_body(user: Any, named: int | None, current: Shop | None) -> dict[str, Any]:

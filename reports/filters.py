@@ -1,7 +1,7 @@
 """The report pages' query-string filters, parsed strictly: a bad value is an ``Invalid`` with a message the
 page shows (status 400), an agent or group that is not the shop's (or, for an agent, a colleague) is a 404.
 
-Periods are local dates (the shop's time zone, ``reports.kpis.shop_timezone``), both ends included; the
+Periods are local dates (the shop's time zone, ``Shop.zone``), both ends included; the
 default is the last 7 days up to today; at most ``MAX_DAYS`` days."""
 
 from __future__ import annotations

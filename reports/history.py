@@ -10,7 +10,7 @@ filter matches a part of the nickname or an order number of the buyer exactly.""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from django.db import transaction
@@ -147,8 +147,8 @@ def _outcome(form: Search) -> Q:
     return where
 
 
-def export_rows(sessions: QuerySet[Conversation]) -> list[list[str]]:
-    """The search result as a table (header first) for CSV and XLSX."""
+def export_rows(sessions: QuerySet[Conversation], zone: tzinfo) -> list[list[str]]:
+    """The search result as a table (header first) for CSV and XLSX; times in the shop's zone."""
     rows = [
         [
             _("Session"),
@@ -169,8 +169,8 @@ def export_rows(sessions: QuerySet[Conversation]) -> list[list[str]]:
         rows.append(
             [
                 str(conv.pk),
-                _local(conv.created_at),
-                _local(conv.ended_at),
+                _local(conv.created_at, zone),
+                _local(conv.ended_at, zone),
                 conv.buyer.nickname,
                 conv.agent.display_name if conv.agent else _("Robot only"),
                 conv.group.name if conv.group else "",
@@ -184,8 +184,8 @@ def export_rows(sessions: QuerySet[Conversation]) -> list[list[str]]:
     return rows
 
 
-def _local(moment: datetime | None) -> str:
-    return timezone.localtime(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
+def _local(moment: datetime | None, zone: tzinfo) -> str:
+    return timezone.localtime(moment, zone).strftime("%Y-%m-%d %H:%M:%S") if moment else ""
 
 
 # --- one session --------------------------------------------------------------------------------------------

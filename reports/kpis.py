@@ -5,8 +5,8 @@ The rollups (``reports.rollups``) store these same facts per day; the pages only
 ``KPIS``, so a figure means the same on every page, in every export and in the benchmark.
 
 Attribution, the rules behind every figure:
-- A session's figures belong to the local day (the shop's time zone) it started on, whatever day it ended:
-  a range counts the sessions that started in it, each once.
+- A session's figures belong to the local day (the shop's time zone, ``Shop.zone``) it started on,
+  whatever day it ended: a range counts the sessions that started in it, each once.
 - Per agent: session figures (human session, end, rating, invitation, queue) go to the session's agent (the
   last one, after transfers); a reply's delay to the agent who replied; a reception to the agent who
   received the chat; a transfer to the agent who handed it away. Per group: the session's group.
@@ -31,14 +31,14 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime, time, timedelta, tzinfo
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import Any, Literal
 
-from django.conf import settings
-from django.db.models import OuterRef, Subquery, Value
+from django.db import connection
+from django.db.models import BooleanField, Case, Max, OuterRef, Q, Subquery, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.functional import Promise
@@ -67,15 +67,9 @@ SATISFIED_STARS = 4  # 4 and 5 stars are "satisfied"
 Key = tuple[date, int | None, int | None]  # local day, agent id, group id
 
 
-def shop_timezone(shop: Shop) -> tzinfo:
-    """The shop's time zone. Shops have no zone of their own yet (every shop sells in China): the project's
-    ``TIME_ZONE``; the one place to change when they do."""
-    return ZoneInfo(settings.TIME_ZONE)
-
-
 def day_bounds(shop: Shop, first: date, last: date) -> tuple[datetime, datetime]:
     """The instants [start, end) of the local days ``first`` to ``last`` inclusive."""
-    tz = shop_timezone(shop)
+    tz = shop.zone
     start = datetime.combine(first, time.min, tzinfo=tz)
     end = datetime.combine(last + timedelta(days=1), time.min, tzinfo=tz)
     return start, end
@@ -153,12 +147,52 @@ def total(facts: Iterable[Facts]) -> Facts:
 # --- reading the facts from routing's tables ----------------------------------------------------------------
 
 
+CHUNK = 2000  # sessions per set query: their ids are sent as a list (see ``session_facts``)
+
+
 def session_facts(shop: Shop, start: datetime, end: datetime) -> dict[Key, Facts]:
     """The facts of the sessions that started in [start, end), by (local day, agent, group), read in a few
-    set queries (no query per session)."""
-    tz = shop_timezone(shop)
+    set queries per ``CHUNK`` sessions (no query per session).
+
+    The sessions are read first (one range scan of ``conv_shop_created``); the rows that hang off them
+    (messages, reply delays, routing decisions, transfers, ratings) are then read by the sessions' ids as a
+    literal list, so every one of those queries is an index lookup per session on its conversation index.
+    Asked with ``conversation IN (subquery)`` instead, PostgreSQL hash-joins and scans the whole table
+    (every message of the shop's history, for today's live part): the cost grew with the history, not
+    with the period."""
+    tz = shop.zone
     sessions = Conversation.objects.for_shop(shop).filter(created_at__gte=start, created_at__lt=end)
-    ids = sessions.values("pk")
+    convs = list(
+        sessions.order_by().values(
+            "pk",
+            "created_at",
+            "agent_id",
+            "group_id",
+            "state",
+            "proactive",
+            "queued_at",
+            "assigned_at",
+            "ended_at",
+            "end_reason",
+        )
+    )
+    result: dict[Key, Facts] = {}
+    for begin in range(0, len(convs), CHUNK):
+        _chunk_facts(convs[begin : begin + CHUNK], tz, result)
+    return result
+
+
+def _among(column: Literal["id", "conversation_id"], ids: list[int]) -> Any:
+    """A filter ``column`` in ``ids``: on PostgreSQL one array parameter (``= ANY(%s)``: an index lookup per
+    id, and no SQL text or Python work growing with the list), elsewhere ``IN``."""
+    if connection.vendor == "postgresql":
+        # The column is one of two literals, the ids a parameter: nothing from outside reaches the SQL text.
+        return RawSQL(f"{column} = ANY(%s::bigint[])", (ids,), output_field=BooleanField())  # noqa: S611
+    return Q(**{f"{column}__in": ids})
+
+
+def _chunk_facts(convs: Sequence[Mapping[str, Any]], tz: tzinfo, result: dict[Key, Facts]) -> None:
+    ids = [conv["pk"] for conv in convs]
     last_agent_seq = (
         Message.objects.filter(
             conversation=OuterRef("pk"), sender=SenderKind.AGENT, created_at__lte=OuterRef("ended_at")
@@ -177,57 +211,44 @@ def session_facts(shop: Shop, start: datetime, end: datetime) -> dict[Key, Facts
         .values("created_at")[:1]
     )
     rows = (
-        sessions.filter(state=ConversationState.ENDED, agent__isnull=False)
+        Conversation.objects.filter(_among("id", ids), state=ConversationState.ENDED, agent__isnull=False)
         .annotate(last_agent_seq=Subquery(last_agent_seq))
         .annotate(pending_from=Subquery(pending_from))
         .values_list("pk", "pending_from")
     )
     pending: dict[int, datetime | None] = dict(rows.order_by())
-    senders = (
-        Message.objects.filter(conversation__in=ids, sender__in=[SenderKind.ROBOT, SenderKind.BUYER])
-        .values_list("conversation_id", "sender")
+    flags = {
+        row["conversation_id"]: row
+        for row in Message.objects.filter(_among("conversation_id", ids))
+        .values("conversation_id")
+        .annotate(
+            robot=Max(Case(When(sender=SenderKind.ROBOT, then=1), default=0)),
+            wrote=Max(Case(When(sender=SenderKind.BUYER, then=1), default=0)),
+            invited=Max(Case(When(sender=SenderKind.SYSTEM, card__kind="rating_invite", then=1), default=0)),
+        )
         .order_by()
-        .distinct()
-    )
-    robot: set[int] = set()
-    wrote: set[int] = set()
-    for conv_id, sender in senders:
-        (robot if sender == SenderKind.ROBOT else wrote).add(conv_id)
-    invited = set(
-        Message.objects.filter(conversation__in=ids, sender=SenderKind.SYSTEM, card__kind="rating_invite")
-        .values_list("conversation_id", flat=True)
-        .order_by()
-        .distinct()
-    )
-    result: dict[Key, Facts] = {}
+    }
+    no_flags = {"robot": 0, "wrote": 0, "invited": 0}
 
     def at(key: Key) -> Facts:
         return result.setdefault(key, Facts())
 
     where: dict[int, tuple[date, int | None]] = {}  # session -> (day, group)
-    for conv in sessions.order_by().values(
-        "pk",
-        "created_at",
-        "agent_id",
-        "group_id",
-        "state",
-        "proactive",
-        "queued_at",
-        "assigned_at",
-        "ended_at",
-        "end_reason",
-    ):
+    agents: dict[int, int | None] = {}
+    for conv in convs:
         day = local_day(conv["created_at"], tz)
         where[conv["pk"]] = (day, conv["group_id"])
+        agents[conv["pk"]] = conv["agent_id"]
         facts = at((day, conv["agent_id"], conv["group_id"]))
+        flag = flags.get(conv["pk"], no_flags)
         _count_session(
-            facts, conv, wrote=conv["pk"] in wrote, robot=conv["pk"] in robot, invited=conv["pk"] in invited
+            facts, conv, wrote=bool(flag["wrote"]), robot=bool(flag["robot"]), invited=bool(flag["invited"])
         )
         if conv["pk"] in pending:
             _count_unanswered_end(facts, conv, pending[conv["pk"]])
-    for conv_id, agent_id, seconds, is_first in ReplyDelay.objects.filter(conversation__in=ids).values_list(
-        "conversation_id", "agent_id", "seconds", "is_first"
-    ):
+    for conv_id, agent_id, seconds, is_first in ReplyDelay.objects.filter(
+        _among("conversation_id", ids)
+    ).values_list("conversation_id", "agent_id", "seconds", "is_first"):
         day, group = where[conv_id]
         facts = at((day, agent_id, group))
         facts.rounds += 1
@@ -237,21 +258,21 @@ def session_facts(shop: Shop, start: datetime, end: datetime) -> dict[Key, Facts
             facts.first_responses += 1
             facts.first_response_seconds += seconds
     receptions = RoutingDecision.objects.filter(
-        conversation__in=ids, outcome=DecisionOutcome.ASSIGNED, winner__isnull=False
+        _among("conversation_id", ids), outcome=DecisionOutcome.ASSIGNED, winner__isnull=False
     )
     for conv_id, winner in receptions.values_list("conversation_id", "winner_id"):
         day, group = where[conv_id]
         at((day, winner, group)).receptions += 1
-    for conv_id, from_agent in Transfer.objects.filter(conversation__in=ids).values_list(
+    for conv_id, from_agent in Transfer.objects.filter(_among("conversation_id", ids)).values_list(
         "conversation_id", "from_agent_id"
     ):
         day, group = where[conv_id]
         at((day, from_agent, group)).transfers += 1
-    agents = dict(sessions.values_list("pk", "agent_id").order_by())
-    for conv_id, stars in Rating.objects.filter(conversation__in=ids).values_list("conversation_id", "stars"):
+    for conv_id, stars in Rating.objects.filter(_among("conversation_id", ids)).values_list(
+        "conversation_id", "stars"
+    ):
         day, group = where[conv_id]
         _count_rating(at((day, agents[conv_id], group)), stars)
-    return result
 
 
 def _count_rating(facts: Facts, stars: int) -> None:
@@ -321,7 +342,7 @@ def status_facts(
 ) -> dict[Key, Facts]:
     """Online and busy seconds per (local day, agent, the agent's group) in [start, end), from the recorded
     status changes (an agent's status lasts until their next change; the current one until ``now``)."""
-    tz = shop_timezone(shop)
+    tz = shop.zone
     stop = min(end, now or timezone.now())
     if stop <= start:
         return {}

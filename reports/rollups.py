@@ -61,7 +61,7 @@ def rollup_day(shop: Shop, day: date) -> int:
 
 
 def today(shop: Shop, now: datetime | None = None) -> date:
-    return kpis.local_day(now or timezone.now(), kpis.shop_timezone(shop))
+    return kpis.local_day(now or timezone.now(), shop.zone)
 
 
 def _db_now() -> datetime:
@@ -77,10 +77,11 @@ def mark_due(now: datetime) -> int:
     """Create the missing days (stale) of every shop since its first session up to yesterday, and make the
     changing days stale again once their rollup is older than ``REFRESH``; the rows created or marked."""
     made = 0
-    firsts = Conversation.objects.values("shop_id").annotate(first=Min("created_at")).order_by()
+    firsts = list(Conversation.objects.values("shop_id").annotate(first=Min("created_at")).order_by())
+    shops = Shop.objects.in_bulk([row["shop_id"] for row in firsts])
     for row in firsts:
-        shop = Shop(pk=row["shop_id"])
-        tz = kpis.shop_timezone(shop)
+        shop = shops[row["shop_id"]]
+        tz = shop.zone
         first, yesterday = kpis.local_day(row["first"], tz), kpis.local_day(now, tz) - timedelta(days=1)
         have = set(RollupDay.objects.filter(shop_id=shop.pk, day__gte=first).values_list("day", flat=True))
         missing = [
@@ -118,6 +119,14 @@ def roll_up(*, batch: int = BATCH, now: datetime | None = None) -> int:
             RollupDay.objects.filter(pk=item.pk).update(stale=False, computed_at=Now())
             done += 1
     return done
+
+
+def forget(shop: Shop) -> None:
+    """Drop the shop's rollups (its time zone changed: they are per local day of the old zone); until the
+    beat task rolls the days up again, ``facts_between`` computes them live."""
+    with transaction.atomic():
+        DailyFacts.objects.filter(shop=shop).delete()
+        RollupDay.objects.filter(shop=shop).delete()
 
 
 def stored_facts(shop: Shop, first: date, last: date) -> tuple[dict[Key, Facts], set[date]]:

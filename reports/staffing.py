@@ -92,7 +92,7 @@ class Hour:
 
 def hourly(shop: Shop, day: date) -> list[Hour]:
     """The hourly report of one local day."""
-    tz = kpis.shop_timezone(shop)
+    tz = shop.zone
     start, end = kpis.day_bounds(shop, day, day)
     sessions = Conversation.objects.for_shop(shop).filter(created_at__gte=start, created_at__lt=end)
     wrote = Exists(Message.objects.filter(conversation=OuterRef("pk"), sender=SenderKind.BUYER))
@@ -124,7 +124,7 @@ def timezone_hour(moment: datetime, tz: tzinfo) -> int:
 
 def online_per_hour(shop: Shop, start: datetime, end: datetime) -> dict[int, set[int]]:
     """Local hour -> the agents online at any moment of it."""
-    tz = kpis.shop_timezone(shop)
+    tz = shop.zone
     before = (
         AgentStatusChange.objects.filter(staff=OuterRef("staff_id"), at__lt=start)
         .order_by("-at", "-pk")
@@ -173,7 +173,7 @@ def recommend(shop: Shop, day: date, *, weeks: int = 4, concurrent: int = 3, tar
     first = day - timedelta(days=7 * weeks)
     last = day - timedelta(days=1)
     start, end = kpis.day_bounds(shop, first, last)
-    tz = kpis.shop_timezone(shop)
+    tz = shop.zone
     human = Conversation.objects.for_shop(shop).filter(
         created_at__gte=start, created_at__lt=end, agent__isnull=False
     )

@@ -41,7 +41,7 @@ class KpiRow:
 
 def report_page(view: View) -> View:
     """Signed in, and domain errors as a page: Invalid 400 (the form with its message), Forbidden 403,
-    NotFound 404."""
+    NotFound 404. (Times show in the shop's zone: ``CurrentShopMiddleware`` activates it.)"""
 
     @wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
@@ -211,7 +211,9 @@ def history_page(request: HttpRequest) -> HttpResponse:
     found = history.search(who, form)
     if fmt:
         return export(
-            history.export_rows(found[:10_000]), fmt, f"sessions-{form.period.first}-{form.period.last}"
+            history.export_rows(found[:10_000], who.shop.zone),
+            fmt,
+            f"sessions-{form.period.first}-{form.period.last}",
         )
     page = Paginator(found, history.PAGE_SIZE).get_page(filters.page_number(request.GET))
     return render(

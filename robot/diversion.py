@@ -1,7 +1,7 @@
 """Diversion rules (导流): which new chats the robot takes.
 
 Rules, per shop (``DiversionRule``):
-- a rule is a daily window in the shop's time (``TIME_ZONE``), ``start`` to ``end`` (an end before the start
+- a rule is a daily window in the shop's time (``Shop.zone``), ``start`` to ``end`` (an end before the start
   runs past midnight: 22:00-02:00), and the share of new chats the robot takes in it, 0-100 %;
 - windows of one shop never overlap (a minute belongs to at most one rule), and a window is not empty;
 - a shop without rules: the robot takes every new chat (when full-auto reception is on); a shop with rules:
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from django.db import transaction
 from django.utils import timezone
@@ -103,9 +103,9 @@ def delete_rule(*, rule: DiversionRule) -> None:
     rule.delete()
 
 
-def window_at(rules: list[DiversionRule], moment: datetime) -> Window | None:
-    """The enabled window ``moment`` (aware) falls in, in the shop's time, or None."""
-    local = timezone.localtime(moment)
+def window_at(rules: list[DiversionRule], moment: datetime, zone: tzinfo) -> Window | None:
+    """The enabled window ``moment`` (aware) falls in, read in the shop's time zone ``zone``, or None."""
+    local = timezone.localtime(moment, zone)
     minute = local.hour * 60 + local.minute
     for rule in rules:
         if not rule.enabled:
@@ -128,10 +128,10 @@ def bucket(window: Window, buyer_id: int) -> int:
 
 def robot_takes(*, shop_id: int, buyer_id: int, now: datetime | None = None) -> bool:
     """Whether the robot takes a new chat of this buyer now (the module's rules)."""
-    rules = list(DiversionRule.objects.filter(shop_id=shop_id))
+    rules = list(DiversionRule.objects.filter(shop_id=shop_id).select_related("shop"))
     if not rules:
         return True
-    window = window_at(rules, now or timezone.now())
+    window = window_at(rules, now or timezone.now(), rules[0].shop.zone)
     if window is None:
         return False
     return bucket(window, buyer_id) < window.rule.ratio * 100

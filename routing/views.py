@@ -170,7 +170,7 @@ def workbench(request: HttpRequest) -> HttpResponse:
         "queued": queued,
         "agents": selectors.colleagues(staff),
         "server_now": timezone.now(),
-        "time_zone": settings.TIME_ZONE,
+        "time_zone": staff.shop.zone.key,
         # The page's shop: named on every request (X-Shop) and by the socket, refused once it changed.
         "shop": {"id": staff.shop_id, "name": staff.shop.name},
         "shop_header": PAGE_SHOP_HEADER,
@@ -323,7 +323,7 @@ def buyer_chat(request: HttpRequest, shop_id: int) -> HttpResponse:
         "max_text": MAX_TEXT,
         "max_image_bytes": attachments.max_bytes(),
         "upload_url": f"{reverse('routing:buyer-upload', args=[shop_id])}?{urlencode({'token': token})}",
-        "time_zone": settings.TIME_ZONE,
+        "time_zone": buyer.shop.zone.key,
         "strings": chat_strings(),
     }
     context = {"shop": buyer.shop, "buyer": buyer, "initial": initial, "max_text": MAX_TEXT}

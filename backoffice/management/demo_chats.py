@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.conf import settings
 from django.db import models
 
 from backoffice.models import Buyer, Order, OrderStatus, Shop, StaffAccount
@@ -409,7 +408,7 @@ def build_history(
 ) -> int:
     """Three weeks of ended chats (module docstring); returns how many. Written in bulk."""
     rng = random.Random(seed)
-    tz = ZoneInfo(settings.TIME_ZONE)
+    tz = owner.shop.zone  # the shop's opening hours, in its own time zone
     buyers = _buyer_facts(owner.shop_id)
     by_team: dict[str, list[Script]] = {PRE_SALE: [], AFTER_SALE: []}
     for script in SCRIPTS:

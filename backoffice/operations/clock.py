@@ -8,8 +8,10 @@ The rules, where the seed (002) is silent or only gives the example:
   what is left at 21:00 is more than nothing, so it ends after 09:00.
 - A ticket received before 09:00 starts counting at 09:00 that day; one received at or after 21:00 starts at
   09:00 the next (open) day. A ticket received on a paused holiday starts at 09:00 of the next open day.
-- Shop time is the console's time zone (``settings.TIME_ZONE``, Asia/Shanghai): shops have no zone of their
-  own yet. Asia/Shanghai has no daylight saving, so the wall clock and the elapsed time agree.
+- Shop time is the shop's own time zone (``Shop.zone``, Asia/Shanghai unless the owner chose another): the
+  callers pass it. The window is read on the wall clock of that zone; in a zone with daylight saving, a day
+  that springs forward or falls back still counts 09:00-21:00 local, i.e. the elapsed time of the window is
+  the wall-clock difference (12 h), since 09:00 and 21:00 are never inside a DST gap of the IANA zones.
 - A public holiday is a day ``chinese-calendar`` names as a statutory holiday (a day off with a holiday name);
   the make-up working days (调休) and plain weekends are not paused. For a year the package has no data for,
   no day is a holiday (the clock runs).
@@ -19,11 +21,9 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, time, timedelta, tzinfo
 
 import chinese_calendar  # type: ignore[import-untyped]  # ships no types
-from django.conf import settings
 
 OPENS = time(9, 0)
 CLOSES = time(21, 0)
@@ -46,24 +46,17 @@ def is_public_holiday(day: date) -> bool:
     return bool(off and name)
 
 
-def shop_zone() -> ZoneInfo:
-    return ZoneInfo(settings.TIME_ZONE)
-
-
-def _opening(day: date, zone: ZoneInfo) -> datetime:
+def _opening(day: date, zone: tzinfo) -> datetime:
     return datetime.combine(day, OPENS, tzinfo=zone)
 
 
-def _closing(day: date, zone: ZoneInfo) -> datetime:
+def _closing(day: date, zone: tzinfo) -> datetime:
     return datetime.combine(day, CLOSES, tzinfo=zone)
 
 
-def clock_start(
-    received: datetime, *, skipped: DaySkipped = no_day_skipped, zone: ZoneInfo | None = None
-) -> datetime:
+def clock_start(received: datetime, *, zone: tzinfo, skipped: DaySkipped = no_day_skipped) -> datetime:
     """When the clock starts for a ticket received at ``received`` (aware): the same moment inside the
     window of an open day, else 09:00 of that day (before 09:00) or of the next open day."""
-    zone = zone or shop_zone()
     local = received.astimezone(zone)
     day = local.date()
     if local.time() >= CLOSES:
@@ -79,14 +72,13 @@ def add_business_time(
     received: datetime,
     duration: timedelta,
     *,
+    zone: tzinfo,
     skipped: DaySkipped = no_day_skipped,
-    zone: ZoneInfo | None = None,
 ) -> datetime:
     """The moment ``duration`` of clock time after ``received``: counted only 09:00-21:00 shop time on days
     that ``skipped`` does not skip (the module's docstring gives the boundaries). Aware, in shop time."""
     if duration < timedelta(0):
         raise ValueError("duration must not be negative")
-    zone = zone or shop_zone()
     cursor = clock_start(received, skipped=skipped, zone=zone)
     left = duration
     while True:
@@ -104,9 +96,10 @@ def add_business_time(
 
 
 def deadlines(
-    received: datetime, hours: int, *, skipped: DaySkipped = no_day_skipped
+    received: datetime, hours: int, *, zone: tzinfo, skipped: DaySkipped = no_day_skipped
 ) -> tuple[datetime, datetime]:
-    """(due, warn): the deadline of a ticket of ``hours`` clock hours, and the moment 80% of them have run."""
-    due = add_business_time(received, timedelta(hours=hours), skipped=skipped)
-    warn = add_business_time(received, timedelta(hours=hours) * 0.8, skipped=skipped)
+    """(due, warn): the deadline of a ticket of ``hours`` clock hours, and the moment 80% of them have run,
+    on the clock of ``zone`` (the shop's, ``Shop.zone``)."""
+    due = add_business_time(received, timedelta(hours=hours), zone=zone, skipped=skipped)
+    warn = add_business_time(received, timedelta(hours=hours) * 0.8, zone=zone, skipped=skipped)
     return due, warn

@@ -90,7 +90,7 @@ def receive_service_requests(*, shop: Shop, records: Sequence[dict[str, Any]]) -
         if order_number and order_number not in order_ids:
             errors.append({"loc": [index, "order_number"], "msg": "unknown order in this shop"})
             continue
-        due, warn = clock.deadlines(record["received_at"], hours, skipped=skipped)
+        due, warn = clock.deadlines(record["received_at"], hours, zone=shop.zone, skipped=skipped)
         rows.append(
             ServiceRequest(
                 shop=shop,
@@ -145,7 +145,7 @@ def set_holiday_pause(*, shop: Shop, pause: bool) -> int:
         .only("pk", "received_at", "hours")
     )
     for row in rows:
-        row.due_at, row.warn_at = clock.deadlines(row.received_at, row.hours, skipped=skipped)
+        row.due_at, row.warn_at = clock.deadlines(row.received_at, row.hours, zone=shop.zone, skipped=skipped)
     ServiceRequest.objects.bulk_update(rows, ["due_at", "warn_at"], batch_size=BATCH)
     return len(rows)
 

@@ -172,7 +172,7 @@ class WindowEntry(models.Model):
 
 class FollowUpSettings(models.Model):
     """What the follow-up task sends for the shop, when, and in which words; quiet hours in the shop's time
-    zone (Asia/Shanghai): nothing is sent from ``quiet_from`` to ``quiet_until``."""
+    zone (``Shop.zone``): nothing is sent from ``quiet_from`` to ``quiet_until``."""
 
     shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="+", verbose_name=_("shop"))
     care_on = models.BooleanField(_("care message after delivery"), default=False)

@@ -23,10 +23,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Iterable
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime, timedelta, tzinfo
 
-from django.conf import settings as django_settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.db.models.functions import Length
@@ -114,13 +112,14 @@ def set_care_note(*, staff: StaffAccount, product_id: int, note: str) -> Product
     return found
 
 
-def in_quiet_hours(settings: FollowUpSettings, moment: datetime) -> bool:
-    """Whether ``moment`` falls in the shop's quiet hours, read in the shop's time zone; a window that
-    crosses midnight (22:00-08:00) is quiet before its end and from its start."""
+def in_quiet_hours(settings: FollowUpSettings, moment: datetime, zone: tzinfo) -> bool:
+    """Whether ``moment`` falls in the shop's quiet hours, read in the shop's time zone ``zone``
+    (``Shop.zone``); a window that crosses midnight (22:00-08:00) is quiet before its end and from its
+    start."""
     start, end = settings.quiet_from, settings.quiet_until
     if start == end:
         return False
-    local = moment.astimezone(ZoneInfo(django_settings.TIME_ZONE)).time()
+    local = moment.astimezone(zone).time()
     return start <= local < end if start < end else local >= start or local < end
 
 
@@ -296,8 +295,8 @@ def send_due(now: datetime, *, batch: int = BATCH) -> int:
     FollowUp.objects.filter(state=FollowUpState.SENDING, claimed_at__lt=now - RECLAIM_AFTER).update(
         state=FollowUpState.PENDING
     )
-    shops = {s.shop_id: s for s in FollowUpSettings.objects.all()}
-    awake = [shop_id for shop_id, s in shops.items() if not in_quiet_hours(s, now)]
+    shops = {s.shop_id: s for s in FollowUpSettings.objects.select_related("shop")}
+    awake = [shop_id for shop_id, s in shops.items() if not in_quiet_hours(s, now, s.shop.zone)]
     rows = _claim(now, awake, batch) if awake else []
     opted_out = record_opt_outs(sorted({row.buyer_id for row in rows})) if rows else set()
     sent = 0

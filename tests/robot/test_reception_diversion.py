@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from backoffice import services
 from backoffice.errors import Invalid
 from backoffice.models import Shop
 from robot import diversion
@@ -38,9 +39,9 @@ def test_a_disabled_rule_takes_nothing(shop_a: Shop) -> None:
 def test_a_window_past_midnight_belongs_to_the_day_it_started(shop_a: Shop) -> None:
     rule = diversion.save_rule(shop=shop_a, start=time(22), end=time(2), ratio=50)
     rules = [rule]
-    late, early = diversion.window_at(rules, at(23, day=1)), diversion.window_at(rules, at(1, day=2))
+    late, early = diversion.window_at(rules, at(23, day=1), TZ), diversion.window_at(rules, at(1, day=2), TZ)
     assert late is not None and early is not None and late.day == early.day
-    assert diversion.window_at(rules, at(3, day=2)) is None
+    assert diversion.window_at(rules, at(3, day=2), TZ) is None
 
 
 def test_the_share_holds_over_many_buyers(shop_a: Shop) -> None:
@@ -99,3 +100,11 @@ def test_an_empty_window_is_refused(shop_a: Shop) -> None:
     with pytest.raises(Invalid):
         diversion.save_rule(shop=shop_a, start=time(20), end=time(20, 0, 30), ratio=50)
     assert not DiversionRule.objects.exists()
+
+
+def test_windows_are_read_in_the_shops_own_time_zone(shop_a: Shop) -> None:
+    services.set_time_zone(shop=shop_a, name="Europe/Berlin")
+    diversion.save_rule(shop=shop_a, start=time(20), end=time(23), ratio=100)
+    # 21:00 in Shanghai is 14:00 in Berlin (CET): outside the shop's 20:00-23:00; 04:00 Shanghai is 21:00.
+    assert not diversion.robot_takes(shop_id=shop_a.pk, buyer_id=1, now=at(21))
+    assert diversion.robot_takes(shop_id=shop_a.pk, buyer_id=1, now=at(4, day=2))

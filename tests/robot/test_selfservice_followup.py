@@ -110,9 +110,12 @@ def test_quiet_hours_rule() -> None:
     def at(h: int, m: int = 0) -> dt.datetime:
         return dt.datetime(2026, 6, 1, h, m, tzinfo=SHANGHAI)
 
-    assert followup.in_quiet_hours(s, at(22)) and followup.in_quiet_hours(s, at(3))
-    assert not followup.in_quiet_hours(s, at(8)) and not followup.in_quiet_hours(s, at(21, 59))
-    assert not followup.in_quiet_hours(FollowUpSettings(quiet_from=dt.time(0), quiet_until=dt.time(0)), at(3))
+    assert followup.in_quiet_hours(s, at(22), SHANGHAI) and followup.in_quiet_hours(s, at(3), SHANGHAI)
+    assert not followup.in_quiet_hours(s, at(8), SHANGHAI) and not followup.in_quiet_hours(
+        s, at(21, 59), SHANGHAI
+    )
+    never = FollowUpSettings(quiet_from=dt.time(0), quiet_until=dt.time(0))
+    assert not followup.in_quiet_hours(never, at(3), SHANGHAI)
 
 
 def test_a_kind_switched_off_is_not_sent(owner: StaffAccount, shop_a: Shop) -> None:
