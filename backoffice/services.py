@@ -13,7 +13,6 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.dispatch import Signal
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -222,16 +221,12 @@ def set_reception_cap(*, shop: Shop, cap: int) -> Shop:
     return shop
 
 
-# Sent (inside the change's transaction) when a shop's time zone changes; receivers drop what they store per
-# local day of the old zone. Keyword argument: ``shop``.
-time_zone_changed = Signal()
-
-
 def set_time_zone(*, shop: Shop, name: str) -> Shop:
     """The shop's time zone, an IANA name (``validate_time_zone``). Instants already stored (messages,
     deadlines already computed) keep their value; what is stored per local day is dropped by the apps that
-    keep it, on ``time_zone_changed`` in the same transaction (the reports' rollups: read live until the beat
-    task rolls the days up again in the new zone)."""
+    keep it, in the same transaction, through the setting ``SHOP_TIME_ZONE_CHANGED`` (dotted paths to
+    functions of the shop: the reports' rollups, read live until the beat task rolls the days up again in
+    the new zone)."""
     name = (name or "").strip()
     try:
         validate_time_zone(name)
@@ -241,7 +236,8 @@ def set_time_zone(*, shop: Shop, name: str) -> Shop:
         changed = Shop.objects.filter(pk=shop.pk).exclude(time_zone=name).update(time_zone=name)
         shop.time_zone = name
         if changed:
-            time_zone_changed.send(sender=Shop, shop=shop)
+            for forget in _setup_functions("SHOP_TIME_ZONE_CHANGED"):
+                forget(shop)
     return shop
 
 

@@ -174,6 +174,9 @@ ROUTING_RECEPTION = "robot.reception.receive"
 # dotted paths to functions of the new shop / account, called in the creating transaction.
 SHOP_SETUP = ["routing.setup.set_up_shop", "robot.knowledge.set_up_shop"]
 STAFF_ACCOUNT_SETUP = ["routing.setup.set_up_staff_account"]
+# What other apps drop when a shop's time zone changes (backoffice.services.set_time_zone), in its
+# transaction: the reports' rollups are stored per local day of the old zone.
+SHOP_TIME_ZONE_CHANGED = ["reports.rollups.forget"]
 # The panels other apps add to the agent workbench (routing/panels.py), in page order.
 WORKBENCH_PANELS = ["phrases.workbench.panel", "robot.workbench.panel", "routing.ops_panel.panel"]
 

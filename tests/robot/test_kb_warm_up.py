@@ -18,7 +18,7 @@ def test_the_asgi_module_loads_the_robots_matching_before_the_first_buyer() -> N
         "print(matching._jieba.cache_info().currsize, matching.calibration.cache_info().currsize)\n"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "backoffice.settings"}
-    done = subprocess.run(
+    done = subprocess.run(  # noqa: S603 - this interpreter, a fixed probe
         [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, check=True
     )
     assert done.stdout.split() == ["1", "1"]
