@@ -1159,11 +1159,32 @@ async def monitor_socket_probe(ids: Ids, outsider: Side) -> list[dict[str, Any]]
     return frames
 
 
+async def ops_socket_probe(ids: Ids, outsider: Side) -> list[dict[str, Any]]:
+    """Shop B's owner on the operations alerts: shop B's alerts only; naming shop A's shop: 4409; no
+    session: 4401."""
+    from tests.routing.sockets import SITE, session_cookie
+
+    assert await WebsocketCommunicator(application, "/ws/ops/", headers=SITE).connect(timeout=TIMEOUT) == (
+        False,
+        4401,
+    )
+    cookie = [(b"cookie", await database_sync_to_async(session_cookie)(outsider.staff))]
+    named = WebsocketCommunicator(application, f"/ws/ops/?shop={ids.shop}", headers=[*SITE, *cookie])
+    await named.connect(timeout=TIMEOUT)
+    assert (await named.receive_output(timeout=TIMEOUT))["code"] == 4409
+    comm = WebsocketCommunicator(application, "/ws/ops/", headers=[*SITE, *cookie])
+    frames = await opened(comm)
+    assert frames[0]["type"] == "alerts"
+    await comm.disconnect()
+    return frames
+
+
 SocketProbe = Callable[[Ids, Side], Awaitable[list[dict[str, Any]]]]
 SOCKET_PROBES: dict[str, SocketProbe] = {
     "ws/agent/": agent_socket_probe,
     "ws/buyer/": buyer_socket_probe,
     "ws/monitor/": monitor_socket_probe,
+    "ws/ops/": ops_socket_probe,
 }
 
 

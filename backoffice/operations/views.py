@@ -74,7 +74,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "alerts_list": list(alerts.latest(shop)[:20]),
         "unread": alerts.unread_count(staff),
         "read_up_to": alerts.read_up_to(staff),
-        "alerts_config": {"poll_seconds": alerts.POLL_SECONDS, "api": "/api/v1/ops/alerts"},
+        "alerts_config": {"socket": "/ws/ops/", "api": "/api/v1/ops/alerts"},
     }
     return render(request, "ops/overview.html", context)
 
