@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import html
+import importlib
 import json
 import re
 import uuid
@@ -1161,9 +1162,12 @@ async def monitor_socket_probe(ids: Ids, outsider: Side) -> list[dict[str, Any]]
 
 async def ops_socket_probe(ids: Ids, outsider: Side) -> list[dict[str, Any]]:
     """Shop B's owner on the operations alerts: shop B's alerts only; naming shop A's shop: 4409; no
-    session: 4401."""
+    session: 4401. (The page's right comes from the role's group, which an earlier transactional test's flush
+    removed: made again first.)"""
     from tests.routing.sockets import SITE, session_cookie
 
+    create_role_groups = importlib.import_module("backoffice.migrations.0002_role_groups").create_role_groups
+    await database_sync_to_async(create_role_groups)(apps, None)
     assert await WebsocketCommunicator(application, "/ws/ops/", headers=SITE).connect(timeout=TIMEOUT) == (
         False,
         4401,
