@@ -137,9 +137,13 @@ async def test_the_socket_closes_when_the_account_loses_the_right(
     assert (await comm.receive_output(timeout=TIMEOUT)) == {"type": "websocket.close", "code": 4403}
 
 
-def test_the_frame_counts_unread_per_account(shop_a: Any, supervisor: StaffAccount, owner: StaffAccount) -> None:
+def test_the_frame_counts_unread_per_account(
+    shop_a: Any, supervisor: StaffAccount, owner: StaffAccount
+) -> None:
     late_order_flagged(shop_a, "L1")
     alerts.mark_read(supervisor)
     late_order_flagged(shop_a, "L2")
     assert alerts.frame(supervisor)["unread"] == 1 and alerts.frame(owner)["unread"] == 2
-    assert [i["ref"] for i in alerts.frame(owner, after=alerts.frame(owner)["items"][1]["id"])["items"]] == ["L2"]
+    assert [i["ref"] for i in alerts.frame(owner, after=alerts.frame(owner)["items"][1]["id"])["items"]] == [
+        "L2"
+    ]
