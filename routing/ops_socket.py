@@ -70,7 +70,7 @@ class OpsConsumer(AsyncWebsocketConsumer):
         await self.refresh()
 
     async def refresh(self) -> None:
-        """Send what is newer than what this socket has sent (everything newest at connect), with the count."""
+        """Send what is newer than what this socket has sent (the newest at connect), with the count."""
         frame = await database_sync_to_async(alerts.frame)(self.staff, after=self.sent_up_to)
         if self.sent_up_to and not frame["items"]:
             return

@@ -1,7 +1,8 @@
 """The supervisor's morning check (seed 002), in a browser: the operations page shows today's shipping
 warnings with the voucher owed, the package center's record and the open service request; the supervisor
-sees a new alert of the beat task arrive live, marks the ticket handled, takes an after-sale request through with the guide, and files a delay report with
-its evidence. And an agent agrees to an after-sale request from the buyer panel beside the chat."""
+sees a new alert of the beat task arrive live, marks the ticket handled, takes an after-sale request through
+with the guide, and files a delay report with its evidence. And an agent agrees to an after-sale request
+from the buyer panel beside the chat."""
 
 from __future__ import annotations
 
