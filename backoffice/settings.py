@@ -174,6 +174,8 @@ ROUTING_RECEPTION = "robot.reception.receive"
 # dotted paths to functions of the new shop / account, called in the creating transaction.
 SHOP_SETUP = ["routing.setup.set_up_shop", "robot.knowledge.set_up_shop"]
 STAFF_ACCOUNT_SETUP = ["routing.setup.set_up_staff_account"]
+# The after-sale workbench tells the buyer of a step in their chat (backoffice/operations/aftersale.py).
+AFTER_SALE_BUYER_NOTICE = "routing.ops_panel.tell_buyer"
 # The panels other apps add to the agent workbench (routing/panels.py), in page order.
 WORKBENCH_PANELS = ["phrases.workbench.panel", "robot.workbench.panel", "routing.ops_panel.panel"]
 
