@@ -781,6 +781,9 @@ URL_PROBES: dict[str, Probe] = {
         # tests/ops/test_delays.py: the refused form shows the numbers typed, which this sweep counts as A's.)
         post("/ops/delay-reports/", frozenset({422}), form={"reason": "weather", "region": "浙江省"}),
     ],
+    "ops:withdraw-delay-report": lambda ids: [
+        post(f"/ops/delay-reports/{ids.delay_report}/withdraw/", NOT_FOUND)
+    ],
     "ops:delay-evidence": lambda ids: [get(f"/ops/delay-reports/evidence/{ids.evidence}/", NOT_FOUND)],
     "ops:holiday-pause": lambda ids: [
         post("/ops/settings/holiday-pause/", frozenset({302}), form={"pause": "on"})
@@ -1038,6 +1041,19 @@ API_PROBES: dict[tuple[str, str], Probe] = {
         key("post", f"/ops/delay-reports/{ids.delay_report}/review", NOT_FOUND, json={"status": "approved"})
     ],
     ("GET", "/api/v1/ops/delay-reports"): lambda ids: [staff("get", "/ops/delay-reports")],
+    ("POST", "/api/v1/ops/delay-reports/file"): lambda ids: [
+        # Refused before anything is stored (a region without its period). Shop A's order numbers are refused
+        # too (tests/ops/test_delays_api.py); the error names the numbers typed, which this sweep counts.
+        key(
+            "post",
+            "/ops/delay-reports/file",
+            frozenset({422}),
+            form={"reason": "weather", "region": "浙江省", "files": image_file()},
+        )
+    ],
+    ("GET", "/api/v1/ops/delay-reports/{report_id}"): lambda ids: [
+        key("get", f"/ops/delay-reports/{ids.delay_report}", NOT_FOUND)
+    ],
     ("GET", "/api/v1/ops/alerts"): lambda ids: [staff("get", "/ops/alerts")],
     ("POST", "/api/v1/ops/alerts/read"): lambda ids: [staff("post", "/ops/alerts/read")],
     ("GET", "/api/v1/ops/after-sales/open"): lambda ids: [staff("get", "/ops/after-sales/open")],
