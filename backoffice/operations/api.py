@@ -342,7 +342,7 @@ class DelayReportForm(Schema):
 def file_delay_report(
     request: HttpRequest,
     form: Form[DelayReportForm],
-    files: list[UploadedFile] = File(..., max_length=delays.MAX_FILES),  # noqa: B008  (ninja's style)
+    files: list[UploadedFile] = File(..., max_length=delays.MAX_FILES),  # type: ignore[type-arg]  # noqa: B008
 ) -> Status[DelayReport]:
     limit = int(settings.DELAY_EVIDENCE_MAX_BYTES)
     report = delays.report_delay(

@@ -105,6 +105,14 @@ def check_evidence(files: Sequence[Upload]) -> list[tuple[Upload, str]]:
     return checked
 
 
+def _shop_of(actor: StaffAccount | None, shop: Shop | None) -> Shop:
+    if shop is not None:
+        return shop
+    if actor is None:
+        raise ValueError("report_delay needs the actor or the shop")
+    return actor.shop
+
+
 def report_delay(
     *,
     actor: StaffAccount | None = None,
@@ -118,13 +126,10 @@ def report_delay(
     files: Sequence[Upload] = (),
 ) -> DelayReport:
     """File a delay report of the actor's shop (the staff page) or of ``shop`` (the integration, no actor),
-    pending review. It names orders of the shop, or a region with its period (both may be given). Refused (Invalid, nothing written, no file kept): no orders and no
-    region, an order number the shop does not have, a region without its period or a period ending before
-    it starts, no evidence, bad evidence."""
-    if shop is None:
-        if actor is None:
-            raise ValueError("report_delay needs the actor or the shop")
-        shop = actor.shop
+    pending review. It names orders of the shop, or a region with its period (both may be given). Refused
+    (Invalid, nothing written, no file kept): no orders and no region, an order number the shop does not
+    have, a region without its period or a period ending before it starts, no evidence, bad evidence."""
+    shop = _shop_of(actor, shop)
     if reason not in DelayReason.values:
         raise Invalid(_("Unknown reason."), errors=[{"field": "reason", "message": reason}])
     note = clean_text(note.strip(), 500, field="note")

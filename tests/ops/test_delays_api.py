@@ -57,7 +57,7 @@ def test_the_integration_files_a_report_and_reads_the_review_decision(
         ["停发通知.png"],
     )
     assert len(stored_files(media)) == 1
-    auth = {"HTTP_AUTHORIZATION": f"Bearer {key_a}"}
+    auth: dict[str, Any] = {"HTTP_AUTHORIZATION": f"Bearer {key_a}"}
     review = client.post(
         f"{URL}/{body['id']}/review", {"status": "approved"}, content_type="application/json", **auth
     )
