@@ -17,7 +17,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from backoffice import tasks
-from backoffice.models import AfterSaleRequest, DelayReport, ServiceRequest, Shop, StaffAccount
+from backoffice.models import AfterSaleRequest, DelayReport, Order, ServiceRequest, Shop, StaffAccount
 from backoffice.operations import aftersale, service_requests
 from tests.backoffice import factories
 from tests.browser.conftest import (
@@ -132,6 +132,10 @@ def test_agent_agrees_to_an_after_sale_request_beside_the_chat(
     expect(card.locator('form[data-action="refund"]')).to_be_visible()
     expect(card.locator('form[data-action="agree"]')).to_be_hidden()
     assert AfterSaleRequest.objects.get(pk=request.pk).state == "agreed"
+    # The buyer's chat hears of it (a system message), and the order's after-sale status follows.
+    expect(chat.locator(".msg.system").last).to_contain_text("商家已同意")
+    expect(workbench.locator(".msg.system").last).to_contain_text("AS-CHAT")
+    assert Order.objects.get(pk=order.pk).after_sale_status == "refund_requested"
 
 
 def test_agent_opens_an_after_sale_request_from_the_chat(
