@@ -20,7 +20,13 @@ from backoffice.access import has_right
 from backoffice.models import StaffAccount
 from backoffice.operations import alerts
 from backoffice.operations.views import VIEW
-from routing.consumers import CLOSE_SHOP_CHANGED, origin_allowed, session_account, session_user_id
+from routing.consumers import (
+    CLOSE_SHOP_CHANGED,
+    origin_allowed,
+    ping_only_answer,
+    session_account,
+    session_user_id,
+)
 
 
 def _supervisor_of(scope: Mapping[str, Any]) -> tuple[StaffAccount | None, int]:
@@ -84,16 +90,7 @@ class OpsConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Only pings (``{"type": "ping"}`` gets ``pong``); anything else is an error frame."""
-        try:
-            kind = json.loads(text_data or "").get("type")
-        except (ValueError, AttributeError):
-            kind = None
-        if kind == "ping":
-            await self.send(text_data='{"type": "pong"}')
-        else:
-            await self.send(
-                text_data=json.dumps({"type": "error", "code": "bad_frame", "message": "ping only"})
-            )
+        await self.send(text_data=ping_only_answer(text_data))
 
     async def ops_alerts(self, message: dict[str, Any]) -> None:
         """New alerts of the shop (``OpsAlertsAdded``): the ones this socket has not sent yet."""
