@@ -27,7 +27,7 @@ from django.utils.translation import gettext_lazy as _
 from backoffice import privacy, services, spreadsheet, validation
 from backoffice.access import Right, request_has_right
 from backoffice.admin_site import CleanLookups, lockout_message, permission_name
-from backoffice.errors import DomainError, Invalid
+from backoffice.errors import Conflict, DomainError, Invalid
 from backoffice.models import (
     AddressChange,
     AfterSaleRequest,
@@ -37,6 +37,7 @@ from backoffice.models import (
     ContactView,
     ContactViewPlace,
     DelayReport,
+    DelayReportStatus,
     LateShipment,
     Order,
     OrderItem,
@@ -47,6 +48,7 @@ from backoffice.models import (
     Shop,
     StaffAccount,
 )
+from backoffice.operations import delays
 
 
 def current_shop(request: HttpRequest) -> Shop | None:
@@ -628,9 +630,49 @@ class AfterSaleRequestAdmin(ReadOnlyAdmin):
 
 @admin.register(DelayReport)
 class DelayReportAdmin(ReadOnlyAdmin):
-    """Filed on the delay report center page (/ops/delay-reports/), reviewed by the platform (its API)."""
+    """Filed on the delay report center page (/ops/delay-reports/) or by the integration, reviewed by the
+    platform: its API, or here by a platform superuser (approve / reject the selected pending reports,
+    ``delays.review``). Only a superuser deletes, through ``delays.delete_report`` (the evidence files go
+    too); the shop withdraws its pending reports on its page."""
 
     list_display = ["__str__", "reason", "region", "status", "created_at", "reviewed_at"]
     list_filter = ["reason", "status"]
     search_fields = ["region", "note"]
     exclude = ["orders"]
+    actions = ["approve", "reject"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return bool(request.user.is_superuser)
+
+    def has_review_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_superuser)
+
+    def delete_model(self, request: HttpRequest, obj: DelayReport) -> None:
+        delays.delete_report(report=obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[DelayReport]) -> None:
+        for report in queryset:
+            delays.delete_report(report=report)
+
+    def _review(self, request: HttpRequest, queryset: QuerySet[DelayReport], status: str) -> None:
+        done = skipped = 0
+        for report in queryset:
+            try:
+                delays.review(report=report, status=status)
+            except Conflict:
+                skipped += 1
+            else:
+                done += 1
+        messages.success(
+            request,
+            _("%(done)d report(s) reviewed, %(skipped)d already reviewed.")
+            % {"done": done, "skipped": skipped},
+        )
+
+    @admin.action(description=_("Approve the selected delay reports"), permissions=["review"])
+    def approve(self, request: HttpRequest, queryset: QuerySet[DelayReport]) -> None:
+        self._review(request, queryset, DelayReportStatus.APPROVED)
+
+    @admin.action(description=_("Reject the selected delay reports"), permissions=["review"])
+    def reject(self, request: HttpRequest, queryset: QuerySet[DelayReport]) -> None:
+        self._review(request, queryset, DelayReportStatus.REJECTED)

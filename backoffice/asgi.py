@@ -16,12 +16,14 @@ from django.urls import path  # noqa: E402
 from reports.consumers import MonitorConsumer  # noqa: E402
 from robot.matching import warm_up  # noqa: E402
 from routing.consumers import AgentConsumer, BuyerConsumer  # noqa: E402
+from routing.ops_socket import OpsConsumer  # noqa: E402
 
 # Consumers are ASGI applications, which django-stubs' path() (typed for views) does not know.
 websocket_urlpatterns: list[Any] = [
     path("ws/agent/", AgentConsumer.as_asgi()),  # type: ignore[arg-type]
     path("ws/buyer/", BuyerConsumer.as_asgi()),  # type: ignore[arg-type]
     path("ws/monitor/", MonitorConsumer.as_asgi()),  # type: ignore[arg-type]
+    path("ws/ops/", OpsConsumer.as_asgi()),  # type: ignore[arg-type]
 ]
 
 application = ProtocolTypeRouter(

@@ -9,7 +9,8 @@ socket's own call published (``collected``) the consumer sends from its event lo
 straight to this loop's sockets, and to Redis for the other processes.
 
 Groups are built from ids here, in one place: ``agent_group`` (every tab of one staff account),
-``buyer_group`` (every tab of one buyer), ``shop_agents_group`` (every agent tab of a shop).
+``buyer_group`` (every tab of one buyer), ``shop_agents_group`` (every agent tab of a shop),
+``shop_ops_group`` (every shop-operations page of a shop: the jobs' alerts).
 """
 
 from __future__ import annotations
@@ -59,6 +60,10 @@ def buyer_group(buyer_id: int) -> str:
 
 def shop_agents_group(shop_id: int) -> str:
     return f"shop.{shop_id}.agents"
+
+
+def shop_ops_group(shop_id: int) -> str:
+    return f"shop.{shop_id}.ops"
 
 
 # An event on its way: the group, the channel layer's message ({"type": handler, "text": JSON}), the event.

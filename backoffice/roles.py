@@ -35,6 +35,7 @@ OPERATIONS = [
     "view_packagealert",
     "view_delayreport",
     "add_delayreport",
+    "delete_delayreport",  # withdraw a pending report (backoffice/operations/delays.py)
     *AFTER_SALE,
 ]
 SHOP_ADMIN = [

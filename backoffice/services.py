@@ -561,3 +561,16 @@ def request_after_sale(*, order: Order, kind: str) -> Order:
     )
     order.after_sale_status = kind
     return order
+
+
+def set_after_sale_status(*, order_ids: Iterable[int], status: str) -> int:
+    """The shop's after-sale workbench (``backoffice/operations/aftersale.py``) moves its orders' after-sale
+    status along with their requests: ``status`` (an ``AfterSaleStatus``) for every order of ``order_ids``,
+    whatever it was (the workbench's state machine has checked the step). Returns the orders changed."""
+    if status not in AfterSaleStatus.values:
+        raise Invalid(_("Unknown after-sale status."), errors=[{"field": "status", "message": status[:50]}])
+    return (
+        Order.objects.filter(pk__in=list(order_ids))
+        .exclude(after_sale_status=status)
+        .update(after_sale_status=status, updated_at=timezone.now())
+    )

@@ -18,7 +18,13 @@ from backoffice.access import Right, has_right
 from backoffice.models import StaffAccount
 from reports import monitor
 from routing import events
-from routing.consumers import CLOSE_SHOP_CHANGED, origin_allowed, session_account, session_user_id
+from routing.consumers import (
+    CLOSE_SHOP_CHANGED,
+    origin_allowed,
+    ping_only_answer,
+    session_account,
+    session_user_id,
+)
 from routing.models import AgentState
 
 REFRESH_DELAY = 1.0  # seconds: events within it make one snapshot
@@ -94,16 +100,7 @@ class MonitorConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Only pings (``{"type": "ping"}`` gets ``pong``); anything else is an error frame."""
-        try:
-            kind = json.loads(text_data or "").get("type")
-        except (ValueError, AttributeError):
-            kind = None
-        if kind == "ping":
-            await self.send(text_data='{"type": "pong"}')
-        else:
-            await self.send(
-                text_data=json.dumps({"type": "error", "code": "bad_frame", "message": "ping only"})
-            )
+        await self.send(text_data=ping_only_answer(text_data))
 
     async def chat_event(self, message: dict[str, Any]) -> None:
         """Any routing event of the shop: a snapshot soon (one for every burst)."""

@@ -122,6 +122,18 @@ def _bad_value(value: Any) -> str | None:
     return validation.json_text_error(value)
 
 
+def ping_only_answer(text_data: str | None) -> str:
+    """The answer of a socket that takes only pings (the supervisors' live monitor and operations alerts):
+    ``{"type": "pong"}`` to ``{"type": "ping"}``, an error frame to anything else."""
+    try:
+        kind = json.loads(text_data or "").get("type")
+    except (ValueError, AttributeError):
+        kind = None
+    if kind == "ping":
+        return '{"type": "pong"}'
+    return json.dumps({"type": "error", "code": "bad_frame", "message": "ping only"})
+
+
 def origin_allowed(scope: Mapping[str, Any]) -> bool:
     """The page opening the socket is this site: its Origin has the scheme, host and port the request came
     to (Django's CSRF rule), or is one of CSRF_TRUSTED_ORIGINS. A socket without an Origin is refused."""

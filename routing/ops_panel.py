@@ -2,7 +2,10 @@
 after-sale requests with the seed's guide and one-click actions (``templates/ops/_after_sale.html``,
 rendered with the buyer panel); this panel adds only the script that posts the actions to the JSON API and
 updates the request in place (``backoffice/aftersale.js``). Accounts without the right get no panel; the
-buyer panel then shows the requests without their buttons' script (the forms still post)."""
+buyer panel then shows the requests without their buttons' script (the forms still post).
+
+``tell_buyer`` fills backoffice's extension point ``AFTER_SALE_BUYER_NOTICE``: the after-sale steps the buyer
+must know reach their chat as system messages (backoffice may not import routing)."""
 
 from __future__ import annotations
 
@@ -11,9 +14,16 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from backoffice.access import has_right
-from backoffice.models import StaffAccount
+from backoffice.models import Buyer, StaffAccount
 from backoffice.tenancy import PAGE_SHOP_HEADER
 from routing.panels import Panel
+from routing.services import post_system_message_to_buyer
+
+
+def tell_buyer(*, buyer: Buyer, text: str, key: str) -> None:
+    """A system message to the buyer's chat (the open conversation, else a new one with the robot); a retry
+    with the same ``key`` posts nothing new."""
+    post_system_message_to_buyer(buyer=buyer, text=text, client_msg_id=key)
 
 
 def panel(request: HttpRequest, staff: StaffAccount) -> Panel | None:

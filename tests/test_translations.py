@@ -213,7 +213,8 @@ def shop_operations(shop: Shop, order: Order) -> dict[type[models.Model], models
             reason="weather",
             note="暴雨停发",
             order_numbers=["3002"],
-            files=[delays.Upload(name="证明.png", data=image_bytes("PNG", (20, 20)))],
+            # ".PNG": the admin's delete confirmation lists the file by its name, and "png" is no Chinese.
+            files=[delays.Upload(name="证明.PNG", data=image_bytes("PNG", (20, 20)))],
         )
     return {
         DelayReport: report,

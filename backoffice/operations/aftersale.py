@@ -15,21 +15,34 @@ Refusing (with a reason) is open from "requested" in every case. Any other actio
 refused with a clear error (``Invalid``, nothing written); two agents clicking at once: the second finds the
 state changed (``Conflict``). A request of another case than these four (return and refund of an order not
 yet received) follows the received case's way.
+
+The order's after-sale status (``Order.after_sale_status``) follows its request through the shop-domain
+service (``services.set_after_sale_status``; ``ORDER_STATUS``): requested and agreed: refund requested (refund
+only) or return requested (return and refund); intercepted: refund requested; returning: returning;
+refunded: refunded; refused: rejected. The buyer hears of each step they must know in their chat
+(``buyer_notice``: agreed, refused with the reason, parcel intercepted (refuse it), refunded; recording the
+return's tracking number tells them nothing new) through the one extension point ``AFTER_SALE_BUYER_NOTICE``
+(settings: routing's ``routing.ops_panel.tell_buyer``, which posts a system message to the buyer's chat), in
+the step's transaction, keyed by the step so a retry posts nothing twice.
 """
 
 from __future__ import annotations
 
+import functools
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Now
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, override
 
+from backoffice import services
 from backoffice.errors import Conflict, Invalid
 from backoffice.models import (
     AfterSaleKind,
@@ -37,6 +50,7 @@ from backoffice.models import (
     AfterSaleReason,
     AfterSaleRequest,
     AfterSaleState,
+    AfterSaleStatus,
     AfterSaleStep,
     Order,
     OrderStatus,
@@ -62,6 +76,22 @@ NOT_SHIPPED, SHIPPED, RECEIVED = (
 )
 REFUND_ONLY, RETURN_REFUND = AfterSaleKind.REFUND_ONLY, AfterSaleKind.RETURN_REFUND
 CLOSED = (S.REFUNDED, S.REFUSED)  # the ends of the way: a request in them is no longer open
+
+
+# request state -> the order's after-sale status (refund only, return and refund)
+ORDER_STATUS: dict[str, tuple[str, str]] = {
+    S.REQUESTED: (AfterSaleStatus.REFUND_REQUESTED, AfterSaleStatus.RETURN_REQUESTED),
+    S.AGREED: (AfterSaleStatus.REFUND_REQUESTED, AfterSaleStatus.RETURN_REQUESTED),
+    S.INTERCEPTED: (AfterSaleStatus.REFUND_REQUESTED, AfterSaleStatus.REFUND_REQUESTED),
+    S.RETURNING: (AfterSaleStatus.RETURNING, AfterSaleStatus.RETURNING),
+    S.REFUNDED: (AfterSaleStatus.REFUNDED, AfterSaleStatus.REFUNDED),
+    S.REFUSED: (AfterSaleStatus.REJECTED, AfterSaleStatus.REJECTED),
+}
+
+
+def order_status(kind: str, state: str) -> str:
+    """The order's after-sale status while its request of ``kind`` is in ``state``."""
+    return ORDER_STATUS[state][0 if kind == REFUND_ONLY else 1]
 
 
 def case_of(request: AfterSaleRequest) -> str:
@@ -169,7 +199,7 @@ def create_request(
         raise Invalid(_("Unknown order in this shop."))
     if AfterSaleRequest.objects.filter(order=order).exclude(state__in=CLOSED).exists():
         raise Conflict(_("This order already has an open after-sale request."))
-    return AfterSaleRequest.objects.create(
+    made = AfterSaleRequest.objects.create(
         shop=shop,
         order=order,
         number=number or f"{uuid.uuid4().int % 10**16:016d}",
@@ -179,6 +209,8 @@ def create_request(
         note=clean_text(note, 500, field="note"),
         created_by=created_by,
     )
+    services.set_after_sale_status(order_ids=[order.pk], status=order_status(made.kind, made.state))
+    return made
 
 
 @transaction.atomic
@@ -213,6 +245,15 @@ def receive_requests(*, shop: Shop, records: Sequence[dict[str, Any]]) -> int:
         ],
         ignore_conflicts=True,
     )
+    # The orders of the batch's requests still awaiting the shop (new ones, or re-pushed and untouched).
+    waiting = AfterSaleRequest.objects.for_shop(shop).filter(
+        number__in=[r["number"] for r in records], state=S.REQUESTED
+    )
+    for kind in (REFUND_ONLY, RETURN_REFUND):
+        services.set_after_sale_status(
+            order_ids=waiting.filter(kind=kind).values_list("order_id", flat=True),
+            status=order_status(kind, S.REQUESTED),
+        )
     return len(records)
 
 
@@ -251,6 +292,61 @@ def act(*, actor: StaffAccount, request: AfterSaleRequest, action: str, detail: 
         moved = AfterSaleRequest.objects.filter(pk=request.pk, state=request.state).update(**changes)
         if not moved:
             raise Conflict(_("Someone else has just changed this after-sale request; reload it."))
-        AfterSaleStep.objects.create(request=request, action=action, state=target, detail=detail, actor=actor)
-    request.refresh_from_db()
+        step = AfterSaleStep.objects.create(
+            request=request, action=action, state=target, detail=detail, actor=actor
+        )
+        status = order_status(request.kind, target)
+        services.set_after_sale_status(order_ids=[request.order_id], status=status)
+        request.refresh_from_db()
+        text = buyer_notice(request, action, detail)
+        if text and (tell := buyer_notifier()) is not None:
+            tell(buyer=request.order.buyer, text=text, key=f"after-sale-step-{step.pk}")
     return request
+
+
+BuyerNotifier = Callable[..., None]  # (*, buyer: Buyer, text: str, key: str) -> None
+
+
+@functools.cache
+def buyer_notifier() -> BuyerNotifier | None:
+    """The extension point that tells a buyer in their chat (``AFTER_SALE_BUYER_NOTICE``: a dotted path, or
+    empty for none): called with the buyer, the text and a key unique to the step (a retry with the same key
+    posts nothing new)."""
+    path = getattr(settings, "AFTER_SALE_BUYER_NOTICE", "")
+    return import_string(path) if path else None
+
+
+def buyer_notice(request: AfterSaleRequest, action: str, detail: str) -> str | None:
+    """What the buyer is told of this step, in the console's language (the buyer's chat is Chinese), or None
+    for a step that tells them nothing new (recording the return's tracking number)."""
+    values = {"order": request.order.number, "reason": detail}
+    with override(settings.LANGUAGE_CODE):
+        if action == AGREE and request.kind == RETURN_REFUND:
+            return (
+                _(
+                    "The shop has agreed to your return and refund for order %(order)s. Please send the "
+                    "goods back and enter the return's tracking number in the after-sale page."
+                )
+                % values
+            )
+        if action == AGREE:
+            return (
+                _("The shop has agreed to your refund for order %(order)s; the refund follows shortly.")
+                % values
+            )
+        if action == REFUSE:
+            return _("Sorry, your after-sale request for order %(order)s was refused: %(reason)s") % values
+        if action == INTERCEPT:
+            return (
+                _(
+                    "The parcel of order %(order)s has been intercepted. When the courier brings it, please "
+                    "refuse it; your refund follows once it is on its way back."
+                )
+                % values
+            )
+        if action == REFUND:
+            return (
+                _("Order %(order)s has been refunded; the money returns to your original payment method.")
+                % values
+            )
+    return None

@@ -10,8 +10,9 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+from django.conf import settings
 from django.http import HttpRequest
-from ninja import Field, Query, Router, Schema, Status
+from ninja import Field, File, Form, Query, Router, Schema, Status, UploadedFile
 from ninja.security import django_auth
 
 from backoffice.access import responses, staff_with_right
@@ -21,6 +22,7 @@ from backoffice.models import (
     AfterSaleOrderState,
     AfterSaleReason,
     AfterSaleRequest,
+    DelayReason,
     DelayReport,
     DelayReportStatus,
     LateShipment,
@@ -315,6 +317,58 @@ class DelayReportOut(Schema):
     @staticmethod
     def resolve_evidence(obj: DelayReport) -> list[str]:
         return [file.name for file in obj.evidence.all()]
+
+
+class DelayReportForm(Schema):
+    reason: DelayReason
+    note: Text = Field("", max_length=500)
+    order_numbers: Text = Field(
+        "", max_length=5000, description="the orders' numbers, separated by spaces or commas"
+    )
+    region: Text = Field("", max_length=50, description="every order to this region in the period")
+    starts_at: DateTime | None = Field(None, description="the period's start (a region's report needs it)")
+    ends_at: DateTime | None = None
+
+
+@integration.post(
+    "/ops/delay-reports/file",
+    response=responses(DelayReportOut, 400, 422, forbidden=False, status=201),
+    summary="File a delay report with its evidence (multipart), pending the platform's review",
+    description="Multipart form: the fields below and one or more ``files``, the evidence: PNG, JPEG or PDF, "
+    "decided by the content, the name's extension saying the same type, at most ``DELAY_EVIDENCE_MAX_BYTES`` "
+    "(5 MB) each, at most 10. Orders by number (of this shop) and/or a region with its period. 422 naming "
+    "the first bad file or field; nothing is stored then.",
+)
+def file_delay_report(
+    request: HttpRequest,
+    form: Form[DelayReportForm],
+    files: list[UploadedFile] = File(..., max_length=delays.MAX_FILES),  # type: ignore[type-arg]  # noqa: B008
+) -> Status[DelayReport]:
+    limit = int(settings.DELAY_EVIDENCE_MAX_BYTES)
+    report = delays.report_delay(
+        shop=request.auth,  # type: ignore[attr-defined]
+        reason=form.reason,
+        note=form.note,
+        order_numbers=form.order_numbers.replace(",", " ").replace("，", " ").split(),
+        region=form.region,
+        starts_at=form.starts_at,
+        ends_at=form.ends_at,
+        files=[delays.Upload(name=f.name or "", data=f.read(limit + 1)) for f in files],  # over: refused
+    )
+    return Status(201, report)
+
+
+@integration.get(
+    "/ops/delay-reports/{report_id}",
+    response=responses(DelayReportOut, 404, 422, forbidden=False),
+    summary="A delay report of the shop with its review decision",
+)
+def get_delay_report(request: HttpRequest, report_id: Id) -> DelayReport:
+    return get_for_shop_or_404(
+        DelayReport.objects.prefetch_related("orders", "evidence"),
+        request.auth,  # type: ignore[attr-defined]
+        pk=report_id,
+    )
 
 
 @integration.post(

@@ -10,7 +10,9 @@ Evidence (the courier's stamped notice): PNG, JPEG or PDF, decided by the conten
 say the same type (a PNG named .pdf, a text named .png: refused); at most ``DELAY_EVIDENCE_MAX_BYTES``
 (5 MB by default) each, at most ``MAX_FILES`` a report. Stored as ``delay/<shop id>/<32 hex>.<ext>`` under
 ``MEDIA_ROOT`` (outside the web root: no URL serves that folder), served by ``evidence_file`` only to the
-shop's staff with the right to see reports, as a download.
+shop's staff with the right to see reports, as a download. A report is deleted only through
+``delete_report``, which removes its files from the storage too (the shop withdraws a pending report; the
+platform admin deletes any).
 """
 
 from __future__ import annotations
@@ -103,9 +105,18 @@ def check_evidence(files: Sequence[Upload]) -> list[tuple[Upload, str]]:
     return checked
 
 
+def _shop_of(actor: StaffAccount | None, shop: Shop | None) -> Shop:
+    if shop is not None:
+        return shop
+    if actor is None:
+        raise ValueError("report_delay needs the actor or the shop")
+    return actor.shop
+
+
 def report_delay(
     *,
-    actor: StaffAccount,
+    actor: StaffAccount | None = None,
+    shop: Shop | None = None,
     reason: str,
     note: str = "",
     order_numbers: Iterable[str] = (),
@@ -114,11 +125,11 @@ def report_delay(
     ends_at: datetime | None = None,
     files: Sequence[Upload] = (),
 ) -> DelayReport:
-    """File a delay report of the actor's shop, pending review. It names orders of the shop, or a region
-    with its period (both may be given). Refused (Invalid, nothing written, no file kept): no orders and no
-    region, an order number the shop does not have, a region without its period or a period ending before
-    it starts, no evidence, bad evidence."""
-    shop = actor.shop
+    """File a delay report of the actor's shop (the staff page) or of ``shop`` (the integration, no actor),
+    pending review. It names orders of the shop, or a region with its period (both may be given). Refused
+    (Invalid, nothing written, no file kept): no orders and no region, an order number the shop does not
+    have, a region without its period or a period ending before it starts, no evidence, bad evidence."""
+    shop = _shop_of(actor, shop)
     if reason not in DelayReason.values:
         raise Invalid(_("Unknown reason."), errors=[{"field": "reason", "message": reason}])
     note = clean_text(note.strip(), 500, field="note")
@@ -169,6 +180,31 @@ def report_delay(
             default_storage.delete(path)
         raise
     return report
+
+
+def delete_report(*, report: DelayReport) -> None:
+    """Delete the report with its evidence rows and, once that commits, the evidence files from the storage
+    (a rolled-back delete keeps them; a file already gone is no error). Every deletion goes through here:
+    the shop's withdrawal and the platform admin's delete."""
+    paths = list(DelayEvidence.objects.filter(report=report).values_list("path", flat=True))
+    with transaction.atomic():
+        report.delete()
+        transaction.on_commit(lambda: _delete_files(paths))
+
+
+def _delete_files(paths: Sequence[str]) -> None:
+    for path in paths:
+        default_storage.delete(path)
+
+
+def withdraw(*, report: DelayReport) -> None:
+    """The shop withdraws a report still pending review (deleted with its evidence, ``delete_report``). A
+    reviewed one stays: it is the platform's decision, and an approval may have waived vouchers (Conflict)."""
+    with transaction.atomic():
+        locked = DelayReport.objects.select_for_update().filter(pk=report.pk).first()
+        if locked is None or locked.status != DelayReportStatus.PENDING:
+            raise Conflict(_("Only a report still awaiting review can be withdrawn."))
+        delete_report(report=locked)
 
 
 def covering_reports(shop_ids: Iterable[int]) -> list[DelayReport]:

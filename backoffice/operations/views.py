@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
@@ -20,7 +21,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from backoffice.access import has_right
 from backoffice.errors import Conflict, DomainError, Invalid
-from backoffice.models import DelayEvidence, DelayReason, ServiceRequest, StaffAccount
+from backoffice.models import DelayEvidence, DelayReason, DelayReport, ServiceRequest, StaffAccount
 from backoffice.operations import aftersale, alerts, delays, jobs, packages, service_requests, shipping
 from backoffice.tenancy import get_for_shop_or_404
 from backoffice.validation import MAX_DATETIME, MIN_DATETIME
@@ -30,6 +31,7 @@ HANDLE = "backoffice.change_servicerequest"
 SETTINGS = "backoffice.change_opssettings"
 VIEW_DELAYS = "backoffice.view_delayreport"
 ADD_DELAY = "backoffice.add_delayreport"
+WITHDRAW_DELAY = "backoffice.delete_delayreport"
 VIEW_AFTER_SALE = "backoffice.view_aftersalerequest"
 ADD_AFTER_SALE = "backoffice.add_aftersalerequest"
 CHANGE_AFTER_SALE = "backoffice.change_aftersalerequest"
@@ -74,7 +76,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "alerts_list": list(alerts.latest(shop)[:20]),
         "unread": alerts.unread_count(staff),
         "read_up_to": alerts.read_up_to(staff),
-        "alerts_config": {"poll_seconds": alerts.POLL_SECONDS, "api": "/api/v1/ops/alerts"},
+        "alerts_config": {"socket": "/ws/ops/", "api": "/api/v1/ops/alerts"},
     }
     return render(request, "ops/overview.html", context)
 
@@ -152,6 +154,7 @@ def delay_reports(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if not has_right(staff, ADD_DELAY):
             return _forbidden(request)
+        limit = int(settings.DELAY_EVIDENCE_MAX_BYTES)
         try:
             delays.report_delay(
                 actor=staff,
@@ -162,7 +165,8 @@ def delay_reports(request: HttpRequest) -> HttpResponse:
                 starts_at=_period(request.POST.get("starts_at", "")),
                 ends_at=_period(request.POST.get("ends_at", "")),
                 files=[
-                    delays.Upload(name=f.name or "", data=f.read()) for f in request.FILES.getlist("files")
+                    delays.Upload(name=f.name or "", data=f.read(limit + 1))  # over the limit: refused
+                    for f in request.FILES.getlist("files")
                 ],
             )
         except DomainError as exc:
@@ -175,11 +179,27 @@ def delay_reports(request: HttpRequest) -> HttpResponse:
         "reports": delays.reports_of(staff.shop),
         "reasons": DelayReason.choices,
         "can_file": has_right(staff, ADD_DELAY),
+        "can_withdraw": has_right(staff, WITHDRAW_DELAY),
         "error": error,
         "form": request.POST if error else {},
         "done": request.GET.get("done", ""),
     }
     return render(request, "ops/delays.html", context, status=422 if error else 200)
+
+
+@login_required
+@require_POST
+def withdraw_delay_report(request: HttpRequest, report_id: int) -> HttpResponse:
+    """Withdraw a pending report of the shop (deleted with its evidence files); a reviewed one: 409 page."""
+    staff = _staff(request, WITHDRAW_DELAY)
+    if staff is None:
+        return _forbidden(request)
+    report = get_for_shop_or_404(DelayReport.objects.all(), staff.shop, pk=report_id)
+    try:
+        delays.withdraw(report=report)
+    except DomainError as exc:
+        return render(request, "ops/refused.html", {"message": exc.message}, status=exc.status)
+    return HttpResponseRedirect(reverse("ops:delay-reports") + "?done=withdrawn")
 
 
 @login_required

@@ -1,31 +1,56 @@
 """The supervisor's morning check (seed 002), in a browser: the operations page shows today's shipping
 warnings with the voucher owed, the package center's record and the open service request; the supervisor
-marks the ticket handled, takes an after-sale request through with the guide, and files a delay report with
-its evidence. And an agent agrees to an after-sale request from the buyer panel beside the chat."""
+sees a new alert of the beat task arrive live, marks the ticket handled, takes an after-sale request through
+with the guide, and files a delay report with its evidence. And an agent agrees to an after-sale request
+from the buyer panel beside the chat."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from channels.layers import channel_layers
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from backoffice import tasks
-from backoffice.models import AfterSaleRequest, DelayReport, ServiceRequest, Shop, StaffAccount
+from backoffice.models import AfterSaleRequest, DelayReport, Order, ServiceRequest, Shop, StaffAccount
 from backoffice.operations import aftersale, service_requests
 from tests.backoffice import factories
-from tests.browser.conftest import open_chat, open_workbench, requires_chromium, requires_live_stack
+from tests.browser.conftest import (
+    LiveServer,
+    open_chat,
+    open_workbench,
+    requires_chromium,
+    requires_live_stack,
+)
 from tests.ops.conftest import shipped, to_ship
 from tests.routing.images import image_bytes
 
 pytestmark = [requires_live_stack, requires_chromium, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture
+def server_layer(live_server_process: LiveServer, settings: Any) -> Iterator[None]:
+    """This process's channel layer is the live server's (its prefix): the events a beat task run here
+    publishes reach the server's sockets, as a Celery worker's would."""
+    layers = settings.CHANNEL_LAYERS
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            **layers["default"],
+            "CONFIG": {**layers["default"]["CONFIG"], "prefix": live_server_process.prefix},
+        }
+    }
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()
+
+
 def test_supervisors_morning_check(
-    new_context: Any, role_groups: None, shop_a: Shop, tmp_path: Path, settings: Any
+    new_context: Any, role_groups: None, server_layer: None, shop_a: Shop, tmp_path: Path, settings: Any
 ) -> None:
     supervisor = factories.staff(shop_a, "sup_live", "主管-老周", role="cs_supervisor")
     to_ship(shop_a, "LATE-1", ship_in=-timedelta(hours=2), prices=("3000.01",))
@@ -50,6 +75,15 @@ def test_supervisors_morning_check(
     expect(shipping.locator('tr[data-number="SOON-1"]')).to_be_visible()
     expect(page.locator('#ops-packages tr[data-number="PARCEL-1"]')).to_contain_text("即将揽收超时")
     expect(page.locator('#ops-runs [data-job="late"]')).not_to_contain_text("从未运行")  # the check ran
+    expect(page.locator("#ops-unread")).to_have_text("2")  # LATE-1 late, PARCEL-1 about to time out
+
+    expect(page.locator("#ops-alerts")).to_have_attribute("data-live", "open")  # the socket listens
+    to_ship(shop_a, "LATE-LIVE", ship_in=-timedelta(minutes=5))
+    tasks.late_shipments()  # the beat task, while the page is open: its alert arrives without a reload
+    expect(page.locator("#ops-alert-list li").first).to_contain_text("LATE-LIVE")
+    expect(page.locator("#ops-unread")).to_have_text("3")
+    page.locator("#ops-alerts-read button").click()
+    expect(page.locator("#ops-unread")).to_be_hidden()
 
     page.locator('#ops-requests tr[data-number="FW-1"] button.ops-handle').click()
     expect(page.locator("#ops-done")).to_be_visible()
@@ -98,6 +132,10 @@ def test_agent_agrees_to_an_after_sale_request_beside_the_chat(
     expect(card.locator('form[data-action="refund"]')).to_be_visible()
     expect(card.locator('form[data-action="agree"]')).to_be_hidden()
     assert AfterSaleRequest.objects.get(pk=request.pk).state == "agreed"
+    # The buyer's chat hears of it (a system message), and the order's after-sale status follows.
+    expect(chat.locator(".msg.system").last).to_contain_text("商家已同意")
+    expect(workbench.locator(".msg.system").last).to_contain_text("AS-CHAT")
+    assert Order.objects.get(pk=order.pk).after_sale_status == "refund_requested"
 
 
 def test_agent_opens_an_after_sale_request_from_the_chat(

@@ -1,14 +1,18 @@
-/* The operations page's notification list (backoffice/operations/alerts.py): asks the API for the alerts
- * newer than the newest shown every few seconds, adds them on top and shows the unread count; "Mark all
- * read" posts to the API. Without this script the list is the one the page was rendered with. */
+/* The operations page's notification list (backoffice/operations/alerts.py, PROTOCOL.md "Operations
+ * alerts"): the socket /ws/ops/ sends the shop's newest alerts with the unread count when it opens and the
+ * new ones whenever the beat tasks record some; they are added on top and the count shown, without a reload.
+ * A lost connection is opened again (backing off); the first frame of the new one repairs what was missed.
+ * "Mark all read" posts to the API. Without this script the list is the one the page was rendered with. */
 (function () {
   "use strict";
+
+  const FINAL = new Set([4401, 4403, 4409]); // signed out, no right, another shop: reconnecting will not help
 
   function start() {
     const section = document.getElementById("ops-alerts");
     const config = document.getElementById("ops-alerts-config");
     if (!section || !config) return;
-    const { api, poll_seconds: pollSeconds } = JSON.parse(config.textContent);
+    const { api, socket } = JSON.parse(config.textContent);
     const list = document.getElementById("ops-alert-list");
     const badge = document.getElementById("ops-unread");
     const empty = document.getElementById("ops-alerts-empty");
@@ -17,11 +21,7 @@
     const shop = document.body.dataset.shop;
     const headers = { Accept: "application/json", "X-CSRFToken": csrf };
     if (shop) headers["X-Shop"] = shop;
-
-    function newest() {
-      const first = list.querySelector("li[data-id]");
-      return first ? Number(first.dataset.id) : 0;
-    }
+    let delay = 1000;
 
     function showCount(unread) {
       badge.textContent = String(unread);
@@ -33,6 +33,7 @@
         if (list.querySelector(`li[data-id="${Number(item.id)}"]`)) continue;
         const li = document.createElement("li");
         li.dataset.id = String(item.id);
+        li.dataset.kind = String(item.kind);
         if (item.id > readUpTo) li.className = "ops-unread";
         const when = document.createElement("span");
         when.className = "muted";
@@ -43,19 +44,25 @@
       empty.hidden = list.children.length > 0;
     }
 
-    async function poll() {
-      try {
-        const after = newest();
-        const response = await fetch(after ? `${api}?after=${after}` : api, { headers, credentials: "same-origin" });
-        if (response.ok) {
-          const data = await response.json();
-          add(data.items, data.read_up_to);
-          showCount(data.unread);
-        }
-      } catch (e) {
-        /* offline for a moment: the next poll catches up */
-      }
-      setTimeout(poll, pollSeconds * 1000);
+    function connect() {
+      const scheme = location.protocol === "https:" ? "wss://" : "ws://";
+      const ws = new WebSocket(`${scheme}${location.host}${socket}${shop ? `?shop=${encodeURIComponent(shop)}` : ""}`);
+      ws.onopen = () => {
+        delay = 1000;
+        section.dataset.live = "open";
+      };
+      ws.onmessage = (event) => {
+        const frame = JSON.parse(event.data);
+        if (frame.type !== "alerts") return;
+        add(frame.items, frame.read_up_to);
+        showCount(frame.unread);
+      };
+      ws.onclose = (event) => {
+        section.dataset.live = "closed";
+        if (FINAL.has(event.code)) return;
+        setTimeout(connect, delay);
+        delay = Math.min(delay * 2, 30000);
+      };
     }
 
     form.addEventListener("submit", async (event) => {
@@ -66,7 +73,7 @@
         for (const li of list.querySelectorAll("li.ops-unread")) li.classList.remove("ops-unread");
       }
     });
-    setTimeout(poll, pollSeconds * 1000);
+    connect();
   }
 
   if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", start);
