@@ -180,6 +180,9 @@ WORKBENCH_PANELS = ["phrases.workbench.panel", "robot.workbench.panel", "routing
 # Chat: a buyer token's lifetime (routing/tokens.py) and the agent presence grace (routing/PROTOCOL.md).
 BUYER_TOKEN_MAX_AGE = env_int("BUYER_TOKEN_MAX_AGE", 86400)
 PRESENCE_GRACE_SECONDS = env_int("PRESENCE_GRACE_SECONDS", 60)
+# How long an arrival or a queue waits before ``routing.route_stranded`` serves it (the fault suite sets 0, so
+# that Celery workers race the live routers).
+ROUTING_STRANDED_SECONDS = env_int("ROUTING_STRANDED_SECONDS", 30)
 
 # Chat events go through Redis pub/sub (channels_redis' pub/sub layer): a PUBLISH per event, pushed to the
 # subscribed daphne processes. Like any channel layer it is a hint, not storage: the database holds every
