@@ -180,6 +180,10 @@ WORKBENCH_PANELS = ["phrases.workbench.panel", "robot.workbench.panel", "routing
 # Chat: a buyer token's lifetime (routing/tokens.py) and the agent presence grace (routing/PROTOCOL.md).
 BUYER_TOKEN_MAX_AGE = env_int("BUYER_TOKEN_MAX_AGE", 86400)
 PRESENCE_GRACE_SECONDS = env_int("PRESENCE_GRACE_SECONDS", 60)
+# A server process renews its presence leases this often while it holds workbench tabs; a lease not renewed
+# for PRESENCE_LEASE_SECONDS is a dead process's, whose tabs stop counting (routing/presence.py).
+PRESENCE_HEARTBEAT_SECONDS = env_int("PRESENCE_HEARTBEAT_SECONDS", 10)
+PRESENCE_LEASE_SECONDS = env_int("PRESENCE_LEASE_SECONDS", 30)
 # How long an arrival or a queue waits before ``routing.route_stranded`` serves it (the fault suite sets 0, so
 # that Celery workers race the live routers).
 ROUTING_STRANDED_SECONDS = env_int("ROUTING_STRANDED_SECONDS", 30)

@@ -63,6 +63,8 @@ class Peer:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     reader: asyncio.Task[None] | None = None
     resending: set[asyncio.Future[None]] = field(default_factory=set)
+    follow: bool = True  # reconnect when the socket drops, and resume at a seq gap (False: a tab that dies)
+    closing: bool = False
 
     def last_seq(self) -> dict[str, int]:
         return {str(conv): max(seqs) for conv, seqs in self.messages.items() if seqs}
@@ -76,27 +78,32 @@ class Peer:
 
     async def connect(self, preferred: int = 0) -> None:
         """Connect to a live server, trying them in turn from ``preferred`` with jittered backoff; then
-        resume every known conversation from its last seq and resend every unacked send."""
+        resume every known conversation from its last seq and resend every unacked send, in the order they
+        were first sent, before any new send goes out on the socket."""
         step, attempt = BACKOFF_FIRST, 0
         while True:
             host = self.hosts[(preferred + attempt) % len(self.hosts)]
             try:
                 ws = await open_socket(host, self.path, self.headers)
                 hello = json.loads(await asyncio.wait_for(ws.recv(), FRAME_TIMEOUT))
+                if hello.get("type") != "hello":
+                    raise AssertionError(hello)
+                conv = (hello.get("conversation") or {}).get("id")
+                if conv is not None:
+                    self.messages.setdefault(conv, {})
+                if self.messages:
+                    await ws.send(json.dumps({"type": "resume", "after": self.last_seq()}))
+                resent: set[str] = set()
+                while pending := [f for cid, f in self.unacked.items() if cid not in resent]:
+                    for frame in pending:
+                        await ws.send(json.dumps(frame))
+                        resent.add(frame["client_msg_id"])
                 break
             except (OSError, InvalidHandshake, InvalidStatus, ConnectionClosed, TimeoutError):
                 attempt += 1
                 await asyncio.sleep(step * random.uniform(0.5, 1.0))  # jitter, not crypto
                 step = min(step * 2, BACKOFF_MAX)
-        assert hello["type"] == "hello", hello
-        self.ws, self.host, self.hello = ws, host, hello
-        conv = (hello.get("conversation") or {}).get("id")
-        if conv is not None:
-            self.messages.setdefault(conv, {})
-        if self.messages:
-            await ws.send(json.dumps({"type": "resume", "after": self.last_seq()}))
-        for frame in list(self.unacked.values()):
-            await ws.send(json.dumps(frame))
+        self.ws, self.host, self.hello = ws, host, hello  # no await since the last resend: order kept
         self.reader = asyncio.create_task(self._read(ws))
 
     async def _read(self, ws: ClientConnection) -> None:
@@ -109,7 +116,13 @@ class Peer:
                     self.unacked.pop(frame["client_msg_id"], None)
                     self._seen(frame["conversation"], frame["seq"], {**frame, "own": True})
                 elif kind == "message":
-                    self._seen(frame["conversation"], frame["seq"], frame)
+                    conv, seq = frame["conversation"], frame["seq"]
+                    known = self.messages.get(conv, {})
+                    if seq > max(known, default=0) + 1 and self.follow:  # a gap: the hint of one was lost
+                        await ws.send(
+                            json.dumps({"type": "resume", "after": {str(conv): max(known, default=0)}})
+                        )
+                    self._seen(conv, seq, frame)
                 elif kind == "assigned":
                     self.messages.setdefault(frame["conversation"], {})
                     self.changed.set()
@@ -119,6 +132,9 @@ class Peer:
         except ConnectionClosed:
             pass
         self.changed.set()
+        if self.follow and not self.closing:  # the server went away: reconnect to any of them
+            self.reconnects += 1
+            await self.connect(preferred=self.hosts.index(self.host) + 1)
 
     def _resend(self, ws: ClientConnection, cid: str) -> None:
         if cid in self.unacked and ws is self.ws:
@@ -127,10 +143,11 @@ class Peer:
             task.add_done_callback(self.resending.discard)
 
     async def send(self, frame: dict[str, Any]) -> None:
-        """Send a frame with a ``client_msg_id``, kept until acked (a drop while sending is survived: it is
-        resent after the reconnect)."""
+        """Send a frame with a ``client_msg_id``, kept until acked; while the socket is down it only waits in
+        ``unacked`` (the reconnect sends it)."""
         self.unacked[frame["client_msg_id"]] = frame
-        assert self.ws is not None
+        if self.ws is None or self.dropped:
+            return
         try:
             await self.ws.send(json.dumps(frame))
         except ConnectionClosed:
@@ -138,9 +155,11 @@ class Peer:
 
     @property
     def dropped(self) -> bool:
-        return self.reader is not None and self.reader.done()
+        """The socket is down (closed, or its server gone) and not yet replaced."""
+        return self.ws is None or self.ws.state.name != "OPEN"
 
     async def close(self) -> None:
+        self.closing = True
         if self.ws is not None:
             await self.ws.close()
         if self.reader is not None:

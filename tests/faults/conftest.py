@@ -9,14 +9,16 @@ from routing import services
 from tests.conftest import PASSWORD
 
 
-def make_agents(shop: Shop, owner: StaffAccount, n: int, limit: int) -> list[StaffAccount]:
+def make_agents(
+    shop: Shop, owner: StaffAccount, n: int, limit: int, login: str = "fault"
+) -> list[StaffAccount]:
     """``n`` online agents with reception limit ``limit``; the owner is set offline (not a seat)."""
     services.set_agent_status(staff=owner, status="offline")
     agents = []
     for i in range(n):
         staff = shop_services.create_staff_account(
             shop=shop,
-            login=f"fault{i}",
+            login=f"{login}{i}",
             password=PASSWORD,
             display_name=f"客服{i}",
             role=Role.AGENT,

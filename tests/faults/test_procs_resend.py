@@ -101,7 +101,10 @@ def test_the_same_send_on_both_servers_at_once_is_stored_once_and_acked_alike(
             ]
             agent_sends = [
                 twice(
-                    hosts, "/ws/agent/", send(f"rep-{c.pk}", "在的亲", conversation=c.pk), cookie[c.agent_id]
+                    hosts,
+                    "/ws/agent/",
+                    send(f"rep-{c.pk}", "在的亲", conversation=c.pk),
+                    cookie[int(c.agent_id or 0)],
                 )
                 for c in convs
             ]
