@@ -201,6 +201,9 @@ CHANNEL_LAYERS = {
     }
 }
 
+# How often each server loop holding sockets checks the channel layer's Redis (backoffice/layer_watch.py).
+LAYER_WATCH_SECONDS = env_int("LAYER_WATCH_SECONDS", 2)
+
 CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_RESULT_BACKEND = None

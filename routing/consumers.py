@@ -26,7 +26,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from backoffice import validation
+from backoffice import layer_watch, validation
 from backoffice.errors import Conflict, DomainError, Forbidden, NotFound
 from backoffice.models import Buyer, Product, StaffAccount
 from backoffice.tenancy import SESSION_KEY, bind_staff, resolve_staff
@@ -179,8 +179,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.joined = list(groups)
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
+        layer_watch.watch().add(self)
+
+    async def layer_lost(self) -> None:
+        """The channel layer's Redis was lost (``backoffice.layer_watch``): events may have been missed, so
+        close with 4012; the page reconnects and resumes from its last seq."""
+        if not self.closing:
+            await self.close_for(layer_watch.CLOSE_LAYER_LOST)
 
     async def disconnect(self, code: int) -> None:
+        layer_watch.watch().discard(self)
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
