@@ -5,18 +5,22 @@ over their limit, as the database tells it."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 from collections import Counter
 
 import pytest
+from django.db import connection
 from django.db.models import Count, Q
 
 from backoffice.models import Shop, StaffAccount
+from routing import services
 from routing.models import (
     AgentState,
     Conversation,
     ConversationState,
     DecisionOutcome,
+    EndReason,
     Message,
     RoutingDecision,
 )
@@ -30,6 +34,7 @@ from tests.live import wait_until
 BUYERS = 200
 AGENTS = 20
 LIMIT = 3
+ENDED = 30
 CONNECT_AT_ONCE = 10  # daphne closes a handshake its consumer has not accepted within 5 s
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
@@ -58,6 +63,23 @@ async def burst(peers: list[Peer]) -> None:
     await asyncio.gather(*(p.close() for p in peers))
 
 
+def end_concurrently(convs: list[Conversation], threads: int = 6) -> None:
+    """End the chats from ``threads`` threads at once (each ends every sixth), each on its own connection."""
+
+    def run(part: list[Conversation]) -> None:
+        try:
+            for conv in part:
+                services.end_conversation(conversation=conv, reason=EndReason.AGENT)
+        finally:
+            connection.close()
+
+    workers = [threading.Thread(target=run, args=(convs[i::threads],)) for i in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+
+
 def test_200_buyers_at_once_on_two_servers_each_assigned_once_or_queued_nobody_over_limit(
     shop_a: Shop, owner: StaffAccount
 ) -> None:
@@ -81,13 +103,34 @@ def test_200_buyers_at_once_on_two_servers_each_assigned_once_or_queued_nobody_o
             settled,
             lambda: f"chats still routing: {Counter(Conversation.objects.values_list('state', flat=True))}",
         )
+        # Seats come free (30 chats ended from 6 threads) while both workers serve the queue too.
+        ended = list(Conversation.objects.filter(shop=shop_a, state=ConversationState.ACTIVE).order_by("pk"))[
+            :ENDED
+        ]
+        for _ in range(6):
+            stack.send_task("routing.route_stranded")
+        end_concurrently(ended)
+        for _ in range(4):
+            stack.send_task("routing.route_stranded")
+        wait_until(
+            lambda: (
+                Conversation.objects.filter(shop=shop_a, state=ConversationState.ACTIVE).count()
+                == AGENTS * LIMIT
+            ),
+            lambda: f"seats not refilled: {Counter(Conversation.objects.values_list('state', flat=True))}",
+        )
 
     convs = list(Conversation.objects.filter(shop=shop_a))
     assert len(convs) == BUYERS and len({c.buyer_id for c in convs}) == BUYERS  # one chat per buyer
     assert Message.objects.filter(conversation__shop=shop_a, sender="buyer").count() == BUYERS  # stored once
     states = Counter(c.state for c in convs)
-    assert set(states) <= {ConversationState.ACTIVE, ConversationState.QUEUED}, states
-    assert states[ConversationState.ACTIVE] == AGENTS * LIMIT  # every seat taken, the rest queued
+    assert set(states) <= {ConversationState.ACTIVE, ConversationState.QUEUED, ConversationState.ENDED}
+    # every seat taken again after the ends, the rest queued
+    assert (states["active"], states["ended"], states["queued"]) == (
+        AGENTS * LIMIT,
+        ENDED,
+        BUYERS - 60 - ENDED,
+    )
     active = Counter(c.agent_id for c in convs if c.state == ConversationState.ACTIVE)
     assert set(active) <= {a.pk for a in agents}
     assert max(active.values()) <= LIMIT, active
@@ -96,5 +139,5 @@ def test_200_buyers_at_once_on_two_servers_each_assigned_once_or_queued_nobody_o
     assigned = RoutingDecision.objects.filter(conversation__shop=shop_a, outcome=DecisionOutcome.ASSIGNED)
     per_conv = assigned.values("conversation").annotate(n=Count("pk"))
     assert {row["n"] for row in per_conv} == {1}  # assigned exactly once
-    assert {row["conversation"] for row in per_conv} == {c.pk for c in convs if c.state == "active"}
+    assert {row["conversation"] for row in per_conv} == {c.pk for c in convs if c.state != "queued"}
     assert not Conversation.objects.filter(Q(state="queued") & ~Q(agent=None)).exists()
