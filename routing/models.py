@@ -108,12 +108,16 @@ class PresenceLease(models.Model):
     its leases every PRESENCE_HEARTBEAT_SECONDS; one not renewed for PRESENCE_LEASE_SECONDS is a dead
     process's, and ``presence.expire_presence`` removes its tabs (routing/presence.py)."""
 
-    process = models.CharField(max_length=80)
-    staff = models.ForeignKey(StaffAccount, on_delete=models.CASCADE, related_name="+")
-    tabs = models.PositiveIntegerField(default=0)
-    renewed_at = models.DateTimeField()
+    process = models.CharField(_("server process"), max_length=80)
+    staff = models.ForeignKey(
+        StaffAccount, on_delete=models.CASCADE, related_name="+", verbose_name=_("agent")
+    )
+    tabs = models.PositiveIntegerField(_("open workbench tabs"), default=0)
+    renewed_at = models.DateTimeField(_("renewed at"))
 
     class Meta:
+        verbose_name = _("presence lease")
+        verbose_name_plural = _("presence leases")
         constraints = [models.UniqueConstraint(fields=["process", "staff"], name="presence_lease_once")]
         indexes = [models.Index(fields=["renewed_at"], name="presence_lease_renewed")]
 
