@@ -185,6 +185,13 @@ WORKBENCH_PANELS = ["phrases.workbench.panel", "robot.workbench.panel", "routing
 # Chat: a buyer token's lifetime (routing/tokens.py) and the agent presence grace (routing/PROTOCOL.md).
 BUYER_TOKEN_MAX_AGE = env_int("BUYER_TOKEN_MAX_AGE", 86400)
 PRESENCE_GRACE_SECONDS = env_int("PRESENCE_GRACE_SECONDS", 60)
+# A server process renews its presence leases this often while it holds workbench tabs; a lease not renewed
+# for PRESENCE_LEASE_SECONDS is a dead process's, whose tabs stop counting (routing/presence.py).
+PRESENCE_HEARTBEAT_SECONDS = env_int("PRESENCE_HEARTBEAT_SECONDS", 10)
+PRESENCE_LEASE_SECONDS = env_int("PRESENCE_LEASE_SECONDS", 30)
+# How long an arrival or a queue waits before ``routing.route_stranded`` serves it (the fault suite sets 0, so
+# that Celery workers race the live routers).
+ROUTING_STRANDED_SECONDS = env_int("ROUTING_STRANDED_SECONDS", 30)
 
 # Chat events go through Redis pub/sub (channels_redis' pub/sub layer): a PUBLISH per event, pushed to the
 # subscribed daphne processes. Like any channel layer it is a hint, not storage: the database holds every
@@ -198,6 +205,9 @@ CHANNEL_LAYERS = {
         "CONFIG": {"hosts": [CHANNEL_REDIS_HOST], "prefix": CHANNELS_PREFIX},
     }
 }
+
+# How often each server loop holding sockets checks the channel layer's Redis (backoffice/layer_watch.py).
+LAYER_WATCH_SECONDS = env_int("LAYER_WATCH_SECONDS", 2)
 
 CELERY_TIMEZONE = "Asia/Shanghai"
 CELERY_TASK_IGNORE_RESULT = True

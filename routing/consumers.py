@@ -26,13 +26,14 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from backoffice import validation
+from backoffice import layer_watch, validation
 from backoffice.errors import Conflict, DomainError, Forbidden, NotFound
 from backoffice.models import Buyer, Product, StaffAccount
 from backoffice.tenancy import SESSION_KEY, bind_staff, resolve_staff
 from backoffice.validation import Id
 from routing import attachments, events, limits, presence, services, tasks
 from routing.access import readable
+from routing.heartbeat import heartbeat
 from routing.models import Conversation, ConversationState, Message
 from routing.reception import Received, receiver
 from routing.tokens import buyer_session
@@ -190,8 +191,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.joined = list(groups)
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
+        layer_watch.watch().add(self)
+
+    async def layer_lost(self) -> None:
+        """The channel layer's Redis was lost (``backoffice.layer_watch``): events may have been missed, so
+        close with 4012; the page reconnects and resumes from its last seq."""
+        if not self.closing:
+            await self.close_for(layer_watch.CLOSE_LAYER_LOST)
 
     async def disconnect(self, code: int) -> None:
+        layer_watch.watch().discard(self)
         for group in getattr(self, "joined", []):
             await self.channel_layer.group_discard(group, self.channel_name)
 
@@ -427,14 +436,14 @@ def _agent_image(staff_id: int, frame: Image) -> Message:
     )
 
 
-def _agent_connected(staff: StaffAccount) -> dict[str, Any]:
-    """Count the tab (presence) and say hello with the agent's status."""
-    state = presence.connected(staff)
+def _agent_connected(staff: StaffAccount, process: str) -> dict[str, Any]:
+    """Count the tab in this process's lease (presence) and say hello with the agent's status."""
+    state = presence.connected(staff, process)
     return {"type": "hello", "staff_id": staff.pk, "status": state.status, "limit": staff.max_concurrent}
 
 
-def _agent_disconnected(staff: StaffAccount) -> None:
-    presence.disconnected(staff)
+def _agent_disconnected(staff: StaffAccount, process: str) -> None:
+    presence.disconnected(staff, process)
     tasks.check_presence_later()
 
 
@@ -445,6 +454,7 @@ class AgentConsumer(ChatConsumer):
 
     frames = {"ping": Frame, "resume": Resume, "send": Send, "card": Card, "image": Image}
     staff: StaffAccount
+    process: str  # the presence lease this tab counts in (set once counted)
 
     def who(self) -> str:
         return f"agent:{self.staff.pk}"
@@ -461,14 +471,17 @@ class AgentConsumer(ChatConsumer):
             return
         self.staff, self.checked_at = staff, time.monotonic()
         await self.join(events.agent_group(staff.pk), events.shop_agents_group(staff.shop_id))
-        hello = await database_sync_to_async(_agent_connected)(staff)
+        self.process = events.loop_origin()
+        hello = await database_sync_to_async(_agent_connected)(staff, self.process)
+        heartbeat().opened(staff.pk)
         await self.accept()
         await self.send_json(hello)
 
     async def disconnect(self, code: int) -> None:
         await super().disconnect(code)
-        if hasattr(self, "staff"):
-            await database_sync_to_async(_agent_disconnected)(self.staff)
+        if hasattr(self, "process"):
+            heartbeat().closed(self.staff.pk)
+            await database_sync_to_async(_agent_disconnected)(self.staff, self.process)
 
     async def recheck(self) -> None:
         await database_sync_to_async(_agent_recheck)(self.scope["session"].session_key, self.staff)

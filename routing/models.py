@@ -102,6 +102,29 @@ class AgentState(models.Model):
         )
 
 
+class PresenceLease(models.Model):
+    """The workbench tabs one server process (an event loop: ``events.loop_origin()``) holds open for one
+    agent, and when that process last proved it is alive (``renewed_at``, database clock). A process renews
+    its leases every PRESENCE_HEARTBEAT_SECONDS; one not renewed for PRESENCE_LEASE_SECONDS is a dead
+    process's, and ``presence.expire_presence`` removes its tabs (routing/presence.py)."""
+
+    process = models.CharField(_("server process"), max_length=80)
+    staff = models.ForeignKey(
+        StaffAccount, on_delete=models.CASCADE, related_name="+", verbose_name=_("agent")
+    )
+    tabs = models.PositiveIntegerField(_("open workbench tabs"), default=0)
+    renewed_at = models.DateTimeField(_("renewed at"))
+
+    class Meta:
+        verbose_name = _("presence lease")
+        verbose_name_plural = _("presence leases")
+        constraints = [models.UniqueConstraint(fields=["process", "staff"], name="presence_lease_once")]
+        indexes = [models.Index(fields=["renewed_at"], name="presence_lease_renewed")]
+
+    def __str__(self) -> str:
+        return f"{self.process} {self.staff_id}: {self.tabs}"
+
+
 class AgentStatusChange(models.Model):
     """One change of an agent's status, with its time by the database clock: the intervals online and busy,
     and the agents online per hour, are read from these (reports). Written by ``set_agent_status`` and the

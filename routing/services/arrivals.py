@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q
 from django.db.models.functions import Now
@@ -47,7 +48,7 @@ from routing.services.seats import (
 
 RETURNING_BUYER_WINDOW = timedelta(hours=72)
 NEW_BUYER_FIRST_PAYMENT_WINDOW = timedelta(days=180)
-STRANDED_AFTER = timedelta(seconds=30)
+STRANDED_AFTER = timedelta(seconds=30)  # the default of settings.ROUTING_STRANDED_SECONDS
 
 
 @dataclass(frozen=True)
@@ -305,7 +306,7 @@ def route_stranded() -> int:
     """Route arrivals left waiting (a process died between recording an arrival and routing it), and serve
     queues a missed drain left waiting (a process that died before draining). Run by beat every minute; only
     chats waiting more than 30 s by the database clock, so live routers are not raced. The chats assigned."""
-    stranded = Now() - STRANDED_AFTER
+    stranded = Now() - timedelta(seconds=settings.ROUTING_STRANDED_SECONDS)
     arrivals = Conversation.objects.filter(state=ConversationState.ROUTING, created_at__lt=stranded)
     shop_ids = set(arrivals.values_list("shop_id", flat=True))
     routed = sum(route_pending(shop_id=shop) for shop in sorted(shop_ids))
