@@ -14,6 +14,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from reports.consumers import MonitorConsumer  # noqa: E402
+from routing import backpressure  # noqa: E402
 from routing.consumers import AgentConsumer, BuyerConsumer  # noqa: E402
 
 # Consumers are ASGI applications, which django-stubs' path() (typed for views) does not know.
@@ -30,6 +31,8 @@ application = ProtocolTypeRouter(
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
     }
 )
+
+backpressure.install()  # a socket whose reader stalled is closed, not buffered for without limit
 
 # Everything imported and built by now lives as long as the process: take it out of the garbage collector's
 # reach, so that a full collection walks only what the connections create. Without this, one full

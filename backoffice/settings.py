@@ -179,6 +179,8 @@ WORKBENCH_PANELS = ["phrases.workbench.panel", "robot.workbench.panel", "routing
 
 # Chat: a buyer token's lifetime (routing/tokens.py) and the agent presence grace (routing/PROTOCOL.md).
 BUYER_TOKEN_MAX_AGE = env_int("BUYER_TOKEN_MAX_AGE", 86400)
+# Bytes a websocket may hold unsent (reader stalled) before it is closed with 4408 (routing/backpressure.py).
+WS_SEND_BUFFER_LIMIT = env_int("WS_SEND_BUFFER_LIMIT", 1024 * 1024)
 PRESENCE_GRACE_SECONDS = env_int("PRESENCE_GRACE_SECONDS", 60)
 
 # Chat events go through Redis pub/sub (channels_redis' pub/sub layer): a PUBLISH per event, pushed to the
