@@ -25,7 +25,7 @@ from backoffice.models import Shop, StaffAccount
 from routing.tokens import buyer_token
 from tests.bench.bench_livechat import open_socket, setup_pairs
 from tests.conftest import login_client, requires_postgres
-from tests.faults.test_backlog import agent_reads, buyer_sends, drain
+from tests.faults.test_backlog import agent_reads, buyer_reads, buyer_sends
 from tests.live import application_name, daphne, monitor, server_connections, server_env, unique_prefix
 
 pytestmark = [requires_postgres, pytest.mark.django_db(transaction=True)]
@@ -128,9 +128,12 @@ def test_soak(shop_a: Shop, owner: StaffAccount) -> None:
             await open_socket(f"ws://{host}/ws/buyer/?token={buyer_token(b)}", origin) for _c, b, _a in live
         ]
         readers = [asyncio.create_task(agent_reads(ws, received)) for ws in agents]
-        readers += [asyncio.create_task(drain(ws)) for ws in socks]
+        frames: dict[str, str] = {}
+        errors: list[str] = []
+        readers += [asyncio.create_task(buyer_reads(ws, frames, errors)) for ws in socks]
         senders = [
-            asyncio.create_task(buyer_sends(ws, f"soakp{i}", sent, stop)) for i, ws in enumerate(socks)
+            asyncio.create_task(buyer_sends(ws, f"soakp{i}", sent, frames, stop))
+            for i, ws in enumerate(socks)
         ]
         done = [0]
         rows.append(("start", 0, 0, sample(pid, application_name(prefix), redis_port)))
@@ -159,6 +162,7 @@ def test_soak(shop_a: Shop, owner: StaffAccount) -> None:
         end = sample(pid, application_name(prefix), redis_port)
         rows.append((f"end {time.perf_counter() - started:.0f} s", done[0], len(received), end))
         print_row(rows[-1])
+        assert not errors, errors
         return sent, received
 
     print(f"\nsoak: {CYCLES} connect/disconnect cycles over {SECONDS:.0f} s, {PAIRS} pairs chatting")

@@ -94,12 +94,30 @@ async def agent_reads(ws: Any, received: dict[str, float]) -> None:
             received.setdefault(frame["client_msg_id"], time.perf_counter())
 
 
-async def drain(ws: Any) -> None:
-    async for _raw in ws:
-        pass
+async def buyer_reads(ws: Any, frames: dict[str, str], errors: list[str]) -> None:
+    """Read the buyer's socket: a ``throttled`` send is resent with the same client_msg_id 0.3 s later (what
+    the pages do; a burst after a stall can exceed the 5 a second); any other error is recorded."""
+    resends: set[asyncio.Task[None]] = set()
+
+    async def resend(cid: str) -> None:
+        await asyncio.sleep(0.3)
+        await ws.send(frames[cid])
+
+    async for raw in ws:
+        frame = json.loads(raw)
+        if frame.get("type") != "error":
+            continue
+        if frame.get("code") == "throttled" and frame.get("client_msg_id") in frames:
+            task = asyncio.create_task(resend(frame["client_msg_id"]))
+            resends.add(task)
+            task.add_done_callback(resends.discard)
+        else:
+            errors.append(str(frame.get("code")))
 
 
-async def buyer_sends(ws: Any, tag: str, sent: dict[str, float], stop: asyncio.Event) -> None:
+async def buyer_sends(
+    ws: Any, tag: str, sent: dict[str, float], frames: dict[str, str], stop: asyncio.Event
+) -> None:
     """Send at RATE until ``stop`` is set (an open loop: no waiting for acks); ids ``<tag>-<n>``, new in
     each phase (a reused id is a resend: stored once and not relayed again)."""
     pair = int(tag.rsplit("p", 1)[1])
@@ -109,7 +127,8 @@ async def buyer_sends(ws: Any, tag: str, sent: dict[str, float], stop: asyncio.E
         await asyncio.sleep(max(0.0, next_at - time.perf_counter()))
         cid = f"{tag}-{n}"
         sent[cid] = time.perf_counter()
-        await ws.send(json.dumps({"type": "send", "client_msg_id": cid, "text": f"在吗 {n}"}))
+        frames[cid] = json.dumps({"type": "send", "client_msg_id": cid, "text": f"在吗 {n}"})
+        await ws.send(frames[cid])
         n += 1
         next_at += 1 / RATE
 
@@ -128,8 +147,12 @@ async def live_traffic(
         agents.append(await open_socket(f"ws://{host}/ws/agent/", origin, {"Cookie": cookie}))
         buyers.append(await open_socket(f"ws://{host}/ws/buyer/?token={token}", origin))
     readers = [asyncio.create_task(agent_reads(ws, received)) for ws in agents]
-    readers += [asyncio.create_task(drain(ws)) for ws in buyers]
-    await asyncio.gather(*(buyer_sends(ws, f"{phase}p{i}", sent, stop) for i, ws in enumerate(buyers)))
+    frames: dict[str, str] = {}
+    errors: list[str] = []
+    readers += [asyncio.create_task(buyer_reads(ws, frames, errors)) for ws in buyers]
+    await asyncio.gather(
+        *(buyer_sends(ws, f"{phase}p{i}", sent, frames, stop) for i, ws in enumerate(buyers))
+    )
     deadline = time.perf_counter() + SAFETY_TIMEOUT
     while len(received) < len(sent) and time.perf_counter() < deadline:
         await asyncio.sleep(0.05)
@@ -137,6 +160,7 @@ async def live_traffic(
         task.cancel()
     for ws in agents + buyers:
         await ws.close()
+    assert not errors, errors
     return {cid: (at, received.get(cid, 0.0)) for cid, at in sent.items()}
 
 
