@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PY := $(BIN)/python
 MANAGE := $(PY) manage.py
 
-.PHONY: run test install install-dev messages assets lint bench bench-routing bench-phrases bench-robot lock clean
+.PHONY: run test install install-dev messages assets lint bench soak bench-routing bench-phrases bench-robot lock clean
 
 $(VENV)/.run-installed: pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -62,6 +62,10 @@ bench-phrases: install-dev
 
 bench-robot: install-dev
 	$(BIN)/python -m pytest tests/bench/bench_robot.py -s -q -p no:cacheprovider
+
+## The soak (issue 18, fault 8; ~10 minutes; DATABASE_URL=postgres://..., REDIS_URL): SOAK_SECONDS, SOAK_CYCLES.
+soak: install-dev
+	$(BIN)/python -m pytest tests/bench/soak_chat.py -s -q -p no:cacheprovider
 
 ## Re-pin every dependency after changing pyproject.toml.
 lock:

@@ -15,6 +15,7 @@ from django.urls import path  # noqa: E402
 
 from reports.consumers import MonitorConsumer  # noqa: E402
 from robot.matching import warm_up  # noqa: E402
+from routing import backpressure  # noqa: E402
 from routing.consumers import AgentConsumer, BuyerConsumer  # noqa: E402
 from routing.ops_socket import OpsConsumer  # noqa: E402
 
@@ -37,6 +38,7 @@ application = ProtocolTypeRouter(
 # The robot's first match would load jieba's dictionary and fit its calibration (about 2 s): done here, before
 # the first buyer, and frozen with the rest below.
 warm_up()
+backpressure.install()  # a socket whose reader stalled is closed, not buffered for without limit
 
 # Everything imported and built by now lives as long as the process: take it out of the garbage collector's
 # reach, so that a full collection walks only what the connections create. Without this, one full

@@ -184,6 +184,8 @@ WORKBENCH_PANELS = ["phrases.workbench.panel", "robot.workbench.panel", "routing
 
 # Chat: a buyer token's lifetime (routing/tokens.py) and the agent presence grace (routing/PROTOCOL.md).
 BUYER_TOKEN_MAX_AGE = env_int("BUYER_TOKEN_MAX_AGE", 86400)
+# Bytes a websocket may hold unsent (reader stalled) before it is closed with 4408 (routing/backpressure.py).
+WS_SEND_BUFFER_LIMIT = env_int("WS_SEND_BUFFER_LIMIT", 1024 * 1024)
 PRESENCE_GRACE_SECONDS = env_int("PRESENCE_GRACE_SECONDS", 60)
 # A server process renews its presence leases this often while it holds workbench tabs; a lease not renewed
 # for PRESENCE_LEASE_SECONDS is a dead process's, whose tabs stop counting (routing/presence.py).
