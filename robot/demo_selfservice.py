@@ -1,6 +1,8 @@
-"""The demo shop's buyer self-service (issue 16), called once from ``seed_demo``: an FAQ, every card, both
-service-window bars and the follow-up messages switched on. Deterministic and idempotent: a shop that has
-its FAQ already gets nothing."""
+"""The demo shops' buyer self-service (issue 16), called from ``seed_demo`` for both demo shops: an FAQ,
+every card, both service-window bars and the follow-up messages switched on. The main demo shop has the
+robot's full-auto reception on, whose opening takes the FAQ's place (the rule); the second demo shop has the
+robot off, so its buyers see the FAQ. Deterministic and idempotent: a shop that has its FAQ already gets
+nothing."""
 
 from __future__ import annotations
 
@@ -24,13 +26,13 @@ def seed_self_service(owner: StaffAccount) -> bool:
     shop = owner.shop
     if FaqItem.objects.for_shop(shop).exists():
         return False
-    faq.set_opening(staff=owner, opening="亲，欢迎光临小鹿家居旗舰店~ 常见问题点一下就有答案：")
+    faq.set_opening(staff=owner, opening=f"亲，欢迎光临{shop.name}~ 常见问题点一下就有答案：")
     for question, answer in QUESTIONS:
         faq.add_question(staff=owner, question=question, answer=answer)
     cards.save_settings(staff=owner, cards=cards.ALL_CARDS, urge_after_hours=24)
     products = list(Product.objects.for_shop(shop).order_by("pk")[:3])
     window.add_entry(staff=owner, bar="presale", kind="membership_gift", text="入会即送10元无门槛券")
-    window.add_entry(staff=owner, bar="presale", kind="shop_home", url="https://example.com/shop/xiaolu")
+    window.add_entry(staff=owner, bar="presale", kind="shop_home", url=f"https://example.com/shop/{shop.pk}")
     for product in products[:2]:
         window.add_entry(staff=owner, bar="presale", kind="product_link", product_id=product.pk)
     for kind in ("logistics", "after_sale_request", "after_sale_progress"):

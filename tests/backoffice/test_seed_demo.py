@@ -382,3 +382,27 @@ def test_the_demo_shops_buyer_picker_needs_no_sign_in(demo_settings: Any, client
     demo_settings.DEMO_BUYER_PICKER = True
     response = client.get(f"/chat/{main_shop().pk}/demo/")
     assert response.status_code == 200 and "token=" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_second_demo_shop_shows_the_faq_and_the_main_one_its_robot(
+    demo_settings: Any, client: Any
+) -> None:
+    """The main demo shop has the robot on, whose opening replaces the FAQ (the rule); the second demo shop
+    has the robot off, so a buyer there sees the FAQ."""
+    from robot.switch import full_auto_on
+    from routing.tokens import buyer_token
+
+    seed()
+    main = main_shop()
+    second = Shop.objects.get(name=SECOND_SHOP["name"])
+    assert full_auto_on(main.pk) and not full_auto_on(second.pk)
+    for shop, shows_faq in ((main, False), (second, True)):
+        buyer = Buyer.objects.for_shop(shop).order_by("pk").first()
+        assert buyer is not None
+        response = client.get(f"/chat/{shop.pk}/self-service/?token={buyer_token(buyer)}")
+        assert response.status_code == 200
+        faq = response.json()["faq"]
+        assert bool(faq) is shows_faq
+        if shows_faq:
+            assert second.name in faq["opening"] and len(faq["questions"]) == 5

@@ -621,6 +621,10 @@ def complete_demo(main: Shop, second: Shop, now: datetime) -> list[str]:
 
     if seed_self_service(owner):
         added.append("buyer self-service (FAQ, cards, service window, follow-up)")
+    # The second demo shop has the robot off: its buyers see the FAQ (the robot opening replaces it).
+    second_owner = StaffAccount.objects.get(shop=second, user__username=SECOND_SHOP["owner_login"])
+    if seed_self_service(second_owner):
+        added.append(f"buyer self-service of {second.name}")
     added += _reports_demo(main, supervisor)
     from backoffice.operations import demo as operations_demo  # shop operations (issue 19)
 
