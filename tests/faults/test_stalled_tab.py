@@ -147,7 +147,10 @@ def test_a_tab_that_stops_reading_is_closed_with_memory_bounded_and_resumes(
         )
         assert received < sent // 4  # the frames after the limit were dropped, not delivered late
         assert code in (backpressure.CLOSE_SLOW_READER, None)
-        assert growth_kib * 1024 < sent // 4  # bounded: nowhere near the 32 MiB pushed at the socket
+        # Bounded: nowhere near the 32 MiB pushed at the socket (without the limit the peak grew ~56 MiB). The
+        # peak also holds the channel layer's inbound queue while the consumer falls behind the flood, which
+        # varies with the machine's load (measured +0.8 to +15 MiB with the limit), hence half, not a quarter.
+        assert growth_kib * 1024 < sent // 2
 
         # The messages the tab missed meanwhile are in the database: a resume replays them.
         for n in range(3):
