@@ -8,37 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
-from backoffice.access import Right, has_right
+from backoffice.access import Right
 from backoffice.models import StaffAccount
 from reports import monitor
 from routing import events
-from routing.consumers import (
-    CLOSE_SHOP_CHANGED,
-    origin_allowed,
-    ping_only_answer,
-    session_account,
-    session_user_id,
-)
+from routing.consumers import open_with_right, ping_only_answer, still_allowed
 from routing.models import AgentState
 
 REFRESH_DELAY = 1.0  # seconds: events within it make one snapshot
-
-
-def _supervisor_of(scope: Mapping[str, Any]) -> tuple[StaffAccount | None, int]:
-    """The session's account (``routing.consumers.session_account``: 4401, 4409), 4403 without the report
-    right."""
-    staff, code = session_account(scope)
-    if staff is None:
-        return None, code
-    if not has_right(staff, Right.VIEW_REPORTS):
-        return None, 4403
-    return staff, 0
 
 
 def _groups(staff: StaffAccount) -> list[str]:
@@ -46,20 +28,6 @@ def _groups(staff: StaffAccount) -> list[str]:
     supervisor's own (``access_changed``: their sign-in or rights changed)."""
     agents = set(AgentState.objects.for_shop(staff.shop).values_list("staff_id", flat=True)) | {staff.pk}
     return [events.shop_agents_group(staff.shop_id), *(events.agent_group(a) for a in sorted(agents))]
-
-
-def _still_allowed(session_key: str | None, staff_id: int) -> bool:
-    """The session still signs in the socket's person, whose account is active and holds the report right."""
-    staff = (
-        StaffAccount.objects.select_related("shop", "user")
-        .filter(pk=staff_id, is_active=True, user__is_active=True)
-        .first()
-    )
-    return (
-        staff is not None
-        and session_user_id(session_key) == staff.user_id
-        and has_right(staff, Right.VIEW_REPORTS)
-    )
 
 
 def _snapshot(staff: StaffAccount) -> tuple[dict[str, Any], list[str]]:
@@ -72,14 +40,8 @@ class MonitorConsumer(AsyncWebsocketConsumer):
     pending: asyncio.Task[None] | None = None
 
     async def connect(self) -> None:
-        if not origin_allowed(self.scope):
-            await self.close(code=4403)
-            return
-        staff, code = await database_sync_to_async(_supervisor_of)(self.scope)
+        staff = await open_with_right(self, Right.VIEW_REPORTS)
         if staff is None:
-            if code == CLOSE_SHOP_CHANGED:
-                await self.accept()
-            await self.close(code=code)
             return
         self.staff, self.joined = staff, set()
         await self.accept()
@@ -111,7 +73,8 @@ class MonitorConsumer(AsyncWebsocketConsumer):
         """An account changed (``events.AccessChanged``): if it may be this socket's, check the session and
         the right again and close (4403) when they no longer allow it."""
         session_key = self.scope["session"].session_key
-        if not await database_sync_to_async(_still_allowed)(session_key, self.staff.pk):
+        allowed = await database_sync_to_async(still_allowed)(session_key, self.staff.pk, Right.VIEW_REPORTS)
+        if allowed is None:
             await self.close(code=4403)
             return
         await self.chat_event(message)

@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from backoffice import layer_watch, validation
+from backoffice.access import has_right
 from backoffice.errors import Conflict, DomainError, Forbidden, NotFound
 from backoffice.models import Buyer, Product, StaffAccount
 from backoffice.tenancy import SESSION_KEY, bind_staff, resolve_staff
@@ -388,6 +389,44 @@ def session_user_id(session_key: str | None) -> int | None:
     request.session = import_string(f"{settings.SESSION_ENGINE}.SessionStore")(session_key)
     user = auth.get_user(request)  # checks the session's password hash too
     return int(user.pk) if user.is_authenticated else None
+
+
+def _account_with_right(scope: Mapping[str, Any], right: str) -> tuple[StaffAccount | None, int]:
+    staff, code = session_account(scope)
+    if staff is None:
+        return None, code
+    if not has_right(staff, right):
+        return None, 4403
+    return staff, 0
+
+
+async def open_with_right(consumer: AsyncWebsocketConsumer, right: str) -> StaffAccount | None:
+    """The account of a supervisors' read-only socket (the reports' live monitor, the operations alerts) that
+    may open: the page is this site's (else 4403), the session's account (``session_account``: 4401, 4409)
+    holds ``right`` (else 4403). None when the socket was closed with its code; on success it is not yet
+    accepted."""
+    if not origin_allowed(consumer.scope):
+        await consumer.close(code=4403)
+        return None
+    staff, code = await database_sync_to_async(_account_with_right)(consumer.scope, right)
+    if staff is None:
+        if code == CLOSE_SHOP_CHANGED:
+            await consumer.accept()
+        await consumer.close(code=code)
+    return staff
+
+
+def still_allowed(session_key: str | None, staff_id: int, right: str) -> StaffAccount | None:
+    """The account of such a socket as it is now, if the session still signs in its person, it is active
+    and it still holds ``right``; else None (the socket closes)."""
+    staff = (
+        StaffAccount.objects.select_related("shop", "user")
+        .filter(pk=staff_id, is_active=True, user__is_active=True)
+        .first()
+    )
+    if staff is None or session_user_id(session_key) != staff.user_id or not has_right(staff, right):
+        return None
+    return staff
 
 
 def _agent_recheck(session_key: str | None, staff: StaffAccount) -> None:

@@ -4,52 +4,21 @@ than those it has sent whenever the beat tasks record some (``backoffice.operati
 on ``events.shop_ops_group``). It sends nothing but pings; it never writes. Only an account that may see
 the operations page (``view_packagealert``) opens it (else 4403; no session 4401; a page of another shop
 than the session's current one 4409). Here, on the routing side, because the staff sockets' session check
-(``routing.consumers.session_account``) is routing's and backoffice may not import it."""
+(``routing.consumers.open_with_right``) is routing's and backoffice may not import it."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from backoffice import events
-from backoffice.access import has_right
 from backoffice.models import StaffAccount
 from backoffice.operations import alerts
 from backoffice.operations.views import VIEW
-from routing.consumers import (
-    CLOSE_SHOP_CHANGED,
-    origin_allowed,
-    ping_only_answer,
-    session_account,
-    session_user_id,
-)
-
-
-def _supervisor_of(scope: Mapping[str, Any]) -> tuple[StaffAccount | None, int]:
-    """The session's account (``session_account``: 4401, 4409), 4403 without the operations page's right."""
-    staff, code = session_account(scope)
-    if staff is None:
-        return None, code
-    if not has_right(staff, VIEW):
-        return None, 4403
-    return staff, 0
-
-
-def _allowed_still(session_key: str | None, staff_id: int) -> StaffAccount | None:
-    """The socket's account as it is now, if its session still signs in its person, it is active and it may
-    still see the operations page; else None."""
-    staff = (
-        StaffAccount.objects.select_related("shop", "user")
-        .filter(pk=staff_id, is_active=True, user__is_active=True)
-        .first()
-    )
-    if staff is None or session_user_id(session_key) != staff.user_id or not has_right(staff, VIEW):
-        return None
-    return staff
+from routing.consumers import open_with_right, ping_only_answer, still_allowed
 
 
 class OpsConsumer(AsyncWebsocketConsumer):
@@ -58,14 +27,8 @@ class OpsConsumer(AsyncWebsocketConsumer):
     groups_joined: tuple[str, ...] = ()
 
     async def connect(self) -> None:
-        if not origin_allowed(self.scope):
-            await self.close(code=4403)
-            return
-        staff, code = await database_sync_to_async(_supervisor_of)(self.scope)
+        staff = await open_with_right(self, VIEW)
         if staff is None:
-            if code == CLOSE_SHOP_CHANGED:
-                await self.accept()
-            await self.close(code=code)
             return
         self.staff = staff
         # The shop's operations pages, and the account's own group (``access_changed``: sign-in or rights).
@@ -102,7 +65,7 @@ class OpsConsumer(AsyncWebsocketConsumer):
     async def access_changed(self, message: dict[str, Any]) -> None:
         """The account changed (``events.AccessChanged``): close (4403) when it may no longer see the page."""
         session_key = self.scope["session"].session_key
-        staff = await database_sync_to_async(_allowed_still)(session_key, self.staff.pk)
+        staff = await database_sync_to_async(still_allowed)(session_key, self.staff.pk, VIEW)
         if staff is None:
             await self.close(code=4403)
             return
