@@ -12,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
+from django.core.files.storage import default_storage
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -50,7 +51,7 @@ def grantable_rights() -> Any:
 
 
 @functools.cache
-def _setup_functions(setting: str) -> tuple[Callable[..., None], ...]:
+def _setup_functions(setting: str) -> tuple[Callable[..., Any], ...]:
     return tuple(import_string(path) for path in getattr(settings, setting))
 
 
@@ -239,6 +240,23 @@ def set_time_zone(*, shop: Shop, name: str) -> Shop:
             for forget in _setup_functions("SHOP_TIME_ZONE_CHANGED"):
                 forget(shop)
     return shop
+
+
+def delete_shop(*, shop: Shop) -> None:
+    """Delete the shop with everything it holds (the database cascades) and, once that commits, the files
+    the apps stored for it: the setting ``SHOP_FILES`` names functions of the shop that return the storage
+    paths of its files (chat images and their thumbnails, delay-report evidence). A rolled-back delete keeps
+    them; a file already gone is no error. ``manage.py delete_shop`` is its command (the admin refuses to
+    delete a shop that holds anything: its staff's and buyers' pages are the shop's own)."""
+    with transaction.atomic():
+        paths = [path for shop_files in _setup_functions("SHOP_FILES") for path in shop_files(shop)]
+        shop.delete()
+        transaction.on_commit(lambda: _delete_stored(paths))
+
+
+def _delete_stored(paths: Sequence[str]) -> None:
+    for path in paths:
+        default_storage.delete(path)
 
 
 # --- API keys ----------------------------------------------------------------------------------------------

@@ -177,6 +177,9 @@ STAFF_ACCOUNT_SETUP = ["routing.setup.set_up_staff_account"]
 # What other apps drop when a shop's time zone changes (backoffice.services.set_time_zone), in its
 # transaction: the reports' rollups are stored per local day of the old zone.
 SHOP_TIME_ZONE_CHANGED = ["reports.rollups.forget"]
+# The files apps store for a shop, deleted with it (backoffice.services.delete_shop): functions of the shop
+# returning storage paths.
+SHOP_FILES = ["routing.attachments.shop_files", "backoffice.operations.delays.shop_files"]
 # The after-sale workbench tells the buyer of a step in their chat (backoffice/operations/aftersale.py).
 AFTER_SALE_BUYER_NOTICE = "routing.ops_panel.tell_buyer"
 # The panels other apps add to the agent workbench (routing/panels.py), in page order.

@@ -225,6 +225,12 @@ def store_image(
     )
 
 
+def shop_files(shop: Shop) -> list[str]:
+    """The storage paths of the shop's images and thumbnails (``SHOP_FILES``: deleted with the shop)."""
+    pairs = Attachment.objects.filter(shop=shop).values_list("file", "thumbnail")
+    return [path for pair in pairs for path in pair]
+
+
 def card(attachment: Attachment) -> dict[str, Any]:
     """The image card of a message (``Message.card``): what both pages need to show the thumbnail and open
     the image. The URLs answer only the chat's buyer (adding their token) and the shop's staff."""

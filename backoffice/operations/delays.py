@@ -197,6 +197,11 @@ def _delete_files(paths: Sequence[str]) -> None:
         default_storage.delete(path)
 
 
+def shop_files(shop: Shop) -> list[str]:
+    """The storage paths of the evidence of the shop's reports (``SHOP_FILES``: deleted with the shop)."""
+    return list(DelayEvidence.objects.filter(report__shop=shop).values_list("path", flat=True))
+
+
 def withdraw(*, report: DelayReport) -> None:
     """The shop withdraws a report still pending review (deleted with its evidence, ``delete_report``). A
     reviewed one stays: it is the platform's decision, and an approval may have waived vouchers (Conflict)."""
