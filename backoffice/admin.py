@@ -4,25 +4,31 @@
 many-to-many choices, and object URLs (another shop's id is a 404, not the stock admin redirect).
 Writes go through the services: ``ServiceWritesMixin`` (used by every app's admin that writes) makes
 ``save_form`` the one write and gives the forms the request's account, for the services' checks.
+``SpreadsheetAdminMixin`` is the spreadsheet export actions and import page of the knowledge base's and the
+team phrases' admins.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 from axes.handlers.proxy import AxesProxyHandler  # type: ignore[import-untyped]  # ships no types
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.signals import user_login_failed
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import models
 from django.db.models import BooleanField, QuerySet, Value
 from django.forms import ModelForm
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
 from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from backoffice import privacy, services, spreadsheet, validation
 from backoffice.access import Right, request_has_right
@@ -164,6 +170,117 @@ class ReadOnlyAdmin(ShopScopedAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# --- spreadsheet import and export (the knowledge base's and the team phrases' admins) ---------------------
+
+
+class ImportCounts(Protocol):
+    """What an app's spreadsheet import reports (``robot.spreadsheet``'s and ``phrases.services``'
+    ``ImportResult``)."""
+
+    @property
+    def created(self) -> int: ...
+    @property
+    def updated(self) -> int: ...
+    @property
+    def unchanged(self) -> int: ...
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(label=_("CSV or Excel file"), required=True)
+
+
+def named_columns(errors: list[dict[str, Any]], names: Mapping[str, StrOrPromise]) -> list[dict[str, Any]]:
+    """The row errors with each column named as the page names it: the errors carry the file's column keys
+    (``names``: a key to the page's name; "file" is the file as a whole)."""
+    names = {**names, "file": _("file")}
+    return [{**error, "field": names.get(error.get("field", ""), error.get("field"))} for error in errors]
+
+
+def export_action(fmt: str, description: StrOrPromise) -> Callable[..., HttpResponse]:
+    """The admin action that downloads the selected rows as a ``fmt`` file (csv or xlsx), for an admin with
+    ``SpreadsheetAdminMixin``; the description is the admin's, so that each list words it for its rows."""
+
+    @admin.action(description=description)
+    def export(
+        modeladmin: SpreadsheetAdminMixin, request: HttpRequest, queryset: QuerySet[Any]
+    ) -> HttpResponse:
+        return file_download(modeladmin.export_file(queryset, fmt), fmt=fmt, stem=modeladmin.export_stem)
+
+    return export
+
+
+class SpreadsheetAdminMixin(admin.ModelAdmin[Any]):
+    """An admin whose rows go out and come in as spreadsheets, so that every such list trades files the same
+    way: export actions (``export_action``) and an import page at ``import/``, named
+    ``<app_label>_<model_name>_import``, for those who may add. The page takes an upload (a refused file
+    lists its bad rows by the page's column names), says what it created, updated and left alone, and
+    returns to the list. The subclass gives its template and title, and says how its rows are written out
+    (``export_file``), read in (``import_upload``) and named (``import_columns``)."""
+
+    export_stem: str  # the download's name, before the date
+    import_template: str
+    import_title: StrOrPromise
+
+    def export_file(self, queryset: QuerySet[Any], fmt: str) -> bytes:
+        raise NotImplementedError
+
+    def import_upload(self, actor: StaffAccount, upload: UploadedFile) -> ImportCounts:
+        """Import the uploaded file for ``actor`` (a ``DomainError`` lists the bad rows)."""
+        raise NotImplementedError
+
+    def import_columns(self) -> Mapping[str, StrOrPromise]:
+        """The page's name of each of the file's column keys, for the bad rows' table."""
+        raise NotImplementedError
+
+    def import_posted(
+        self, request: HttpRequest, actor: StaffAccount, form: ImportForm
+    ) -> ImportCounts | None:
+        """The import a POST asks for: the upload's, or None while the form is invalid (it shows why). An
+        admin whose page has other buttons overrides it."""
+        if not form.is_valid():
+            return None
+        return self.import_upload(actor, form.cleaned_data["file"])
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.import_view)
+        name = f"{self.opts.app_label}_{self.opts.model_name}_import"
+        return [path("import/", view, name=name), *super().get_urls()]
+
+    def import_view(self, request: HttpRequest) -> HttpResponse:
+        actor = request_staff(request)
+        if not self.has_add_permission(request) or actor is None:
+            raise PermissionDenied
+        form = ImportForm(request.POST or None, request.FILES or None)
+        errors: list[dict[str, Any]] = []
+        if request.method == "POST":
+            try:
+                result = self.import_posted(request, actor, form)
+            except DomainError as exc:
+                messages.error(request, exc.message)
+                errors = named_columns(exc.errors, self.import_columns())
+            else:
+                if result is not None:
+                    messages.success(
+                        request,
+                        _("Imported: %(created)d new, %(updated)d updated, %(unchanged)d unchanged.")
+                        % {
+                            "created": result.created,
+                            "updated": result.updated,
+                            "unchanged": result.unchanged,
+                        },
+                    )
+                    changelist = f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist"
+                    return HttpResponseRedirect(reverse(changelist))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": self.import_title,
+            "form": form,
+            "row_errors": errors,
+        }
+        return render(request, self.import_template, context)
 
 
 # --- shop --------------------------------------------------------------------------------------------------

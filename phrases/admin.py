@@ -11,20 +11,28 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
-from django.urls import URLPattern, path, reverse
+from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
+from django_stubs_ext import StrOrPromise
 
 from backoffice.access import Right, request_has_right
-from backoffice.admin import ServiceWritesMixin, ShopScopedAdmin, current_shop, file_download
+from backoffice.admin import (
+    ImportCounts,
+    ImportForm,
+    ServiceWritesMixin,
+    ShopScopedAdmin,
+    SpreadsheetAdminMixin,
+    current_shop,
+    export_action,
+)
 from backoffice.admin import form_error as shared_form_error
 from backoffice.admin import request_staff as current_staff
 from backoffice.errors import DomainError
@@ -144,7 +152,7 @@ class TeamGroupFilter(admin.SimpleListFilter):
 
 
 @admin.register(Phrase)
-class PhraseAdmin(TeamPhraseAdmin):
+class PhraseAdmin(SpreadsheetAdminMixin, TeamPhraseAdmin):
     form = PhraseForm
     list_display = ["short_content", "code", "group", "usage_count", "last_used_at", "updated_at"]
     list_filter = [TeamGroupFilter]
@@ -212,77 +220,31 @@ class PhraseAdmin(TeamPhraseAdmin):
         for phrase in queryset:
             self.delete_model(request, phrase)
 
-    def _export(self, queryset: QuerySet[Phrase], fmt: str) -> HttpResponse:
-        data = services.export_file(phrases=queryset.order_by("group_id", "pk"), fmt=fmt)
-        return file_download(data, fmt=fmt, stem="phrases-team")
+    export_stem = "phrases-team"
+    export_csv = export_action("csv", _("Export selected phrases (CSV)"))
+    export_xlsx = export_action("xlsx", _("Export selected phrases (Excel)"))
+    import_template = "admin/phrases/phrase/import.html"
+    import_title = _("Import team phrases")
 
-    @admin.action(description=_("Export selected phrases (CSV)"))
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[Phrase]) -> HttpResponse:
-        return self._export(queryset, "csv")
+    def export_file(self, queryset: QuerySet[Phrase], fmt: str) -> bytes:
+        return services.export_file(phrases=queryset.order_by("group_id", "pk"), fmt=fmt)
 
-    @admin.action(description=_("Export selected phrases (Excel)"))
-    def export_xlsx(self, request: HttpRequest, queryset: QuerySet[Phrase]) -> HttpResponse:
-        return self._export(queryset, "xlsx")
+    def import_upload(self, actor: StaffAccount, upload: UploadedFile) -> ImportCounts:
+        """Upload a spreadsheet into the team phrases."""
+        data = upload.read(services.MAX_IMPORT_BYTES + 1)
+        return services.import_phrases(actor=actor, scope=services.TEAM, filename=str(upload.name), data=data)
 
-    def get_urls(self) -> list[URLPattern]:
-        view = self.admin_site.admin_view(self.import_view)
-        return [path("import/", view, name="phrases_phrase_import"), *super().get_urls()]
+    def import_posted(
+        self, request: HttpRequest, actor: StaffAccount, form: ImportForm
+    ) -> ImportCounts | None:
+        """The page's second button imports the template library into the team phrases."""
+        if "templates" in request.POST:
+            return services.import_templates(actor=actor, scope=services.TEAM)
+        return super().import_posted(request, actor, form)
 
-    def import_view(self, request: HttpRequest) -> HttpResponse:
-        """Upload a spreadsheet, or import the template library, into the team phrases."""
-        actor = current_staff(request)
-        if not self.has_add_permission(request) or actor is None:
-            raise PermissionDenied
-        form = ImportForm(request.POST or None, request.FILES or None)
-        errors: list[dict[str, Any]] = []
-        if request.method == "POST":
-            try:
-                if "templates" in request.POST:
-                    result = services.import_templates(actor=actor, scope=services.TEAM)
-                elif form.is_valid():
-                    upload = form.cleaned_data["file"]
-                    result = services.import_phrases(
-                        actor=actor,
-                        scope=services.TEAM,
-                        filename=upload.name,
-                        data=upload.read(services.MAX_IMPORT_BYTES + 1),
-                    )
-                else:
-                    result = None
-            except DomainError as exc:
-                messages.error(request, exc.message)
-                errors = named_columns(exc.errors)
-            else:
-                if result is not None:
-                    messages.success(
-                        request,
-                        _("Imported: %(created)d new, %(updated)d updated, %(unchanged)d unchanged.")
-                        % {
-                            "created": result.created,
-                            "updated": result.updated,
-                            "unchanged": result.unchanged,
-                        },
-                    )
-                    return HttpResponseRedirect(reverse("admin:phrases_phrase_changelist"))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": _("Import team phrases"),
-            "form": form,
-            "row_errors": errors,
-        }
-        return render(request, "admin/phrases/phrase/import.html", context)
-
-
-def named_columns(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The row errors with each column named as the page names it: the errors carry the file's column keys
-    (group, code, content, keywords; "file" for the file as a whole)."""
-    names = {f.name: f.verbose_name for f in Phrase._meta.fields if f.name in COLUMNS} | {"file": _("file")}
-    return [{**error, "field": names.get(error.get("field", ""), error.get("field"))} for error in errors]
-
-
-class ImportForm(forms.Form):
-    file = forms.FileField(label=_("CSV or Excel file"), required=True)
+    def import_columns(self) -> dict[str, StrOrPromise]:
+        """The file's columns (group, code, content, keywords) named as the phrase form names them."""
+        return {f.name: f.verbose_name for f in Phrase._meta.fields if f.name in COLUMNS}
 
 
 # --- groups ------------------------------------------------------------------------------------------------

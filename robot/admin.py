@@ -11,17 +11,24 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
-from django.contrib import admin, messages
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
+from django.core.files.uploadedfile import UploadedFile
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import render
-from django.urls import URLPattern, path, reverse
+from django.http import HttpRequest
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
+from django_stubs_ext import StrOrPromise
 
 from backoffice.access import Right, request_has_right
-from backoffice.admin import ServiceWritesMixin, ShopScopedAdmin, file_download, form_error
+from backoffice.admin import (
+    ImportCounts,
+    ServiceWritesMixin,
+    ShopScopedAdmin,
+    SpreadsheetAdminMixin,
+    export_action,
+    form_error,
+)
 from backoffice.admin import request_staff as current_staff
 from backoffice.errors import DomainError
 from backoffice.models import StaffAccount
@@ -110,7 +117,7 @@ class EntryForm(forms.ModelForm[KnowledgeEntry]):
 
 
 @admin.register(KnowledgeEntry)
-class KnowledgeEntryAdmin(RobotConfigAdmin):
+class KnowledgeEntryAdmin(SpreadsheetAdminMixin, RobotConfigAdmin):
     form = EntryForm
     list_display = [
         "short_question",
@@ -180,65 +187,25 @@ class KnowledgeEntryAdmin(RobotConfigAdmin):
     def disable(self, request: HttpRequest, queryset: QuerySet[KnowledgeEntry]) -> None:
         self._set_enabled(request, queryset, False)
 
-    def _export(self, queryset: QuerySet[KnowledgeEntry], fmt: str) -> HttpResponse:
+    export_stem = "knowledge"
+    export_csv = export_action("csv", _("Export selected entries (CSV)"))
+    export_xlsx = export_action("xlsx", _("Export selected entries (Excel)"))
+    import_template = "admin/robot/knowledgeentry/import.html"
+    import_title = _("Import the knowledge base")
+
+    def export_file(self, queryset: QuerySet[KnowledgeEntry], fmt: str) -> bytes:
         entries = list(queryset.select_related("product", "card_product").order_by("intent", "pk"))
-        return file_download(spreadsheet.export_entries(entries=entries, fmt=fmt), fmt=fmt, stem="knowledge")
+        return spreadsheet.export_entries(entries=entries, fmt=fmt)
 
-    @admin.action(description=_("Export selected entries (CSV)"))
-    def export_csv(self, request: HttpRequest, queryset: QuerySet[KnowledgeEntry]) -> HttpResponse:
-        return self._export(queryset, "csv")
-
-    @admin.action(description=_("Export selected entries (Excel)"))
-    def export_xlsx(self, request: HttpRequest, queryset: QuerySet[KnowledgeEntry]) -> HttpResponse:
-        return self._export(queryset, "xlsx")
-
-    def get_urls(self) -> list[URLPattern]:
-        view = self.admin_site.admin_view(self.import_view)
-        return [path("import/", view, name="robot_knowledgeentry_import"), *super().get_urls()]
-
-    def import_view(self, request: HttpRequest) -> HttpResponse:
+    def import_upload(self, actor: StaffAccount, upload: UploadedFile) -> ImportCounts:
         """Upload a spreadsheet into the shop's knowledge base."""
-        actor = current_staff(request)
-        if not self.has_add_permission(request) or actor is None:
-            raise PermissionDenied
-        form = ImportForm(request.POST or None, request.FILES or None)
-        errors: list[dict[str, Any]] = []
-        if request.method == "POST" and form.is_valid():
-            upload = form.cleaned_data["file"]
-            try:
-                result = spreadsheet.import_entries(
-                    actor=actor, filename=upload.name, data=upload.read(spreadsheet.MAX_IMPORT_BYTES + 1)
-                )
-            except DomainError as exc:
-                messages.error(request, exc.message)
-                errors = named_columns(exc.errors)
-            else:
-                messages.success(
-                    request,
-                    _("Imported: %(created)d new, %(updated)d updated, %(unchanged)d unchanged.")
-                    % {"created": result.created, "updated": result.updated, "unchanged": result.unchanged},
-                )
-                return HttpResponseRedirect(reverse("admin:robot_knowledgeentry_changelist"))
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.opts,
-            "title": _("Import the knowledge base"),
-            "form": form,
-            "row_errors": errors,
-        }
-        return render(request, "admin/robot/knowledgeentry/import.html", context)
+        data = upload.read(spreadsheet.MAX_IMPORT_BYTES + 1)
+        return spreadsheet.import_entries(actor=actor, filename=str(upload.name), data=data)
 
-
-def named_columns(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The row errors with each column named as the entry form names it (the errors carry the file's
-    column keys: question, answer, ...; "file" for the file as a whole)."""
-    names: dict[str, Any] = {f.name: f.verbose_name for f in KnowledgeEntry._meta.fields}
-    names |= {"similar_questions": _("similar questions"), "file": _("file")}
-    return [{**error, "field": names.get(error.get("field", ""), error.get("field"))} for error in errors]
-
-
-class ImportForm(forms.Form):
-    file = forms.FileField(label=_("CSV or Excel file"), required=True)
+    def import_columns(self) -> dict[str, StrOrPromise]:
+        """The columns named as the entry form names them (question, answer, ...)."""
+        names: dict[str, StrOrPromise] = {f.name: f.verbose_name for f in KnowledgeEntry._meta.fields}
+        return names | {"similar_questions": _("similar questions")}
 
 
 from robot import reception_admin  # noqa: E402, F401  (the reception's pages: robot/reception_admin.py)
