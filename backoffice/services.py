@@ -246,15 +246,17 @@ def delete_shop(*, shop: Shop) -> None:
     """Delete the shop with everything it holds (the database cascades) and, once that commits, the files
     the apps stored for it: the setting ``SHOP_FILES`` names functions of the shop that return the storage
     paths of its files (chat images and their thumbnails, delay-report evidence). A rolled-back delete keeps
-    them; a file already gone is no error. ``manage.py delete_shop`` is its command (the admin refuses to
-    delete a shop that holds anything: its staff's and buyers' pages are the shop's own)."""
+    them; a file already gone is no error. ``manage.py delete_shop`` is its command (the admin refuses, 403,
+    to delete a shop with staff accounts or data in it)."""
     with transaction.atomic():
         paths = [path for shop_files in _setup_functions("SHOP_FILES") for path in shop_files(shop)]
         shop.delete()
-        transaction.on_commit(lambda: _delete_stored(paths))
+        transaction.on_commit(lambda: delete_stored_files(paths))
 
 
-def _delete_stored(paths: Sequence[str]) -> None:
+def delete_stored_files(paths: Sequence[str]) -> None:
+    """Delete files from the storage (a file already gone is no error): after a commit that dropped their
+    rows (``delete_shop``, a withdrawn delay report)."""
     for path in paths:
         default_storage.delete(path)
 

@@ -43,6 +43,7 @@ from backoffice.models import (
     Shop,
     StaffAccount,
 )
+from backoffice.services import delete_stored_files
 from backoffice.validation import clean_text
 
 MAX_FILES = 10
@@ -189,12 +190,7 @@ def delete_report(*, report: DelayReport) -> None:
     paths = list(DelayEvidence.objects.filter(report=report).values_list("path", flat=True))
     with transaction.atomic():
         report.delete()
-        transaction.on_commit(lambda: _delete_files(paths))
-
-
-def _delete_files(paths: Sequence[str]) -> None:
-    for path in paths:
-        default_storage.delete(path)
+        transaction.on_commit(lambda: delete_stored_files(paths))
 
 
 def shop_files(shop: Shop) -> list[str]:
