@@ -40,12 +40,12 @@ def test_buyer_sends_a_photo_agent_sees_the_thumbnail_and_answers_with_an_image_
     mine = chat.locator("#transcript .msg.mine .card-image img")
     expect(mine).to_have_count(1)
     expect(chat.locator("#transcript .msg.mine .state").last).to_have_attribute("data-state", "acked")
-    assert mine.evaluate(LOADED)
+    chat.wait_for_function(LOADED, arg=mine.element_handle())  # loads after the ack on a busy machine
 
     # The agent sees the thumbnail (at most 320 px), which links to the full image; the list says [图片].
     theirs = workbench.locator("#transcript .msg.theirs .card-image img")
     expect(theirs).to_have_count(1)
-    workbench.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=theirs.element_handle())
+    workbench.wait_for_function(LOADED, arg=theirs.element_handle())
     assert theirs.evaluate("(img) => [img.naturalWidth, img.naturalHeight]") == [320, 240]
     link = workbench.locator("#transcript .msg.theirs .card-image")
     attachment = Attachment.objects.get(buyer__platform_id="img-live-1")
@@ -63,7 +63,7 @@ def test_buyer_sends_a_photo_agent_sees_the_thumbnail_and_answers_with_an_image_
     expect(workbench.locator("#transcript .msg.mine .card-image img")).to_have_count(1)
     chart = chat.locator("#transcript .msg.theirs .card-image img")
     expect(chart).to_have_count(1)
-    chat.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=chart.element_handle())
+    chat.wait_for_function(LOADED, arg=chart.element_handle())
 
     # And an emoji from the picker, inserted at the caret between the typed words.
     workbench.locator("#input").fill("亲，收到")
