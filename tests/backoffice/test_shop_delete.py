@@ -18,6 +18,7 @@ from backoffice import services
 from backoffice.models import Shop
 from backoffice.operations import delays
 from routing import attachments
+from tests.ops.conftest import to_ship
 from tests.routing.images import image_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the files go once the delete commits
@@ -71,4 +72,16 @@ def test_a_rolled_back_delete_keeps_the_files(shop_a: Shop, media: Path) -> None
         services.delete_shop(shop=shop_a)
         raise RuntimeError("rolled back")
     assert Shop.objects.filter(pk=pk).exists()
+    assert stored(media) == mine
+
+
+def test_a_shop_with_orders_is_refused_with_a_clear_error_and_keeps_everything(
+    shop_a: Shop, media: Path
+) -> None:
+    """Orders keep their buyers (``Order.buyer`` is PROTECT): the command says so and deletes nothing."""
+    mine = files_of(shop_a)
+    to_ship(shop_a, "K1", ship_in=timedelta(hours=5))
+    with pytest.raises(CommandError, match="may not be deleted"):
+        call_command("delete_shop", str(shop_a.pk), "--yes")
+    assert Shop.objects.filter(pk=shop_a.pk).exists()
     assert stored(media) == mine

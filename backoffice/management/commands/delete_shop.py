@@ -4,6 +4,7 @@ platform operator's tool. It asks nothing: without ``--yes`` it only says what i
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import ProtectedError
 
 from backoffice import services
 from backoffice.models import Shop
@@ -23,5 +24,10 @@ class Command(BaseCommand):
         if not options["yes"]:
             self.stdout.write(f"would delete shop {shop.pk} ({shop.name}) and its files; add --yes to do it")
             return
-        services.delete_shop(shop=shop)
+        try:
+            services.delete_shop(shop=shop)
+        except ProtectedError as exc:  # orders keep their buyers (Order.buyer is PROTECT): nothing deleted
+            raise CommandError(
+                f"shop {shop.pk} keeps records that may not be deleted: {exc.args[0]}"
+            ) from exc
         self.stdout.write(f"deleted shop {shop.pk} ({shop.name}) and its files")
