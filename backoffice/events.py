@@ -76,15 +76,22 @@ def publish(sends: Iterable[tuple[str, Event]]) -> None:
     order they were published, or, inside ``collected()``, to its list for the caller to send from the event
     loop (``publish_now``). A channel-layer failure is logged, never raised: the write has happened and
     clients resume from the database."""
+    batch = encoded(sends)
+    if batch:
+        transaction.on_commit(lambda: _hand_over(batch))
+
+
+def encoded(sends: Iterable[tuple[str, Event]]) -> list[Sent]:
+    """Each (group, event) with its channel-layer message, for ``publish`` or, once committed, for
+    ``publish_now`` (a write made on the event loop). An event sent to several groups is encoded once."""
     pairs = list(sends)  # holds the events, so their ids stay theirs
     texts: dict[int, str] = {}
     batch: list[Sent] = []
     for group, event in pairs:
-        if id(event) not in texts:  # an event sent to several groups is encoded once
+        if id(event) not in texts:
             texts[id(event)] = event.model_dump_json()
         batch.append((group, {"type": event.handler, "text": texts[id(event)]}, event))
-    if batch:
-        transaction.on_commit(lambda: _hand_over(batch))
+    return batch
 
 
 _collecting = threading.local()

@@ -170,6 +170,9 @@ else:
 # Who answers a buyer whose chat is with the robot (routing/reception.py): a dotted path to a receiver.
 # The default hands every chat to a human; the robot app names its own.
 ROUTING_RECEPTION = "robot.reception.receive"
+# Buyer messages of the plain case (text into an open chat) are written from the event loop on a connection
+# of its own, outside the pool (routing/services/loopstore.py); 0 sends every batch to a worker thread.
+ROUTING_BUYER_WRITES_ON_LOOP = env_bool("BUYER_WRITES_ON_LOOP", True)
 # What other apps keep for every shop and every staff account from its creation (backoffice/services.py):
 # dotted paths to functions of the new shop / account, called in the creating transaction.
 SHOP_SETUP = ["routing.setup.set_up_shop", "robot.knowledge.set_up_shop"]

@@ -37,6 +37,7 @@ from routing.access import readable
 from routing.heartbeat import heartbeat
 from routing.models import Conversation, ConversationState, Message
 from routing.reception import Received, receiver
+from routing.services import loopstore
 from routing.tokens import buyer_session
 
 MAX_FRAME = 16_384  # bytes of one frame: room for 2,000 characters and the envelope
@@ -611,19 +612,23 @@ def _buyer_send(buyer: Buyer, frame: Send | Image) -> services.BuyerSend:
 
 
 def _buyer_sends(sends: Sequence[tuple[Buyer, Send | Image]]) -> list[Message | Exception]:
-    """Store a batch of buyer sends (``services.post_buyer_messages``); the messages that landed in a chat
-    still with the robot then go to the reception hook (``routing.reception``: the robot, or a human). The
-    messages are committed by then, so a failure to receive one is that send's result, not the batch's."""
+    """Store a batch of buyer sends (``services.post_buyer_messages``), then receive (``_receive``)."""
     results: list[Message | Exception] = list(
         services.post_buyer_messages([_buyer_send(buyer, frame) for buyer, frame in sends])
     )
-    robot = [
-        i
-        for i, result in enumerate(results)
-        if isinstance(result, Message) and result.conversation.state == ConversationState.ROBOT
-    ]
+    return _receive(sends, results)
+
+
+def _receive(
+    sends: Sequence[tuple[Buyer, Send | Image]], results: list[Message | Exception]
+) -> list[Message | Exception]:
+    """The stored messages of ``sends`` that landed in a chat still with the robot go to the reception hook
+    (``routing.reception``: the robot, or a human). The messages are committed by then, so a failure to
+    receive one is that send's result, not the batch's."""
+    robot = _robot_chats(results)
     if not robot:
         return results
+    results = list(results)
     wanted = {pid for i in robot if (pid := sends[i][1].product) is not None}
     products = {p.pk: p for p in Product.objects.filter(pk__in=wanted)} if wanted else {}
     received = []
@@ -637,6 +642,33 @@ def _buyer_sends(sends: Sequence[tuple[Buyer, Send | Image]]) -> list[Message | 
         if error is not None:
             results[i] = error
     return results
+
+
+def _robot_chats(results: Sequence[Message | BaseException]) -> list[int]:
+    return [
+        i
+        for i, result in enumerate(results)
+        if isinstance(result, Message) and result.conversation.state == ConversationState.ROBOT
+    ]
+
+
+async def store_buyer_sends(
+    sends: Sequence[tuple[Buyer, Send | Image]],
+) -> tuple[list[Message | Exception], list[events.Sent]]:
+    """A batch of buyer sends stored and received, with the events to send from the loop: the plain case
+    written from the event loop (``services.loopstore``; a worker thread only if a chat with the robot must
+    receive), anything else in a worker thread (``_buyer_sends``)."""
+    on_loop = await loopstore.post_buyer_messages_on_loop(
+        [_buyer_send(buyer, frame) for buyer, frame in sends]
+    )
+    if on_loop is None:
+        return await database_sync_to_async(_collecting)(_buyer_sends, sends)
+    stored, sent = on_loop
+    results: list[Message | Exception] = list(stored)
+    if _robot_chats(results):
+        results, more = await database_sync_to_async(_collecting)(_receive, sends, results)
+        sent = [*sent, *more]
+    return results, sent
 
 
 class GroupCommit:
@@ -671,7 +703,7 @@ class GroupCommit:
                 results: list[Message | BaseException]
                 sent: list[events.Sent] = []
                 try:
-                    stored, sent = await database_sync_to_async(_collecting)(_buyer_sends, sends)
+                    stored, sent = await store_buyer_sends(sends)
                     results = list(stored)
                 except Exception as exc:
                     results = [exc] if len(sends) == 1 else [await self._alone(send, sent) for send in sends]
@@ -707,7 +739,7 @@ class GroupCommit:
     ) -> Message | BaseException:
         """One send of a failed batch on its own; its events are added to ``sent``."""
         try:
-            stored, more = await database_sync_to_async(_collecting)(_buyer_sends, [send])
+            stored, more = await store_buyer_sends([send])
         except Exception as exc:
             return exc
         sent += more

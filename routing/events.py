@@ -19,6 +19,7 @@ from backoffice.events import Sent as Sent
 from backoffice.events import agent_group as agent_group
 from backoffice.events import buyer_group as buyer_group
 from backoffice.events import collected as collected
+from backoffice.events import encoded as encoded
 from backoffice.events import loop_origin as loop_origin
 from backoffice.events import publish as publish
 from backoffice.events import publish_now as publish_now

@@ -21,6 +21,7 @@ from django.utils import translation
 
 from backoffice import services
 from backoffice.models import Role, Shop, StaffAccount
+from routing.services import loopstore
 
 PASSWORD = "correct-horse-battery"
 
@@ -189,6 +190,15 @@ def redis_url() -> Iterator[str]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(autouse=True)
+def _loop_connections_closed() -> Iterator[None]:
+    """The buyer batches an event loop wrote on its own connection (``routing.services.loopstore``): each
+    test's loops have ended by its end, so their connections are closed then (a test database with a
+    session still open cannot be dropped)."""
+    yield
+    loopstore.discard_all()
 
 
 @pytest.fixture(autouse=True)

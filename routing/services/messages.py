@@ -4,11 +4,12 @@ broadcast after commit."""
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import connection, models, transaction
 from django.db.models import Case, F, Value, When
@@ -186,7 +187,7 @@ def _store_with_orm(
     Message.objects.bulk_create([message for message, _started in new])
     _save_batch(new, now)
     changed = {message.conversation_id: message.conversation for message, _started in new}
-    gone = [c for c in changed.values() if _agent_gone(c, getattr(c.agent, "agent_state", None))]
+    gone = [c for c in changed.values() if _agent_gone(c, _routing_of(getattr(c.agent, "agent_state", None)))]
     return new, gone
 
 
@@ -310,14 +311,29 @@ def _lock_open_conversations(buyers: Sequence[Buyer]) -> dict[int, Conversation]
     return convs
 
 
-def _agent_gone(conv: Conversation, state: AgentState | None) -> bool:
+def _agent_gone(conv: Conversation, state: AgentRouting | None) -> bool:
     """The chat's agent (whose routing state is ``state``) is offline and takes no offline routing, so a
     buyer's message sends the chat back to routing. An agent without a routing state never came online:
     offline, routed (the defaults)."""
     if conv.state != ConversationState.ACTIVE or conv.agent_id is None:
         return False
-    state = state or AgentState(staff_id=conv.agent_id)
+    if state is None:
+        defaults = AgentState(staff_id=conv.agent_id)
+        state = AgentRouting(defaults.status, defaults.routing, defaults.offline_routing)
     return state.status == AgentStatus.OFFLINE and state.routing and not state.offline_routing
+
+
+class AgentRouting(NamedTuple):
+    """What ``_agent_gone`` reads of an agent's routing state (``AgentState``): a tuple, since building the
+    model for every row of a batch cost more than the rule."""
+
+    status: str
+    routing: bool
+    offline_routing: bool
+
+
+def _routing_of(state: AgentState | None) -> AgentRouting | None:
+    return None if state is None else AgentRouting(state.status, state.routing, state.offline_routing)
 
 
 def _store_with_sql(
@@ -336,8 +352,39 @@ def _store_with_sql(
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         found = cursor.fetchall()
+    read = _read_batch_rows(rows, found, now, results)
+    new, gone = read.new, read.gone
+    if read.missing:  # the ORM's way for them (a new conversation each), in this transaction
+        more, more_gone = _store_with_orm(read.missing, results)
+        new, gone = new + more, gone + more_gone
+    _resent_and_repeated(todo, read.resent, first, results)
+    return new, gone
+
+
+@dataclass
+class _BatchRows:
+    """What the rows of ``_batch_sql`` say: the new messages in order (each with whether it started the reply
+    timer), the conversations whose agent is gone (``_agent_gone``), the sends of buyers without an open
+    conversation, and the resends of stored messages (with their conversation)."""
+
+    new: list[tuple[Message, bool]]
+    gone: list[Conversation]
+    missing: list[tuple[int, BuyerSend]]
+    resent: list[tuple[int, BuyerSend, Conversation]]
+
+
+def _read_batch_rows(
+    rows: list[tuple[int, BuyerSend, Message]],
+    found: Sequence[tuple[Any, ...]],
+    now: datetime,
+    results: dict[int, Message | DomainError],
+) -> _BatchRows:
+    """The messages and conversations of ``_batch_sql``'s rows (``rows``: the sends of ``_first_sends``, in
+    the statement's order); ``results`` gets each stored message. Raises ``_Declined`` when a resend raced
+    the statement (see ``_store_with_sql``). Reads nothing from the database: both the worker thread's
+    strategy and the event loop's (``routing.services.loopstore``) build their results with it."""
     new: list[tuple[Message, bool]] = []
-    convs: dict[int, tuple[Conversation, bool, AgentState | None]] = {}  # id -> conv, timer stopped, state
+    convs: dict[int, tuple[Conversation, bool, AgentRouting | None]] = {}  # conv, timer stopped, state
     missing: list[tuple[int, BuyerSend]] = []
     resent: list[tuple[int, BuyerSend, Conversation]] = []
     for (i, send, message), row in zip(rows, found, strict=True):
@@ -362,11 +409,7 @@ def _store_with_sql(
         new.append((message, started))
     changed = {message.conversation_id for message, _started in new}
     gone = [convs[pk][0] for pk in sorted(changed) if _agent_gone(convs[pk][0], convs[pk][2])]
-    if missing:  # the ORM's way for them (a new conversation each), in this transaction
-        more, more_gone = _store_with_orm(missing, results)
-        new, gone = new + more, gone + more_gone
-    _resent_and_repeated(todo, resent, first, results)
-    return new, gone
+    return _BatchRows(new, gone, missing, resent)
 
 
 def _resent_and_repeated(
@@ -410,30 +453,31 @@ def _first_sends(
 
 def _conversation_of_row(
     send: BuyerSend, row: tuple[Any, ...]
-) -> tuple[Conversation, bool, AgentState | None]:
+) -> tuple[Conversation, bool, AgentRouting | None]:
     """The locked conversation a row of ``_batch_sql`` names, as it was before the batch; whether its reply
     timer was stopped; its agent's routing state (None without one)."""
     conv_id, state, agent_id, waiting_since, last_seq = row[1:6]
-    conv = _loaded_conversation(
-        id=conv_id,
-        shop_id=send.buyer.shop_id,
-        buyer_id=send.buyer.pk,
-        state=state,
-        agent_id=agent_id,
-        last_seq=last_seq,
-        waiting_since=waiting_since,
-    )
-    status, routing, offline = row[8:11]
-    agent_state = None
-    if status is not None:
-        agent_state = AgentState(staff_id=agent_id, status=status, routing=routing, offline_routing=offline)
+    values = {
+        "id": conv_id,
+        "shop_id": send.buyer.shop_id,
+        "buyer_id": send.buyer.pk,
+        "state": state,
+        "agent_id": agent_id,
+        "last_seq": last_seq,
+        "waiting_since": waiting_since,
+    }
+    fields = _row_fields()
+    conv = Conversation.from_db(connection.alias, fields, [values[name] for name in fields])
+    agent_state = None if row[8] is None else AgentRouting(*row[8:11])
     return conv, state == ConversationState.ACTIVE and waiting_since is None, agent_state
 
 
-def _loaded_conversation(**values: Any) -> Conversation:
-    """A conversation as the database returned these fields (the others deferred: loaded if read)."""
-    fields = [f.attname for f in Conversation._meta.concrete_fields if f.attname in values]
-    return Conversation.from_db(connection.alias, fields, [values[name] for name in fields])
+@functools.cache
+def _row_fields() -> list[str]:
+    """The fields of a conversation that ``_conversation_of_row`` loads, in the model's order (as
+    ``Model.from_db`` takes them); the others are deferred: loaded if read."""
+    loaded = {"id", "shop_id", "buyer_id", "state", "agent_id", "last_seq", "waiting_since"}
+    return [f.attname for f in Conversation._meta.concrete_fields if f.attname in loaded]
 
 
 def _batch_sql(messages: list[Message], buyers: list[int], now: datetime) -> tuple[str, list[Any]]:
@@ -445,18 +489,37 @@ def _batch_sql(messages: list[Message], buyers: list[int], now: datetime) -> tup
 
     The messages' columns are the model's concrete fields (each prepared by its own field, so a new column
     is written too), except the id, the conversation and ``seq``, which the statement fills in."""
+    fields = _message_fields()
+    params: list[Any] = []
+    for n, (message, buyer) in enumerate(zip(messages, buyers, strict=True)):
+        params += [n, buyer]
+        params += [f.get_db_prep_save(f.pre_save(message, add=True), connection) for f in fields]
+    return _batch_statement(len(messages)), [
+        *params,
+        ConversationState.ENDED,
+        now,
+        ConversationState.ACTIVE,
+        now,
+    ]
+
+
+@functools.cache
+def _message_fields() -> list[models.Field[Any, Any]]:
+    """The message's columns ``_batch_sql`` writes: all but the id, the conversation and ``seq``."""
+    return [f for f in Message._meta.concrete_fields if f.name not in ("id", "conversation", "seq")]
+
+
+@functools.lru_cache(maxsize=256)
+def _batch_statement(count: int) -> str:
+    """The text of ``_batch_sql``'s statement for ``count`` messages (made once a count: it is the same for
+    every batch of that size)."""
     qn = connection.ops.quote_name
     msg, conv, state = Message._meta, Conversation._meta, AgentState._meta
     pk = qn(conv.pk.column)
-    fields = [f for f in msg.concrete_fields if f.name not in ("id", "conversation", "seq")]
+    fields = _message_fields()
     columns = [qn(f.column) for f in fields]
     casts = ", ".join(f"%s::{f.db_type(connection)}" for f in fields)
-    params: list[Any] = []
-    values = []
-    for n, (message, buyer) in enumerate(zip(messages, buyers, strict=True)):
-        values.append(f"(%s::integer, %s::bigint, {casts})")
-        params += [n, buyer]
-        params += [f.get_db_prep_save(f.pre_save(message, add=True), connection) for f in fields]
+    values = [f"(%s::integer, %s::bigint, {casts})"] * count
     c = {name: _column(Conversation, name) for name in ("buyer", "state", "agent", "last_seq")}
     cid, seq, to_conv = (_column(Message, n) for n in ("client_msg_id", "seq", "conversation"))
     timer = _column(Conversation, "waiting_since")
@@ -501,7 +564,7 @@ LEFT JOIN fresh f ON f.ord = v.ord
 LEFT JOIN ins i ON i.conv = f.conv AND i.seq = f.seq
 LEFT JOIN {qn(state.db_table)} s ON s.{_column(AgentState, "staff")} = l.agent
 ORDER BY v.ord"""  # noqa: S608
-    return sql, [*params, ConversationState.ENDED, now, ConversationState.ACTIVE, now]
+    return sql
 
 
 def _column(model: type[models.Model], name: str) -> str:

@@ -19,7 +19,7 @@ from django.db.models import F
 
 from backoffice.events import Event, publish, shop_agents_group
 from backoffice.models import Buyer, Shop, StaffAccount
-from routing import events, presence, services, tokens
+from routing import consumers, events, presence, services, tokens
 from routing.models import AgentState, ArrivalReason, Conversation, Message, RoutingSettings
 from routing.reception import Received, receiver
 from tests.backoffice import factories
@@ -205,13 +205,13 @@ async def test_sends_arriving_together_are_stored_in_shared_batches_and_arrive_i
     """Group commit: what arrives while a batch is written goes into the next one; every send is acked with
     its own seq and the agent receives each chat's messages in order."""
     batches: list[int] = []
-    store = services.post_buyer_messages
+    store = consumers.store_buyer_sends
 
-    def recording(sends: list[services.BuyerSend]) -> list[Any]:
+    async def recording(sends: list[Any]) -> Any:
         batches.append(len(sends))
-        return store(sends)
+        return await store(sends)
 
-    monkeypatch.setattr(services, "post_buyer_messages", recording)
+    monkeypatch.setattr(consumers, "store_buyer_sends", recording)
     buyers = [await database_sync_to_async(factories.buyer)(shop_a, f"gc{i}", f"买家{i}") for i in range(4)]
     for b in buyers:
         await database_sync_to_async(services.request_human)(buyer=b)
@@ -234,15 +234,15 @@ async def test_sends_arriving_together_are_stored_in_shared_batches_and_arrive_i
 async def test_a_batch_that_fails_as_a_whole_is_retried_one_send_at_a_time(
     shop_a: Shop, agent: StaffAccount, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    store, failed = services.post_buyer_messages, []
+    store, failed = consumers.store_buyer_sends, []
 
-    def deadlocking(sends: list[services.BuyerSend]) -> list[Any]:
+    async def deadlocking(sends: list[Any]) -> Any:
         if len(sends) > 1:
             failed.append(len(sends))
             raise OperationalError("deadlock detected")
-        return store(sends)
+        return await store(sends)
 
-    monkeypatch.setattr(services, "post_buyer_messages", deadlocking)
+    monkeypatch.setattr(consumers, "store_buyer_sends", deadlocking)
     buyers = [await database_sync_to_async(factories.buyer)(shop_a, f"rt{i}", f"买家{i}") for i in range(4)]
     sockets = await send_interleaved(buyers, 3)
     for ws in sockets:
