@@ -209,7 +209,7 @@ ROUTING_STRANDED_SECONDS = env_int("ROUTING_STRANDED_SECONDS", 30)
 CHANNELS_PREFIX = env_str("CHANNELS_PREFIX", f"asgi{urlparse(REDIS_URL).path.strip('/') or '0'}.")
 CHANNEL_LAYERS = {
     "default": {
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "BACKEND": "backoffice.events.ChatLayer",  # channels_redis' pub/sub layer, without its own echo
         "CONFIG": {"hosts": [CHANNEL_REDIS_HOST], "prefix": CHANNELS_PREFIX},
     }
 }

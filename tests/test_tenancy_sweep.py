@@ -1319,7 +1319,7 @@ def test_outsider_gets_nothing_of_shop_a_from_api(
 
 @pytest.fixture
 def layer(redis_url: str, settings: Any) -> Iterator[None]:
-    use_layer(settings, "channels_redis.pubsub.RedisPubSubChannelLayer", redis_url)
+    use_layer(settings, "backoffice.events.ChatLayer", redis_url)
     yield
     channel_layers.backends.clear()
 

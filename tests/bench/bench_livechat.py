@@ -71,7 +71,7 @@ from routing.tokens import buyer_token
 from tests.bench.common import percentile
 from tests.conftest import PASSWORD, login_client
 from tests.live import ROOT, free_port, served_database_url, start_server, stop
-from tests.roundtrips import round_trips
+from tests.roundtrips import loop_round_trips
 
 PAIRS = int(os.environ.get("BENCH_PAIRS", "200"))
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "20"))
@@ -430,7 +430,7 @@ def report(
     relay: Result,
     persisted: Result,
     load: tuple[float, float, float],
-    round_trips: tuple[int, int],
+    round_trips: tuple[tuple[int, int], tuple[int, int]],
     floor: Result | None = None,
 ) -> list[tuple[str, bool, str]]:
     """The table: each stack server (daphne, and uvicorn when measured), the bare relay, the relay that
@@ -495,9 +495,11 @@ def report(
     for name, res in columns.items():
         errors = dict(res.errors) or "none"
         print(f"{name}: unacked={res.unacked} misrouted={res.misrouted} other errors={errors}")
+    (loop, worker), (loop_resend, worker_resend) = round_trips
     print(
-        f"database round trips per buyer batch (one worker-thread call storing {ROUND_TRIP_BATCH} messages, "
-        f"as a stack process does): {round_trips[0]}; with a resend among them: {round_trips[1]}"
+        f"database round trips per buyer batch of {ROUND_TRIP_BATCH} messages, stored as a stack process "
+        f"stores them: {loop} on the event loop's connection + {worker} in worker threads; with a resend "
+        f"among them (declined on the loop, stored in a worker thread): {loop_resend} + {worker_resend}"
     )
     r99 = p(relay, 99)
     f50, f99 = p(persisted, 50), p(persisted, 99)
@@ -541,11 +543,14 @@ def report(
 ROUND_TRIP_BATCH = 20
 
 
-def round_trips_per_batch(pairs: Sequence[tuple[int, Buyer, StaffAccount]], tag: str) -> tuple[int, int]:
+def round_trips_per_batch(
+    pairs: Sequence[tuple[int, Buyer, StaffAccount]], tag: str
+) -> tuple[tuple[int, int], tuple[int, int]]:
     """The database round trips of one batch of ROUND_TRIP_BATCH buyer messages stored as a stack process
-    stores them (``routing.consumers._buyer_sends`` in ``database_sync_to_async``, a pooled connection), and
-    of the same batch again with one resend among new messages (``tests.roundtrips``)."""
-    from routing.consumers import Send, _buyer_sends
+    stores them (``routing.consumers.store_buyer_sends`` on an event loop: on the loop's own connection, and
+    on pooled connections in worker threads when the loop declines), and of the same batch again with one
+    resend among new messages (``tests.roundtrips.loop_round_trips``)."""
+    from routing.consumers import Send, store_buyer_sends
 
     def send(cid: str) -> Send:
         return Send(type="send", client_msg_id=cid, text="什么时候发货？")
@@ -553,7 +558,9 @@ def round_trips_per_batch(pairs: Sequence[tuple[int, Buyer, StaffAccount]], tag:
     buyers = [buyer for _conv, buyer, _agent in pairs[:ROUND_TRIP_BATCH]]
     fresh = [(b, send(f"{tag}-{b.pk}")) for b in buyers]
     again = [fresh[0], *((b, send(f"{tag}2-{b.pk}")) for b in buyers[1:])]
-    return round_trips(lambda: _buyer_sends(fresh)), round_trips(lambda: _buyer_sends(again))
+    return loop_round_trips(lambda: store_buyer_sends(fresh)), loop_round_trips(
+        lambda: store_buyer_sends(again)
+    )
 
 
 @pytest.mark.django_db(transaction=True)

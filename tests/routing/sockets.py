@@ -35,7 +35,7 @@ def use_layer(settings: Any, backend: str, redis_url: str) -> None:
 @pytest.fixture
 def layer(redis_url: str, settings: Any) -> Iterator[None]:
     """The Redis pub/sub channel layer of the settings (the running Redis in CI), a prefix per test."""
-    use_layer(settings, "channels_redis.pubsub.RedisPubSubChannelLayer", redis_url)
+    use_layer(settings, "backoffice.events.ChatLayer", redis_url)
     yield
     channel_layers.backends.clear()
 

@@ -156,6 +156,31 @@ async def test_an_event_this_loop_sent_directly_is_dropped_when_it_comes_back_fr
     await ws.disconnect()
 
 
+async def test_the_layer_drops_this_loops_own_events_before_a_socket_wakes_for_them(
+    buyer: Buyer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The settings' layer (``events.ChatLayer``) leaves the copy that comes back out of the sockets'
+    queues: no socket task is woken to decode and drop it."""
+    reached: list[dict[str, Any]] = []
+    dispatch = consumers.ChatConsumer.dispatch
+
+    async def recording(self: consumers.ChatConsumer, message: dict[str, Any]) -> None:
+        reached.append(message)
+        await dispatch(self, message)
+
+    monkeypatch.setattr(consumers.ChatConsumer, "dispatch", recording)
+    ws = buyer_socket(await database_sync_to_async(tokens.buyer_token)(buyer))
+    await connect(ws)
+    group = events.buyer_group(buyer.pk)
+    layer: Any = get_channel_layer()
+    own = events.loop_origin()
+    await layer.group_send(group, {"type": "chat.event", "text": '{"type":"x1"}', "origin": own})
+    await layer.group_send(group, {"type": "chat.event", "text": f'{{"type":"x2","t":"{own}"}}'})
+    assert [f["type"] for f in await frames_until(ws, "x2")] == ["x2"]  # the mark in a text is no origin
+    assert [m.get("origin") for m in reached if m["type"] == "chat.event"] == [None]
+    await ws.disconnect()
+
+
 async def test_events_also_reach_sockets_through_the_core_redis_layer(
     agent: StaffAccount, buyer: Buyer, redis_url: str, settings: Any
 ) -> None:
