@@ -5,7 +5,8 @@ That hop was most of a buyer message's latency (issue 20): after every round tri
 for the GIL while the loop serves the sockets. The plain case is most of the traffic: every send a text into
 an open conversation whose agent is not gone, none a resend. It runs the statement of PostgreSQL's strategy
 (``messages._batch_sql``) and reads its rows with the same function (``messages._read_batch_rows``), so the
-rules are the same code: BEGIN, the statement, COMMIT, and the events built from the returned rows.
+rules are the same code: BEGIN with the statement (one round trip), COMMIT, and the events built from the
+returned rows.
 
 Anything else is rolled back and declined (None): a buyer without an open conversation, a resend, a
 conversation whose agent is gone, an image, a resend that raced the statement. The caller then stores the
@@ -130,19 +131,27 @@ async def post_buyer_messages_on_loop(
         async with held.lock:
             try:
                 conn = await held.open()
-                async with conn.transaction():
-                    found = await (await conn.execute(sql, params)).fetchall()
+                # BEGIN and the statement in one round trip (the simple query protocol takes both), the rows
+                # read, then COMMIT, or ROLLBACK when the batch is not plain.
+                cursor = await conn.execute(f"BEGIN; {sql}", params)
+                cursor.nextset()
+                found = await cursor.fetchall()
+                try:
                     read = _read_batch_rows(rows, found, now, results)
-                    if read.missing or read.resent or read.gone:
-                        raise _Declined
-            except _Declined:
-                return None
-            except psycopg.Error:
+                    plain = not (read.missing or read.resent or read.gone)
+                except _Declined:
+                    plain = False
+                await conn.execute("COMMIT" if plain else "ROLLBACK")
+            except BaseException as exc:
+                await held.drop()  # an open transaction ends with it (rolled back)
+                if not isinstance(exc, psycopg.Error):
+                    raise
                 logger.warning(
                     "buyer batch not stored on the event loop; stored the usual way", exc_info=True
                 )
-                await held.drop()
                 return None
+        if not plain:
+            return None
         _resent_and_repeated(todo, [], first, results)  # no resend here: a repeat gets its first's message
         sent = events.encoded(_message_events(read.new))
     return [results[i] for i in range(len(sends))], sent
