@@ -666,7 +666,11 @@ async def store_buyer_sends(
     stored, sent = on_loop
     results: list[Message | Exception] = list(stored)
     if _robot_chats(results):
-        results, more = await database_sync_to_async(_collecting)(_receive, sends, results)
+        try:
+            results, more = await database_sync_to_async(_collecting)(_receive, sends, results)
+        except BaseException:
+            await events.publish_now(sent)  # the messages are committed: announced all the same
+            raise
         sent = [*sent, *more]
     return results, sent
 

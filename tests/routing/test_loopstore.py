@@ -201,3 +201,27 @@ def test_a_message_written_on_the_loop_into_a_robot_chat_reaches_reception(
     assert [r.message.pk for r in received] == [results[0].pk]
     assert (results[0].conversation_id, results[0].seq) == (conv.pk, 1)
     assert [event.type for _group, _payload, event in sent] == ["message"]  # to the buyer; no agent yet
+
+
+def test_a_reception_that_fails_after_the_loop_wrote_still_announces_the_message(
+    shop_a: Shop, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The message is committed before the reception runs: if the reception fails as a whole, its events go
+    out all the same (the group commit then retries the send alone, a resend that announces nothing)."""
+    buyer = factories.buyer(shop_a, "robot", "买家")
+    Conversation.objects.create(shop=shop_a, buyer=buyer, state="robot")
+    announced: list[Any] = []
+
+    async def publish_now(sends: list[events.Sent], skip: Any = None) -> None:
+        announced.extend(event for _group, _payload, event in sends)
+
+    def receive(items: Sequence[Received]) -> list[Exception | None]:
+        raise RuntimeError("the robot is down")
+
+    monkeypatch.setattr(events, "publish_now", publish_now)
+    monkeypatch.setattr(consumers, "receiver", lambda: receive)
+    frame = Send(type="send", client_msg_id="robot-2", text="在吗")
+    with pytest.raises(RuntimeError):
+        on_a_loop(lambda: consumers.store_buyer_sends([(buyer, frame)]))
+    stored = Message.objects.get(conversation__buyer=buyer)
+    assert [(e.type, e.id) for e in announced] == [("message", stored.pk)]
