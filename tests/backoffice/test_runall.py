@@ -43,13 +43,22 @@ def zero_setup_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     yield env
 
 
-def start(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+def start(
+    env: dict[str, str], port: int, log: Path, *, sigint_ignored: bool = False
+) -> subprocess.Popen[bytes]:
+    """runall in the background; ``sigint_ignored``: started with SIGINT ignored, as a non-interactive shell
+    starts a background job (``make run &`` in a script), which Python would otherwise keep ignoring."""
+
+    def ignore_sigint() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     return subprocess.Popen(  # noqa: S603
         [sys.executable, "manage.py", "runall", "--port", str(port), "--concurrency", "1"],
         cwd=ROOT,
         env=env,
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
+        preexec_fn=ignore_sigint if sigint_ignored else None,
     )
 
 
@@ -107,7 +116,7 @@ def test_a_second_start_after_a_crash_works(zero_setup_env: dict[str, str], tmp_
     assert not [name for name, pid in pids.items() if alive(pid)]
 
     log2 = tmp_path / "restart.log"
-    proc2 = start(zero_setup_env, port, log2)
+    proc2 = start(zero_setup_env, port, log2, sigint_ignored=True)  # and Ctrl-C stops it all the same
     try:
         assert wait_healthy(port, proc2, log2)["status"] == "ok"
     finally:

@@ -74,6 +74,9 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         self.children: list[tuple[str, subprocess.Popen[bytes]]] = []
         signal.signal(signal.SIGTERM, self._on_signal)
+        # Ctrl-C stops everything even when runall was started with SIGINT ignored, as a shell ignores it
+        # for a script's background job (`make run &`): Python then installs no handler of its own.
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         try:
             self._start_all(options)
             self._watch()
