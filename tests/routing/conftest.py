@@ -18,6 +18,7 @@ _counter = {"n": 0}
 
 
 ON_LOOP = "postgresql-loop"  # the chat consumers' way: the event loop's (routing.services.loopstore) first
+WORKER_STORES = sorted(messages.BUYER_STORES)  # a test that only these apply to: parametrize, indirect
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-django's, which runs the transactional tests last
@@ -31,7 +32,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.django_db(transaction=True))
 
 
-@pytest.fixture(params=[*sorted(messages.BUYER_STORES), ON_LOOP])
+@pytest.fixture(params=[*WORKER_STORES, ON_LOOP])
 def buyer_store(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
     """A test of buyer-message rules runs once per storage strategy (``messages.BUYER_STORES``) and once as
     the chat consumers store (``ON_LOOP``: the plain case from an event loop, the rest declined to

@@ -31,7 +31,7 @@ from routing.services import Candidate, pick_agent
 from routing.tasks import auto_end_idle as auto_end_task
 from routing.tasks import route_stranded as route_stranded_task
 from tests.backoffice import factories
-from tests.routing.conftest import ON_LOOP
+from tests.routing.conftest import WORKER_STORES
 
 pytestmark = pytest.mark.usefixtures("owner_offline")
 Agent = Callable[..., StaffAccount]
@@ -655,11 +655,11 @@ def test_a_batch_follows_the_rules_of_single_messages_in_order(shop_a: Shop, mak
     assert first.waiting_since == waited_from and first.last_seq == 4
 
 
+# The event loop's statements are not Django's: tests/routing/test_loopstore.py counts its round trips.
+@pytest.mark.parametrize("buyer_store", WORKER_STORES, indirect=True)
 def test_a_batch_costs_the_same_queries_for_one_message_or_twenty(
     shop_a: Shop, make_agent: Agent, buyer_store: str
 ) -> None:
-    if buyer_store == ON_LOOP:  # its statements are not Django's: tests/routing/test_loopstore.py counts them
-        pytest.skip("the event loop's connection is not Django's")
     make_agent("a", max_concurrent=30)
     convs = [ask(shop_a, f"q{i}") for i in range(21)]
 
