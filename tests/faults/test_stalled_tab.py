@@ -149,8 +149,9 @@ def test_a_tab_that_stops_reading_is_closed_with_memory_bounded_and_resumes(
         assert code in (backpressure.CLOSE_SLOW_READER, None)
         # Bounded: nowhere near the 32 MiB pushed at the socket (without the limit the peak grew ~56 MiB). The
         # peak also holds the channel layer's inbound queue while the consumer falls behind the flood, which
-        # varies with the machine's load (measured +0.8 to +15 MiB with the limit), hence half, not a quarter.
-        assert growth_kib * 1024 < sent // 2
+        # varies with the machine's load (measured +0.8 to +15.9 MiB with the limit; the queue is unbounded),
+        # hence three quarters: still far under what an unlimited send buffer takes.
+        assert growth_kib * 1024 < sent * 3 // 4
 
         # The messages the tab missed meanwhile are in the database: a resume replays them.
         for n in range(3):
