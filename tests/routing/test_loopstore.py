@@ -5,14 +5,11 @@ and ``test_concurrency.py`` (the ``buyer_store`` parameter ``postgresql-loop``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import psycopg
 import pytest
 from asgiref.sync import async_to_sync
-from django.db import connection
 
 from backoffice.errors import Invalid
 from backoffice.models import Shop, StaffAccount
@@ -23,6 +20,7 @@ from routing.reception import Received
 from routing.services import BuyerSend, loopstore
 from tests.backoffice import factories
 from tests.conftest import requires_postgres
+from tests.live import monitor, wait_until
 from tests.roundtrips import loop_round_trips
 
 pytestmark = [
@@ -136,33 +134,21 @@ def test_a_text_error_is_its_sends_result_and_the_others_are_written(shop_a: Sho
     assert list(conv.messages.values_list("seq", "text")) == [(1, "好的")]
 
 
-def wait_until(check: Callable[[], bool], what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
-
-
 def test_a_lost_connection_declines_the_batch_and_the_next_one_reconnects(
     shop_a: Shop, make_agent: Agent
 ) -> None:
     make_agent("a")
     conv = chat(shop_a, "l")
-    buyer, db = conv.buyer, connection.settings_dict
-
-    def backend_alive(pid: int) -> bool:
-        with psycopg.connect(
-            dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or None
-        ) as c:
-            return c.execute("SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone() != (0,)
+    buyer = conv.buyer
 
     async def call() -> tuple[Any, Any]:
         pid = (await loopstore.loop_connection()).info.backend_pid
-        with psycopg.connect(
-            dbname=db["NAME"], user=db["USER"], host=db["HOST"], port=db["PORT"] or None
-        ) as c:
-            c.execute("SELECT pg_terminate_backend(%s)", [pid])
-        wait_until(lambda: not backend_alive(pid), "the loop's backend to end")
+        with monitor() as db:
+            db.execute("SELECT pg_terminate_backend(%s)", [pid])
+            gone = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+            wait_until(
+                lambda: db.execute(gone, [pid]).fetchone() == (0,), lambda: "the loop's backend still runs"
+            )
         lost = await loopstore.post_buyer_messages_on_loop([BuyerSend(buyer, "在吗", "l1")])
         again = await loopstore.post_buyer_messages_on_loop([BuyerSend(buyer, "在吗", "l1")])
         return lost, again
